@@ -1,0 +1,443 @@
+//! The managed-sections merge: replace `[maas_client]` and `[ironic_client]`
+//! inside an existing watcher.conf and leave every other byte alone.
+//!
+//! Lines are classified the way oslo.config's parser reads them (after
+//! trailing whitespace is stripped): empty is blank, a leading space or tab
+//! continues the previous value, `#` or `;` starts a comment, `[` ... `]` is
+//! a section header, anything else is an option. Section names compare as
+//! oslo.config compares them: `DEFAULT` exactly, others case-insensitively.
+
+/// One section to keep in the file: `body` is its rendered text (header
+/// included, `\n` line endings), or `None` to remove the section.
+#[derive(Debug, Clone, Copy)]
+pub struct ManagedSection<'a> {
+    pub name: &'a str,
+    pub body: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LineKind<'a> {
+    Blank,
+    Comment,
+    Continuation,
+    Header(&'a str),
+    Option,
+}
+
+fn classify(line: &str) -> LineKind<'_> {
+    let line = line.trim_end();
+    match line.as_bytes().first() {
+        None => LineKind::Blank,
+        Some(b' ' | b'\t') => LineKind::Continuation,
+        Some(b'#' | b';') => LineKind::Comment,
+        Some(b'[') if line.len() > 2 && line.ends_with(']') => LineKind::Header(&line[1..line.len() - 1]),
+        _ => LineKind::Option,
+    }
+}
+
+/// The name oslo.config files a section under.
+pub fn normalise_section(name: &str) -> String {
+    if name == "DEFAULT" {
+        name.to_owned()
+    } else {
+        name.to_lowercase()
+    }
+}
+
+/// The line ending a file mostly uses: `\r\n` when any line has one.
+fn line_ending(text: &str) -> &'static str {
+    if text.contains("\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    }
+}
+
+/// A section's span in the file: `start..owned_end` is the header and its
+/// options (what the merge replaces). The blank and comment lines after the
+/// last option usually belong to the next section and are kept;
+/// `owned_end..trailing_blank_end` are the blank lines right after it.
+struct Span {
+    name: String,
+    start: usize,
+    owned_end: usize,
+    trailing_blank_end: usize,
+}
+
+fn sections(lines: &[&str]) -> Vec<Span> {
+    let mut spans: Vec<Span> = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        match classify(line) {
+            LineKind::Header(name) => {
+                spans.push(Span {
+                    name: normalise_section(name),
+                    start: i,
+                    owned_end: i + 1,
+                    trailing_blank_end: i + 1,
+                });
+            }
+            kind => {
+                if let Some(span) = spans.last_mut() {
+                    match kind {
+                        LineKind::Option | LineKind::Continuation => {
+                            span.owned_end = i + 1;
+                            span.trailing_blank_end = i + 1;
+                        }
+                        LineKind::Blank if span.trailing_blank_end == i => span.trailing_blank_end = i + 1,
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    spans
+}
+
+/// Merges `managed` into `existing`. Each managed section replaces the first
+/// section of that name (its header and options; comments and blank lines
+/// after its last option stay); later duplicates are removed, since
+/// oslo.config would let them override ours. A section not in the file is
+/// appended. The result uses the file's line ending.
+pub fn merge(existing: &str, managed: &[ManagedSection<'_>]) -> String {
+    let eol = line_ending(existing);
+    let lines: Vec<&str> = existing.split_inclusive('\n').collect();
+    let spans = sections(&lines);
+
+    // What replaces each line range: (start, end, replacement).
+    let mut edits: Vec<(usize, usize, Option<String>)> = Vec::new();
+    let mut missing: Vec<String> = Vec::new();
+    for section in managed {
+        let wanted = normalise_section(section.name);
+        let rendered = section.body.map(|body| with_line_ending(body, eol));
+        let mut first = true;
+        for span in spans.iter().filter(|s| s.name == wanted) {
+            if first && rendered.is_some() {
+                edits.push((span.start, span.owned_end, rendered.clone()));
+            } else {
+                // Removing: take the blank lines that follow too, so no gap is left.
+                edits.push((span.start, span.trailing_blank_end.max(span.owned_end), None));
+            }
+            first = false;
+        }
+        if first {
+            if let Some(text) = rendered {
+                missing.push(text);
+            }
+        }
+    }
+    edits.sort_by_key(|(start, _, _)| *start);
+
+    let mut out = String::with_capacity(existing.len() + 256);
+    let mut i = 0;
+    for (start, end, replacement) in edits {
+        for line in &lines[i..start] {
+            out.push_str(line);
+        }
+        if let Some(text) = replacement {
+            out.push_str(&text);
+        }
+        i = end;
+    }
+    for line in &lines[i..] {
+        out.push_str(line);
+    }
+    for text in missing {
+        if !out.is_empty() {
+            if !out.ends_with('\n') {
+                out.push_str(eol);
+            }
+            if !out.ends_with(&format!("{eol}{eol}")) && out != eol {
+                out.push_str(eol);
+            }
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+/// `text` with every line ending `eol`, and a final line ending.
+fn with_line_ending(text: &str, eol: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for line in text.lines() {
+        out.push_str(line);
+        out.push_str(eol);
+    }
+    out
+}
+
+/// Option names whose values are secret: their values are masked in diffs.
+fn is_secret_option(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["password", "secret", "api_key", "token", "passwd"].iter().any(|s| key.contains(s))
+}
+
+/// Masks the values of secret options, and the password part of URLs with
+/// credentials (`transport_url`, `connection`), for showing a file to a
+/// person.
+pub fn mask_secret_values(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let (content, ending) = match line.strip_suffix("\r\n") {
+            Some(c) => (c, "\r\n"),
+            None => match line.strip_suffix('\n') {
+                Some(c) => (c, "\n"),
+                None => (line, ""),
+            },
+        };
+        match (classify(content), split_option(content)) {
+            (LineKind::Option, Some((key, sep, value))) if is_secret_option(key.trim()) && !value.trim().is_empty() => {
+                out.push_str(key);
+                out.push_str(sep);
+                out.push(' ');
+                out.push_str(crate::secret::REDACTED);
+            }
+            (LineKind::Option, Some((key, sep, value))) => {
+                out.push_str(key);
+                out.push_str(sep);
+                out.push_str(&mask_url_password(value));
+            }
+            _ => out.push_str(content),
+        }
+        out.push_str(ending);
+    }
+    out
+}
+
+/// Splits `key = value` (or `key: value`) as oslo.config does: at the first
+/// `=` or `:`, whichever comes first.
+fn split_option(line: &str) -> Option<(&str, &str, &str)> {
+    let at = line.find(['=', ':'])?;
+    Some((&line[..at], &line[at..at + 1], &line[at + 1..]))
+}
+
+/// `scheme://user:password@host` becomes `scheme://user:<redacted>@host`,
+/// for every URL in the value and every host of a multi-host URL
+/// (`rabbit://u:p@h1,u:p@h2/`).
+fn mask_url_password(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(scheme_end) = rest.find("://") {
+        let (head, tail) = rest.split_at(scheme_end + 3);
+        out.push_str(head);
+        let authority_end = tail.find(['/', ' ', ';', '?', '#']).unwrap_or(tail.len());
+        let hosts: Vec<String> = tail[..authority_end]
+            .split(',')
+            .map(|host| match (host.rfind('@'), host.find(':')) {
+                (Some(at), Some(colon)) if colon < at => {
+                    format!("{}{}{}", &host[..colon + 1], crate::secret::REDACTED, &host[at..])
+                }
+                _ => host.to_owned(),
+            })
+            .collect();
+        out.push_str(&hosts.join(","));
+        rest = &tail[authority_end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const MAAS: &str = "[maas_client]\nurl = http://m/MAAS\napi_key = a:b:c\ntimeout = 60\n";
+    const IRONIC: &str = "[ironic_client]\napi_version = 1\nendpoint_type = publicURL\n";
+
+    fn both<'a>(maas: Option<&'a str>) -> Vec<ManagedSection<'a>> {
+        vec![
+            ManagedSection { name: "maas_client", body: maas },
+            ManagedSection { name: "ironic_client", body: Some(IRONIC) },
+        ]
+    }
+
+    #[test]
+    fn appends_missing_sections_after_a_blank_line() {
+        let existing = "[DEFAULT]\ndebug = true\n";
+        let merged = merge(existing, &both(Some(MAAS)));
+        assert_eq!(merged, format!("[DEFAULT]\ndebug = true\n\n{MAAS}\n{IRONIC}"));
+    }
+
+    #[test]
+    fn empty_file_gets_just_the_sections() {
+        assert_eq!(merge("", &both(Some(MAAS))), format!("{MAAS}\n{IRONIC}"));
+    }
+
+    #[test]
+    fn replaces_in_place_keeping_comments_and_order() {
+        let existing = "# top comment\n[DEFAULT]\ndebug = true\n\n[maas_client]\n# old\nurl = http://old/MAAS\napi_key = x:y:z\n\n# about database\n[database]\nconnection = sqlite://\n";
+        let merged = merge(existing, &both(Some(MAAS)));
+        assert_eq!(
+            merged,
+            format!("# top comment\n[DEFAULT]\ndebug = true\n\n{MAAS}\n# about database\n[database]\nconnection = sqlite://\n\n{IRONIC}")
+        );
+    }
+
+    #[test]
+    fn removes_maas_section_when_unconfigured() {
+        let existing =
+            "[DEFAULT]\ndebug = true\n\n[maas_client]\nurl = http://old/MAAS\n\n[database]\nconnection = x\n";
+        let merged = merge(existing, &both(None));
+        assert_eq!(merged, format!("[DEFAULT]\ndebug = true\n\n[database]\nconnection = x\n\n{IRONIC}"));
+    }
+
+    #[test]
+    fn duplicate_sections_collapse_into_one() {
+        let existing = "[maas_client]\nurl = a\n\n[DEFAULT]\nx = 1\n\n[MAAS_Client]\ntimeout = 5\n\n[ironic_client]\napi_version = 1\n";
+        let merged = merge(existing, &both(Some(MAAS)));
+        assert_eq!(merged, format!("{MAAS}\n[DEFAULT]\nx = 1\n\n{IRONIC}"));
+    }
+
+    #[test]
+    fn duplicate_keys_inside_the_section_are_replaced() {
+        let existing = "[maas_client]\nurl = a\nurl = b\napi_key = k\n";
+        assert_eq!(merge(existing, &both(Some(MAAS))), format!("{MAAS}\n{IRONIC}"));
+    }
+
+    #[test]
+    fn missing_trailing_newline() {
+        let merged = merge("[DEFAULT]\ndebug = true", &both(Some(MAAS)));
+        assert_eq!(merged, format!("[DEFAULT]\ndebug = true\n\n{MAAS}\n{IRONIC}"));
+        let merged = merge("[maas_client]\nurl = old", &both(Some(MAAS)));
+        assert_eq!(merged, format!("{MAAS}\n{IRONIC}"));
+    }
+
+    #[test]
+    fn crlf_files_stay_crlf() {
+        let existing =
+            "[DEFAULT]\r\ndebug = true\r\n\r\n[maas_client]\r\nurl = old\r\n\r\n[database]\r\nconnection = x\r\n";
+        let merged = merge(existing, &both(Some(MAAS)));
+        assert_eq!(
+            merged,
+            format!(
+                "[DEFAULT]\r\ndebug = true\r\n\r\n{}\r\n[database]\r\nconnection = x\r\n\r\n{}",
+                MAAS.replace('\n', "\r\n"),
+                IRONIC.replace('\n', "\r\n")
+            )
+        );
+        assert_eq!(merge(&merged, &both(Some(MAAS))), merged);
+    }
+
+    #[test]
+    fn continuation_lines_belong_to_the_section() {
+        let existing = "[maas_client]\nurl = a\n  continued\n[DEFAULT]\n";
+        assert_eq!(merge(existing, &both(Some(MAAS))), format!("{MAAS}[DEFAULT]\n\n{IRONIC}"));
+    }
+
+    #[test]
+    fn indented_headers_are_not_headers() {
+        // oslo.config reads an indented line as a continuation, not a section.
+        let existing = "[DEFAULT]\nx = 1\n  [maas_client]\n";
+        let merged = merge(existing, &both(Some(MAAS)));
+        assert!(merged.starts_with("[DEFAULT]\nx = 1\n  [maas_client]\n\n[maas_client]\n"));
+    }
+
+    #[test]
+    fn merge_is_idempotent_on_examples() {
+        for existing in ["", "[DEFAULT]\n", "[maas_client]\nurl=a", "x\r\n[y]\r\n", "#c\n\n\n[DEFAULT]\n\n\n"] {
+            let once = merge(existing, &both(Some(MAAS)));
+            assert_eq!(merge(&once, &both(Some(MAAS))), once, "{existing:?}");
+            let removed = merge(&once, &both(None));
+            assert_eq!(merge(&removed, &both(None)), removed);
+            assert!(!removed.contains("[maas_client]"));
+        }
+    }
+
+    #[test]
+    fn masks_secret_values_and_url_passwords() {
+        let text = "[database]\nconnection = mysql+pymysql://watcher:dbpass@10.0.0.1/watcher\r\n[maas_client]\napi_key = a:b:c\npassword=hunter2\n# password = commented\n[DEFAULT]\ntransport_url = rabbit://u:p1@h1:5672,u:p2@h2:5672/\nhost = x\n";
+        let masked = mask_secret_values(text);
+        for secret in ["dbpass", "a:b:c", "hunter2", "p1@", "p2@"] {
+            assert!(!masked.contains(secret), "{secret} in {masked}");
+        }
+        assert!(masked.contains("connection = mysql+pymysql://watcher:<redacted>@10.0.0.1/watcher\r\n"));
+        assert!(masked.contains("api_key = <redacted>\n"));
+        assert!(masked.contains("password= <redacted>\n"));
+        assert!(masked.contains("host = x\n"));
+    }
+
+    /// Lines a watcher.conf can have, including awkward ones.
+    fn ini_line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            "[a-zA-Z_]{1,12}".prop_map(|s| format!("[{s}]")),
+            Just("[maas_client]".to_owned()),
+            Just("[IRONIC_client]".to_owned()),
+            Just("[DEFAULT]".to_owned()),
+            "[a-z_]{1,8} ?= ?[ -~]{0,20}",
+            "[#;][ -~]{0,20}",
+            "[ \t][ -~]{0,10}",
+            "[ -~]{0,20}",
+        ]
+    }
+
+    fn ini_file() -> impl Strategy<Value = String> {
+        (proptest::collection::vec(ini_line(), 0..30), any::<bool>(), any::<bool>()).prop_map(
+            |(lines, crlf, final_eol)| {
+                let eol = if crlf { "\r\n" } else { "\n" };
+                let mut text = lines.join(eol);
+                if final_eol && !text.is_empty() {
+                    text.push_str(eol);
+                }
+                text
+            },
+        )
+    }
+
+    /// The lines of `text` outside the managed sections (their header, options
+    /// and continuation lines), in order.
+    fn unmanaged_lines(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut in_managed = false;
+        let mut pending: Vec<String> = Vec::new();
+        for line in text.lines() {
+            match classify(line) {
+                LineKind::Header(name) => {
+                    // Comments after a managed section's last option stay.
+                    out.append(&mut pending);
+                    in_managed = ["maas_client", "ironic_client"].contains(&normalise_section(name).as_str());
+                    if !in_managed {
+                        out.push(line.to_owned());
+                    }
+                }
+                LineKind::Option | LineKind::Continuation if in_managed => pending.clear(),
+                LineKind::Blank => {}
+                _ if in_managed => pending.push(line.to_owned()),
+                _ => out.push(line.to_owned()),
+            }
+        }
+        out.append(&mut pending);
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn merge_keeps_every_unmanaged_line(existing in ini_file(), with_maas in any::<bool>()) {
+            let maas = with_maas.then_some(MAAS);
+            let merged = merge(&existing, &both(maas));
+            prop_assert_eq!(unmanaged_lines(&merged), unmanaged_lines(&existing));
+            // Idempotent: a second run changes nothing.
+            prop_assert_eq!(merge(&merged, &both(maas)), merged.clone());
+            // Exactly one of each configured managed section, with our content.
+            let headers: Vec<String> = merged.lines().filter_map(|l| match classify(l) {
+                LineKind::Header(n) => Some(normalise_section(n)),
+                _ => None,
+            }).collect();
+            prop_assert_eq!(headers.iter().filter(|h| *h == "ironic_client").count(), 1);
+            prop_assert_eq!(headers.iter().filter(|h| *h == "maas_client").count(), usize::from(with_maas));
+            let normalised = merged.replace("\r\n", "\n");
+            prop_assert!(normalised.contains(IRONIC));
+            if with_maas {
+                prop_assert!(normalised.contains(MAAS));
+            }
+        }
+
+        #[test]
+        fn merge_and_mask_never_panic(existing in "(?s).{0,300}") {
+            let merged = merge(&existing, &both(Some(MAAS)));
+            let _ = mask_secret_values(&merged);
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! Juju hook tools (`config-get`, `secret-get`, ...) behind a trait, so the
+//! code that uses them can be tested with recording fakes.
+//!
+//! Nothing secret is ever passed on a hook tool's command line: secrets are
+//! only read from their standard output.
+
+use std::ffi::OsStr;
+use std::process::{Command, Stdio};
+
+use crate::config::{OptionMap, SecretSource};
+use crate::secret::SecretString;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{tool}: {message}")]
+pub struct HookToolError {
+    pub tool: String,
+    pub message: String,
+}
+
+impl HookToolError {
+    pub fn hint(&self) -> &'static str {
+        if self.message.contains("not found") {
+            "hook tools exist only inside a Juju hook or action; outside Juju pass --config FILE"
+        } else {
+            "check `juju debug-log` for the hook tool's own message"
+        }
+    }
+}
+
+/// True when this process runs inside a Juju hook or action.
+pub fn in_hook_context() -> bool {
+    std::env::var_os("JUJU_CONTEXT_ID").is_some_and(|v| !v.is_empty())
+}
+
+/// The hook tools this program uses.
+pub trait HookTools {
+    /// `config-get --all --format=json`: the raw JSON text.
+    fn config_get_all(&self) -> Result<String, HookToolError>;
+    /// `secret-get URI --format=json` (with `--refresh` when asked): the raw
+    /// JSON text, which holds the secret.
+    fn secret_get(&self, uri: &str, refresh: bool) -> Result<SecretString, HookToolError>;
+}
+
+/// The hook tools Juju puts on `PATH`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct JujuHookTools;
+
+/// Runs a hook tool and returns its standard output.
+fn run(tool: &str, args: &[&OsStr]) -> Result<Vec<u8>, HookToolError> {
+    let output = Command::new(tool).args(args).stdin(Stdio::null()).output().map_err(|e| HookToolError {
+        tool: tool.to_owned(),
+        message: if e.kind() == std::io::ErrorKind::NotFound {
+            "command not found".to_owned()
+        } else {
+            format!("cannot run: {e}")
+        },
+    })?;
+    if output.status.success() {
+        return Ok(output.stdout);
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let first_line = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("no message").trim();
+    Err(HookToolError { tool: tool.to_owned(), message: format!("failed ({}): {first_line}", output.status) })
+}
+
+impl HookTools for JujuHookTools {
+    fn config_get_all(&self) -> Result<String, HookToolError> {
+        let out = run("config-get", &["--all".as_ref(), "--format=json".as_ref()])?;
+        String::from_utf8(out)
+            .map_err(|_| HookToolError { tool: "config-get".to_owned(), message: "output is not UTF-8".to_owned() })
+    }
+
+    fn secret_get(&self, uri: &str, refresh: bool) -> Result<SecretString, HookToolError> {
+        let mut args: Vec<&OsStr> = vec![uri.as_ref(), "--format=json".as_ref()];
+        if refresh {
+            args.push("--refresh".as_ref());
+        }
+        let out = run("secret-get", &args)?;
+        String::from_utf8(out)
+            .map(SecretString::new)
+            .map_err(|_| HookToolError { tool: "secret-get".to_owned(), message: "output is not UTF-8".to_owned() })
+    }
+}
+
+/// Reads the charm options through `config-get`.
+pub fn read_config(tools: &dyn HookTools) -> Result<OptionMap, crate::Error> {
+    let text = tools.config_get_all()?;
+    Ok(crate::config::parse_config_get(&text)?)
+}
+
+/// Adapts [`HookTools`] to the [`SecretSource`] the config loader asks.
+pub struct HookSecrets<'a> {
+    pub tools: &'a dyn HookTools,
+    pub refresh: bool,
+}
+
+impl SecretSource for HookSecrets<'_> {
+    fn secret_content(&self, uri: &str) -> Result<Vec<(String, SecretString)>, String> {
+        let raw = self.tools.secret_get(uri, self.refresh).map_err(|e| e.to_string())?;
+        parse_secret_content(raw.expose())
+    }
+}
+
+/// `secret-get --format=json` prints the content as a JSON object of strings.
+fn parse_secret_content(text: &str) -> Result<Vec<(String, SecretString)>, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|_| "secret-get printed something that is not JSON".to_owned())?;
+    let serde_json::Value::Object(map) = value else {
+        return Err("secret-get did not print a JSON object".to_owned());
+    };
+    Ok(map
+        .into_iter()
+        .filter_map(|(k, v)| match v {
+            serde_json::Value::String(s) => Some((k, SecretString::new(s))),
+            _ => None,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_content_parses_without_echoing() {
+        let content = parse_secret_content(r#"{"api-key": "a:b:c", "n": 1}"#).unwrap();
+        assert_eq!(content.len(), 1);
+        assert_eq!(content[0].0, "api-key");
+        assert_eq!(content[0].1.expose(), "a:b:c");
+        let err = parse_secret_content("api-key: a:b:c").unwrap_err();
+        assert!(!err.contains("a:b:c"));
+    }
+
+    #[test]
+    fn missing_tool_is_reported_with_a_hint() {
+        let err = run("watcher-metal-no-such-tool", &[]).unwrap_err();
+        assert_eq!(err.to_string(), "watcher-metal-no-such-tool: command not found");
+        assert!(err.hint().contains("--config"));
+    }
+}

@@ -1,0 +1,16 @@
+//! watcher-metal: renders, validates and operates OpenStack Watcher's
+//! metal configuration (`[maas_client]`, `[ironic_client]`) for Juju charms.
+//!
+//! See ARCHITECTURE.md for the map of modules.
+
+pub mod api_key;
+pub mod atomic_file;
+pub mod config;
+pub mod error;
+pub mod ini;
+pub mod juju;
+pub mod maas_url;
+pub mod render;
+pub mod secret;
+
+pub use error::Error;

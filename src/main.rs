@@ -1,0 +1,39 @@
+//! `watcher-metal`: see `watcher-metal --help` and the README.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use watcher_metal::error::exit;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    // A panic is a bug; say so plainly, with the internal exit code, and no
+    // backtrace that could carry data.
+    std::panic::set_hook(Box::new(|info| {
+        let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!("error: internal error{place}; this is a bug in watcher-metal, please report it");
+    }));
+    match std::panic::catch_unwind(|| run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(_) => ExitCode::from(exit::INTERNAL),
+    }
+}
+
+fn run(cli: cli::Cli) -> u8 {
+    match cli::run(cli).map_err(anyhow::Error::from) {
+        Ok(code) => code,
+        Err(error) => {
+            let (code, hint) = match error.downcast_ref::<watcher_metal::Error>() {
+                Some(e) => (e.exit_code(), e.hint()),
+                None => (exit::INTERNAL, String::new()),
+            };
+            eprintln!("error: {error}");
+            if !hint.is_empty() {
+                eprintln!("  hint: {hint}");
+            }
+            code
+        }
+    }
+}

@@ -1,0 +1,380 @@
+//! `watcher-metal render`, run as a process: output, files, exit codes.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+use common::*;
+
+/// A watcher.conf as oslo-config-generator and a principal charm leave it:
+/// comments, a stale [maas_client], CRLF-free, no trailing newline.
+const EXISTING: &str = "# Watcher configuration, rendered by the watcher charm.\n[DEFAULT]\ndebug = False\ntransport_url = rabbit://watcher:rabbitpass@10.0.0.10:5672/openstack\n\n[database]\n# The SQLAlchemy connection string.\nconnection = mysql+pymysql://watcher:dbpass@10.0.0.11/watcher\n\n[maas_client]\n# MaaS URL, example: http://1.2.3.4:5240/MAAS (string value)\nurl = http://old-maas:5240/MAAS\n#timeout = 60\n\n[watcher_clients_auth]\nauth_type = password\npassword = kspass";
+
+#[test]
+fn readme_example_renders_a_full_file_with_secrets_masked() {
+    let run = run(&[
+        "render",
+        "--full",
+        "--config",
+        "examples/charm-config.yaml",
+        "--context",
+        "examples/context.yaml",
+        "--output",
+        "-",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stderr, "");
+    assert!(!run.stdout.contains("ExAmPlEtOkEnSeCrEt"));
+    insta::assert_snapshot!("full_example", run.stdout);
+}
+
+#[test]
+fn full_render_reveals_secrets_only_when_asked() {
+    let run = run(&["render", "--full", "-c", "examples/charm-config.yaml", "-o", "-", "--reveal-secrets"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("\napi_key = ExAmPlEcOnSuMeRkEy:ExAmPlEtOkEnKeY00:ExAmPlEtOkEnSeCrEt00000000000000\n"));
+}
+
+#[test]
+fn merge_updates_only_the_managed_sections() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("watcher.conf");
+    write(&conf, EXISTING);
+    let config = maas_config(dir.path(), &conf);
+    let run = run(&["render", "--config", path_str(&config)]);
+    run.assert_no_secret();
+    assert_eq!((run.code, run.stderr.as_str()), (0, ""));
+    assert_eq!(run.stdout, format!("updated {}\n", conf.display()));
+    let merged = fs::read_to_string(&conf).unwrap();
+    // Everything outside [maas_client] is as it was, byte for byte.
+    let (before, _) = EXISTING.split_once("[maas_client]").unwrap();
+    assert!(merged.starts_with(before));
+    assert!(merged.contains(
+        "#timeout = 60\n\n[watcher_clients_auth]\nauth_type = password\npassword = kspass\n\n[ironic_client]\n"
+    ));
+    insta::assert_snapshot!("merged_existing", watcher_metal::ini::mask_secret_values(&merged));
+
+    // A second run changes nothing and says so.
+    let again = common::run(&["render", "--config", path_str(&config)]);
+    assert_eq!(again.stdout, format!("unchanged {}\n", conf.display()));
+    assert_eq!(fs::read_to_string(&conf).unwrap(), merged);
+}
+
+#[test]
+fn merge_keeps_crlf_line_endings() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("watcher.conf");
+    write(&conf, "[DEFAULT]\r\ndebug = true\r\n");
+    let config = maas_config(dir.path(), &conf);
+    assert_eq!(run(&["render", "-c", path_str(&config)]).code, 0);
+    let merged = fs::read_to_string(&conf).unwrap();
+    assert!(merged.starts_with("[DEFAULT]\r\ndebug = true\r\n\r\n[maas_client]\r\n"));
+    assert_eq!(merged.matches('\n').count(), merged.matches("\r\n").count());
+}
+
+#[test]
+fn unsetting_maas_removes_the_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("watcher.conf");
+    write(&conf, EXISTING);
+    let config = dir.path().join("charm.yaml");
+    write(&config, &format!("watcher-conf-path: {}\nmaas-url: ''\n", conf.display()));
+    let run = run(&["render", "-c", path_str(&config)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let merged = fs::read_to_string(&conf).unwrap();
+    assert!(!merged.contains("[maas_client]"));
+    assert!(!merged.contains("old-maas"));
+    assert!(merged.contains("[ironic_client]\n"));
+}
+
+#[test]
+fn written_file_is_0640_and_keeps_owner_and_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("watcher.conf");
+    write(&conf, EXISTING);
+    fs::set_permissions(&conf, fs::Permissions::from_mode(0o644)).unwrap();
+    if running_as_root() {
+        std::os::unix::fs::chown(&conf, Some(65534), Some(65534)).unwrap();
+    }
+    let before = fs::metadata(&conf).unwrap();
+    let config = maas_config(dir.path(), &conf);
+    assert_eq!(run(&["render", "-c", path_str(&config)]).code, 0);
+    let after = fs::metadata(&conf).unwrap();
+    assert_eq!(after.mode() & 0o777, 0o640);
+    assert_eq!((after.uid(), after.gid()), (before.uid(), before.gid()));
+    assert_ne!(after.ino(), before.ino(), "the file is replaced by rename, not rewritten in place");
+    let leftovers: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn check_reports_drift_with_a_masked_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("watcher.conf");
+    write(&conf, EXISTING);
+    let config = maas_config(dir.path(), &conf);
+    let check = run(&["render", "-c", path_str(&config), "--check"]);
+    check.assert_no_secret();
+    assert_eq!(check.code, 1);
+    assert!(check.stdout.contains("\n-url = http://old-maas:5240/MAAS\n"), "{}", check.stdout);
+    assert!(check.stdout.contains("\n+url = http://10.0.0.2:5240/MAAS\n"));
+    assert!(check.stdout.contains("+api_key = <redacted>\n"));
+    assert!(!check.stdout.contains("rabbitpass") && !check.stdout.contains("kspass"));
+    assert_eq!(fs::read_to_string(&conf).unwrap(), EXISTING, "--check writes nothing");
+
+    assert_eq!(run(&["render", "-c", path_str(&config)]).code, 0);
+    let clean = run(&["render", "-c", path_str(&config), "--check"]);
+    assert_eq!((clean.code, clean.stdout.as_str()), (0, ""));
+}
+
+#[test]
+fn check_on_a_missing_file_would_create_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("watcher.conf");
+    let config = maas_config(dir.path(), &conf);
+    let check = run(&["render", "-c", path_str(&config), "--check"]);
+    assert_eq!(check.code, 1);
+    assert!(!conf.exists());
+    let write = run(&["render", "-c", path_str(&config)]);
+    assert_eq!(write.stdout, format!("created {}\n", conf.display()));
+}
+
+#[test]
+fn read_only_directory_leaves_the_old_file_intact() {
+    let (conf, _guard): (std::path::PathBuf, Box<dyn std::any::Any>) = if running_as_root() {
+        let Some(fs_) = Tmpfs::mount("1m") else {
+            eprintln!("cannot mount a tmpfs here; read-only test not run");
+            return;
+        };
+        let conf = fs_.path().join("watcher.conf");
+        write(&conf, EXISTING);
+        fs_.remount_read_only();
+        (conf, Box::new(fs_))
+    } else {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("watcher.conf");
+        write(&conf, EXISTING);
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o555)).unwrap();
+        (conf, Box::new(dir))
+    };
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let config = maas_config(cfg_dir.path(), &conf);
+    let run = run(&["render", "-c", path_str(&config)]);
+    run.assert_no_secret();
+    assert_eq!(run.code, 9, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with(&format!("error: cannot write {}: creating the lock file: ", conf.display())),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("\n  hint: "));
+    assert_eq!(fs::read_to_string(&conf).unwrap(), EXISTING);
+}
+
+#[test]
+fn full_disk_leaves_the_old_file_intact() {
+    let Some(small) = Tmpfs::mount("16k") else {
+        eprintln!("cannot mount a tmpfs here (needs root); disk-full test not run");
+        return;
+    };
+    let conf = small.path().join("watcher.conf");
+    write(&conf, EXISTING);
+    // Fill the rest of the file system.
+    let filler = small.path().join("filler");
+    let _ = fs::write(&filler, vec![b'x'; 64 * 1024]);
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let config = maas_config(cfg_dir.path(), &conf);
+    let run = run(&["render", "-c", path_str(&config)]);
+    run.assert_no_secret();
+    assert_eq!(run.code, 9, "{}", run.stderr);
+    assert!(run.stderr.contains("hint: the file system is full"), "{}", run.stderr);
+    assert_eq!(fs::read_to_string(&conf).unwrap(), EXISTING);
+    let leftovers: Vec<_> = fs::read_dir(small.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn links_directories_and_missing_directories_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real.conf");
+    write(&real, EXISTING);
+    let link = dir.path().join("watcher.conf");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let config = maas_config(dir.path(), &link);
+    let run1 = run(&["render", "-c", path_str(&config)]);
+    assert_eq!(run1.code, 8);
+    assert_eq!(
+        run1.stderr,
+        format!(
+            "error: {} is a symbolic link; refusing to replace it\n  hint: point watcher-conf-path (or --output) at the real file, not at a link\n",
+            link.display()
+        )
+    );
+    assert_eq!(fs::read_to_string(&real).unwrap(), EXISTING);
+
+    let run2 = run(&["render", "-c", path_str(&config), "-o", path_str(dir.path())]);
+    assert_eq!(run2.code, 8);
+    assert!(run2.stderr.contains("is a directory, not a file"));
+
+    let missing = dir.path().join("nope").join("watcher.conf");
+    let run3 = run(&["render", "-c", path_str(&config), "-o", path_str(&missing)]);
+    assert_eq!(run3.code, 9);
+    assert!(run3.stderr.starts_with(&format!("error: directory {} does not exist", dir.path().join("nope").display())));
+}
+
+#[test]
+fn config_errors_have_exit_codes_and_hints() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("charm.yaml");
+
+    write(&config, "maas-url: http://m:5240/MAAS\n");
+    let r = run(&["render", "-c", path_str(&config), "-o", "-"]);
+    assert_eq!(r.code, 3);
+    assert_eq!(
+        r.stderr,
+        "error: maas-url: is set but no API key is\n  hint: set maas-api-key-secret (or maas-api-key); get a key with `maas apikey --username USER`\n"
+    );
+
+    write(&config, &format!("maas-url: http://m:5240/MAAS\nmaas-api-key: {KEY}x:extra\n"));
+    let r = run(&["render", "-c", path_str(&config), "-o", "-"]);
+    r.assert_no_secret();
+    assert_eq!(r.code, 3);
+    assert!(r.stderr.starts_with("error: maas-api-key: the API key has 4 colon-separated part(s)"));
+
+    write(&config, "maas-url: [unclosed\n");
+    let r = run(&["render", "-c", path_str(&config)]);
+    assert_eq!(r.code, 4);
+    assert!(r.stderr.contains("not valid YAML: syntax error at line"));
+
+    let r = run(&["render", "-c", path_str(&dir.path().join("absent.yaml"))]);
+    assert_eq!(r.code, 4);
+    assert!(r.stderr.contains("cannot read: No such file or directory"));
+
+    let r = run(&["render"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.starts_with("error: no charm configuration given\n  hint: pass --config FILE"));
+
+    let r = run(&["render", "--check", "-o", "-", "-c", "examples/charm-config.yaml"]);
+    assert_eq!(r.code, 2);
+
+    let r = run(&["render", "--bogus"]);
+    assert_eq!(r.code, 2);
+}
+
+#[test]
+fn warnings_go_to_stderr_and_do_not_stop_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("watcher.conf");
+    let config = dir.path().join("charm.yaml");
+    write(
+        &config,
+        &format!("maas-url: http://m:5240\nmaas-api-key: \"{KEY}\\n\"\nwatcher-conf-path: {}\n", conf.display()),
+    );
+    let r = run(&["render", "-c", path_str(&config)]);
+    r.assert_no_secret();
+    assert_eq!(r.code, 0);
+    assert_eq!(
+        r.stderr,
+        "warning: maas-url has no path; MAAS normally serves its API under /MAAS (e.g. http://HOST:5240/MAAS)\nwarning: maas-api-key: the API key had surrounding whitespace or a newline; it was trimmed\n"
+    );
+    assert!(fs::read_to_string(&conf).unwrap().contains(&format!("api_key = {KEY}\n")));
+}
+
+#[test]
+fn context_and_template_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("ctx.yaml");
+    write(&ctx, "maas_client:\n  url: http://evil/MAAS\n");
+    let r = run(&["render", "--full", "-c", "examples/charm-config.yaml", "--context", path_str(&ctx), "-o", "-"]);
+    assert_eq!(r.code, 6);
+    assert!(r.stderr.contains("sets [maas_client], which is managed from the charm config"));
+
+    let templates = dir.path().join("templates");
+    fs::create_dir(&templates).unwrap();
+    write(&templates.join("maas_client.conf.j2"), "[maas_client]\nurl = {{ maas.url }\n");
+    let r = run(&["render", "-c", "examples/charm-config.yaml", "--templates", path_str(&templates), "-o", "-"]);
+    assert_eq!(r.code, 7);
+    assert!(r.stderr.starts_with("error: template maas_client.conf.j2: syntax error"), "{}", r.stderr);
+
+    // An override that tries to write another section is refused.
+    write(&templates.join("maas_client.conf.j2"), "[maas_client]\nurl = {{ maas.url }}\n[DEFAULT]\ndebug = true\n");
+    let r = run(&["render", "-c", "examples/charm-config.yaml", "--templates", path_str(&templates), "-o", "-"]);
+    assert_eq!(r.code, 7);
+    assert!(r.stderr.contains("must render exactly one section"), "{}", r.stderr);
+
+    let r = run(&["render", "-c", "examples/charm-config.yaml", "--templates", "/nonexistent", "-o", "-"]);
+    assert_eq!(r.code, 7);
+}
+
+#[test]
+fn template_override_is_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = dir.path().join("templates");
+    fs::create_dir(&templates).unwrap();
+    write(
+        &templates.join("ironic_client.conf.j2"),
+        "[ironic_client]\n# site override\napi_version = {{ ironic.api_version }}\nendpoint_type = {{ ironic.endpoint_type }}\n",
+    );
+    let r = run(&["render", "-c", "examples/charm-config.yaml", "--templates", path_str(&templates), "-o", "-"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("[ironic_client]\n# site override\napi_version = 1\nendpoint_type = internalURL\n"));
+}
+
+#[test]
+fn values_cannot_inject_lines_or_sections() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("charm.yaml");
+    write(&config, "ironic-region-name: \"RegionOne\\n[maas_client]\\nurl = http://evil/MAAS\"\n");
+    let r = run(&["render", "-c", path_str(&config), "-o", "-"]);
+    assert_eq!(r.code, 3);
+    assert!(r.stdout.is_empty());
+    // Even a template override cannot write a line break from a value.
+    let ctx = dir.path().join("ctx.yaml");
+    write(&ctx, "DEFAULT:\n  host: \"a\\r[maas_client]\"\n");
+    let r = run(&["render", "--full", "-c", "examples/charm-config.yaml", "--context", path_str(&ctx), "-o", "-"]);
+    assert_eq!(r.code, 6);
+}
+
+#[test]
+fn hook_mode_reads_config_get_and_the_juju_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("watcher.conf");
+    write(&conf, EXISTING);
+    let config = format!(
+        r#"{{"maas-url": "http://10.0.0.2:5240/MAAS", "maas-api-key": null, "maas-api-key-secret": "secret:cs3v8m6a8r9s7b6qvcq0", "maas-timeout": 60, "maas-ca-cert": "", "ironic-api-version": "1", "ironic-endpoint-type": "publicURL", "ironic-region-name": "", "watcher-conf-path": "{}"}}"#,
+        conf.display()
+    );
+    let juju = FakeJuju::new(&config, Some(&format!(r#"{{"api-key": "{KEY}"}}"#)));
+    let r = juju.run(&["render"]);
+    r.assert_no_secret();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, format!("updated {}\n", conf.display()));
+    assert_eq!(juju.calls(), "config-get --all --format=json\nsecret-get secret:cs3v8m6a8r9s7b6qvcq0 --format=json\n");
+    assert!(fs::read_to_string(&conf).unwrap().contains(&format!("api_key = {KEY}\n")));
+}
+
+#[test]
+fn hook_mode_secret_failures_are_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("watcher.conf");
+    let config = format!(
+        r#"{{"maas-url": "http://10.0.0.2:5240/MAAS", "maas-api-key-secret": "secret:cs3v8m6a8r9s7b6qvcq0", "watcher-conf-path": "{}"}}"#,
+        conf.display()
+    );
+    let juju = FakeJuju::new(&config, None);
+    let r = juju.run(&["render"]);
+    assert_eq!(r.code, 5);
+    assert!(r.stderr.starts_with(
+        "error: cannot read the API key from Juju secret secret:cs3v8m6a8r9s7b6qvcq0: secret-get: failed (exit status: 1): ERROR secret not found\n  hint: check the URI and that the secret is granted"
+    ), "{}", r.stderr);
+    assert!(!conf.exists());
+}
