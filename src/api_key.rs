@@ -29,6 +29,8 @@ pub enum ApiKeyError {
     EmptyPart { which: &'static str },
     #[error("contains whitespace or control characters inside the key")]
     BadCharacter,
+    #[error("contains characters a MAAS key never has (MAAS keys are letters and digits)")]
+    Unusual,
 }
 
 /// The outcome of [`MaasApiKey::parse`]: the key, and whether surrounding
@@ -58,6 +60,13 @@ impl MaasApiKey {
         }
         if key.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(ApiKeyError::BadCharacter);
+        }
+        // MAAS generates keys from letters and digits. Allowing only URL-safe
+        // characters also keeps the PLAINTEXT signature exact, since
+        // percent-encoding leaves them unchanged.
+        let url_safe = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+        if !parts.iter().all(|p| p.bytes().all(url_safe)) {
+            return Err(ApiKeyError::Unusual);
         }
         Ok(ParsedKey {
             key: MaasApiKey {
@@ -136,6 +145,9 @@ mod tests {
         assert_eq!(MaasApiKey::parse("a::c").unwrap_err(), ApiKeyError::EmptyPart { which: "token key" });
         assert_eq!(MaasApiKey::parse("a:b:").unwrap_err(), ApiKeyError::EmptyPart { which: "token secret" });
         assert_eq!(MaasApiKey::parse("a:b c:d").unwrap_err(), ApiKeyError::BadCharacter);
+        assert_eq!(MaasApiKey::parse("\"a:b:c\"").unwrap_err(), ApiKeyError::Unusual);
+        assert_eq!(MaasApiKey::parse("a$:b:c").unwrap_err(), ApiKeyError::Unusual);
+        assert_eq!(MaasApiKey::parse("a-1:b_2:c.3~").unwrap().key.token_secret().expose(), "c.3~");
     }
 
     #[test]

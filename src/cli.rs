@@ -1,6 +1,6 @@
 //! The command line: arguments, and what each command does with the library.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
@@ -10,8 +10,9 @@ use watcher_metal::config::{self, CharmConfig, NoSecrets, OptionMap, SecretSourc
 use watcher_metal::error::exit;
 use watcher_metal::ini::{self, ManagedSection};
 use watcher_metal::juju::{self, HookSecrets, JujuHookTools};
+use watcher_metal::maas::MaasClient;
 use watcher_metal::render::{RenderContext, Renderer, IRONIC_SECTION, MAAS_SECTION};
-use watcher_metal::{secret, Error};
+use watcher_metal::{metal, secret, survey, validate, Error};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -30,6 +31,101 @@ pub enum Command {
     /// Render watcher.conf: update the managed [maas_client] and [ironic_client]
     /// sections of the existing file (default), or write a whole file (--full).
     Render(RenderArgs),
+    /// Check that MAAS answers at maas-url and accepts the API key: version,
+    /// whoami, and a machine listing. Each failure has its own exit code.
+    Validate(ValidateArgs),
+    /// List bare-metal nodes with their power state (MAAS or Ironic, chosen
+    /// as Watcher chooses), or report which hypervisors Watcher can manage.
+    Nodes(NodesArgs),
+    /// Show or change one node's power state.
+    Power(PowerArgs),
+    /// Run the Juju hook or action named by JUJU_DISPATCH_PATH (the charm's
+    /// `dispatch` script calls this).
+    Dispatch,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TableFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct NodesArgs {
+    #[command(flatten)]
+    pub source: ConfigArgs,
+
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub format: TableFormat,
+
+    /// Ask each BMC now (MAAS query_power_state) instead of reading the
+    /// recorded state. Nodes whose query fails show `error` and why.
+    #[arg(long)]
+    pub live: bool,
+
+    /// Live queries in flight at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256), requires = "live")]
+    pub concurrency: u16,
+
+    /// A file of hypervisor hostnames, one a line (`-` for stdin): report
+    /// which ones Watcher can power-manage, using Watcher's matching rule.
+    #[arg(long, value_name = "FILE")]
+    pub hypervisors: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PowerAction {
+    Status,
+    On,
+    Off,
+}
+
+#[derive(Debug, Args)]
+pub struct PowerArgs {
+    #[command(flatten)]
+    pub source: ConfigArgs,
+
+    /// status, on or off.
+    #[arg(value_enum)]
+    pub action: PowerAction,
+
+    /// The node: its id (MAAS system_id, Ironic uuid) or hostname.
+    pub node: String,
+
+    /// After on/off, poll until the node reports the new state.
+    #[arg(long)]
+    pub wait: bool,
+
+    /// With --wait: give up after this many seconds.
+    #[arg(long, default_value_t = 600, requires = "wait", value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub timeout: u64,
+
+    /// Power off even when the node is not deployed (MAAS) or active (Ironic).
+    #[arg(long)]
+    pub force: bool,
+
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub source: ConfigArgs,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Skip the machine listing: only version and key checks (two requests).
+    #[arg(long)]
+    pub quick: bool,
 }
 
 /// Where the charm options come from.
@@ -44,6 +140,11 @@ pub struct ConfigArgs {
     /// The application to read when the config file holds several.
     #[arg(long, value_name = "NAME", requires = "config")]
     pub app: Option<String>,
+
+    /// Read the MAAS and Ironic settings from an existing watcher.conf
+    /// instead ([maas_client] and [ironic_client]).
+    #[arg(long, value_name = "PATH", conflicts_with = "config")]
+    pub watcher_conf: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -84,6 +185,10 @@ pub struct RenderArgs {
 pub fn run(cli: Cli) -> Result<u8, Error> {
     match cli.command {
         Command::Render(args) => render(&args),
+        Command::Validate(args) => validate(&args),
+        Command::Nodes(args) => nodes(&args),
+        Command::Power(args) => power(&args),
+        Command::Dispatch => dispatch(),
     }
 }
 
@@ -95,6 +200,14 @@ fn print_warnings(warnings: &[Warning]) {
 
 /// Reads the charm options from `--config`, or from `config-get` in a hook.
 fn read_options(source: &ConfigArgs) -> Result<OptionMap, Error> {
+    if let Some(path) = &source.watcher_conf {
+        let text = atomic_file::read_existing(path)?.ok_or_else(|| config::ConfigError::Unreadable {
+            source_name: path.display().to_string(),
+            message: "does not exist".to_owned(),
+            hint: "give --watcher-conf the path of an existing watcher.conf".to_owned(),
+        })?;
+        return Ok(config::options_from_watcher_conf(&text, path));
+    }
     match &source.config {
         Some(path) => {
             let name = path.display().to_string();
@@ -117,7 +230,8 @@ fn read_options(source: &ConfigArgs) -> Result<OptionMap, Error> {
 pub fn load_config(source: &ConfigArgs) -> Result<CharmConfig, Error> {
     let options = read_options(source)?;
     let hook_secrets;
-    let secrets: &dyn SecretSource = if source.config.is_none() && juju::in_hook_context() {
+    let from_hook = source.config.is_none() && source.watcher_conf.is_none() && juju::in_hook_context();
+    let secrets: &dyn SecretSource = if from_hook {
         hook_secrets = HookSecrets { tools: &JujuHookTools, refresh: false };
         &hook_secrets
     } else {
@@ -212,4 +326,293 @@ fn report(outcome: WriteOutcome, target: &Path) {
 fn print_stdout(text: &str) {
     let mut out = io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+fn validate(args: &ValidateArgs) -> Result<u8, Error> {
+    let config = load_config(&args.source)?;
+    let Some(maas) = &config.maas else {
+        return Err(Error::MaasNotConfigured);
+    };
+    let client = MaasClient::from_settings(maas)?;
+    let outcome = validate::validate(&client, !args.quick);
+    match args.format {
+        Format::Text => match outcome {
+            Ok(report) => {
+                print_stdout(&lines(&validate::human_lines(&report)));
+                Ok(0)
+            }
+            Err(failure) => {
+                print_stdout(&lines(&validate::human_lines(&failure.report)));
+                Err(Error::Maas(failure.error))
+            }
+        },
+        Format::Json => {
+            let (mut value, code) = match outcome {
+                Ok(report) => (json_report("ok", &report), 0),
+                Err(failure) => {
+                    let code = watcher_metal::error::maas_exit_code(&failure.error);
+                    let mut value = json_report("failed", &failure.report);
+                    value["stage"] = failure.stage.as_str().into();
+                    value["error"] = failure.error.to_string().into();
+                    value["hint"] = failure.error.hint().into();
+                    value["exit_code"] = code.into();
+                    (value, code)
+                }
+            };
+            value["backend"] = config.backend().into();
+            print_stdout(&format!("{value}\n"));
+            Ok(code)
+        }
+    }
+}
+
+fn json_report(result: &str, report: &validate::Report) -> serde_json::Value {
+    serde_json::json!({
+        "result": result,
+        "api_url": report.api_url,
+        "maas_version": report.maas_version,
+        "user": report.user.as_ref().map(|u| &u.username),
+        "is_superuser": report.user.as_ref().map(|u| u.is_superuser),
+        "machines": report.machines,
+        "latency_ms": report.latency_ms,
+    })
+}
+
+fn lines(lines: &[String]) -> String {
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+fn nodes(args: &NodesArgs) -> Result<u8, Error> {
+    let config = load_config(&args.source)?;
+    // Read the hypervisor list first: a bad file should fail before any request.
+    let hypervisors = match &args.hypervisors {
+        Some(path) => Some(survey::parse_hypervisor_list(&read_text(path).map_err(|message| Error::Command {
+            code: exit::HYPERVISOR_LIST,
+            message: format!("{}: {message}", path.display()),
+            hint: "give --hypervisors a file with one hypervisor hostname a line, or - for stdin".to_owned(),
+        })?)),
+        None => None,
+    };
+    let client = metal::connect(&config, usize::from(args.concurrency))?;
+    let nodes = client.list_nodes()?;
+    let rows = if args.live {
+        let bar = progress_bar(nodes.len());
+        let rows = survey::live_power_survey(client.as_ref(), nodes, usize::from(args.concurrency), &|done| {
+            bar.set_position(done as u64)
+        });
+        bar.finish_and_clear();
+        rows
+    } else {
+        nodes.into_iter().map(|node| survey::NodeRow { node, error: None }).collect()
+    };
+    let backend = client.backend();
+    match hypervisors {
+        Some(list) => {
+            let nodes: Vec<_> = rows.iter().map(|r| r.node.clone()).collect();
+            let matches = survey::match_hypervisors(backend, &nodes, &list);
+            print_hypervisor_report(args.format, backend, &matches);
+        }
+        None => print_nodes(args.format, backend, &rows),
+    }
+    Ok(0)
+}
+
+fn progress_bar(len: usize) -> indicatif::ProgressBar {
+    // Shown only on a terminal, and only for runs long enough to need it.
+    if len < 50 || !io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} nodes queried ({eta} left)") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn print_nodes(format: TableFormat, backend: metal::Backend, rows: &[survey::NodeRow]) {
+    let counts = survey::count_by_power_state(rows);
+    match format {
+        TableFormat::Json => {
+            let summary: serde_json::Map<String, serde_json::Value> =
+                counts.iter().map(|(s, n)| (s.as_str().to_owned(), (*n).into())).collect();
+            let value = serde_json::json!({ "backend": backend, "nodes": rows, "summary": summary });
+            print_stdout(&format!("{value}\n"));
+        }
+        TableFormat::Table => {
+            let mut table = vec![["ID", "HOSTNAME", "POWER", "STATE", "NOTE"].map(str::to_owned).to_vec()];
+            for row in rows {
+                let name = if row.node.fqdn.is_empty() { &row.node.hostname } else { &row.node.fqdn };
+                table.push(vec![
+                    row.node.id.clone(),
+                    name.clone(),
+                    row.node.power_state.as_str().to_owned(),
+                    row.node.provision_state.clone(),
+                    row.error.clone().unwrap_or_default(),
+                ]);
+            }
+            let mut out = render_table(&table);
+            let summary: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+            out.push_str(&format!("{} nodes ({}) via {}\n", rows.len(), summary.join(", "), backend.as_str()));
+            print_stdout(&out);
+        }
+    }
+}
+
+fn print_hypervisor_report(format: TableFormat, backend: metal::Backend, matches: &[survey::HypervisorMatch]) {
+    let managed = matches.iter().filter(|m| m.managed()).count();
+    match format {
+        TableFormat::Json => {
+            let value = serde_json::json!({
+                "backend": backend,
+                "managed": managed,
+                "skipped": matches.len() - managed,
+                "hypervisors": matches,
+            });
+            print_stdout(&format!("{value}\n"));
+        }
+        TableFormat::Table => {
+            let mut table = vec![["HYPERVISOR", "WATCHER", "NODE", "DETAIL"].map(str::to_owned).to_vec()];
+            for m in matches {
+                let (verdict, node, detail) = match &m.node_id {
+                    Some(id) => {
+                        ("manages", id.clone(), format!("power {}", m.power_state.map(|s| s.as_str()).unwrap_or("?")))
+                    }
+                    None => ("skips", "-".to_owned(), m.reason.clone().unwrap_or_default()),
+                };
+                table.push(vec![m.hypervisor.clone(), verdict.to_owned(), node, detail]);
+            }
+            let mut out = render_table(&table);
+            out.push_str(&format!(
+                "{managed} of {} hypervisors can be power-managed by Watcher via {}\n",
+                matches.len(),
+                backend.as_str()
+            ));
+            print_stdout(&out);
+        }
+    }
+}
+
+/// Left-aligned columns separated by two spaces; the last column is not padded.
+fn render_table(rows: &[Vec<String>]) -> String {
+    let columns = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| rows.iter().map(|r| r.get(c).map_or(0, |s| s.chars().count())).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<width$}  ", width = widths[c]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn power(args: &PowerArgs) -> Result<u8, Error> {
+    let config = load_config(&args.source)?;
+    let client = metal::connect(&config, 2)?;
+    let node = metal::resolve_node(client.as_ref(), &args.node)?;
+    let label = if node.hostname.is_empty() { node.id.clone() } else { format!("{} ({})", node.hostname, node.id) };
+    let current = client.query_power_state(&node.id)?;
+    let target = match args.action {
+        PowerAction::Status => {
+            print_power(args.format, &node, current, None);
+            return Ok(0);
+        }
+        PowerAction::On => metal::PowerState::On,
+        PowerAction::Off => metal::PowerState::Off,
+    };
+    if current == target {
+        print_power(args.format, &node, current, Some("already"));
+        return Ok(0);
+    }
+    if target == metal::PowerState::Off && !node.deployed && !args.force {
+        return Err(Error::Command {
+            code: exit::POWER_OFF_REFUSED,
+            message: format!("refusing to power off {label}: it is {}, not in use", describe_state(&node)),
+            hint: "Watcher powers off only deployed hosts; pass --force if you mean it".to_owned(),
+        });
+    }
+    let outcome = match target {
+        metal::PowerState::On => client.power_on(&node.id),
+        _ => client.power_off(&node.id),
+    };
+    if let Err(metal::MetalError::Maas(watcher_metal::maas::MaasError::Conflict { detail })) = &outcome {
+        if detail.contains("allocated") {
+            return Err(Error::Command {
+                code: exit::NOT_ALLOCATED,
+                message: format!("MAAS will not power on {label}: it is {}, and MAAS powers on only machines that are allocated or deployed", describe_state(&node)),
+                hint: "deploy (or allocate) the machine in MAAS first".to_owned(),
+            });
+        }
+    }
+    outcome?;
+    if !args.wait {
+        print_power(args.format, &node, target, Some("requested"));
+        return Ok(0);
+    }
+    let (state, reached) = survey::wait_for_power(
+        client.as_ref(),
+        &node.id,
+        target,
+        std::time::Duration::from_secs(args.timeout),
+        &std::thread::sleep,
+    )?;
+    if !reached {
+        return Err(Error::Command {
+            code: exit::WAIT_TIMED_OUT,
+            message: format!("{label} is still {state} after {} s", args.timeout),
+            hint: "check the node's BMC, or wait longer with --timeout".to_owned(),
+        });
+    }
+    print_power(args.format, &node, state, None);
+    Ok(0)
+}
+
+fn describe_state(node: &metal::Node) -> String {
+    if node.provision_state.is_empty() {
+        "in an unknown state".to_owned()
+    } else {
+        format!("`{}`", node.provision_state)
+    }
+}
+
+fn print_power(format: Format, node: &metal::Node, state: metal::PowerState, note: Option<&str>) {
+    match format {
+        Format::Json => {
+            let value = serde_json::json!({
+                "id": node.id, "hostname": node.hostname, "power_state": state, "note": note,
+            });
+            print_stdout(&format!("{value}\n"));
+        }
+        Format::Text => {
+            let name = if node.hostname.is_empty() { &node.id } else { &node.hostname };
+            let note = note.map(|n| format!(" ({n})")).unwrap_or_default();
+            print_stdout(&format!("{name} {}: {state}{note}\n", node.id));
+        }
+    }
+}
+
+fn dispatch() -> Result<u8, Error> {
+    let path = std::env::var("JUJU_DISPATCH_PATH").unwrap_or_default();
+    let Some(event) = watcher_metal::dispatch::Event::from_dispatch_path(&path) else {
+        return Err(Error::Usage {
+            message: format!("JUJU_DISPATCH_PATH `{path}` names no hook or action"),
+            hint: "dispatch runs inside Juju, which sets JUJU_DISPATCH_PATH=hooks/NAME or actions/NAME".to_owned(),
+        });
+    };
+    let charm_dir = std::env::var_os("JUJU_CHARM_DIR").or_else(|| std::env::var_os("CHARM_DIR")).map(PathBuf::from);
+    let ctx = watcher_metal::dispatch::Context {
+        tools: &JujuHookTools,
+        services: &watcher_metal::dispatch::Systemd,
+        charm_dir,
+    };
+    watcher_metal::dispatch::run(&ctx, &event)?;
+    Ok(0)
 }

@@ -26,9 +26,10 @@ pub const IRONIC_API_VERSION: &str = "ironic-api-version";
 pub const IRONIC_ENDPOINT_TYPE: &str = "ironic-endpoint-type";
 pub const IRONIC_REGION_NAME: &str = "ironic-region-name";
 pub const WATCHER_CONF_PATH: &str = "watcher-conf-path";
+pub const WATCHER_SERVICES: &str = "watcher-services";
 
 /// Every option the charm knows, in the order the docs list them.
-pub const KNOWN_OPTIONS: [&str; 9] = [
+pub const KNOWN_OPTIONS: [&str; 10] = [
     MAAS_URL,
     MAAS_API_KEY,
     MAAS_API_KEY_SECRET,
@@ -38,6 +39,7 @@ pub const KNOWN_OPTIONS: [&str; 9] = [
     IRONIC_ENDPOINT_TYPE,
     IRONIC_REGION_NAME,
     WATCHER_CONF_PATH,
+    WATCHER_SERVICES,
 ];
 
 /// The content key of the Juju secret named by `maas-api-key-secret`.
@@ -47,6 +49,8 @@ pub const DEFAULT_MAAS_TIMEOUT: u32 = 60;
 pub const DEFAULT_IRONIC_API_VERSION: &str = "1";
 pub const DEFAULT_IRONIC_ENDPOINT_TYPE: &str = "publicURL";
 pub const DEFAULT_WATCHER_CONF_PATH: &str = "/etc/watcher/watcher.conf";
+/// The services that read `[maas_client]` / `[ironic_client]`.
+pub const DEFAULT_WATCHER_SERVICES: &str = "watcher-decision-engine watcher-applier";
 
 /// The values Watcher's `[ironic_client] endpoint_type` accepts.
 pub const IRONIC_ENDPOINT_TYPES: [&str; 6] = ["public", "internal", "admin", "publicURL", "internalURL", "adminURL"];
@@ -129,6 +133,7 @@ pub struct CharmOptions {
     pub maas_ca_cert: Option<String>,
     pub ironic: IronicSettings,
     pub watcher_conf_path: PathBuf,
+    pub services: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,6 +169,8 @@ pub struct CharmConfig {
     pub maas: Option<MaasSettings>,
     pub ironic: IronicSettings,
     pub watcher_conf_path: PathBuf,
+    /// systemd units restarted when watcher.conf changes.
+    pub services: Vec<String>,
 }
 
 impl CharmConfig {
@@ -245,6 +252,34 @@ pub fn parse_config_get(text: &str) -> Result<OptionMap, ConfigError> {
         Value::Null => Ok(Vec::new()),
         _ => Err(unreadable("output is not a JSON object".to_owned())),
     }
+}
+
+/// The charm options an existing watcher.conf implies: its `[maas_client]`
+/// and `[ironic_client]` values under the charm's option names. The last
+/// setting of a key wins, as in oslo.config.
+pub fn options_from_watcher_conf(text: &str, path: &Path) -> OptionMap {
+    let mut entries: OptionMap = Vec::new();
+    let sections = [
+        ("maas_client", [("url", MAAS_URL), ("api_key", MAAS_API_KEY), ("timeout", MAAS_TIMEOUT)]),
+        (
+            "ironic_client",
+            [
+                ("api_version", IRONIC_API_VERSION),
+                ("endpoint_type", IRONIC_ENDPOINT_TYPE),
+                ("region_name", IRONIC_REGION_NAME),
+            ],
+        ),
+    ];
+    for (section, names) in sections {
+        let values = crate::ini::read_section(text, section);
+        for (key, option) in names {
+            if let Some((_, value)) = values.iter().rev().find(|(k, _)| k == key) {
+                entries.push((option.to_owned(), Value::String(value.clone())));
+            }
+        }
+    }
+    entries.push((WATCHER_CONF_PATH.to_owned(), Value::String(path.display().to_string())));
+    entries
 }
 
 /// `juju deploy --config` files put the options under the application name.
@@ -468,6 +503,16 @@ impl CharmOptions {
             );
         }
 
+        let services_text = c.string(get(WATCHER_SERVICES), WATCHER_SERVICES);
+        let services = split_services(services_text.as_deref().unwrap_or(DEFAULT_WATCHER_SERVICES));
+        if let Some(bad) = services.iter().find(|s| !is_unit_name(s)) {
+            c.problem(
+                WATCHER_SERVICES,
+                format!("`{}` is not a systemd unit name", printable(bad)),
+                "list unit names separated by spaces, e.g. watcher-decision-engine watcher-applier",
+            );
+        }
+
         if !c.problems.is_empty() {
             return Err(ConfigError::Invalid(c.problems));
         }
@@ -480,6 +525,7 @@ impl CharmOptions {
                 maas_ca_cert,
                 ironic: IronicSettings { api_version, endpoint_type, region_name },
                 watcher_conf_path: PathBuf::from(watcher_conf_path),
+                services,
             },
             c.warnings,
         ))
@@ -512,7 +558,13 @@ impl CharmOptions {
                 Some(MaasSettings { url, api_key: parsed.key, timeout: self.maas_timeout, ca_cert: self.maas_ca_cert })
             }
         };
-        Ok((CharmConfig { maas, ironic: self.ironic, watcher_conf_path: self.watcher_conf_path }, warnings))
+        let config = CharmConfig {
+            maas,
+            ironic: self.ironic,
+            watcher_conf_path: self.watcher_conf_path,
+            services: self.services,
+        };
+        Ok((config, warnings))
     }
 }
 
@@ -595,6 +647,27 @@ pub fn is_secret_uri(uri: &str) -> bool {
     let Some(rest) = uri.strip_prefix("secret:") else { return false };
     let id = rest.strip_prefix("//").map_or(Some(rest), |r| r.split_once('/').map(|(_, id)| id));
     id.is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+}
+
+fn split_services(text: &str) -> Vec<String> {
+    text.split([' ', ',', '\n', '\t']).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+/// The services named by the options, for hooks that cannot load the
+/// whole configuration (such as `remove`).
+pub fn services_from_options(entries: &OptionMap) -> Vec<String> {
+    let text = entries.iter().rev().find(|(k, _)| k == WATCHER_SERVICES).and_then(|(_, v)| v.as_str());
+    split_services(text.filter(|t| !t.is_empty()).unwrap_or(DEFAULT_WATCHER_SERVICES))
+        .into_iter()
+        .filter(|s| is_unit_name(s))
+        .collect()
+}
+
+/// systemd unit names: letters, digits, `:-_.\@`, not starting with `-`.
+fn is_unit_name(name: &str) -> bool {
+    !name.starts_with('-')
+        && name.len() <= 255
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'-' | b'_' | b'.' | b'@' | b'\\'))
 }
 
 fn is_ironic_api_version(v: &str) -> bool {
@@ -771,6 +844,7 @@ mod tests {
                 "the API key has an empty token secret part; a MAAS API key is consumer_key:token_key:token_secret",
             ),
             ("a :b:c", "the API key contains whitespace or control characters inside the key"),
+            ("'a:b:c'", "the API key contains characters a MAAS key never has (MAAS keys are letters and digits)"),
         ] {
             let p = only_problem(json!({"maas-url": "http://m/MAAS", "maas-api-key": key}));
             assert_eq!((p.option.as_str(), p.message.as_str()), (MAAS_API_KEY, message));
@@ -823,6 +897,16 @@ mod tests {
     fn watcher_conf_path_must_be_absolute() {
         let p = only_problem(json!({"watcher-conf-path": "watcher.conf"}));
         assert_eq!(p.message, "`watcher.conf` is not an absolute path");
+    }
+
+    #[test]
+    fn services_are_unit_names() {
+        let (config, _) = load(&Vec::new(), &NoSecrets).unwrap();
+        assert_eq!(config.services, ["watcher-decision-engine", "watcher-applier"]);
+        let (config, _) = load(&entries(json!({"watcher-services": "a.service, b@1"})), &NoSecrets).unwrap();
+        assert_eq!(config.services, ["a.service", "b@1"]);
+        let p = only_problem(json!({"watcher-services": "ok --now"}));
+        assert_eq!(p.message, "`--now` is not a systemd unit name");
     }
 
     #[test]
@@ -925,6 +1009,18 @@ mod tests {
         let err =
             load(&vec![("maas-timeout".into(), json!(1)), ("maas-timeout".into(), json!(2))], &NoSecrets).unwrap_err();
         assert_eq!(err.to_string(), "maas-timeout: is set more than once");
+    }
+
+    #[test]
+    fn watcher_conf_values_become_options() {
+        let text = format!("[maas_client]\nurl = http://m:5240/MAAS\napi_key = {KEY}\ntimeout = 5\ntimeout = 30\n[ironic_client]\nendpoint_type = internal\n");
+        let entries = options_from_watcher_conf(&text, Path::new("/etc/watcher/watcher.conf"));
+        let (config, _) = load(&entries, &NoSecrets).unwrap();
+        let maas = config.maas.unwrap();
+        assert_eq!(maas.timeout, 30);
+        assert_eq!(maas.api_key.whole().expose(), KEY);
+        assert_eq!(config.ironic.endpoint_type, "internal");
+        assert_eq!(config.watcher_conf_path, PathBuf::from("/etc/watcher/watcher.conf"));
     }
 
     #[test]

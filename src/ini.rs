@@ -165,6 +165,45 @@ fn with_line_ending(text: &str, eol: &str) -> String {
     out
 }
 
+/// The options of every `[section]` block (compared as oslo.config
+/// compares names), as oslo.config reads them: value stripped, matching
+/// outer quotes removed, continuation lines joined with a newline, `$$`
+/// read as `$`. Later settings of a key come after earlier ones.
+pub fn read_section(text: &str, section: &str) -> Vec<(String, String)> {
+    let wanted = normalise_section(section);
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut inside = false;
+    for line in text.lines() {
+        match classify(line) {
+            LineKind::Header(name) => inside = normalise_section(name) == wanted,
+            LineKind::Option if inside => {
+                if let Some((key, _, value)) = split_option(line.trim_end()) {
+                    out.push((key.trim().to_owned(), oslo_unquote(value)));
+                }
+            }
+            LineKind::Continuation if inside => {
+                if let Some((_, value)) = out.last_mut() {
+                    value.push('\n');
+                    value.push_str(line.trim());
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn oslo_unquote(value: &str) -> String {
+    let value = value.trim();
+    let bytes = value.as_bytes();
+    let unquoted = if bytes.len() >= 2 && bytes[0] == bytes[bytes.len() - 1] && matches!(bytes[0], b'"' | b'\'') {
+        &value[1..value.len() - 1]
+    } else {
+        value
+    };
+    unquoted.replace("$$", "$")
+}
+
 /// Option names whose values are secret: their values are masked in diffs.
 fn is_secret_option(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
@@ -344,6 +383,22 @@ mod tests {
     }
 
     #[test]
+    fn reads_sections_as_oslo_config_does() {
+        let text = "[DEFAULT]\nurl = no\n[MAAS_client]\nurl = \"http://m/MAAS\" \napi_key=a$$b\ntimeout: 30\n#x = 1\nlong = a\n  b\n[maas_client]\ntimeout = 40\n";
+        assert_eq!(
+            read_section(text, "maas_client"),
+            vec![
+                ("url".to_owned(), "http://m/MAAS".to_owned()),
+                ("api_key".to_owned(), "a$b".to_owned()),
+                ("timeout".to_owned(), "30".to_owned()),
+                ("long".to_owned(), "a\nb".to_owned()),
+                ("timeout".to_owned(), "40".to_owned()),
+            ]
+        );
+        assert!(read_section(text, "ironic_client").is_empty());
+    }
+
+    #[test]
     fn masks_secret_values_and_url_passwords() {
         let text = "[database]\nconnection = mysql+pymysql://watcher:dbpass@10.0.0.1/watcher\r\n[maas_client]\napi_key = a:b:c\npassword=hunter2\n# password = commented\n[DEFAULT]\ntransport_url = rabbit://u:p1@h1:5672,u:p2@h2:5672/\nhost = x\n";
         let masked = mask_secret_values(text);
@@ -438,6 +493,17 @@ mod tests {
         fn merge_and_mask_never_panic(existing in "(?s).{0,300}") {
             let merged = merge(&existing, &both(Some(MAAS)));
             let _ = mask_secret_values(&merged);
+            let _ = read_section(&existing, "maas_client");
+        }
+
+        #[test]
+        fn rendered_sections_read_back(url in "[ -~]{1,40}", with_crlf in any::<bool>()) {
+            // What ini_value writes for a value is what read_section reads back.
+            let value = crate::render::ini_value(&minijinja::Value::from(crate::render::oslo_literal(&url))).unwrap();
+            let body = format!("[maas_client]\nurl = {value}\n");
+            let existing = if with_crlf { "[DEFAULT]\r\n" } else { "" };
+            let merged = merge(existing, &[ManagedSection { name: "maas_client", body: Some(&body) }]);
+            prop_assert_eq!(read_section(&merged, "maas_client"), vec![("url".to_owned(), url)]);
         }
     }
 }

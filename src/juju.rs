@@ -39,6 +39,70 @@ pub trait HookTools {
     /// `secret-get URI --format=json` (with `--refresh` when asked): the raw
     /// JSON text, which holds the secret.
     fn secret_get(&self, uri: &str, refresh: bool) -> Result<SecretString, HookToolError>;
+    /// `status-set STATUS MESSAGE`.
+    fn status_set(&self, status: Status, message: &str) -> Result<(), HookToolError>;
+    /// `juju-log --log-level LEVEL MESSAGE`.
+    fn log(&self, level: LogLevel, message: &str) -> Result<(), HookToolError>;
+    /// `action-get --format=json`: the action's parameters as raw JSON.
+    fn action_get(&self) -> Result<String, HookToolError>;
+    /// `action-set KEY=VALUE ...`. Keys must be valid for Juju
+    /// ([`valid_action_key`]); values are never secret.
+    fn action_set(&self, results: &[(String, String)]) -> Result<(), HookToolError>;
+    /// `action-fail MESSAGE`.
+    fn action_fail(&self, message: &str) -> Result<(), HookToolError>;
+}
+
+/// The workload statuses a unit may set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Maintenance,
+    Blocked,
+    Waiting,
+    Active,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Maintenance => "maintenance",
+            Status::Blocked => "blocked",
+            Status::Waiting => "waiting",
+            Status::Active => "active",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warning,
+    Error,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "DEBUG",
+            LogLevel::Info => "INFO",
+            LogLevel::Warning => "WARNING",
+            LogLevel::Error => "ERROR",
+        }
+    }
+}
+
+/// Juju's rule for action result keys: dot-separated segments, each
+/// `^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$`, and not a reserved key.
+pub fn valid_action_key(key: &str) -> bool {
+    const RESERVED: [&str; 5] = ["stdout", "stdout-encoding", "stderr", "stderr-encoding", "return-code"];
+    let segment_ok = |s: &str| {
+        let b = s.as_bytes();
+        !b.is_empty()
+            && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+            && b[0] != b'-'
+            && b[b.len() - 1] != b'-'
+    };
+    !RESERVED.contains(&key) && key.split('.').all(segment_ok)
 }
 
 /// The hook tools Juju puts on `PATH`.
@@ -63,7 +127,39 @@ fn run(tool: &str, args: &[&OsStr]) -> Result<Vec<u8>, HookToolError> {
     Err(HookToolError { tool: tool.to_owned(), message: format!("failed ({}): {first_line}", output.status) })
 }
 
+fn run_quiet(tool: &str, args: &[&str]) -> Result<(), HookToolError> {
+    let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+    run(tool, &args).map(drop)
+}
+
 impl HookTools for JujuHookTools {
+    fn status_set(&self, status: Status, message: &str) -> Result<(), HookToolError> {
+        run_quiet("status-set", &[status.as_str(), message])
+    }
+
+    fn log(&self, level: LogLevel, message: &str) -> Result<(), HookToolError> {
+        run_quiet("juju-log", &["--log-level", level.as_str(), "--", message])
+    }
+
+    fn action_get(&self) -> Result<String, HookToolError> {
+        let out = run("action-get", &["--format=json".as_ref()])?;
+        String::from_utf8(out)
+            .map_err(|_| HookToolError { tool: "action-get".to_owned(), message: "output is not UTF-8".to_owned() })
+    }
+
+    fn action_set(&self, results: &[(String, String)]) -> Result<(), HookToolError> {
+        if let Some((bad, _)) = results.iter().find(|(k, _)| !valid_action_key(k)) {
+            return Err(HookToolError { tool: "action-set".to_owned(), message: format!("invalid key `{bad}`") });
+        }
+        let pairs: Vec<String> = results.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let args: Vec<&str> = pairs.iter().map(String::as_str).collect();
+        run_quiet("action-set", &args)
+    }
+
+    fn action_fail(&self, message: &str) -> Result<(), HookToolError> {
+        run_quiet("action-fail", &[message])
+    }
+
     fn config_get_all(&self) -> Result<String, HookToolError> {
         let out = run("config-get", &["--all".as_ref(), "--format=json".as_ref()])?;
         String::from_utf8(out)
@@ -129,6 +225,16 @@ mod tests {
         assert_eq!(content[0].1.expose(), "a:b:c");
         let err = parse_secret_content("api-key: a:b:c").unwrap_err();
         assert!(!err.contains("a:b:c"));
+    }
+
+    #[test]
+    fn action_keys_follow_juju_rules() {
+        for ok in ["result", "maas-version", "is-superuser", "latency-ms", "counts.on", "a1", "x.y-2"] {
+            assert!(valid_action_key(ok), "{ok}");
+        }
+        for bad in ["Result", "maas_version", "-a", "a-", "", "a..b", "stdout", "return-code", "é"] {
+            assert!(!valid_action_key(bad), "{bad}");
+        }
     }
 
     #[test]

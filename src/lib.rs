@@ -6,11 +6,18 @@
 pub mod api_key;
 pub mod atomic_file;
 pub mod config;
+pub mod dispatch;
 pub mod error;
+pub mod http;
 pub mod ini;
+pub mod ironic;
 pub mod juju;
+pub mod maas;
 pub mod maas_url;
+pub mod metal;
 pub mod render;
 pub mod secret;
+pub mod survey;
+pub mod validate;
 
 pub use error::Error;

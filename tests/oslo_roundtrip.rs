@@ -73,17 +73,13 @@ fn maas_and_ironic_values_read_back_equal() {
 #[test]
 fn dollar_signs_and_quotes_are_read_literally() {
     // oslo.config substitutes $name and strips matching outer quotes.
-    let key = "\"Ck$consumer:Tk$$token:Ss'secret\"";
     round_trip(
-        &format!(
-            "maas-url: http://10.0.0.2:5240/MAAS$x\nmaas-api-key: '{}'\nironic-region-name: Region$One\n",
-            key.replace('\'', "''")
-        ),
+        &format!("maas-url: http://10.0.0.2:5240/MAAS$x\nmaas-api-key: {KEY}\nironic-region-name: '\"Region$One\"'\n"),
         None,
         false,
         json!({
-            "maas_client": {"url": "http://10.0.0.2:5240/MAAS$x", "api_key": key, "timeout": 60},
-            "ironic_client": {"region_name": "Region$One"},
+            "maas_client": {"url": "http://10.0.0.2:5240/MAAS$x", "api_key": KEY, "timeout": 60},
+            "ironic_client": {"region_name": "\"Region$One\""},
         }),
     );
 }

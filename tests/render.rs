@@ -374,7 +374,7 @@ fn hook_mode_secret_failures_are_explained() {
     let r = juju.run(&["render"]);
     assert_eq!(r.code, 5);
     assert!(r.stderr.starts_with(
-        "error: cannot read the API key from Juju secret secret:cs3v8m6a8r9s7b6qvcq0: secret-get: failed (exit status: 1): ERROR secret not found\n  hint: check the URI and that the secret is granted"
+        "error: cannot read the API key from Juju secret secret:cs3v8m6a8r9s7b6qvcq0: secret-get: failed (exit status: 1): ERROR secret-get: not found\n  hint: check the URI and that the secret is granted"
     ), "{}", r.stderr);
     assert!(!conf.exists());
 }

@@ -82,47 +82,112 @@ pub fn maas_config(dir: &Path, conf_path: &Path) -> PathBuf {
     path
 }
 
-/// Fake hook tools on a PATH of their own: each records its arguments in
-/// `calls.log` and prints a canned answer.
+/// Fake hook tools (and `systemctl`) on a PATH of their own: each records
+/// its arguments in `calls.log` (fields separated by 0x1f, records by 0x1e) and prints a
+/// canned answer: `config-get` the config JSON, `secret-get` the secret
+/// JSON, `action-get` the action parameters.
 pub struct FakeJuju {
     pub dir: tempfile::TempDir,
 }
+
+/// One recorded hook tool call: the tool, then its arguments.
+pub type Call = Vec<String>;
 
 impl FakeJuju {
     pub fn new(config_json: &str, secret_json: Option<&str>) -> FakeJuju {
         let dir = tempfile::tempdir().unwrap();
         let bin = dir.path().join("bin");
         fs::create_dir(&bin).unwrap();
-        write(&dir.path().join("config.json"), config_json);
+        let juju = FakeJuju { dir };
+        juju.set_config(config_json);
         if let Some(secret) = secret_json {
-            write(&dir.path().join("secret.json"), secret);
+            write(&juju.dir.path().join("secret.json"), secret);
         }
-        let log = dir.path().join("calls.log");
-        for (tool, answer) in [("config-get", "config.json"), ("secret-get", "secret.json")] {
-            let script = format!(
-                "#!/bin/sh\necho \"{tool} $*\" >> '{}'\nif [ -f '{}' ]; then cat '{}'; else echo 'ERROR secret not found' >&2; exit 1; fi\n",
-                log.display(),
-                dir.path().join(answer).display(),
-                dir.path().join(answer).display()
-            );
+        let log = juju.dir.path().join("calls.log");
+        let record = format!(
+            "{{ printf '%s' \"$(basename \"$0\")\"; for a in \"$@\"; do printf '\\037%s' \"$a\"; done; printf '\\036'; }} >> '{}'\n",
+            log.display()
+        );
+        let answers = [
+            ("config-get", Some("config.json")),
+            ("secret-get", Some("secret.json")),
+            ("action-get", Some("params.json")),
+            ("status-set", None),
+            ("juju-log", None),
+            ("action-set", None),
+            ("action-fail", None),
+            ("systemctl", None),
+        ];
+        for (tool, answer) in answers {
+            let mut script = format!("#!/bin/sh\n{record}");
+            if let Some(file) = answer {
+                let path = juju.dir.path().join(file);
+                script.push_str(&format!(
+                    "if [ -f '{0}' ]; then cat '{0}'; else echo 'ERROR {tool}: not found' >&2; exit 1; fi\n",
+                    path.display()
+                ));
+            }
+            if tool == "systemctl" {
+                let fail = juju.dir.path().join("systemctl-fails");
+                script.push_str(&format!("if [ -f '{}' ]; then echo 'Job failed' >&2; exit 1; fi\n", fail.display()));
+            }
             let path = bin.join(tool);
             write(&path, &script);
             fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
         }
-        FakeJuju { dir }
+        juju
+    }
+
+    pub fn set_config(&self, config_json: &str) {
+        write(&self.dir.path().join("config.json"), config_json);
+    }
+
+    pub fn set_params(&self, params_json: &str) {
+        write(&self.dir.path().join("params.json"), params_json);
     }
 
     pub fn path_env(&self) -> String {
         format!("{}:{}", self.dir.path().join("bin").display(), std::env::var("PATH").unwrap_or_default())
     }
 
+    /// The raw log: one line a call, arguments separated by spaces.
     pub fn calls(&self) -> String {
-        fs::read_to_string(self.dir.path().join("calls.log")).unwrap_or_default()
+        self.call_list().iter().map(|c| format!("{}\n", c.join(" "))).collect()
+    }
+
+    /// Each call as its tool and arguments (records end with 0x1e, so
+    /// arguments may hold newlines).
+    pub fn call_list(&self) -> Vec<Call> {
+        fs::read_to_string(self.dir.path().join("calls.log"))
+            .unwrap_or_default()
+            .split('\u{1e}')
+            .filter(|r| !r.is_empty())
+            .map(|r| r.split('\u{1f}').map(str::to_owned).collect())
+            .collect()
+    }
+
+    pub fn calls_to(&self, tool: &str) -> Vec<Call> {
+        self.call_list().into_iter().filter(|c| c[0] == tool).collect()
+    }
+
+    pub fn clear_calls(&self) {
+        let _ = fs::remove_file(self.dir.path().join("calls.log"));
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, &[])
+    }
+
+    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let path = self.path_env();
-        run_with(args, &[("PATH", &path), ("JUJU_CONTEXT_ID", "unit-watcher-maas-0-config-changed-1")], None)
+        let mut all = vec![("PATH", path.as_str()), ("JUJU_CONTEXT_ID", "unit-watcher-maas-0-1")];
+        all.extend_from_slice(env);
+        run_with(args, &all, None)
+    }
+
+    /// Runs `watcher-metal dispatch` as Juju would for `dispatch_path`.
+    pub fn dispatch(&self, dispatch_path: &str) -> Run {
+        self.run_with(&["dispatch"], &[("JUJU_DISPATCH_PATH", dispatch_path)])
     }
 }
 

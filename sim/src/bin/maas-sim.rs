@@ -1,0 +1,87 @@
+//! Runs a simulated MAAS on 127.0.0.1 in the foreground, for benchmarks and
+//! manual checks. Prints one line of JSON (`url`, `api_key`, `ca_pem_file`)
+//! and serves until killed or until its standard input closes.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use metal_sim::{MaasSim, MaasSimConfig, SimMachine, TlsNames};
+
+#[derive(Parser, Debug)]
+#[command(name = "maas-sim", about = "Serve a simulated MAAS API on 127.0.0.1")]
+struct Args {
+    /// Number of machines.
+    #[arg(long, default_value_t = 10)]
+    machines: usize,
+    /// Port on 127.0.0.1 (0 = any free port).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Serve HTTPS with a fresh CA (its PEM written to a file).
+    #[arg(long)]
+    tls: bool,
+    /// Delay of each query_power_state, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    power_query_delay_ms: u64,
+    /// Delay before power_on/power_off change the power state, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    power_change_delay_ms: u64,
+    /// Most query_power_state at once; more get 503 with Retry-After.
+    #[arg(long)]
+    max_concurrent_power_queries: Option<usize>,
+    /// Keep serving when standard input closes (stop with a signal instead).
+    #[arg(long)]
+    ignore_stdin: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = MaasSimConfig {
+        machines: SimMachine::generate(args.machines),
+        tls: args.tls.then_some(TlsNames::Default),
+        power_query_delay: Duration::from_millis(args.power_query_delay_ms),
+        power_change_delay: Duration::from_millis(args.power_change_delay_ms),
+        max_concurrent_power_queries: args.max_concurrent_power_queries,
+        ..Default::default()
+    };
+    let sim = match MaasSim::start_on_port(config, args.port) {
+        Ok(sim) => sim,
+        Err(e) => {
+            eprintln!("maas-sim: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ca_file: Option<PathBuf> = match sim.ca_pem() {
+        Some(pem) => {
+            let path = std::env::temp_dir().join(format!("maas-sim-{}-{}-ca.pem", std::process::id(), sim.port()));
+            if let Err(e) = std::fs::write(&path, pem) {
+                eprintln!("maas-sim: cannot write {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+            Some(path)
+        }
+        None => None,
+    };
+    let line = serde_json::json!({
+        "url": sim.base_url(),
+        "api_key": sim.admin_key(),
+        "ca_pem_file": ca_file.as_ref().map(|p| p.display().to_string()),
+    });
+    println!("{line}");
+
+    if args.ignore_stdin {
+        loop {
+            std::thread::park();
+        }
+    }
+    let mut sink = [0u8; 1024];
+    let mut stdin = std::io::stdin();
+    while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+    drop(sim);
+    if let Some(path) = ca_file {
+        let _ = std::fs::remove_file(path);
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,503 @@
+//! The charm: what each Juju hook and action does, driven through the
+//! [`HookTools`] trait.
+//!
+//! Every hook converges the unit: read the config, merge the managed
+//! sections into watcher.conf, restart the Watcher services only when the
+//! file changed, and set a status that says exactly what is wrong. Bad
+//! configuration is `blocked` and a clean exit; only real faults (a hook
+//! tool or systemd failing, a write failing) make the hook fail, so Juju
+//! retries it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::atomic_file::{self, FileError, WriteOutcome};
+use crate::config::{self, CharmConfig, ConfigError, Warning};
+use crate::ini::{self, ManagedSection};
+use crate::juju::{HookSecrets, HookTools, LogLevel, Status};
+use crate::maas::{ClientOptions, MaasClient, MaasError};
+use crate::metal;
+use crate::render::{Renderer, IRONIC_SECTION, MAAS_SECTION};
+use crate::survey;
+use crate::validate::{self, Stage};
+use crate::Error;
+
+/// The most text one action result value carries (Juju passes results on
+/// the command line; about 100 KB is the practical limit).
+const MAX_RESULT_VALUE: usize = 60_000;
+
+/// What `JUJU_DISPATCH_PATH` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Hook(String),
+    Action(String),
+}
+
+impl Event {
+    /// `hooks/config-changed` or `actions/validate-credentials`.
+    pub fn from_dispatch_path(path: &str) -> Option<Event> {
+        let (kind, name) = path.trim_start_matches("./").split_once('/')?;
+        if name.is_empty() || name.contains('/') {
+            return None;
+        }
+        match kind {
+            "hooks" => Some(Event::Hook(name.to_owned())),
+            "actions" => Some(Event::Action(name.to_owned())),
+            _ => None,
+        }
+    }
+}
+
+/// Restarting the services that read watcher.conf.
+pub trait Services {
+    /// Restarts `service` if it is running (`systemctl try-restart`).
+    fn restart(&self, service: &str) -> Result<(), String>;
+}
+
+/// systemd, through `systemctl`.
+pub struct Systemd;
+
+impl Services for Systemd {
+    fn restart(&self, service: &str) -> Result<(), String> {
+        let output = Command::new("systemctl")
+            .args(["try-restart", service])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run systemctl: {e}"))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            Err(format!("systemctl try-restart {service}: {}", stderr.trim()))
+        }
+    }
+}
+
+/// Everything a hook or action needs from its surroundings.
+pub struct Context<'a> {
+    pub tools: &'a dyn HookTools,
+    pub services: &'a dyn Services,
+    /// The charm's directory; `templates/` there overrides built-in templates.
+    pub charm_dir: Option<PathBuf>,
+}
+
+/// Runs one event. `Err` means a real fault: the caller exits non-zero.
+pub fn run(ctx: &Context<'_>, event: &Event) -> Result<(), Error> {
+    match event {
+        Event::Hook(name) => match name.as_str() {
+            "stop" => Ok(()),
+            "remove" => remove(ctx),
+            "secret-changed" => converge(ctx, Check::Full, true),
+            "update-status" => converge(ctx, Check::Quick, false),
+            _ => converge(ctx, Check::Full, false),
+        },
+        Event::Action(name) => {
+            let outcome = match name.as_str() {
+                "validate-credentials" => action_validate(ctx),
+                "list-nodes" => action_list_nodes(ctx),
+                "power-status" => action_power_status(ctx),
+                other => Err(ActionFailure(format!("unknown action `{other}`"))),
+            };
+            if let Err(ActionFailure(message)) = outcome {
+                ctx.tools.log(LogLevel::Warning, &message)?;
+                ctx.tools.action_fail(&message)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// Version and key (update-status: cheap, short timeout).
+    Quick,
+    /// Version and key with the configured timeout.
+    Full,
+}
+
+/// Reads and resolves the config, or says why the unit is blocked.
+fn read_config(ctx: &Context<'_>, refresh: bool) -> Result<Result<CharmConfig, String>, Error> {
+    let options = crate::juju::read_config(ctx.tools)?;
+    let secrets = HookSecrets { tools: ctx.tools, refresh };
+    match config::load(&options, &secrets) {
+        Ok((config, warnings)) => {
+            log_warnings(ctx, &warnings)?;
+            Ok(Ok(config))
+        }
+        Err(ConfigError::Invalid(problems)) => {
+            for p in &problems {
+                ctx.tools.log(LogLevel::Warning, &format!("config: {p} ({})", p.hint))?;
+            }
+            let first = &problems[0];
+            let more = match problems.len() {
+                1 => String::new(),
+                n => format!(" (and {} more problem{})", n - 1, if n == 2 { "" } else { "s" }),
+            };
+            Ok(Err(format!("{first}{more}")))
+        }
+        Err(e @ ConfigError::Secret { .. }) => {
+            ctx.tools.log(LogLevel::Warning, &format!("{e} ({})", e.hint()))?;
+            Ok(Err(format!("{e}; {}", e.hint())))
+        }
+        Err(e @ ConfigError::Unreadable { .. }) => Err(e.into()),
+    }
+}
+
+fn log_warnings(ctx: &Context<'_>, warnings: &[Warning]) -> Result<(), Error> {
+    for w in warnings {
+        ctx.tools.log(LogLevel::Warning, &format!("config: {w}"))?;
+    }
+    Ok(())
+}
+
+fn templates_dir(ctx: &Context<'_>) -> Option<PathBuf> {
+    let dir = ctx.charm_dir.as_ref()?.join("templates");
+    dir.is_dir().then_some(dir)
+}
+
+/// Faults in watcher.conf the operator must fix (not retryable).
+fn blocked_file_problem(e: &FileError) -> bool {
+    matches!(
+        e,
+        FileError::Symlink { .. }
+            | FileError::Directory { .. }
+            | FileError::NotRegular { .. }
+            | FileError::NotText { .. }
+    )
+}
+
+fn converge(ctx: &Context<'_>, check: Check, refresh: bool) -> Result<(), Error> {
+    let config = match read_config(ctx, refresh)? {
+        Ok(config) => config,
+        Err(problem) => return blocked(ctx, &problem),
+    };
+    let path = config.watcher_conf_path.clone();
+    let existing = match atomic_file::read_existing(&path) {
+        Ok(Some(text)) => text,
+        Ok(None) => {
+            return set_status(
+                ctx,
+                Status::Waiting,
+                &format!("waiting for {} (deploy the Watcher charm on this machine)", path.display()),
+            )
+        }
+        Err(e) if blocked_file_problem(&e) => return blocked(ctx, &format!("{e}; {}", e.hint())),
+        Err(e) => return Err(e.into()),
+    };
+    let renderer = Renderer::new(templates_dir(ctx).as_deref())?;
+    let managed = renderer.managed_sections(&config)?;
+    let merged = ini::merge(
+        &existing,
+        &[
+            ManagedSection { name: MAAS_SECTION, body: managed.maas.as_deref() },
+            ManagedSection { name: IRONIC_SECTION, body: Some(&managed.ironic) },
+        ],
+    );
+    let outcome = write(ctx, &path, &merged)?;
+    // A restart that failed last time is owed even if the file is now unchanged.
+    let marker = restart_marker(ctx, &path);
+    if outcome.changed() {
+        ctx.tools.log(LogLevel::Info, &format!("{} {}", outcome.as_str(), path.display()))?;
+    }
+    if outcome.changed() || marker.exists() {
+        let _ = std::fs::write(&marker, b"");
+        restart_services(ctx, &config)?;
+        let _ = std::fs::remove_file(&marker);
+    }
+    let file_note = match (check, outcome.changed()) {
+        (Check::Quick, true) => "; repaired watcher.conf",
+        (_, true) => "; watcher.conf updated",
+        _ => "",
+    };
+    match &config.maas {
+        None => set_status(ctx, Status::Active, &format!("Ironic backend (maas-url unset){file_note}")),
+        Some(maas) => {
+            let mut options = ClientOptions::new(Duration::from_secs(maas.timeout.into()));
+            if check == Check::Quick {
+                options.http.timeout = options.http.timeout.min(Duration::from_secs(10));
+                options.retry.max_total = Duration::from_secs(15);
+            }
+            options.http.ca_cert_pem = maas.ca_cert.clone();
+            let client = MaasClient::new(maas.url.clone(), maas.api_key.clone(), options)?;
+            match validate::validate(&client, false) {
+                Ok(report) => {
+                    let user = report.user.as_ref().map(|u| u.username.as_str()).unwrap_or("?");
+                    let version = report.maas_version.as_deref().unwrap_or("?");
+                    set_status(ctx, Status::Active, &format!("MAAS {version}, user {user}{file_note}"))
+                }
+                Err(failure) => blocked(ctx, &maas_problem(failure.stage, &failure.error)),
+            }
+        }
+    }
+}
+
+/// A status line for a MAAS failure: the stage in words, the diagnosis,
+/// the hint.
+fn maas_problem(stage: Stage, error: &MaasError) -> String {
+    // Key failures already say "MAAS rejected the API key".
+    let what = match stage {
+        Stage::Reach => "cannot use maas-url: ",
+        Stage::Authenticate => "",
+        Stage::ListMachines => "cannot list MAAS machines: ",
+    };
+    format!("{what}{error}; {}", error.hint())
+}
+
+fn write(ctx: &Context<'_>, path: &Path, contents: &str) -> Result<WriteOutcome, Error> {
+    match atomic_file::write_if_changed(path, contents) {
+        Ok(outcome) => Ok(outcome),
+        Err(e) => {
+            let message = format!("{e}; {}", e.hint());
+            ctx.tools.log(LogLevel::Error, &message)?;
+            if blocked_file_problem(&e) {
+                blocked(ctx, &message)?;
+                Err(e.into())
+            } else {
+                ctx.tools.status_set(Status::Blocked, &message)?;
+                Err(e.into())
+            }
+        }
+    }
+}
+
+/// Marks a restart as owed until it succeeds, so a hook retried after a
+/// failed restart restarts again. Kept in the charm directory (or beside
+/// watcher.conf when there is none).
+fn restart_marker(ctx: &Context<'_>, conf: &Path) -> PathBuf {
+    let dir = ctx.charm_dir.clone().unwrap_or_else(|| conf.parent().map(Path::to_path_buf).unwrap_or_default());
+    dir.join(".watcher-metal-restart-pending")
+}
+
+fn restart_services(ctx: &Context<'_>, config: &CharmConfig) -> Result<(), Error> {
+    for service in &config.services {
+        ctx.services.restart(service).map_err(|message| Error::Command {
+            code: crate::error::exit::SERVICE_RESTART,
+            message: message.clone(),
+            hint: "check `systemctl status` and `journalctl -u` for the service".to_owned(),
+        })?;
+        ctx.tools.log(LogLevel::Info, &format!("restarted {service}"))?;
+    }
+    Ok(())
+}
+
+/// The `remove` hook: take the managed sections out again.
+fn remove(ctx: &Context<'_>) -> Result<(), Error> {
+    let options = crate::juju::read_config(ctx.tools)?;
+    let path = options
+        .iter()
+        .rev()
+        .find(|(k, _)| k == config::WATCHER_CONF_PATH)
+        .and_then(|(_, v)| v.as_str().filter(|s| !s.is_empty()).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_WATCHER_CONF_PATH));
+    let Ok(Some(existing)) = atomic_file::read_existing(&path) else { return Ok(()) };
+    let cleaned = ini::merge(
+        &existing,
+        &[ManagedSection { name: MAAS_SECTION, body: None }, ManagedSection { name: IRONIC_SECTION, body: None }],
+    );
+    if write(ctx, &path, &cleaned)?.changed() {
+        ctx.tools.log(LogLevel::Info, &format!("removed the managed sections from {}", path.display()))?;
+        let services = config::services_from_options(&options);
+        for service in &services {
+            // Best effort: the unit is going away.
+            if let Err(e) = ctx.services.restart(service) {
+                ctx.tools.log(LogLevel::Warning, &e)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn set_status(ctx: &Context<'_>, status: Status, message: &str) -> Result<(), Error> {
+    ctx.tools.status_set(status, &one_line(message))?;
+    Ok(())
+}
+
+fn blocked(ctx: &Context<'_>, message: &str) -> Result<(), Error> {
+    ctx.tools.log(LogLevel::Warning, &format!("blocked: {message}"))?;
+    set_status(ctx, Status::Blocked, message)
+}
+
+/// Status messages are one line.
+fn one_line(message: &str) -> String {
+    message.split(['\n', '\r']).map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+/// An action's failure message (already a diagnosis with its hint).
+struct ActionFailure(String);
+
+impl From<Error> for ActionFailure {
+    fn from(e: Error) -> Self {
+        let hint = e.hint();
+        ActionFailure(if hint.is_empty() { e.to_string() } else { format!("{e}; {hint}") })
+    }
+}
+
+impl From<crate::juju::HookToolError> for ActionFailure {
+    fn from(e: crate::juju::HookToolError) -> Self {
+        ActionFailure(e.to_string())
+    }
+}
+
+fn action_config(ctx: &Context<'_>) -> Result<CharmConfig, ActionFailure> {
+    match read_config(ctx, false)? {
+        Ok(config) => Ok(config),
+        Err(problem) => Err(ActionFailure(format!("invalid configuration: {problem}"))),
+    }
+}
+
+fn params(ctx: &Context<'_>) -> Result<serde_json::Map<String, serde_json::Value>, ActionFailure> {
+    let text = ctx.tools.action_get()?;
+    match serde_json::from_str(&text) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(serde_json::Value::Null) => Ok(serde_json::Map::new()),
+        _ => Err(ActionFailure("action-get did not print a JSON object".to_owned())),
+    }
+}
+
+fn pair(key: &str, value: impl ToString) -> (String, String) {
+    (key.to_owned(), value.to_string())
+}
+
+fn action_validate(ctx: &Context<'_>) -> Result<(), ActionFailure> {
+    let config = action_config(ctx)?;
+    let Some(maas) = &config.maas else {
+        ctx.tools.action_set(&[pair("result", "success"), pair("backend", "ironic")])?;
+        return Err(ActionFailure(format!("{}; {}", Error::MaasNotConfigured, Error::MaasNotConfigured.hint())));
+    };
+    let client = MaasClient::from_settings(maas).map_err(Error::from)?;
+    match validate::validate(&client, true) {
+        Ok(report) => {
+            let mut results =
+                vec![pair("result", "success"), pair("backend", "maas"), pair("api-url", &report.api_url)];
+            if let Some(v) = &report.maas_version {
+                results.push(pair("maas-version", v));
+            }
+            if let Some(u) = &report.user {
+                results.push(pair("user", &u.username));
+                results.push(pair("is-superuser", u.is_superuser));
+            }
+            if let Some(m) = &report.machines {
+                results.push(pair("machines", m.total));
+            }
+            results.push(pair("latency-ms", report.latency_ms));
+            ctx.tools.action_set(&results)?;
+            Ok(())
+        }
+        Err(failure) => {
+            ctx.tools.action_set(&[
+                pair("result", "failure"),
+                pair("backend", "maas"),
+                pair("stage", failure.stage.as_str()),
+                pair("error", failure.error.to_string()),
+                pair("hint", failure.error.hint()),
+            ])?;
+            Err(ActionFailure(maas_problem(failure.stage, &failure.error)))
+        }
+    }
+}
+
+fn action_list_nodes(ctx: &Context<'_>) -> Result<(), ActionFailure> {
+    let params = params(ctx)?;
+    let live = params.get("live").and_then(serde_json::Value::as_bool).unwrap_or(false);
+    let hypervisors = params.get("hypervisors").and_then(serde_json::Value::as_str).unwrap_or("");
+    let config = action_config(ctx)?;
+    let client = metal::connect(&config, 16)?;
+    let nodes = client.list_nodes().map_err(Error::from)?;
+    let rows = if live {
+        survey::live_power_survey(client.as_ref(), nodes, 16, &|_| {})
+    } else {
+        nodes.into_iter().map(|node| survey::NodeRow { node, error: None }).collect()
+    };
+    let mut results =
+        vec![pair("result", "success"), pair("backend", client.backend().as_str()), pair("total", rows.len())];
+    for (state, n) in survey::count_by_power_state(&rows) {
+        results.push(pair(&format!("counts.{state}"), n));
+    }
+    let listing: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let name = if r.node.fqdn.is_empty() { &r.node.hostname } else { &r.node.fqdn };
+            let note = r.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
+            format!("{} {} {}{note}", r.node.id, name, r.node.power_state)
+        })
+        .collect();
+    results.push(pair("nodes", truncate(&listing.join("\n"))));
+    let wanted = survey::parse_hypervisor_list(&hypervisors.replace(',', "\n"));
+    if !wanted.is_empty() {
+        let nodes: Vec<_> = rows.iter().map(|r| r.node.clone()).collect();
+        let matches = survey::match_hypervisors(client.backend(), &nodes, &wanted);
+        let managed = matches.iter().filter(|m| m.managed()).count();
+        results.push(pair("hypervisors.managed", managed));
+        results.push(pair("hypervisors.skipped", matches.len() - managed));
+        let report: Vec<String> = matches
+            .iter()
+            .map(|m| match &m.node_id {
+                Some(id) => format!("{} managed by node {id}", m.hypervisor),
+                None => format!("{} skipped: {}", m.hypervisor, m.reason.as_deref().unwrap_or("")),
+            })
+            .collect();
+        results.push(pair("hypervisors.report", truncate(&report.join("\n"))));
+    }
+    ctx.tools.action_set(&results)?;
+    Ok(())
+}
+
+fn action_power_status(ctx: &Context<'_>) -> Result<(), ActionFailure> {
+    let params = params(ctx)?;
+    let Some(wanted) = params.get("node").and_then(serde_json::Value::as_str).filter(|s| !s.is_empty()) else {
+        return Err(ActionFailure("the `node` parameter is required (a node id or hostname)".to_owned()));
+    };
+    let config = action_config(ctx)?;
+    let client = metal::connect(&config, 1)?;
+    let node = metal::resolve_node(client.as_ref(), wanted).map_err(Error::from)?;
+    let state = client.query_power_state(&node.id).map_err(Error::from)?;
+    ctx.tools.action_set(&[
+        pair("result", "success"),
+        pair("backend", client.backend().as_str()),
+        pair("node.id", &node.id),
+        pair("node.hostname", &node.hostname),
+        pair("power-state", state),
+    ])?;
+    Ok(())
+}
+
+fn truncate(text: &str) -> String {
+    if text.len() <= MAX_RESULT_VALUE {
+        return text.to_owned();
+    }
+    let mut end = MAX_RESULT_VALUE;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = text[..end].rfind('\n').unwrap_or(end);
+    format!("{}\n... (truncated; use `watcher-metal nodes` on the unit for the full list)", &text[..cut])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dispatch_paths() {
+        assert_eq!(Event::from_dispatch_path("hooks/config-changed"), Some(Event::Hook("config-changed".into())));
+        assert_eq!(Event::from_dispatch_path("./actions/list-nodes"), Some(Event::Action("list-nodes".into())));
+        assert_eq!(Event::from_dispatch_path("dispatch"), None);
+        assert_eq!(Event::from_dispatch_path("hooks/"), None);
+        assert_eq!(Event::from_dispatch_path("other/x"), None);
+    }
+
+    #[test]
+    fn status_messages_are_one_line() {
+        assert_eq!(one_line("a\n  b\r\nc"), "a b c");
+    }
+
+    #[test]
+    fn long_results_are_truncated_at_a_line() {
+        let text = "x".repeat(100) + "\n" + &"y".repeat(MAX_RESULT_VALUE);
+        let out = truncate(&text);
+        assert!(out.starts_with(&"x".repeat(100)));
+        assert!(out.ends_with("full list)"));
+        assert!(out.len() < MAX_RESULT_VALUE + 100);
+    }
+}

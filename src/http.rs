@@ -1,0 +1,375 @@
+//! The HTTP stack MAAS and Ironic share: one way to build a client (no
+//! redirects, timeouts, a private CA), bodies read through a size cap and
+//! parsed as they stream, and transport failures turned into diagnoses.
+
+use std::fmt;
+use std::io::{self, BufReader, Read};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::blocking::{Client, Response};
+use reqwest::header::{HeaderMap, CONTENT_TYPE};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+/// How much of an error body is kept for messages.
+pub const ERROR_BODY_LIMIT: u64 = 16 * 1024;
+
+/// Options every client of this stack takes.
+#[derive(Clone)]
+pub struct HttpOptions {
+    /// For the whole request, body included.
+    pub timeout: Duration,
+    /// PEM certificates trusted beside the system's.
+    pub ca_cert_pem: Option<String>,
+    /// Replaces the system resolver (tests use one that never touches DNS).
+    pub resolver: Option<Arc<dyn reqwest::dns::Resolve>>,
+    /// Idle connections kept per host; raise for concurrent use.
+    pub pool_size: usize,
+}
+
+impl HttpOptions {
+    pub fn new(timeout: Duration) -> HttpOptions {
+        HttpOptions { timeout, ca_cert_pem: None, resolver: None, pool_size: 32 }
+    }
+}
+
+impl fmt::Debug for HttpOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpOptions")
+            .field("timeout", &self.timeout)
+            .field("ca_cert_pem", &self.ca_cert_pem.is_some())
+            .field("custom_resolver", &self.resolver.is_some())
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
+}
+
+/// Why the HTTP client could not be built: a bad CA certificate, mostly.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ClientBuildError(pub String);
+
+/// A resolver behind an `Arc<dyn _>`, as reqwest wants a sized type.
+struct SharedResolver(Arc<dyn reqwest::dns::Resolve>);
+
+impl reqwest::dns::Resolve for SharedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        self.0.resolve(name)
+    }
+}
+
+/// A blocking client that never follows redirects (a redirect is reported,
+/// since following one would drop or leak credentials).
+pub fn build_client(options: &HttpOptions) -> Result<Client, ClientBuildError> {
+    let mut builder = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(options.timeout)
+        .connect_timeout(options.timeout.min(Duration::from_secs(15)))
+        .pool_max_idle_per_host(options.pool_size)
+        .tcp_nodelay(true)
+        .user_agent(concat!("watcher-metal/", env!("CARGO_PKG_VERSION")));
+    if let Some(pem) = &options.ca_cert_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+            .map_err(|_| ClientBuildError("maas-ca-cert: not a valid PEM certificate".to_owned()))?;
+        if certs.is_empty() {
+            return Err(ClientBuildError("maas-ca-cert: no certificate in the PEM text".to_owned()));
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    if let Some(resolver) = &options.resolver {
+        builder = builder.dns_resolver(Arc::new(SharedResolver(resolver.clone())));
+    }
+    builder.build().map_err(|e| ClientBuildError(format!("cannot set up HTTPS: {e}")))
+}
+
+/// A failure below HTTP: the name, the connection, TLS, time, or size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportError {
+    /// The host name does not resolve.
+    Dns { host: String },
+    /// Nothing listens at the address.
+    Refused { address: String },
+    /// No complete answer within the timeout.
+    Timeout { after: Duration },
+    /// The server's certificate is not signed by a trusted CA.
+    TlsUntrusted { detail: String },
+    /// The certificate is for another host name.
+    TlsHostname { host: String },
+    /// Another TLS failure (expired certificate, not TLS at all, ...).
+    Tls { detail: String },
+    /// The answer was larger than the cap.
+    TooLarge { limit: u64 },
+    /// The connection broke or the answer was not valid HTTP.
+    Protocol { detail: String },
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransportError::Dns { host } => write!(f, "cannot resolve host name `{host}`"),
+            TransportError::Refused { address } => write!(f, "connection refused by {address}"),
+            TransportError::Timeout { after } => write!(f, "no answer within {} s", after.as_secs().max(1)),
+            TransportError::TlsUntrusted { detail } => {
+                write!(f, "TLS: the server's certificate is not trusted ({detail})")
+            }
+            TransportError::TlsHostname { host } => {
+                write!(f, "TLS: the server's certificate is not valid for `{host}`")
+            }
+            TransportError::Tls { detail } => write!(f, "TLS: {detail}"),
+            TransportError::TooLarge { limit } => write!(f, "the answer is larger than the {} MiB limit", limit >> 20),
+            TransportError::Protocol { detail } => write!(f, "connection failed: {detail}"),
+        }
+    }
+}
+
+impl TransportError {
+    /// What to do, for a service reached at the URL in `option`.
+    pub fn hint(&self, option: &str, ca_option: &str) -> String {
+        match self {
+            TransportError::Dns { .. } => format!("check the host name in {option}, or use an IP address"),
+            TransportError::Refused { .. } => {
+                format!("check the host and port in {option} and that the service is running")
+            }
+            TransportError::Timeout { .. } => {
+                "check that the service is reachable from this machine (firewall, routing), or raise the timeout"
+                    .to_owned()
+            }
+            TransportError::TlsUntrusted { .. } => {
+                format!("set {ca_option} to the PEM of the CA that signed the server's certificate")
+            }
+            TransportError::TlsHostname { .. } => {
+                format!("use the host name the server's certificate names in {option}, or reissue the certificate")
+            }
+            TransportError::Tls { .. } | TransportError::Protocol { .. } => {
+                format!("check the scheme in {option} (https for TLS, http otherwise) and any proxy on the way")
+            }
+            TransportError::TooLarge { .. } => "narrow the request (filters)".to_owned(),
+        }
+    }
+}
+
+/// Why a 2xx body could not be read as the JSON expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyError {
+    Transport(TransportError),
+    /// An HTML page instead of JSON.
+    Html,
+    /// Not JSON, or JSON of another shape (`json_declared`: the server said
+    /// it was JSON).
+    Shape {
+        json_declared: bool,
+        detail: String,
+    },
+}
+
+impl BodyError {
+    /// The words for a `Shape` or `Html` error.
+    pub fn describe_shape(&self) -> String {
+        match self {
+            BodyError::Html => "the answer is an HTML page, not JSON".to_owned(),
+            BodyError::Shape { json_declared: true, detail } => {
+                format!("the JSON answer has an unexpected shape ({detail})")
+            }
+            BodyError::Shape { json_declared: false, detail } => format!("the answer is not JSON ({detail})"),
+            BodyError::Transport(e) => e.to_string(),
+        }
+    }
+}
+
+pub fn is_html(headers: &HeaderMap) -> bool {
+    content_type_contains(headers, "html")
+}
+
+pub fn is_json(headers: &HeaderMap) -> bool {
+    content_type_contains(headers, "json")
+}
+
+fn content_type_contains(headers: &HeaderMap, what: &str) -> bool {
+    headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.to_ascii_lowercase().contains(what))
+}
+
+/// The start of an error body, as text.
+pub fn read_error_body(response: Response) -> String {
+    let mut buf = Vec::new();
+    let _ = response.take(ERROR_BODY_LIMIT).read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// A reader that fails once more than `limit` bytes have been read.
+struct Capped<R> {
+    inner: R,
+    remaining: u64,
+    limit: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 {
+            // One probe byte tells "exactly at the limit" from "over it".
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(io::Error::other(TooLargeMarker(self.limit))),
+            };
+        }
+        let max = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..max])?;
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+#[derive(Debug)]
+struct TooLargeMarker(u64);
+
+impl fmt::Display for TooLargeMarker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "body larger than {} bytes", self.0)
+    }
+}
+
+impl std::error::Error for TooLargeMarker {}
+
+/// Parses a 2xx JSON answer as it streams, through the size cap, so that
+/// memory holds only what `T` keeps.
+pub fn read_json<T: DeserializeOwned>(response: Response, limit: u64, timeout: Duration) -> Result<T, BodyError> {
+    let headers = response.headers().clone();
+    if is_html(&headers) {
+        return Err(BodyError::Html);
+    }
+    let json_declared = is_json(&headers);
+    let url = response.url().clone();
+    let reader = BufReader::with_capacity(64 * 1024, Capped { inner: response, remaining: limit, limit });
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let value = T::deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    value.map_err(|e| {
+        if e.is_io() {
+            BodyError::Transport(classify_body_io(&e, &url, timeout))
+        } else {
+            BodyError::Shape { json_declared, detail: describe_json_error(&e) }
+        }
+    })
+}
+
+/// serde_json's error without any quoted input.
+pub fn describe_json_error(e: &serde_json::Error) -> String {
+    let kind = match e.classify() {
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data => "unexpected value",
+        serde_json::error::Category::Eof => "truncated",
+        serde_json::error::Category::Io => "read error",
+    };
+    format!("{kind} at line {}, column {}", e.line(), e.column())
+}
+
+/// A failure while the body streamed in: timeout, cap, or a broken connection.
+fn classify_body_io(e: &serde_json::Error, url: &Url, timeout: Duration) -> TransportError {
+    use std::error::Error as _;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = e.source();
+    while let Some(err) = source {
+        if let Some(marker) = err.downcast_ref::<TooLargeMarker>() {
+            return TransportError::TooLarge { limit: marker.0 };
+        }
+        if let Some(re) = err.downcast_ref::<reqwest::Error>() {
+            return classify_transport(re, url, timeout);
+        }
+        if let Some(io) = err.downcast_ref::<io::Error>() {
+            if io.kind() == io::ErrorKind::TimedOut {
+                return TransportError::Timeout { after: timeout };
+            }
+            if let Some(inner) = io.get_ref() {
+                if let Some(marker) = inner.downcast_ref::<TooLargeMarker>() {
+                    return TransportError::TooLarge { limit: marker.0 };
+                }
+            }
+        }
+        source = err.source();
+    }
+    TransportError::Protocol { detail: format!("the answer broke off ({})", describe_json_error(e)) }
+}
+
+/// Turns a transport failure into what the user needs to hear.
+pub fn classify_transport(e: &reqwest::Error, url: &Url, timeout: Duration) -> TransportError {
+    let host = url.host_str().unwrap_or("").to_owned();
+    let address = format!("{host}:{}", url.port_or_known_default().unwrap_or(0));
+    if e.is_timeout() {
+        return TransportError::Timeout { after: timeout };
+    }
+    let mut messages = Vec::new();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(tls) = find_rustls(err) {
+            return classify_tls(tls, &host);
+        }
+        if let Some(io) = err.downcast_ref::<io::Error>() {
+            match io.kind() {
+                io::ErrorKind::ConnectionRefused => return TransportError::Refused { address },
+                io::ErrorKind::TimedOut => return TransportError::Timeout { after: timeout },
+                _ => {}
+            }
+        }
+        messages.push(err.to_string());
+        source = err.source();
+    }
+    let all = messages.join(": ");
+    if all.contains("dns error") || all.contains("failed to lookup address") {
+        return TransportError::Dns { host };
+    }
+    if all.contains("invalid HTTP") || all.contains("invalid status") {
+        return TransportError::Protocol {
+            detail: format!("the server at {address} did not answer with valid HTTP (http vs https?)"),
+        };
+    }
+    let last = messages.last().cloned().unwrap_or_else(|| "unknown error".to_owned());
+    TransportError::Protocol { detail: last }
+}
+
+/// The rustls error inside `err`, looking through `io::Error` wrappers
+/// (whose `source()` skips the wrapped error itself).
+fn find_rustls<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    let inner = err.downcast_ref::<io::Error>()?.get_ref()?;
+    find_rustls(inner)
+}
+
+fn classify_tls(e: &rustls::Error, host: &str) -> TransportError {
+    use rustls::CertificateError as C;
+    match e {
+        rustls::Error::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => {
+            TransportError::TlsUntrusted { detail: "unknown certificate authority".to_owned() }
+        }
+        rustls::Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+            TransportError::TlsHostname { host: host.to_owned() }
+        }
+        rustls::Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
+            TransportError::Tls { detail: "the server's certificate has expired".to_owned() }
+        }
+        rustls::Error::InvalidCertificate(other) => TransportError::TlsUntrusted { detail: format!("{other:?}") },
+        rustls::Error::InvalidMessage(_)
+        | rustls::Error::InappropriateMessage { .. }
+        | rustls::Error::InappropriateHandshakeMessage { .. } => {
+            TransportError::Tls { detail: "the server does not speak TLS (is the URL http://?)".to_owned() }
+        }
+        other => TransportError::Tls { detail: other.to_string() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capped_reader_stops_past_the_limit() {
+        let mut ok = Capped { inner: &b"12345"[..], remaining: 5, limit: 5 };
+        let mut out = Vec::new();
+        assert_eq!(ok.read_to_end(&mut out).unwrap(), 5);
+        let mut over = Capped { inner: &b"123456"[..], remaining: 5, limit: 5 };
+        let err = over.read_to_end(&mut Vec::new()).unwrap_err();
+        assert!(err.get_ref().unwrap().downcast_ref::<TooLargeMarker>().is_some());
+    }
+}

@@ -1,0 +1,724 @@
+//! A blocking MAAS API 2.0 client: OAuth 1.0 PLAINTEXT signing, bounded
+//! retries, capped bodies, and errors that say exactly what went wrong.
+//!
+//! Wire rules this follows (see the MAAS reference notes):
+//! - every signed request gets a fresh nonce and timestamp, retries included;
+//! - redirects are never followed (a TLS-enabled MAAS answers 301 to https,
+//!   and following it would drop or leak the signature);
+//! - 503 and 409 with an integer `Retry-After` are retried, a bounded number
+//!   of times within a bounded total time, like gomaasapi; nothing else is
+//!   retried, so power actions are never sent twice blindly;
+//! - bodies are read through a cap, and large listings are parsed as they
+//!   stream, so memory stays bounded.
+
+use std::fmt;
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, DATE, LOCATION, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::api_key::MaasApiKey;
+use crate::config::MaasSettings;
+pub use crate::http::ClientBuildError;
+use crate::http::{classify_transport, is_html, read_error_body, read_json, BodyError, HttpOptions, TransportError};
+use crate::maas_url::MaasUrl;
+
+/// The largest non-listing answer read (version, whoami, one machine, errors).
+pub const SMALL_BODY_LIMIT: u64 = 4 * 1024 * 1024;
+/// The largest machine listing read. Parsed as it streams, so this bounds
+/// time and bandwidth, not memory.
+pub const LIST_BODY_LIMIT: u64 = 2 * 1024 * 1024 * 1024;
+
+/// How 503/409 answers with `Retry-After` are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (gomaasapi: 4).
+    pub max_retries: u32,
+    /// No retry starts if it would end later than this after the first attempt.
+    pub max_total: Duration,
+    /// The longest single wait honoured; a longer `Retry-After` is cut to this.
+    pub max_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { max_retries: 4, max_total: Duration::from_secs(120), max_wait: Duration::from_secs(30) }
+    }
+}
+
+/// Options beyond the charm config, mostly for tests and benchmarks.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub http: HttpOptions,
+    pub retry: RetryPolicy,
+}
+
+impl ClientOptions {
+    pub fn new(timeout: Duration) -> ClientOptions {
+        ClientOptions { http: HttpOptions::new(timeout), retry: RetryPolicy::default() }
+    }
+}
+
+/// Why a MAAS call failed. Each kind has its own exit code and hint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MaasError {
+    /// Name resolution, connection, TLS, timeout or size.
+    Transport(TransportError),
+    /// MAAS answered with a redirect (usually: TLS is on, use https).
+    Redirect { status: u16, location: String, suggestion: Option<String> },
+    /// 404: the URL's path is wrong.
+    NotFound { url: String, html: bool },
+    /// 410: the URL points at the retired API 1.0.
+    Gone,
+    /// 401: the consumer key is unknown to MAAS.
+    InvalidApiKey,
+    /// 401: the token key is unknown (key revoked, or from another MAAS).
+    InvalidToken,
+    /// 401: the token secret does not match.
+    BadSignature,
+    /// 401: the request's timestamp is too old for MAAS: clock skew.
+    ExpiredTimestamp { skew_secs: Option<i64> },
+    /// 401: the nonce was seen before.
+    NonceReused,
+    /// 401 without OAuth detail ("Forbidden"), or another 401 message.
+    Unauthorized { detail: String },
+    /// 403: the user may not do this (inactive user, locked machine, ...).
+    Forbidden { detail: String },
+    /// 400: MAAS refused the request's parameters.
+    BadRequest { detail: String },
+    /// 409: the request conflicts with the machine's state.
+    Conflict { detail: String },
+    /// 5xx (after any retries).
+    Server { status: u16, detail: String },
+    /// Another unexpected status.
+    Status { status: u16, detail: String },
+    /// The answer is not what MAAS's API sends (HTML, not JSON, wrong shape).
+    NotMaas { detail: String },
+}
+
+impl From<TransportError> for MaasError {
+    fn from(e: TransportError) -> Self {
+        MaasError::Transport(e)
+    }
+}
+
+impl From<BodyError> for MaasError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::Transport(t) => MaasError::Transport(t),
+            other => MaasError::NotMaas { detail: other.describe_shape() },
+        }
+    }
+}
+
+impl fmt::Display for MaasError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MaasError::Transport(e) => e.fmt(f),
+            MaasError::Redirect { status, location, .. } => write!(f, "MAAS redirects ({status}) to {location}"),
+            MaasError::NotFound { url, .. } => write!(f, "404 Not Found for {url}"),
+            MaasError::Gone => write!(f, "410 Gone: this URL is MAAS's retired API 1.0"),
+            MaasError::InvalidApiKey => write!(f, "MAAS rejected the API key: unknown consumer key (401)"),
+            MaasError::InvalidToken => write!(f, "MAAS rejected the API key: unknown or revoked token (401)"),
+            MaasError::BadSignature => write!(f, "MAAS rejected the API key: wrong token secret (401)"),
+            MaasError::ExpiredTimestamp { skew_secs: Some(skew) } => write!(
+                f,
+                "MAAS rejected the request's timestamp (401): this machine's clock is {} s {} MAAS's",
+                skew.abs(),
+                if *skew >= 0 { "behind" } else { "ahead of" }
+            ),
+            MaasError::ExpiredTimestamp { skew_secs: None } => {
+                write!(f, "MAAS rejected the request's timestamp as expired (401): clock skew")
+            }
+            MaasError::NonceReused => write!(f, "MAAS rejected a reused OAuth nonce (401)"),
+            MaasError::Unauthorized { detail } => write!(f, "MAAS refused the request (401): {detail}"),
+            MaasError::Forbidden { detail } => write!(f, "MAAS forbids this (403): {detail}"),
+            MaasError::BadRequest { detail } => write!(f, "MAAS refused the request (400): {detail}"),
+            MaasError::Conflict { detail } => write!(f, "MAAS refused the action (409): {detail}"),
+            MaasError::Server { status, detail } => write!(f, "MAAS server error ({status}): {detail}"),
+            MaasError::Status { status, detail } => write!(f, "unexpected answer {status} from MAAS: {detail}"),
+            MaasError::NotMaas { detail } => write!(f, "not a MAAS API: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for MaasError {}
+
+impl MaasError {
+    pub fn hint(&self) -> String {
+        match self {
+            MaasError::Transport(TransportError::Refused { .. }) => {
+                "check the host and port in maas-url (MAAS listens on 5240, or 5443 with TLS) and that MAAS is running"
+                    .into()
+            }
+            MaasError::Transport(TransportError::Timeout { .. }) => {
+                "check that MAAS is reachable from this machine (firewall, routing), or raise maas-timeout".into()
+            }
+            MaasError::Transport(TransportError::Tls { .. } | TransportError::Protocol { .. }) => {
+                "check the scheme: https for MAAS with TLS (port 5443), http otherwise (port 5240)".into()
+            }
+            MaasError::Transport(TransportError::TooLarge { .. }) => {
+                "filter the listing (by zone, pool or hostname)".into()
+            }
+            MaasError::Transport(e) => e.hint("maas-url", "maas-ca-cert"),
+            MaasError::Redirect { suggestion: Some(url), .. } => {
+                format!("MAAS has TLS enabled: set maas-url to {url} (and maas-ca-cert if its CA is private)")
+            }
+            MaasError::Redirect { .. } => "set maas-url to the address MAAS redirects to".into(),
+            MaasError::NotFound { .. } => {
+                "check the path in maas-url: MAAS serves its API under /MAAS, e.g. http://HOST:5240/MAAS".into()
+            }
+            MaasError::Gone => "remove /api/1.0 from maas-url; use http://HOST:5240/MAAS".into(),
+            MaasError::InvalidApiKey | MaasError::InvalidToken | MaasError::BadSignature => {
+                "create a new key with `maas apikey --generate --username USER` and set it".into()
+            }
+            MaasError::ExpiredTimestamp { .. } => {
+                "synchronise this machine's clock with MAAS's (chrony or systemd-timesyncd)".into()
+            }
+            MaasError::NonceReused => "retry; if it persists, check that the system clock is not stepping back".into(),
+            MaasError::Unauthorized { .. } => "check maas-api-key".into(),
+            MaasError::Forbidden { .. } => {
+                "check the MAAS user is active and may manage these machines (an admin can check in the MAAS UI)".into()
+            }
+            MaasError::BadRequest { .. } | MaasError::Status { .. } => {
+                "check the request; MAAS's message says what it expected".into()
+            }
+            MaasError::Conflict { .. } => "check the machine's state in MAAS".into(),
+            MaasError::Server { .. } => "check MAAS's health (`maas status`, regiond logs) and retry".into(),
+            MaasError::NotMaas { .. } => {
+                "maas-url answers, but not as MAAS: check host, port and path (http://HOST:5240/MAAS)".into()
+            }
+        }
+    }
+}
+
+/// `GET version/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaasVersion {
+    pub version: String,
+    #[serde(default)]
+    pub subversion: String,
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+}
+
+/// `GET users/?op=whoami`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhoAmI {
+    pub username: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub is_superuser: bool,
+}
+
+/// A named object MAAS nests in a machine (zone, pool, domain).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Named {
+    pub name: String,
+}
+
+/// The fields of a MAAS machine this tool uses; the rest is skipped while
+/// parsing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Machine {
+    pub system_id: String,
+    pub hostname: String,
+    #[serde(default)]
+    pub fqdn: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub power_state: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub power_type: String,
+    #[serde(default)]
+    pub status: Option<i64>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub status_name: String,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub zone: Option<Named>,
+    #[serde(default)]
+    pub pool: Option<Named>,
+    #[serde(default)]
+    pub locked: bool,
+}
+
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// Server-side filters for `GET machines/`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MachineFilter {
+    pub hostnames: Vec<String>,
+    pub ids: Vec<String>,
+    pub zone: Option<String>,
+    pub pool: Option<String>,
+}
+
+impl MachineFilter {
+    fn query(&self) -> Vec<(&'static str, &str)> {
+        let mut q: Vec<(&'static str, &str)> = Vec::new();
+        q.extend(self.hostnames.iter().map(|h| ("hostname", h.as_str())));
+        q.extend(self.ids.iter().map(|i| ("id", i.as_str())));
+        q.extend(self.zone.iter().map(|z| ("zone", z.as_str())));
+        q.extend(self.pool.iter().map(|p| ("pool", p.as_str())));
+        q
+    }
+}
+
+/// How `power_off` stops the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopMode {
+    Hard,
+    Soft,
+}
+
+pub struct MaasClient {
+    http: Client,
+    url: MaasUrl,
+    key: MaasApiKey,
+    options: ClientOptions,
+}
+
+impl fmt::Debug for MaasClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MaasClient").field("url", &self.url).field("key", &self.key).finish()
+    }
+}
+
+impl MaasClient {
+    pub fn new(url: MaasUrl, key: MaasApiKey, options: ClientOptions) -> Result<MaasClient, ClientBuildError> {
+        let http = crate::http::build_client(&options.http)?;
+        Ok(MaasClient { http, url, key, options })
+    }
+
+    /// A client for the charm config's MAAS settings.
+    pub fn from_settings(settings: &MaasSettings) -> Result<MaasClient, ClientBuildError> {
+        let mut options = ClientOptions::new(Duration::from_secs(settings.timeout.into()));
+        options.http.ca_cert_pem = settings.ca_cert.clone();
+        MaasClient::new(settings.url.clone(), settings.api_key.clone(), options)
+    }
+
+    pub fn url(&self) -> &MaasUrl {
+        &self.url
+    }
+
+    /// The `Authorization` header for one request: fresh nonce and
+    /// timestamp every time. Marked sensitive so it never shows in Debug.
+    fn authorization(&self, method: &Method, url: &Url) -> HeaderValue {
+        let token = oauth1_request::Token::from_parts(
+            self.key.consumer_key().expose(),
+            "",
+            self.key.token_key().expose(),
+            self.key.token_secret().expose(),
+        );
+        let mut builder = oauth1_request::Builder::with_token(token, oauth1_request::signature_method::PLAINTEXT);
+        builder.version(true);
+        // The library wants the URI without its query (query parameters are
+        // signed separately, and PLAINTEXT signs neither).
+        let mut base = url.clone();
+        base.set_query(None);
+        base.set_fragment(None);
+        let header = builder.authorize(method.as_str(), base.as_str(), &());
+        let mut value = HeaderValue::from_str(&header).unwrap_or_else(|_| HeaderValue::from_static("OAuth"));
+        value.set_sensitive(true);
+        value
+    }
+
+    fn endpoint_url(&self, endpoint: &str, query: &[(&str, &str)]) -> Url {
+        let mut url = self.url.endpoint(endpoint);
+        if !query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (k, v) in query {
+                pairs.append_pair(k, v);
+            }
+        }
+        url
+    }
+
+    /// Sends one call, retrying 503/409 with `Retry-After` as the policy
+    /// allows. Returns the 2xx response, or the classified failure.
+    fn send(
+        &self,
+        method: Method,
+        endpoint: &str,
+        query: &[(&str, &str)],
+        form: Option<&[(&str, &str)]>,
+        signed: bool,
+    ) -> Result<Response, MaasError> {
+        let url = self.endpoint_url(endpoint, query);
+        let started = Instant::now();
+        let mut retries = 0;
+        loop {
+            let mut request: RequestBuilder =
+                self.http.request(method.clone(), url.clone()).header(ACCEPT, "application/json");
+            if signed {
+                request = request.header(AUTHORIZATION, self.authorization(&method, &url));
+            }
+            if let Some(form) = form {
+                request = request.header(CONTENT_TYPE, "application/x-www-form-urlencoded").body(encode_form(form));
+            }
+            let response = request.send().map_err(|e| classify_transport(&e, &url, self.options.http.timeout))?;
+            let status = response.status();
+            if status.is_success() {
+                return Ok(response);
+            }
+            if let Some(wait) = retry_wait(&response) {
+                let wait = wait.min(self.options.retry.max_wait);
+                let fits = started.elapsed() + wait <= self.options.retry.max_total;
+                if retries < self.options.retry.max_retries && fits {
+                    retries += 1;
+                    drop(response);
+                    std::thread::sleep(wait);
+                    continue;
+                }
+            }
+            return Err(self.classify_status(response, &url));
+        }
+    }
+
+    fn classify_status(&self, response: Response, url: &Url) -> MaasError {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let html = is_html(&headers);
+        let body = read_error_body(response);
+        let detail = self.summarise(&body, html);
+        match status.as_u16() {
+            301 | 302 | 303 | 307 | 308 => {
+                let location = headers.get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                let suggestion = location
+                    .starts_with("https://")
+                    .then(|| https_base(&location, self.url.api_root()))
+                    .flatten()
+                    .or_else(|| (self.url.api_root().scheme() == "http").then(|| self.url.https_suggestion()));
+                MaasError::Redirect { status: status.as_u16(), location, suggestion }
+            }
+            401 => classify_unauthorized(&body, &headers),
+            403 => MaasError::Forbidden { detail: if detail.is_empty() { "no reason given".into() } else { detail } },
+            404 => MaasError::NotFound { url: url.as_str().to_owned(), html },
+            410 => MaasError::Gone,
+            400 => MaasError::BadRequest { detail },
+            409 => MaasError::Conflict { detail },
+            500..=599 => MaasError::Server { status: status.as_u16(), detail },
+            other => MaasError::Status { status: other, detail },
+        }
+    }
+
+    /// The first line of an error body, short, with no key material.
+    fn summarise(&self, body: &str, html: bool) -> String {
+        if html {
+            return "an HTML page".to_owned();
+        }
+        let line = body.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+        let short: String = line.chars().filter(|c| !c.is_control()).take(200).collect();
+        let parts = [
+            self.key.whole().expose(),
+            self.key.token_secret().expose(),
+            self.key.token_key().expose(),
+            self.key.consumer_key().expose(),
+        ];
+        crate::secret::mask(&short, &parts)
+    }
+
+    fn get_json<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        query: &[(&str, &str)],
+        signed: bool,
+    ) -> Result<T, MaasError> {
+        let response = self.send(Method::GET, endpoint, query, None, signed)?;
+        Ok(read_json(response, SMALL_BODY_LIMIT, self.options.http.timeout)?)
+    }
+
+    /// `GET version/` (anonymous): proves the URL is a MAAS API.
+    pub fn version(&self) -> Result<MaasVersion, MaasError> {
+        self.get_json("version/", &[], false)
+    }
+
+    /// `GET users/?op=whoami` (signed): proves the key.
+    pub fn whoami(&self) -> Result<WhoAmI, MaasError> {
+        self.get_json("users/", &[("op", "whoami")], true)
+    }
+
+    /// `GET machines/` with server-side filters, parsed as it streams.
+    pub fn machines(&self, filter: &MachineFilter) -> Result<Vec<Machine>, MaasError> {
+        let response = self.send(Method::GET, "machines/", &filter.query(), None, true)?;
+        Ok(read_json(response, LIST_BODY_LIMIT, self.options.http.timeout)?)
+    }
+
+    /// `GET machines/{id}/`.
+    pub fn machine(&self, system_id: &str) -> Result<Machine, MaasError> {
+        self.get_json(&machine_path(system_id), &[], true)
+    }
+
+    /// `GET machines/{id}/?op=query_power_state`: asks the BMC (MAAS may
+    /// take up to 60 s). Returns MAAS's state string (`on`, `off`, ...).
+    pub fn query_power_state(&self, system_id: &str) -> Result<String, MaasError> {
+        #[derive(Deserialize)]
+        struct State {
+            state: String,
+        }
+        let state: State = self.get_json(&machine_path(system_id), &[("op", "query_power_state")], true)?;
+        Ok(state.state)
+    }
+
+    /// `POST machines/{id}/?op=power_on`. MAAS returns the machine (with
+    /// its power state from before the action).
+    pub fn power_on(&self, system_id: &str) -> Result<Option<Machine>, MaasError> {
+        self.power_action(system_id, "power_on", &[])
+    }
+
+    /// `POST machines/{id}/?op=power_off`. `None` when MAAS answers `null`:
+    /// the power driver cannot stop the machine (e.g. manual power).
+    pub fn power_off(&self, system_id: &str, mode: StopMode) -> Result<Option<Machine>, MaasError> {
+        let mode = match mode {
+            StopMode::Hard => "hard",
+            StopMode::Soft => "soft",
+        };
+        self.power_action(system_id, "power_off", &[("stop_mode", mode)])
+    }
+
+    fn power_action(&self, system_id: &str, op: &str, form: &[(&str, &str)]) -> Result<Option<Machine>, MaasError> {
+        let response = self.send(Method::POST, &machine_path(system_id), &[("op", op)], Some(form), true)?;
+        Ok(read_json(response, SMALL_BODY_LIMIT, self.options.http.timeout)?)
+    }
+
+    /// Counts the machines this user can see, by power state, without
+    /// keeping them: one listing call, streamed.
+    pub fn count_machines(&self) -> Result<MachineCount, MaasError> {
+        let response = self.send(Method::GET, "machines/", &[], None, true)?;
+        Ok(read_json(response, LIST_BODY_LIMIT, self.options.http.timeout)?)
+    }
+}
+
+/// Machines counted by power state while the listing streams by.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MachineCount {
+    pub total: usize,
+    pub on: usize,
+    pub off: usize,
+    pub other: usize,
+}
+
+impl<'de> Deserialize<'de> for MachineCount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Counter;
+        #[derive(Deserialize)]
+        struct PowerOnly {
+            #[serde(default)]
+            power_state: Option<String>,
+        }
+        impl<'de> serde::de::Visitor<'de> for Counter {
+            type Value = MachineCount;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of machines")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<MachineCount, A::Error> {
+                let mut count = MachineCount::default();
+                while let Some(machine) = seq.next_element::<PowerOnly>()? {
+                    count.total += 1;
+                    match machine.power_state.as_deref() {
+                        Some("on") => count.on += 1,
+                        Some("off") => count.off += 1,
+                        _ => count.other += 1,
+                    }
+                }
+                Ok(count)
+            }
+        }
+        d.deserialize_seq(Counter)
+    }
+}
+
+fn machine_path(system_id: &str) -> String {
+    // System ids are short alphanumerics; encode anything else so a hostile
+    // id cannot change the path.
+    let encoded: String = url::form_urlencoded::byte_serialize(system_id.as_bytes()).collect();
+    format!("machines/{encoded}/")
+}
+
+fn encode_form(form: &[(&str, &str)]) -> String {
+    let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in form {
+        serializer.append_pair(k, v);
+    }
+    serializer.finish()
+}
+
+/// `Retry-After` as whole seconds, for the statuses worth retrying.
+fn retry_wait(response: &Response) -> Option<Duration> {
+    if !matches!(response.status(), StatusCode::SERVICE_UNAVAILABLE | StatusCode::CONFLICT) {
+        return None;
+    }
+    let value = response.headers().get(RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// On an expired-timestamp 401 MAAS says `given T and now N`; the `Date`
+/// header is the fallback. Positive skew: this machine is behind.
+fn classify_unauthorized(body: &str, headers: &HeaderMap) -> MaasError {
+    if body.contains("Invalid API key") || body.contains("Invalid consumer") {
+        MaasError::InvalidApiKey
+    } else if body.contains("Invalid access token") {
+        MaasError::InvalidToken
+    } else if body.contains("Invalid signature") {
+        MaasError::BadSignature
+    } else if body.contains("Expired timestamp") {
+        let from_body = parse_given_now(body).map(|(given, now)| now - given);
+        let from_date = || {
+            let date = headers.get(DATE)?.to_str().ok()?;
+            let server = httpdate::parse_http_date(date).ok()?;
+            Some(signed_secs(server) - signed_secs(SystemTime::now()))
+        };
+        MaasError::ExpiredTimestamp { skew_secs: from_body.or_else(from_date) }
+    } else if body.contains("Nonce already used") {
+        MaasError::NonceReused
+    } else if body.trim() == "Forbidden" {
+        MaasError::Unauthorized { detail: "the request was not accepted as signed".to_owned() }
+    } else {
+        let line: String = body.lines().next().unwrap_or("").chars().filter(|c| !c.is_control()).take(120).collect();
+        // A 401 body may name the token key; keep only the words before any quote.
+        let safe = line.split(['\'', '"', ':']).next().unwrap_or("").trim().to_owned();
+        MaasError::Unauthorized { detail: if safe.is_empty() { "no reason given".to_owned() } else { safe } }
+    }
+}
+
+fn signed_secs(t: SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
+    }
+}
+
+/// `... given 1700000000 and now 1700000400.12 has ...` -> (given, now).
+fn parse_given_now(body: &str) -> Option<(i64, i64)> {
+    let after_given = body.split("given ").nth(1)?;
+    let given: i64 = after_given.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()?;
+    let after_now = after_given.split("now ").nth(1)?;
+    let now: i64 = after_now.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()?;
+    Some((given, now))
+}
+
+/// `https://host:5443/MAAS/api/2.0/version/` -> `https://host:5443/MAAS`,
+/// using the API root's path to find where the base ends.
+fn https_base(location: &str, api_root: &Url) -> Option<String> {
+    let target = Url::parse(location).ok()?;
+    let base_path = api_root.path().trim_end_matches("api/2.0/").trim_end_matches('/');
+    let mut base = target.clone();
+    base.set_path(base_path);
+    base.set_query(None);
+    Some(base.as_str().trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_maas_expired_timestamp_message() {
+        let body = "Authorization Error: 'Expired timestamp: given 1700000000 and now 1700000412.5 has a greater difference than threshold 300'";
+        assert_eq!(parse_given_now(body), Some((1700000000, 1700000412)));
+        assert_eq!(
+            classify_unauthorized(body, &HeaderMap::new()),
+            MaasError::ExpiredTimestamp { skew_secs: Some(412) }
+        );
+        assert_eq!(
+            MaasError::ExpiredTimestamp { skew_secs: Some(412) }.to_string(),
+            "MAAS rejected the request's timestamp (401): this machine's clock is 412 s behind MAAS's"
+        );
+    }
+
+    #[test]
+    fn unauthorized_bodies_map_to_causes_without_echoing_keys() {
+        let h = HeaderMap::new();
+        assert_eq!(classify_unauthorized("Authorization Error: Invalid API key.", &h), MaasError::InvalidApiKey);
+        assert_eq!(
+            classify_unauthorized("Authorization Error: 'Invalid access token: TOKENKEY123'", &h),
+            MaasError::InvalidToken
+        );
+        assert_eq!(classify_unauthorized("Authorization Error: 'Invalid signature. x'", &h), MaasError::BadSignature);
+        assert_eq!(classify_unauthorized("Authorization Error: 'Nonce already used: 1'", &h), MaasError::NonceReused);
+        let other = classify_unauthorized("Authorization Error: 'Something: SECRETISH'", &h);
+        assert!(!other.to_string().contains("SECRETISH"), "{other}");
+    }
+
+    #[test]
+    fn https_base_keeps_the_maas_path() {
+        let root = Url::parse("http://maas:5240/MAAS/api/2.0/").unwrap();
+        assert_eq!(
+            https_base("https://maas:5443/MAAS/api/2.0/version/", &root).as_deref(),
+            Some("https://maas:5443/MAAS")
+        );
+    }
+
+    #[test]
+    fn machine_paths_are_encoded() {
+        assert_eq!(machine_path("abc123"), "machines/abc123/");
+        assert_eq!(machine_path("../users"), "machines/..%2Fusers/");
+    }
+
+    #[test]
+    fn machine_count_streams_power_states() {
+        let json = r#"[{"power_state":"on","x":[1,2]},{"power_state":"off"},{"power_state":"error"},{}]"#;
+        let count: MachineCount = serde_json::from_str(json).unwrap();
+        assert_eq!(count, MachineCount { total: 4, on: 1, off: 1, other: 2 });
+    }
+
+    #[test]
+    fn machine_parses_realistic_json_with_nulls() {
+        let json = r#"{"system_id":"d8n3re","hostname":"newname","fqdn":"newname.ubnt","owner":null,
+            "power_state":"on","power_type":"manual","status":10,"status_name":"Allocated","status_message":null,
+            "zone":{"name":"zone-south","id":3},"pool":null,"locked":false,"interface_set":[],"boot_interface":null}"#;
+        let m: Machine = serde_json::from_str(json).unwrap();
+        assert_eq!(m.system_id, "d8n3re");
+        assert_eq!(m.zone, Some(Named { name: "zone-south".into() }));
+        assert_eq!(m.pool, None);
+        assert_eq!(m.owner, None);
+    }
+
+    #[test]
+    fn signed_header_is_plaintext_with_fresh_nonce() {
+        let key = MaasApiKey::parse("CK:TK:TS.secret~x").unwrap().key;
+        let client = MaasClient::new(
+            MaasUrl::parse("http://127.0.0.1:1/MAAS").unwrap(),
+            key,
+            ClientOptions::new(Duration::from_secs(1)),
+        )
+        .unwrap();
+        let url = Url::parse("http://127.0.0.1:1/MAAS/api/2.0/users/?op=whoami").unwrap();
+        let a = client.authorization(&Method::GET, &url);
+        let b = client.authorization(&Method::GET, &url);
+        assert!(a.is_sensitive());
+        assert_eq!(format!("{a:?}"), "Sensitive");
+        let params = |v: &HeaderValue| -> Vec<(String, String)> {
+            let text = v.to_str().unwrap().strip_prefix("OAuth ").unwrap().to_owned();
+            text.split(',')
+                .map(|p| {
+                    let (k, v) = p.trim().split_once('=').unwrap();
+                    (k.to_owned(), v.trim_matches('"').to_owned())
+                })
+                .collect()
+        };
+        let pa = params(&a);
+        let get = |ps: &[(String, String)], k: &str| ps.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        assert_eq!(get(&pa, "oauth_consumer_key").as_deref(), Some("CK"));
+        assert_eq!(get(&pa, "oauth_token").as_deref(), Some("TK"));
+        assert_eq!(get(&pa, "oauth_signature_method").as_deref(), Some("PLAINTEXT"));
+        assert_eq!(get(&pa, "oauth_version").as_deref(), Some("1.0"));
+        // "&" + the secret (URL-safe, so encoding leaves it as it is); MAAS
+        // percent-decodes the value, so a literal "&" and "%26" are the same.
+        assert_eq!(get(&pa, "oauth_signature").as_deref(), Some("&TS.secret~x"));
+        assert!(get(&pa, "oauth_timestamp").unwrap().parse::<u64>().is_ok());
+        assert_ne!(get(&pa, "oauth_nonce"), get(&params(&b), "oauth_nonce"));
+    }
+}

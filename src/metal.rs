@@ -1,0 +1,290 @@
+//! The metal client: one trait over MAAS and Ironic, the node type both
+//! return, power states mapped exactly as Watcher maps them, and the
+//! backend choice Watcher makes (MAAS when `[maas_client] url` is set).
+
+use std::fmt;
+
+use serde::Serialize;
+
+use std::time::Duration;
+
+use crate::config::CharmConfig;
+use crate::maas::{ClientOptions, MaasClient, MaasError, Machine, MachineFilter, StopMode};
+
+/// Watcher's power states (`watcher.common.metal_helper.constants`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PowerState {
+    On,
+    Off,
+    Unknown,
+    Error,
+}
+
+impl PowerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PowerState::On => "on",
+            PowerState::Off => "off",
+            PowerState::Unknown => "unknown",
+            PowerState::Error => "error",
+        }
+    }
+
+    /// MAAS's `power_state` / `query_power_state` values are Watcher's own;
+    /// anything else is unknown.
+    pub fn from_maas(state: &str) -> PowerState {
+        match state {
+            "on" => PowerState::On,
+            "off" => PowerState::Off,
+            "error" => PowerState::Error,
+            _ => PowerState::Unknown,
+        }
+    }
+
+    /// Watcher's `POWER_STATES_MAP` for Ironic: anything else (including
+    /// null and Ironic's own "error") is unknown.
+    pub fn from_ironic(state: Option<&str>) -> PowerState {
+        match state {
+            Some("power on" | "rebooting" | "soft reboot") => PowerState::On,
+            Some("power off" | "soft power off") => PowerState::Off,
+            _ => PowerState::Unknown,
+        }
+    }
+}
+
+impl fmt::Display for PowerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which bare-metal service answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Maas,
+    Ironic,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Maas => "maas",
+            Backend::Ironic => "ironic",
+        }
+    }
+}
+
+/// A bare-metal node as both backends describe it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Node {
+    /// MAAS `system_id` or Ironic `uuid`: what Watcher's actions name.
+    pub id: String,
+    /// MAAS hostname or Ironic name (may be empty for Ironic).
+    pub hostname: String,
+    /// MAAS fully qualified domain name; empty for Ironic.
+    pub fqdn: String,
+    pub power_state: PowerState,
+    /// The backend's own power state string (`"power on"`, `"on"`, ...).
+    pub raw_power_state: Option<String>,
+    /// MAAS status name (`Deployed`, `Ready`, ...) or Ironic provision state.
+    pub provision_state: String,
+    /// What Watcher matches a Nova hypervisor against: MAAS `fqdn`, or
+    /// Ironic `extra.compute_node_id` (a hypervisor id, when set).
+    pub hypervisor_match: Option<String>,
+    /// Deployed (MAAS) or active (Ironic): a node in use, whose power-off
+    /// is what Watcher does.
+    pub deployed: bool,
+}
+
+/// Why a metal operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetalError {
+    #[error(transparent)]
+    Maas(#[from] MaasError),
+    #[error(transparent)]
+    Ironic(#[from] crate::ironic::IronicError),
+    #[error("no node `{0}`")]
+    NotFound(String),
+    #[error("`{name}` matches {count} nodes")]
+    Ambiguous { name: String, count: usize },
+}
+
+impl MetalError {
+    pub fn hint(&self) -> String {
+        match self {
+            MetalError::Maas(e) => e.hint(),
+            MetalError::Ironic(e) => e.hint(),
+            MetalError::NotFound(_) => "give the node's id, or its hostname as `watcher-metal nodes` lists it".into(),
+            MetalError::Ambiguous { .. } => "give the node's id instead".into(),
+        }
+    }
+}
+
+/// Watcher's metal helper, minus Nova: list, read and power nodes.
+pub trait MetalClient: Send + Sync {
+    fn backend(&self) -> Backend;
+    /// Every node, with the power state the service last recorded.
+    fn list_nodes(&self) -> Result<Vec<Node>, MetalError>;
+    /// One node by id (or by name where the service resolves names).
+    fn get_node(&self, id: &str) -> Result<Node, MetalError>;
+    /// The power state asked of the BMC now (MAAS `query_power_state`), or
+    /// the service's current record where it has no such call (Ironic).
+    fn query_power_state(&self, id: &str) -> Result<PowerState, MetalError>;
+    fn power_on(&self, id: &str) -> Result<(), MetalError>;
+    fn power_off(&self, id: &str) -> Result<(), MetalError>;
+}
+
+impl Node {
+    pub fn from_maas(m: Machine) -> Node {
+        let deployed = m.status == Some(6) || m.status_name.eq_ignore_ascii_case("deployed");
+        Node {
+            power_state: PowerState::from_maas(&m.power_state),
+            raw_power_state: Some(m.power_state),
+            provision_state: m.status_name,
+            hypervisor_match: (!m.fqdn.is_empty()).then(|| m.fqdn.clone()),
+            id: m.system_id,
+            hostname: m.hostname,
+            fqdn: m.fqdn,
+            deployed,
+        }
+    }
+}
+
+impl MetalClient for MaasClient {
+    fn backend(&self) -> Backend {
+        Backend::Maas
+    }
+
+    fn list_nodes(&self) -> Result<Vec<Node>, MetalError> {
+        Ok(self.machines(&MachineFilter::default())?.into_iter().map(Node::from_maas).collect())
+    }
+
+    fn get_node(&self, id: &str) -> Result<Node, MetalError> {
+        match self.machine(id) {
+            Ok(m) => Ok(Node::from_maas(m)),
+            Err(MaasError::NotFound { .. }) => Err(MetalError::NotFound(id.to_owned())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn query_power_state(&self, id: &str) -> Result<PowerState, MetalError> {
+        Ok(PowerState::from_maas(&MaasClient::query_power_state(self, id)?))
+    }
+
+    fn power_on(&self, id: &str) -> Result<(), MetalError> {
+        MaasClient::power_on(self, id)?;
+        Ok(())
+    }
+
+    /// A hard power-off, as Watcher does it.
+    fn power_off(&self, id: &str) -> Result<(), MetalError> {
+        MaasClient::power_off(self, id, StopMode::Hard)?;
+        Ok(())
+    }
+}
+
+/// The client Watcher would use for this configuration: MAAS when it is
+/// configured, Ironic otherwise (with Keystone credentials from the
+/// `[watcher_clients_auth]` section of watcher-conf-path). `pool_size`
+/// sizes the connection pool for concurrent use.
+pub fn connect(config: &CharmConfig, pool_size: usize) -> Result<Box<dyn MetalClient>, crate::Error> {
+    match &config.maas {
+        Some(maas) => {
+            let mut options = ClientOptions::new(Duration::from_secs(maas.timeout.into()));
+            options.http.ca_cert_pem = maas.ca_cert.clone();
+            options.http.pool_size = pool_size.max(1);
+            Ok(Box::new(MaasClient::new(maas.url.clone(), maas.api_key.clone(), options)?))
+        }
+        None => Ok(Box::new(crate::ironic::IronicClient::from_config(config).map_err(MetalError::Ironic)?)),
+    }
+}
+
+/// Looks a node up by id, then by hostname or fqdn.
+pub fn resolve_node(client: &dyn MetalClient, wanted: &str) -> Result<Node, MetalError> {
+    match client.get_node(wanted) {
+        Ok(node) => Ok(node),
+        Err(MetalError::NotFound(_)) => find_node(&client.list_nodes()?, wanted).cloned(),
+        Err(e) => Err(e),
+    }
+}
+
+/// Finds a node by id, hostname or fqdn (case-insensitively for names).
+pub fn find_node<'a>(nodes: &'a [Node], wanted: &str) -> Result<&'a Node, MetalError> {
+    if let Some(node) = nodes.iter().find(|n| n.id == wanted) {
+        return Ok(node);
+    }
+    let matches: Vec<&Node> = nodes
+        .iter()
+        .filter(|n| {
+            (!n.hostname.is_empty() && n.hostname.eq_ignore_ascii_case(wanted))
+                || (!n.fqdn.is_empty() && n.fqdn.eq_ignore_ascii_case(wanted))
+        })
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(one),
+        [] => Err(MetalError::NotFound(wanted.to_owned())),
+        many => Err(MetalError::Ambiguous { name: wanted.to_owned(), count: many.len() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ironic_states_map_as_watcher_maps_them() {
+        let cases = [
+            (Some("power on"), PowerState::On),
+            (Some("power off"), PowerState::Off),
+            (Some("rebooting"), PowerState::On),
+            (Some("soft power off"), PowerState::Off),
+            (Some("soft reboot"), PowerState::On),
+            (Some("soft rebooting"), PowerState::Unknown),
+            (Some("error"), PowerState::Unknown),
+            (Some("SomeOtherState"), PowerState::Unknown),
+            (None, PowerState::Unknown),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(PowerState::from_ironic(raw), want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn maas_states_map_as_watcher_maps_them() {
+        for (raw, want) in [
+            ("on", PowerState::On),
+            ("off", PowerState::Off),
+            ("error", PowerState::Error),
+            ("unknown", PowerState::Unknown),
+            ("SomeOtherState", PowerState::Unknown),
+        ] {
+            assert_eq!(PowerState::from_maas(raw), want);
+        }
+    }
+
+    fn node(id: &str, hostname: &str, fqdn: &str) -> Node {
+        Node {
+            id: id.into(),
+            hostname: hostname.into(),
+            fqdn: fqdn.into(),
+            power_state: PowerState::On,
+            raw_power_state: None,
+            provision_state: String::new(),
+            hypervisor_match: None,
+            deployed: true,
+        }
+    }
+
+    #[test]
+    fn find_node_by_id_hostname_or_fqdn() {
+        let nodes = [node("abc123", "node-1", "node-1.maas"), node("def456", "node-2", "node-2.maas")];
+        assert_eq!(find_node(&nodes, "def456").unwrap().id, "def456");
+        assert_eq!(find_node(&nodes, "NODE-1").unwrap().id, "abc123");
+        assert_eq!(find_node(&nodes, "node-2.maas").unwrap().id, "def456");
+        assert_eq!(find_node(&nodes, "node-3").unwrap_err(), MetalError::NotFound("node-3".into()));
+        let twins = [node("a", "x", ""), node("b", "x", "")];
+        assert_eq!(find_node(&twins, "x").unwrap_err(), MetalError::Ambiguous { name: "x".into(), count: 2 });
+    }
+}

@@ -1,0 +1,237 @@
+//! Surveys over many nodes: live power queries with bounded concurrency,
+//! and which hypervisors Watcher will be able to power-manage.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::metal::{Backend, MetalClient, MetalError, Node, PowerState};
+
+/// A node and, after a live survey, what its BMC said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeRow {
+    #[serde(flatten)]
+    pub node: Node,
+    /// Why the live query failed; the power state is then `error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Asks every node's power state with at most `concurrency` queries in
+/// flight. Failed or timed-out queries do not stop the survey: those nodes
+/// get `error` and the reason. `progress` is called with the number done.
+pub fn live_power_survey(
+    client: &dyn MetalClient,
+    nodes: Vec<Node>,
+    concurrency: usize,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Vec<NodeRow> {
+    let total = nodes.len();
+    let results: Vec<Mutex<Option<Result<PowerState, MetalError>>>> = (0..total).map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let workers = concurrency.clamp(1, total.max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(node) = nodes.get(i) else { break };
+                let outcome = client.query_power_state(&node.id);
+                if let Ok(mut slot) = results[i].lock() {
+                    *slot = Some(outcome);
+                }
+                progress(done.fetch_add(1, Ordering::Relaxed) + 1);
+            });
+        }
+    });
+    nodes
+        .into_iter()
+        .zip(results)
+        .map(|(mut node, result)| {
+            let outcome = result.into_inner().ok().flatten();
+            match outcome {
+                Some(Ok(state)) => {
+                    node.power_state = state;
+                    node.raw_power_state = Some(state.as_str().to_owned());
+                    NodeRow { node, error: None }
+                }
+                Some(Err(e)) => {
+                    node.power_state = PowerState::Error;
+                    NodeRow { node, error: Some(e.to_string()) }
+                }
+                None => {
+                    node.power_state = PowerState::Error;
+                    NodeRow { node, error: Some("not queried".to_owned()) }
+                }
+            }
+        })
+        .collect()
+}
+
+/// Counts rows by power state, in a fixed order.
+pub fn count_by_power_state(rows: &[NodeRow]) -> [(PowerState, usize); 4] {
+    let mut counts = [(PowerState::On, 0), (PowerState::Off, 0), (PowerState::Unknown, 0), (PowerState::Error, 0)];
+    for row in rows {
+        if let Some(slot) = counts.iter_mut().find(|(s, _)| *s == row.node.power_state) {
+            slot.1 += 1;
+        }
+    }
+    counts
+}
+
+/// Whether Watcher can power-manage a hypervisor, and why not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HypervisorMatch {
+    pub hypervisor: String,
+    /// The node Watcher will pair with this hypervisor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub power_state: Option<PowerState>,
+    /// For a skipped hypervisor: the node it was probably meant to match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub near_miss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl HypervisorMatch {
+    pub fn managed(&self) -> bool {
+        self.node_id.is_some()
+    }
+}
+
+/// Reads hypervisor names one a line, as `openstack hypervisor list -f value
+/// -c "Hypervisor Hostname"` prints them; blank lines and `#` comments skip.
+pub fn parse_hypervisor_list(text: &str) -> Vec<String> {
+    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned).collect()
+}
+
+/// Applies Watcher's own rule: a MAAS machine manages the hypervisor whose
+/// hostname equals the machine's fqdn, exactly; an Ironic node manages the
+/// hypervisor whose id is the node's `extra.compute_node_id`. Anything
+/// else is skipped, with the nearest miss named (short name vs fqdn, case).
+pub fn match_hypervisors(backend: Backend, nodes: &[Node], hypervisors: &[String]) -> Vec<HypervisorMatch> {
+    hypervisors
+        .iter()
+        .map(|hv| {
+            if let Some(node) = nodes.iter().find(|n| n.hypervisor_match.as_deref() == Some(hv.as_str())) {
+                return HypervisorMatch {
+                    hypervisor: hv.clone(),
+                    node_id: Some(node.id.clone()),
+                    power_state: Some(node.power_state),
+                    near_miss: None,
+                    reason: None,
+                };
+            }
+            let (near_miss, reason) = near_miss(backend, nodes, hv);
+            HypervisorMatch {
+                hypervisor: hv.clone(),
+                node_id: None,
+                power_state: None,
+                near_miss,
+                reason: Some(reason),
+            }
+        })
+        .collect()
+}
+
+fn near_miss(backend: Backend, nodes: &[Node], hv: &str) -> (Option<String>, String) {
+    let key = |n: &Node| n.hypervisor_match.clone().unwrap_or_default();
+    let short = |s: &str| s.split('.').next().unwrap_or("").to_ascii_lowercase();
+    let found = |n: &Node, why: &str| (Some(key(n)), format!("{why}; Watcher compares exactly"));
+    if let Some(n) = nodes.iter().find(|n| key(n).eq_ignore_ascii_case(hv)) {
+        return found(n, &format!("differs only in case from `{}` (node {})", key(n), n.id));
+    }
+    if backend == Backend::Maas {
+        if let Some(n) = nodes.iter().find(|n| !key(n).is_empty() && short(&key(n)) == short(hv)) {
+            let why = if hv.contains('.') { "has another domain than" } else { "is the short name of" };
+            return found(n, &format!("{why} machine fqdn `{}` (node {})", key(n), n.id));
+        }
+        return (None, format!("no MAAS machine has fqdn `{hv}`"));
+    }
+    if let Some(n) = nodes.iter().find(|n| n.hostname.eq_ignore_ascii_case(hv) && n.hypervisor_match.is_none()) {
+        return (
+            None,
+            format!(
+                "Ironic node {} is named `{hv}` but has no extra.compute_node_id; set it to the hypervisor's id",
+                n.id
+            ),
+        );
+    }
+    (None, format!("no Ironic node has extra.compute_node_id `{hv}` (give hypervisor ids for Ironic)"))
+}
+
+/// Polls the live power state until it is `target`, backing off from 1 s
+/// to 10 s between queries, for at most `timeout`. Returns the last state
+/// seen and whether it reached the target.
+pub fn wait_for_power(
+    client: &dyn MetalClient,
+    id: &str,
+    target: PowerState,
+    timeout: Duration,
+    sleep: &dyn Fn(Duration),
+) -> Result<(PowerState, bool), MetalError> {
+    let started = Instant::now();
+    let mut interval = Duration::from_secs(1);
+    loop {
+        let state = client.query_power_state(id)?;
+        if state == target {
+            return Ok((state, true));
+        }
+        let elapsed = started.elapsed();
+        if elapsed >= timeout {
+            return Ok((state, false));
+        }
+        sleep(interval.min(timeout - elapsed));
+        interval = (interval * 3 / 2).min(Duration::from_secs(10));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: &str, hostname: &str, fqdn: &str, key: Option<&str>) -> Node {
+        Node {
+            id: id.into(),
+            hostname: hostname.into(),
+            fqdn: fqdn.into(),
+            power_state: PowerState::On,
+            raw_power_state: None,
+            provision_state: "Deployed".into(),
+            hypervisor_match: key.map(str::to_owned),
+            deployed: true,
+        }
+    }
+
+    #[test]
+    fn maas_matching_is_exact_with_helpful_near_misses() {
+        let nodes = [
+            node("aaa111", "compute-1", "compute-1.maas", Some("compute-1.maas")),
+            node("bbb222", "compute-2", "compute-2.maas", Some("compute-2.maas")),
+            node("ccc333", "compute-3", "compute-3.maas", Some("compute-3.maas")),
+        ];
+        let hvs = parse_hypervisor_list("compute-1.maas\n\n# comment\ncompute-2\nCompute-3.MAAS\ncompute-9.maas\n");
+        let m = match_hypervisors(Backend::Maas, &nodes, &hvs);
+        assert!(m[0].managed());
+        assert_eq!(m[0].node_id.as_deref(), Some("aaa111"));
+        assert!(!m[1].managed());
+        assert_eq!(m[1].near_miss.as_deref(), Some("compute-2.maas"));
+        assert!(m[1].reason.as_deref().unwrap().starts_with("is the short name of machine fqdn `compute-2.maas`"));
+        assert!(m[2].reason.as_deref().unwrap().starts_with("differs only in case from `compute-3.maas`"));
+        assert_eq!(m[3].reason.as_deref(), Some("no MAAS machine has fqdn `compute-9.maas`"));
+        assert_eq!(m[3].near_miss, None);
+    }
+
+    #[test]
+    fn ironic_matching_uses_compute_node_id() {
+        let nodes = [node("uuid-1", "bm-1", "", Some("hv-id-1")), node("uuid-2", "bm-2", "", None)];
+        let m = match_hypervisors(Backend::Ironic, &nodes, &["hv-id-1".into(), "bm-2".into(), "hv-x".into()]);
+        assert!(m[0].managed());
+        assert!(m[1].reason.as_deref().unwrap().contains("has no extra.compute_node_id"));
+        assert!(m[2].reason.as_deref().unwrap().starts_with("no Ironic node has extra.compute_node_id `hv-x`"));
+    }
+}

@@ -1,0 +1,460 @@
+//! The charm: `watcher-metal dispatch` run as Juju runs it, with fake hook
+//! tools on PATH recording every call, against the MAAS simulator; and the
+//! packed `.charm` checked file by file.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use metal_sim::{MaasSim, MaasSimConfig, SimUser};
+use serde_json::{json, Value};
+
+const SECRET_URI: &str = "secret:cs3v8m6a8r9s7b6qvcq0";
+
+const PRINCIPAL_CONF: &str = "# rendered by the watcher charm\n[DEFAULT]\ndebug = False\n\n[database]\nconnection = mysql+pymysql://watcher:dbpass@10.0.0.11/watcher\n";
+
+/// A unit: a watcher.conf as the principal charm left it, a charm dir, fake
+/// hook tools, and the key the config points at.
+struct Unit {
+    juju: FakeJuju,
+    conf: PathBuf,
+    charm_dir: tempfile::TempDir,
+    key: String,
+}
+
+impl Unit {
+    fn new(sim: Option<&MaasSim>, key: &str) -> Unit {
+        let charm_dir = tempfile::tempdir().unwrap();
+        let conf = charm_dir.path().join("etc-watcher").join("watcher.conf");
+        fs::create_dir(conf.parent().unwrap()).unwrap();
+        write(&conf, PRINCIPAL_CONF);
+        let juju = FakeJuju::new("{}", Some(&json!({ "api-key": key }).to_string()));
+        let unit = Unit { juju, conf, charm_dir, key: key.to_owned() };
+        unit.configure(sim.map(|s| json!({"maas-url": s.base_url(), "maas-api-key-secret": SECRET_URI})));
+        unit
+    }
+
+    /// Sets the charm config as `config-get --all` prints it.
+    fn configure(&self, maas: Option<Value>) {
+        let mut config = json!({
+            "maas-url": "", "maas-api-key": "", "maas-api-key-secret": null, "maas-timeout": 60,
+            "maas-ca-cert": "", "ironic-api-version": "1", "ironic-endpoint-type": "publicURL",
+            "ironic-region-name": "", "watcher-conf-path": self.conf.display().to_string(),
+            "watcher-services": "watcher-decision-engine watcher-applier",
+        });
+        if let Some(Value::Object(extra)) = maas {
+            for (k, v) in extra {
+                config[k] = v;
+            }
+        }
+        self.juju.set_config(&config.to_string());
+    }
+
+    fn dispatch(&self, path: &str) -> Run {
+        let charm_dir = self.charm_dir.path().display().to_string();
+        let r = self.juju.run_with(&["dispatch"], &[("JUJU_DISPATCH_PATH", path), ("JUJU_CHARM_DIR", &charm_dir)]);
+        self.assert_no_secret(&r);
+        r
+    }
+
+    /// The key and its secret part appear in no output and no hook tool call.
+    fn assert_no_secret(&self, r: &Run) {
+        let secret = self.key.rsplit(':').next().unwrap();
+        let calls = self.juju.calls();
+        for s in [self.key.as_str(), secret] {
+            assert!(!r.stdout.contains(s), "secret in stdout: {}", r.stdout);
+            assert!(!r.stderr.contains(s), "secret in stderr: {}", r.stderr);
+            assert!(!calls.contains(s), "secret in a hook tool call: {calls}");
+        }
+        for call in self.juju.calls_to("action-set") {
+            for kv in &call[1..] {
+                let key = kv.split_once('=').map(|(k, _)| k).unwrap_or("");
+                assert!(watcher_metal::juju::valid_action_key(key), "action-set key `{key}`");
+            }
+        }
+    }
+
+    fn statuses(&self) -> Vec<(String, String)> {
+        self.juju.calls_to("status-set").into_iter().map(|c| (c[1].clone(), c[2].clone())).collect()
+    }
+
+    fn last_status(&self) -> (String, String) {
+        self.statuses().pop().expect("a status-set call")
+    }
+
+    fn restarts(&self) -> Vec<String> {
+        self.juju.calls_to("systemctl").into_iter().map(|c| c[1..].join(" ")).collect()
+    }
+
+    fn action_results(&self) -> Vec<(String, String)> {
+        self.juju
+            .calls_to("action-set")
+            .into_iter()
+            .flat_map(|c| c.into_iter().skip(1))
+            .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+            .collect()
+    }
+
+    fn result(&self, key: &str) -> Option<String> {
+        self.action_results().into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    fn conf(&self) -> String {
+        fs::read_to_string(&self.conf).unwrap()
+    }
+}
+
+fn maas() -> MaasSim {
+    MaasSim::start(MaasSimConfig::default()).unwrap()
+}
+
+#[test]
+fn config_changed_renders_restarts_and_goes_active() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    let r = unit.dispatch("hooks/config-changed");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let conf = unit.conf();
+    assert!(conf.starts_with(PRINCIPAL_CONF), "the principal's content is kept");
+    assert!(conf.contains(&format!("[maas_client]\n# Managed by watcher-metal from the charm config; local edits are replaced.\nurl = {}\napi_key = {}\ntimeout = 60\n", sim.base_url(), sim.admin_key())));
+    assert_eq!(unit.restarts(), ["try-restart watcher-decision-engine", "try-restart watcher-applier"]);
+    assert_eq!(unit.last_status(), ("active".into(), "MAAS 3.5.4, user admin; watcher.conf updated".into()));
+    assert_eq!(
+        unit.juju.calls_to("secret-get"),
+        vec![vec!["secret-get".to_owned(), SECRET_URI.to_owned(), "--format=json".to_owned()]]
+    );
+
+    // Nothing changed: no restart, and the status says so.
+    unit.juju.clear_calls();
+    let r = unit.dispatch("hooks/config-changed");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(unit.restarts().is_empty());
+    assert_eq!(unit.last_status(), ("active".into(), "MAAS 3.5.4, user admin".into()));
+}
+
+#[test]
+fn update_status_repairs_a_rewritten_file_cheaply() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    assert_eq!(unit.dispatch("hooks/install").code, 0);
+    // The principal charm re-renders watcher.conf without our sections.
+    write(&unit.conf, PRINCIPAL_CONF);
+    unit.juju.clear_calls();
+    let before = sim.stats().requests;
+    let r = unit.dispatch("hooks/update-status");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(unit.conf().contains("[maas_client]"));
+    assert_eq!(unit.restarts().len(), 2);
+    assert_eq!(unit.last_status(), ("active".into(), "MAAS 3.5.4, user admin; repaired watcher.conf".into()));
+    // Cheap: version and whoami only.
+    assert_eq!(sim.stats().requests - before, 2);
+}
+
+#[test]
+fn bad_config_is_blocked_not_an_error() {
+    let unit = Unit::new(None, KEY);
+    unit.configure(Some(json!({"maas-url": "http://10.0.0.2:5240/MAAS"})));
+    let r = unit.dispatch("hooks/config-changed");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(unit.last_status(), ("blocked".into(), "maas-url: is set but no API key is".into()));
+    assert_eq!(unit.conf(), PRINCIPAL_CONF, "nothing written");
+    assert!(unit.restarts().is_empty());
+    let logs = unit.juju.calls_to("juju-log");
+    assert!(logs.iter().any(|c| c.last().unwrap().contains("maas apikey")), "the hint is logged: {logs:?}");
+
+    unit.configure(Some(json!({"maas-url": "ftp://x", "maas-api-key": KEY, "maas-timeout": 0})));
+    let r = unit.dispatch("hooks/config-changed");
+    assert_eq!(r.code, 0);
+    assert_eq!(
+        unit.last_status(),
+        (
+            "blocked".into(),
+            "maas-url: uses scheme `ftp`; MAAS is reached over http or https (and 1 more problem)".into()
+        )
+    );
+}
+
+#[test]
+fn rejected_key_is_blocked_with_the_diagnosis() {
+    let sim = maas();
+    let admin = SimUser::admin();
+    let wrong = format!("{}:{}:XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX", admin.consumer_key, admin.token_key);
+    let unit = Unit::new(Some(&sim), &wrong);
+    let r = unit.dispatch("hooks/config-changed");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (status, message) = unit.last_status();
+    assert_eq!(status, "blocked");
+    assert!(message.starts_with("MAAS rejected the API key: wrong token secret (401); create a new key"), "{message}");
+}
+
+#[test]
+fn unreachable_maas_is_blocked() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let unit = Unit::new(None, KEY);
+    unit.configure(Some(json!({"maas-url": format!("http://127.0.0.1:{port}/MAAS"), "maas-api-key": KEY})));
+    let r = unit.dispatch("hooks/config-changed");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (status, message) = unit.last_status();
+    assert_eq!(status, "blocked");
+    assert!(message.starts_with(&format!("cannot use maas-url: connection refused by 127.0.0.1:{port}")), "{message}");
+}
+
+#[test]
+fn secret_problems_are_blocked_and_secret_changed_refreshes() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    fs::remove_file(unit.juju.dir.path().join("secret.json")).unwrap();
+    let r = unit.dispatch("hooks/config-changed");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (status, message) = unit.last_status();
+    assert_eq!(status, "blocked");
+    assert!(message.starts_with(&format!("cannot read the API key from Juju secret {SECRET_URI}")), "{message}");
+    assert!(message.contains("juju grant-secret"));
+
+    write(&unit.juju.dir.path().join("secret.json"), &json!({ "api-key": sim.admin_key() }).to_string());
+    unit.juju.clear_calls();
+    let r = unit.dispatch("hooks/secret-changed");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(unit.juju.calls_to("secret-get")[0][1..], [SECRET_URI, "--format=json", "--refresh"]);
+    assert_eq!(unit.last_status().0, "active");
+}
+
+#[test]
+fn missing_watcher_conf_waits() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    fs::remove_file(&unit.conf).unwrap();
+    let r = unit.dispatch("hooks/install");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (status, message) = unit.last_status();
+    assert_eq!(status, "waiting");
+    assert!(message.starts_with(&format!("waiting for {}", unit.conf.display())));
+    assert!(!unit.conf.exists());
+}
+
+#[test]
+fn without_maas_the_unit_uses_ironic_and_drops_maas_client() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    unit.configure(None);
+    unit.juju.clear_calls();
+    let r = unit.dispatch("hooks/config-changed");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!unit.conf().contains("[maas_client]"));
+    assert!(unit.conf().contains("[ironic_client]"));
+    assert_eq!(unit.restarts().len(), 2);
+    assert_eq!(unit.last_status(), ("active".into(), "Ironic backend (maas-url unset); watcher.conf updated".into()));
+}
+
+#[test]
+fn failed_restart_fails_the_hook_and_is_retried() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    write(&unit.juju.dir.path().join("systemctl-fails"), "");
+    let r = unit.dispatch("hooks/config-changed");
+    assert_eq!(r.code, 12, "{}", r.stderr);
+    assert!(r.stderr.starts_with("error: systemctl try-restart watcher-decision-engine: Job failed"));
+    // Juju retries the hook: the file is already right, the restart is still owed.
+    fs::remove_file(unit.juju.dir.path().join("systemctl-fails")).unwrap();
+    unit.juju.clear_calls();
+    let r = unit.dispatch("hooks/config-changed");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(unit.restarts().len(), 2);
+    unit.juju.clear_calls();
+    assert_eq!(unit.dispatch("hooks/update-status").code, 0);
+    assert!(unit.restarts().is_empty());
+}
+
+#[test]
+fn remove_takes_the_sections_out() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    let r = unit.dispatch("hooks/remove");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(unit.conf(), format!("{PRINCIPAL_CONF}\n"));
+}
+
+#[test]
+fn validate_credentials_action() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    let r = unit.dispatch("actions/validate-credentials");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(unit.result("result").as_deref(), Some("success"));
+    assert_eq!(unit.result("backend").as_deref(), Some("maas"));
+    assert_eq!(unit.result("maas-version").as_deref(), Some("3.5.4"));
+    assert_eq!(unit.result("user").as_deref(), Some("admin"));
+    assert_eq!(unit.result("is-superuser").as_deref(), Some("true"));
+    assert_eq!(unit.result("machines").as_deref(), Some("10"));
+    assert!(unit.result("latency-ms").unwrap().parse::<u64>().is_ok());
+    assert!(unit.juju.calls_to("action-fail").is_empty());
+    assert!(unit.statuses().is_empty(), "actions do not touch the status");
+
+    // A key MAAS does not know.
+    let unknown = Unit::new(Some(&sim), "UnknownConsumerKey:UnknownTokenKey123:UnknownSecret0000000000000000000");
+    let r = unknown.dispatch("actions/validate-credentials");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(unknown.result("result").as_deref(), Some("failure"));
+    assert_eq!(unknown.result("stage").as_deref(), Some("authenticate"));
+    let fail = unknown.juju.calls_to("action-fail");
+    assert_eq!(fail.len(), 1);
+    assert!(fail[0][1].starts_with("MAAS rejected the API key: unknown consumer key (401)"), "{:?}", fail[0]);
+}
+
+#[test]
+fn list_nodes_action_with_hypervisors() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    let machines = sim.machines();
+    let hv = format!("{},{},nosuch.maas", machines[0].fqdn(), machines[1].hostname);
+    unit.juju.set_params(&json!({"live": true, "hypervisors": hv}).to_string());
+    let r = unit.dispatch("actions/list-nodes");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(unit.juju.calls_to("action-fail").is_empty(), "{:?}", unit.juju.call_list());
+    assert_eq!(unit.result("result").as_deref(), Some("success"));
+    assert_eq!(unit.result("total").as_deref(), Some("10"));
+    let on: usize = unit.result("counts.on").unwrap().parse().unwrap();
+    let off: usize = unit.result("counts.off").unwrap().parse().unwrap();
+    assert_eq!(on + off, 10);
+    assert!(unit.result("nodes").unwrap().starts_with(&machines[0].system_id));
+    assert_eq!(unit.result("hypervisors.managed").as_deref(), Some("1"));
+    assert_eq!(unit.result("hypervisors.skipped").as_deref(), Some("2"));
+    assert!(unit.result("hypervisors.report").unwrap().contains("is the short name of machine fqdn"));
+    assert_eq!(sim.stats().by_endpoint.get("GET machines/{id}/?op=query_power_state"), Some(&10));
+}
+
+#[test]
+fn power_status_action() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    let m = &sim.machines()[2];
+    unit.juju.set_params(&json!({ "node": m.hostname }).to_string());
+    let r = unit.dispatch("actions/power-status");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(unit.result("node.id").as_deref(), Some(m.system_id.as_str()));
+    let want = match m.power_state {
+        metal_sim::PowerState::On => "on",
+        metal_sim::PowerState::Off => "off",
+        metal_sim::PowerState::Unknown => "unknown",
+        metal_sim::PowerState::Error => "error",
+    };
+    assert_eq!(unit.result("power-state").as_deref(), Some(want));
+
+    unit.juju.clear_calls();
+    unit.juju.set_params(&json!({ "node": "nosuch" }).to_string());
+    assert_eq!(unit.dispatch("actions/power-status").code, 0);
+    let fail = unit.juju.calls_to("action-fail");
+    assert!(fail[0][1].starts_with("no node `nosuch`"), "{fail:?}");
+}
+
+#[test]
+fn unknown_dispatch_paths_are_usage_errors() {
+    let unit = Unit::new(None, KEY);
+    let r = unit.dispatch("elsewhere/x");
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.starts_with("error: JUJU_DISPATCH_PATH `elsewhere/x` names no hook or action"));
+    let r = unit.dispatch("actions/bogus");
+    assert_eq!(r.code, 0);
+    assert_eq!(unit.juju.calls_to("action-fail")[0][1], "unknown action `bogus`");
+}
+
+// --- the packed charm -------------------------------------------------------
+
+fn yaml(path: &Path) -> serde_yaml::Value {
+    serde_yaml::from_str(&fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Lists a zip's entries with their Unix modes, through Python's zipfile.
+fn zip_entries(charm: &Path, dest: &Path) -> Vec<(String, u32)> {
+    let script = "import json, sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nz.extractall(sys.argv[2])\nprint(json.dumps([[i.filename, i.external_attr >> 16] for i in z.infolist()]))";
+    let out = Command::new("python3").args(["-c", script]).arg(charm).arg(dest).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn packed_charm_has_the_right_files_modes_and_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    let charm = dir.path().join("watcher-maas.charm");
+    let out = Command::new("scripts/pack-charm").args(["--binary", bin(), "--output"]).arg(&charm).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let unpacked = dir.path().join("unpacked");
+    let mut entries = zip_entries(&charm, &unpacked);
+    entries.sort();
+    let expected = [
+        ("README.md", 0o100644),
+        ("actions.yaml", 0o100644),
+        ("bin/watcher-metal", 0o100755),
+        ("config.yaml", 0o100644),
+        ("dispatch", 0o100755),
+        ("manifest.yaml", 0o100644),
+        ("metadata.yaml", 0o100644),
+    ];
+    let expected: Vec<(String, u32)> = expected.iter().map(|(n, m)| ((*n).to_owned(), *m)).collect();
+    assert_eq!(entries, expected);
+    assert_eq!(fs::read(unpacked.join("bin/watcher-metal")).unwrap(), fs::read(bin()).unwrap());
+
+    // metadata.yaml: required strings; a container-scoped juju-info subordinate.
+    let meta = yaml(&unpacked.join("metadata.yaml"));
+    for key in ["name", "summary", "description"] {
+        assert!(meta[key].as_str().is_some_and(|s| !s.is_empty()), "metadata {key}");
+    }
+    assert_eq!(meta["name"], "watcher-maas");
+    assert_eq!(meta["subordinate"], true);
+    assert_eq!(meta["requires"]["juju-info"]["interface"], "juju-info");
+    assert_eq!(meta["requires"]["juju-info"]["scope"], "container");
+
+    // config.yaml: Juju's types, defaults of the right type, and exactly the
+    // options the binary knows.
+    let config = yaml(&unpacked.join("config.yaml"));
+    let options = config["options"].as_mapping().unwrap();
+    let mut names: Vec<&str> = options.keys().map(|k| k.as_str().unwrap()).collect();
+    names.sort();
+    let mut known = watcher_metal::config::KNOWN_OPTIONS.to_vec();
+    known.sort();
+    assert_eq!(names, known);
+    for (name, option) in options {
+        let kind = option["type"].as_str().unwrap();
+        assert!(["string", "int", "float", "boolean", "secret"].contains(&kind), "{name:?}: {kind}");
+        assert!(option["description"].as_str().is_some_and(|d| d.len() > 20), "{name:?} needs a description");
+        let default = &option["default"];
+        let ok = match kind {
+            "string" => default.is_string(),
+            "int" => default.is_i64(),
+            "secret" => default.is_null(),
+            _ => true,
+        };
+        assert!(ok, "{name:?}: default {default:?} is not a {kind}");
+    }
+    assert_eq!(options["maas-api-key-secret"]["type"], "secret");
+
+    // actions.yaml: valid names, additionalProperties false everywhere.
+    let actions = yaml(&unpacked.join("actions.yaml"));
+    let actions = actions.as_mapping().unwrap();
+    let mut action_names: Vec<&str> = actions.keys().map(|k| k.as_str().unwrap()).collect();
+    action_names.sort();
+    assert_eq!(action_names, ["list-nodes", "power-status", "validate-credentials"]);
+    for (name, action) in actions {
+        let name = name.as_str().unwrap();
+        assert!(watcher_metal::juju::valid_action_key(name) && !name.contains('.'), "{name}");
+        assert_eq!(action["additionalProperties"], false, "{name}");
+        assert!(action["params"].is_mapping(), "{name}");
+        let text = serde_yaml::to_string(action).unwrap();
+        assert!(!text.contains("$schema") && !text.contains("$ref"));
+    }
+
+    // manifest.yaml and dispatch.
+    let manifest = yaml(&unpacked.join("manifest.yaml"));
+    assert_eq!(manifest["bases"][0]["name"], "ubuntu");
+    assert_eq!(manifest["bases"][0]["channel"], "24.04");
+    let dispatch = fs::read_to_string(unpacked.join("dispatch")).unwrap();
+    assert!(dispatch.starts_with("#!/bin/sh\n"));
+    assert!(dispatch.trim_end().ends_with("exec ./bin/watcher-metal dispatch"));
+}
