@@ -2,10 +2,12 @@
 //! redirects, timeouts, a private CA), bodies read through a size cap and
 //! parsed as they stream, and transport failures turned into diagnoses.
 
+use std::cell::Cell;
 use std::fmt;
 use std::io::{self, BufReader, Read};
+use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
@@ -119,6 +121,9 @@ impl fmt::Display for TransportError {
                 write!(f, "TLS: the server's certificate is not valid for `{host}`")
             }
             TransportError::Tls { detail } => write!(f, "TLS: {detail}"),
+            TransportError::TooLarge { limit } if *limit < 1024 * 1024 * 16 => {
+                write!(f, "the answer holds a value larger than the {} KiB limit", limit >> 10)
+            }
             TransportError::TooLarge { limit } => write!(f, "the answer is larger than the {} MiB limit", limit >> 20),
             TransportError::Protocol { detail } => write!(f, "connection failed: {detail}"),
         }
@@ -198,40 +203,110 @@ pub fn read_error_body(response: Response) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
-/// A reader that fails once more than `limit` bytes have been read.
+/// The longest JSON string accepted in an answer. The parser buffers each
+/// string it keeps whole, so this bounds memory against a server that sends
+/// one endless string.
+pub const MAX_JSON_STRING: usize = 1024 * 1024;
+
+/// A reader over a response body that stops, recording why in `stopped`,
+/// when more than `limit` bytes arrive, when one JSON string runs longer
+/// than [`MAX_JSON_STRING`], or when `deadline` passes (the HTTP client's
+/// timeout applies to each read, not to the whole body).
 struct Capped<R> {
     inner: R,
     remaining: u64,
     limit: u64,
+    deadline: Option<Instant>,
+    timeout: Duration,
+    in_string: bool,
+    escaped: bool,
+    string_len: usize,
+    stopped: Rc<Cell<Option<TransportError>>>,
+}
+
+impl<R> Capped<R> {
+    fn new(inner: R, limit: u64) -> Capped<R> {
+        Capped {
+            inner,
+            remaining: limit,
+            limit,
+            deadline: None,
+            timeout: Duration::ZERO,
+            in_string: false,
+            escaped: false,
+            string_len: 0,
+            stopped: Rc::new(Cell::new(None)),
+        }
+    }
+
+    fn with_deadline(mut self, timeout: Duration) -> Capped<R> {
+        self.deadline = Some(Instant::now() + timeout);
+        self.timeout = timeout;
+        self
+    }
+
+    fn stop(&self, why: TransportError) -> io::Error {
+        let message = why.to_string();
+        self.stopped.set(Some(why));
+        io::Error::other(message)
+    }
+
+    /// Follows string boundaries through `bytes`; false if one is too long.
+    fn track_strings(&mut self, bytes: &[u8]) -> bool {
+        for &b in bytes {
+            if self.in_string {
+                self.string_len += 1;
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                }
+                if self.string_len > MAX_JSON_STRING {
+                    return false;
+                }
+            } else if b == b'"' {
+                self.in_string = true;
+                self.string_len = 0;
+            }
+        }
+        true
+    }
 }
 
 impl<R: Read> Read for Capped<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.deadline.is_some_and(|d| Instant::now() > d) {
+            return Err(self.stop(TransportError::Timeout { after: self.timeout }));
+        }
         if self.remaining == 0 {
             // One probe byte tells "exactly at the limit" from "over it".
             let mut probe = [0u8; 1];
             return match self.inner.read(&mut probe)? {
                 0 => Ok(0),
-                _ => Err(io::Error::other(TooLargeMarker(self.limit))),
+                _ => Err(self.stop(TransportError::TooLarge { limit: self.limit })),
             };
         }
         let max = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..max])?;
+        let n = match self.inner.read(&mut buf[..max]) {
+            Ok(n) => n,
+            Err(e) if is_timeout(&e) => return Err(self.stop(TransportError::Timeout { after: self.timeout })),
+            Err(e) => return Err(e),
+        };
         self.remaining -= n as u64;
+        if !self.track_strings(&buf[..n]) {
+            return Err(self.stop(TransportError::TooLarge { limit: MAX_JSON_STRING as u64 }));
+        }
         Ok(n)
     }
 }
 
-#[derive(Debug)]
-struct TooLargeMarker(u64);
-
-impl fmt::Display for TooLargeMarker {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "body larger than {} bytes", self.0)
-    }
+/// A read that timed out: the HTTP client wraps its own error in `io::Error`.
+fn is_timeout(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::TimedOut
+        || e.get_ref().and_then(|inner| inner.downcast_ref::<reqwest::Error>()).is_some_and(reqwest::Error::is_timeout)
 }
-
-impl std::error::Error for TooLargeMarker {}
 
 /// Parses a 2xx JSON answer as it streams, through the size cap, so that
 /// memory holds only what `T` keeps.
@@ -241,16 +316,14 @@ pub fn read_json<T: DeserializeOwned>(response: Response, limit: u64, timeout: D
         return Err(BodyError::Html);
     }
     let json_declared = is_json(&headers);
-    let url = response.url().clone();
-    let reader = BufReader::with_capacity(64 * 1024, Capped { inner: response, remaining: limit, limit });
-    let mut de = serde_json::Deserializer::from_reader(reader);
+    let capped = Capped::new(response, limit).with_deadline(timeout);
+    let stopped = capped.stopped.clone();
+    let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(64 * 1024, capped));
     let value = T::deserialize(&mut de).and_then(|v| de.end().map(|()| v));
-    value.map_err(|e| {
-        if e.is_io() {
-            BodyError::Transport(classify_body_io(&e, &url, timeout))
-        } else {
-            BodyError::Shape { json_declared, detail: describe_json_error(&e) }
-        }
+    value.map_err(|e| match stopped.take() {
+        Some(why) => BodyError::Transport(why),
+        None if e.is_io() => BodyError::Transport(body_io_error(&e, timeout)),
+        None => BodyError::Shape { json_declared, detail: describe_json_error(&e) },
     })
 }
 
@@ -265,30 +338,13 @@ pub fn describe_json_error(e: &serde_json::Error) -> String {
     format!("{kind} at line {}, column {}", e.line(), e.column())
 }
 
-/// A failure while the body streamed in: timeout, cap, or a broken connection.
-fn classify_body_io(e: &serde_json::Error, url: &Url, timeout: Duration) -> TransportError {
-    use std::error::Error as _;
-    let mut source: Option<&(dyn std::error::Error + 'static)> = e.source();
-    while let Some(err) = source {
-        if let Some(marker) = err.downcast_ref::<TooLargeMarker>() {
-            return TransportError::TooLarge { limit: marker.0 };
-        }
-        if let Some(re) = err.downcast_ref::<reqwest::Error>() {
-            return classify_transport(re, url, timeout);
-        }
-        if let Some(io) = err.downcast_ref::<io::Error>() {
-            if io.kind() == io::ErrorKind::TimedOut {
-                return TransportError::Timeout { after: timeout };
-            }
-            if let Some(inner) = io.get_ref() {
-                if let Some(marker) = inner.downcast_ref::<TooLargeMarker>() {
-                    return TransportError::TooLarge { limit: marker.0 };
-                }
-            }
-        }
-        source = err.source();
+/// A failure of the connection while the body streamed in. serde_json
+/// keeps only the I/O error's kind, which is enough to tell a timeout.
+fn body_io_error(e: &serde_json::Error, timeout: Duration) -> TransportError {
+    match e.io_error_kind() {
+        Some(io::ErrorKind::TimedOut) => TransportError::Timeout { after: timeout },
+        _ => TransportError::Protocol { detail: format!("the answer broke off ({})", describe_json_error(e)) },
     }
-    TransportError::Protocol { detail: format!("the answer broke off ({})", describe_json_error(e)) }
 }
 
 /// Turns a transport failure into what the user needs to hear.
@@ -365,11 +421,32 @@ mod tests {
 
     #[test]
     fn capped_reader_stops_past_the_limit() {
-        let mut ok = Capped { inner: &b"12345"[..], remaining: 5, limit: 5 };
+        let mut ok = Capped::new(&b"12345"[..], 5);
         let mut out = Vec::new();
         assert_eq!(ok.read_to_end(&mut out).unwrap(), 5);
-        let mut over = Capped { inner: &b"123456"[..], remaining: 5, limit: 5 };
-        let err = over.read_to_end(&mut Vec::new()).unwrap_err();
-        assert!(err.get_ref().unwrap().downcast_ref::<TooLargeMarker>().is_some());
+        let mut over = Capped::new(&b"123456"[..], 5);
+        assert!(over.read_to_end(&mut Vec::new()).is_err());
+        assert_eq!(over.stopped.take(), Some(TransportError::TooLarge { limit: 5 }));
+    }
+
+    #[test]
+    fn capped_reader_refuses_an_endless_string() {
+        let mut long = b"[\"ok\", \"esc\\\" still in\", \"".to_vec();
+        long.extend(std::iter::repeat_n(b'x', MAX_JSON_STRING + 10));
+        let mut reader = Capped::new(&long[..], u64::MAX);
+        assert!(reader.read_to_end(&mut Vec::new()).is_err());
+        assert_eq!(reader.stopped.take(), Some(TransportError::TooLarge { limit: MAX_JSON_STRING as u64 }));
+        // Many short strings are fine, however long the whole.
+        let many = "\"abc\",".repeat(400_000);
+        let mut reader = Capped::new(many.as_bytes(), u64::MAX);
+        assert_eq!(reader.read_to_end(&mut Vec::new()).unwrap(), many.len());
+    }
+
+    #[test]
+    fn capped_reader_enforces_the_deadline() {
+        let mut reader = Capped::new(&b"[1, 2, 3]"[..], 100).with_deadline(Duration::ZERO);
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(reader.read(&mut [0u8; 4]).is_err());
+        assert_eq!(reader.stopped.take(), Some(TransportError::Timeout { after: Duration::ZERO }));
     }
 }

@@ -29,9 +29,10 @@ use crate::maas_url::MaasUrl;
 
 /// The largest non-listing answer read (version, whoami, one machine, errors).
 pub const SMALL_BODY_LIMIT: u64 = 4 * 1024 * 1024;
-/// The largest machine listing read. Parsed as it streams, so this bounds
-/// time and bandwidth, not memory.
-pub const LIST_BODY_LIMIT: u64 = 2 * 1024 * 1024 * 1024;
+/// The largest machine listing read (about 20 KiB a machine for tens of
+/// thousands of machines). Parsed as it streams, keeping only the fields
+/// used, so memory stays far below this.
+pub const LIST_BODY_LIMIT: u64 = 1024 * 1024 * 1024;
 
 /// How 503/409 answers with `Retry-After` are retried.
 #[derive(Debug, Clone, Copy)]

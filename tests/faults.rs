@@ -1,0 +1,214 @@
+//! Faults: a MAAS that misbehaves on the wire, a process killed mid-write,
+//! and hooks running at the same time. Every command must end within its
+//! timeout with a clear error, in bounded memory, and watcher.conf must
+//! always hold a whole file.
+
+mod common;
+
+use std::fs;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use metal_sim::{Fault, FaultRule, MaasSim, MaasSimConfig};
+
+/// Runs `validate` against a simulator whose `version/` misbehaves as
+/// `fault` does, with a 2 s timeout.
+fn validate_with(fault: Fault) -> (Run, Duration) {
+    command_with("version/", fault, &["validate"])
+}
+
+/// Runs a command against a simulator where requests to `path` misbehave.
+fn command_with(path: &str, fault: Fault, args: &[&str]) -> (Run, Duration) {
+    let sim = MaasSim::start(MaasSimConfig::default()).unwrap();
+    sim.add_fault(FaultRule { path_contains: path.into(), op: None, times: None, fault });
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("charm.yaml");
+    write(&config, &format!("maas-url: {}\nmaas-api-key: {}\nmaas-timeout: 2\n", sim.base_url(), sim.admin_key()));
+    let started = Instant::now();
+    let mut all = args.to_vec();
+    all.extend(["-c", path_str(&config)]);
+    let r = run(&all);
+    let took = started.elapsed();
+    assert!(!r.stderr.contains(&sim.admin_key()));
+    (r, took)
+}
+
+fn error_line(r: &Run) -> &str {
+    r.stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or("")
+}
+
+/// The largest resident set of any child this test process has waited for,
+/// in KiB.
+fn max_child_rss_kib() -> i64 {
+    // SAFETY: getrusage only writes into the struct we pass.
+    unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage.ru_maxrss
+    }
+}
+
+#[test]
+fn a_maas_that_never_answers_times_out() {
+    let (r, took) = validate_with(Fault::Hang);
+    assert_eq!((r.code, error_line(&r)), (22, "error: no answer within 2 s"));
+    assert!(took < Duration::from_secs(20), "{took:?}");
+}
+
+#[test]
+fn a_maas_that_answers_one_byte_a_second_times_out() {
+    let (r, took) = validate_with(Fault::Trickle { bytes_per_sec: 1 });
+    assert_eq!((r.code, error_line(&r)), (22, "error: no answer within 2 s"));
+    assert!(took < Duration::from_secs(20), "{took:?}");
+}
+
+#[test]
+fn an_endless_body_is_cut_off_in_bounded_memory() {
+    // On version/ the first bytes already have the wrong shape.
+    let (r, _) = validate_with(Fault::EndlessBody);
+    assert_eq!(r.code, 35, "{}", r.stderr);
+    // An endless machine listing, counted as it streams (validate) or
+    // collected (nodes): both end at the timeout.
+    for args in [&["validate"][..], &["nodes", "--format", "json"][..]] {
+        let (r, took) = command_with("machines/", Fault::EndlessBody, args);
+        assert_eq!((r.code, error_line(&r)), (22, "error: no answer within 2 s"), "{args:?}");
+        assert!(r.stdout.lines().all(|l| l.starts_with("ok: ")), "no partial listing is printed");
+        assert!(took < Duration::from_secs(20), "{took:?}");
+    }
+    assert!(max_child_rss_kib() < 300 * 1024, "a child used {} KiB", max_child_rss_kib());
+}
+
+#[test]
+fn a_connection_closed_mid_answer_is_reported() {
+    let (r, _) = validate_with(Fault::CloseMidResponse);
+    assert_eq!(r.code, 38, "{}", r.stderr);
+    assert!(error_line(&r).starts_with("error: connection failed: "), "{}", r.stderr);
+}
+
+#[test]
+fn a_two_gigabyte_content_length_is_not_believed() {
+    let (r, took) = command_with("machines/", Fault::HugeContentLength, &["nodes"]);
+    assert_eq!(r.code, 38, "{}", r.stderr);
+    assert!(error_line(&r).starts_with("error: connection failed: "), "{}", r.stderr);
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    assert!(max_child_rss_kib() < 200 * 1024, "a child used {} KiB", max_child_rss_kib());
+}
+
+#[test]
+fn garbage_instead_of_http_is_reported() {
+    let (r, _) = validate_with(Fault::Garbage);
+    assert_eq!(r.code, 38, "{}", r.stderr);
+    assert!(error_line(&r).starts_with("error: connection failed: "), "{}", r.stderr);
+}
+
+/// A large watcher.conf, so that a write takes long enough to be killed
+/// in the middle of it.
+fn big_conf() -> String {
+    let mut text = String::from("[DEFAULT]\ndebug = true\n");
+    for i in 0..60_000 {
+        text.push_str(&format!("# padding line {i} to make the file large enough to be interrupted\n"));
+    }
+    text
+}
+
+#[test]
+fn killed_mid_write_leaves_old_or_new_never_partial() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("watcher.conf");
+    let base = big_conf();
+    write(&conf, &base);
+    let configs: Vec<_> = ["http://10.0.0.1:5240/MAAS", "http://10.0.0.2:5240/MAAS"]
+        .iter()
+        .enumerate()
+        .map(|(i, url)| {
+            let path = dir.path().join(format!("charm-{i}.yaml"));
+            write(&path, &format!("maas-url: {url}\nmaas-api-key: {KEY}\nwatcher-conf-path: {}\n", conf.display()));
+            path
+        })
+        .collect();
+    // The two whole files a run can produce.
+    let outputs: Vec<String> = configs
+        .iter()
+        .map(|c| {
+            let out = dir.path().join("expected.conf");
+            write(&out, &base);
+            assert_eq!(run(&["render", "-c", path_str(c), "-o", path_str(&out)]).code, 0);
+            fs::read_to_string(&out).unwrap()
+        })
+        .collect();
+    let _ = fs::remove_file(dir.path().join("expected.conf"));
+    let _ = fs::remove_file(dir.path().join(".expected.conf.lock"));
+
+    let mut killed_mid_run = 0;
+    for i in 0..40u64 {
+        let config = &configs[(i % 2) as usize];
+        let mut child = Command::new(bin())
+            .args(["render", "-c", path_str(config)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Vary the moment of the kill from "at once" to "about done".
+        std::thread::sleep(Duration::from_micros((i * 7919) % 12_000));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        if !status.success() {
+            killed_mid_run += 1;
+        }
+        let now = fs::read_to_string(&conf).unwrap();
+        assert!(now == base || outputs.contains(&now), "partial file after kill {i} ({} bytes)", now.len());
+    }
+    assert!(killed_mid_run > 0, "no run was interrupted; the test proved nothing");
+    // The next run cleans up whatever temporary files the killed ones left.
+    assert_eq!(run(&["render", "-c", path_str(&configs[0])]).code, 0);
+    let leftovers: Vec<String> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_eq!(fs::read_to_string(&conf).unwrap(), outputs[0]);
+}
+
+#[test]
+fn concurrent_runs_serialise() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("watcher.conf");
+    write(&conf, &big_conf());
+    let configs: Vec<_> = (0..2)
+        .map(|i| {
+            let path = dir.path().join(format!("charm-{i}.yaml"));
+            write(
+                &path,
+                &format!(
+                    "maas-url: http://10.0.0.{i}:5240/MAAS\nmaas-api-key: {KEY}\nwatcher-conf-path: {}\n",
+                    conf.display()
+                ),
+            );
+            path
+        })
+        .collect();
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            Command::new(bin())
+                .args(["render", "-c", path_str(&configs[i % 2])])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let text = fs::read_to_string(&conf).unwrap();
+    assert_eq!(text.matches("[maas_client]").count(), 1);
+    assert_eq!(text.matches("[ironic_client]").count(), 1);
+    assert!(text.starts_with("[DEFAULT]\ndebug = true\n# padding line 0 "));
+    let leftovers = fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tmp"));
+    assert_eq!(leftovers.count(), 0);
+}
