@@ -164,12 +164,7 @@ pub fn write_if_changed(path: &Path, contents: &str) -> Result<WriteOutcome, Fil
         }
     }
 
-    // tempfile creates the file with mode 0600, before anything is written.
-    let mut temp = tempfile::Builder::new()
-        .prefix(&temp_prefix(&name))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(write_error("creating a temporary file"))?;
+    let mut temp = create_temp(dir, &name).map_err(write_error("creating a temporary file"))?;
     temp.as_file_mut().write_all(contents.as_bytes()).map_err(write_error("writing"))?;
     let file = temp.as_file();
     if let Some(meta) = &existing_meta {
@@ -189,6 +184,17 @@ pub fn write_if_changed(path: &Path, contents: &str) -> Result<WriteOutcome, Fil
     }
     drop(lock);
     Ok(if existing_meta.is_some() { WriteOutcome::Updated } else { WriteOutcome::Created })
+}
+
+/// A new temporary file beside the target, created with mode 0600 (so no
+/// secret is ever readable by others, even before the final mode is set),
+/// removed again if dropped before it is renamed into place.
+fn create_temp(dir: &Path, name: &str) -> io::Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(&temp_prefix(name))
+        .suffix(".tmp")
+        .permissions(fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
 }
 
 fn temp_prefix(name: &str) -> String {
@@ -225,6 +231,15 @@ mod tests {
         let names: Vec<String> =
             fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+    }
+
+    #[test]
+    fn temp_files_start_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let temp = create_temp(dir.path(), "watcher.conf").unwrap();
+        assert_eq!(temp.as_file().metadata().unwrap().permissions().mode() & 0o777, 0o600);
+        let name = temp.path().file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with(".watcher.conf.") && name.ends_with(".tmp"), "{name}");
     }
 
     #[test]

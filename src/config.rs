@@ -444,7 +444,7 @@ impl CharmOptions {
         if maas_api_key.is_some() && maas_api_key_secret.is_some() {
             c.problem(
                 MAAS_API_KEY,
-                format!("and {MAAS_API_KEY_SECRET} are both set"),
+                format!("is set together with {MAAS_API_KEY_SECRET}"),
                 format!("set only one; {MAAS_API_KEY_SECRET} keeps the key out of the charm config"),
             );
         }
@@ -801,7 +801,7 @@ mod tests {
     fn key_and_secret_together_are_refused() {
         let p = only_problem(json!({"maas-url": "http://m/MAAS", "maas-api-key": KEY,
             "maas-api-key-secret": "secret:cs3v8m6a8r9s7b6qvcq0"}));
-        assert_eq!(p.message, "and maas-api-key-secret are both set");
+        assert_eq!(p.message, "is set together with maas-api-key-secret");
     }
 
     #[test]

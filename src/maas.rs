@@ -722,4 +722,29 @@ mod tests {
         assert!(get(&pa, "oauth_timestamp").unwrap().parse::<u64>().is_ok());
         assert_ne!(get(&pa, "oauth_nonce"), get(&params(&b), "oauth_nonce"));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn answers_of_any_shape_never_panic(text in "(?s).{0,400}") {
+            let _ = serde_json::from_str::<Vec<Machine>>(&text);
+            let _ = serde_json::from_str::<MachineCount>(&text);
+            let _ = serde_json::from_str::<MaasVersion>(&text);
+            let _ = serde_json::from_str::<WhoAmI>(&text);
+            let _ = classify_unauthorized(&text, &HeaderMap::new());
+            let _ = parse_given_now(&text);
+        }
+
+        #[test]
+        fn damaged_listings_never_panic(cut in 0usize..400, byte in proptest::num::u8::ANY, at in 0usize..400) {
+            let json = r#"[{"system_id":"d8n3re","hostname":"n","fqdn":"n.maas","power_state":"on","status":6,
+                "status_name":"Deployed","zone":{"name":"z"},"pool":null,"owner":"admin","locked":false}]"#;
+            let mut bytes = json.as_bytes()[..cut.min(json.len())].to_vec();
+            if !bytes.is_empty() {
+                let i = at % bytes.len();
+                bytes[i] = byte;
+            }
+            let _ = serde_json::from_slice::<Vec<Machine>>(&bytes);
+            let _ = serde_json::from_slice::<MachineCount>(&bytes);
+        }
+    }
 }

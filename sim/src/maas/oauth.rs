@@ -298,4 +298,49 @@ mod tests {
         assert_eq!(check("OAuth oauth_consumer_key=\"CK\"", &mut n, now), AuthResult::Anonymous);
         assert_eq!(check("Bearer xyz", &mut n, now), AuthResult::Anonymous);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_header_is_answered_without_panicking(header in "(?s).{0,300}", now in 0i64..4_000_000_000) {
+            let mut n = NonceStore::default();
+            let _ = check(&header, &mut n, now);
+            let _ = parse_auth_header(&header);
+        }
+
+        #[test]
+        fn every_form_real_clients_send_is_accepted(
+            order in proptest::collection::vec(0usize..1000, 7),
+            quote in proptest::collection::vec(proptest::bool::ANY, 7),
+            encoded_ampersand in proptest::bool::ANY,
+            realm in proptest::option::of(proptest::sample::select(vec!["OAuth", "MAAS+API"])),
+            nonce in "[0-9a-f]{8,32}",
+        ) {
+            let now = 1_700_000_000i64;
+            let signature = if encoded_ampersand { "%26TS" } else { "&TS" };
+            let mut params = vec![
+                ("oauth_version", "1.0".to_owned()),
+                ("oauth_signature_method", "PLAINTEXT".to_owned()),
+                ("oauth_consumer_key", "CK".to_owned()),
+                ("oauth_token", "TK".to_owned()),
+                ("oauth_signature", signature.to_owned()),
+                ("oauth_nonce", nonce),
+                ("oauth_timestamp", now.to_string()),
+            ];
+            // Shuffle by the generated keys (any order must do).
+            let mut keyed: Vec<_> = params.drain(..).zip(order).collect();
+            keyed.sort_by_key(|(_, k)| *k);
+            let mut parts: Vec<String> = keyed
+                .into_iter()
+                .zip(quote)
+                .map(|(((k, v), _), q)| if q { format!("{k}=\"{v}\"") } else { format!("{k}={v}") })
+                .collect();
+            if let Some(realm) = realm {
+                parts.insert(0, format!("realm=\"{realm}\""));
+            }
+            let header = format!("OAuth {}", parts.join(", "));
+            let mut n = NonceStore::default();
+            let accepted = matches!(check(&header, &mut n, now), AuthResult::User(_));
+            proptest::prop_assert!(accepted, "{}", header);
+        }
+    }
 }
