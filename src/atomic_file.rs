@@ -124,6 +124,12 @@ fn file_name(path: &Path) -> String {
 /// Writes `contents` to `path` atomically unless it already holds exactly
 /// that. See the module documentation for the steps.
 pub fn write_if_changed(path: &Path, contents: &str) -> Result<WriteOutcome, FileError> {
+    write_if_changed_with_mode(path, contents, FILE_MODE)
+}
+
+/// [`write_if_changed`] with another final mode (a public certificate is
+/// 0644, say).
+pub fn write_if_changed_with_mode(path: &Path, contents: &str, mode: u32) -> Result<WriteOutcome, FileError> {
     let dir = parent_dir(path);
     match fs::metadata(dir) {
         Ok(meta) if meta.is_dir() => {}
@@ -171,7 +177,7 @@ pub fn write_if_changed(path: &Path, contents: &str) -> Result<WriteOutcome, Fil
         std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid()))
             .map_err(write_error("keeping the owner and group"))?;
     }
-    file.set_permissions(fs::Permissions::from_mode(FILE_MODE)).map_err(write_error("setting mode 0640"))?;
+    file.set_permissions(fs::Permissions::from_mode(mode)).map_err(write_error("setting the file's mode"))?;
     file.sync_all().map_err(write_error("syncing"))?;
     temp.persist(path).map_err(|e| FileError::Write {
         path: path.to_owned(),

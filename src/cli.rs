@@ -612,6 +612,9 @@ fn dispatch() -> Result<u8, Error> {
         tools: &JujuHookTools,
         services: &watcher_metal::dispatch::Systemd,
         charm_dir,
+        ca_dir: std::env::var_os("WATCHER_METAL_CA_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(watcher_metal::dispatch::DEFAULT_CA_DIR)),
     };
     watcher_metal::dispatch::run(&ctx, &event)?;
     Ok(0)

@@ -53,26 +53,42 @@ impl Event {
 pub trait Services {
     /// Restarts `service` if it is running (`systemctl try-restart`).
     fn restart(&self, service: &str) -> Result<(), String>;
+    /// Rebuilds the system's CA bundle after a certificate was added to or
+    /// removed from the CA directory (`update-ca-certificates`).
+    fn refresh_ca_bundle(&self) -> Result<(), String>;
 }
 
 /// systemd, through `systemctl`.
 pub struct Systemd;
 
-impl Services for Systemd {
-    fn restart(&self, service: &str) -> Result<(), String> {
-        let output = Command::new("systemctl")
-            .args(["try-restart", service])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run systemctl: {e}"))?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            Err(format!("systemctl try-restart {service}: {}", stderr.trim()))
-        }
+fn run_system_command(program: &str, args: &[&str]) -> Result<(), String> {
+    let output = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        Err(format!("{program} {}: {}", args.join(" "), stderr.trim()))
     }
 }
+
+impl Services for Systemd {
+    fn restart(&self, service: &str) -> Result<(), String> {
+        run_system_command("systemctl", &["try-restart", service])
+    }
+
+    fn refresh_ca_bundle(&self) -> Result<(), String> {
+        run_system_command("update-ca-certificates", &[])
+    }
+}
+
+/// Where the charm installs `maas-ca-cert` so that Watcher (python-libmaas
+/// uses the system's CA bundle) trusts MAAS too.
+pub const DEFAULT_CA_DIR: &str = "/usr/local/share/ca-certificates";
+const CA_FILE_NAME: &str = "watcher-maas.crt";
 
 /// Everything a hook or action needs from its surroundings.
 pub struct Context<'a> {
@@ -80,6 +96,8 @@ pub struct Context<'a> {
     pub services: &'a dyn Services,
     /// The charm's directory; `templates/` there overrides built-in templates.
     pub charm_dir: Option<PathBuf>,
+    /// The system's directory of extra CA certificates ([`DEFAULT_CA_DIR`]).
+    pub ca_dir: PathBuf,
 }
 
 /// Runs one event. `Err` means a real fault: the caller exits non-zero.
@@ -195,12 +213,13 @@ fn converge(ctx: &Context<'_>, check: Check, refresh: bool) -> Result<(), Error>
         ],
     );
     let outcome = write(ctx, &path, &merged)?;
+    let ca_changed = install_ca(ctx, config.maas.as_ref().and_then(|m| m.ca_cert.as_deref()))?;
     // A restart that failed last time is owed even if the file is now unchanged.
     let marker = restart_marker(ctx, &path);
     if outcome.changed() {
         ctx.tools.log(LogLevel::Info, &format!("{} {}", outcome.as_str(), path.display()))?;
     }
-    if outcome.changed() || marker.exists() {
+    if outcome.changed() || ca_changed || marker.exists() {
         let _ = std::fs::write(&marker, b"");
         restart_services(ctx, &config)?;
         let _ = std::fs::remove_file(&marker);
@@ -259,6 +278,41 @@ fn write(ctx: &Context<'_>, path: &Path, contents: &str) -> Result<WriteOutcome,
             }
         }
     }
+}
+
+/// Installs (or removes) `maas-ca-cert` in the system's CA directory and
+/// rebuilds the bundle when that changed. Returns whether it changed, so
+/// the services are restarted to pick the bundle up.
+fn install_ca(ctx: &Context<'_>, pem: Option<&str>) -> Result<bool, Error> {
+    let path = ctx.ca_dir.join(CA_FILE_NAME);
+    let changed = match pem {
+        Some(pem) => {
+            let text = if pem.ends_with('\n') { pem.to_owned() } else { format!("{pem}\n") };
+            let outcome = atomic_file::write_if_changed_with_mode(&path, &text, 0o644)?;
+            outcome.changed()
+        }
+        None => match std::fs::remove_file(&path) {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => {
+                return Err(Error::Command {
+                    code: crate::error::exit::CONF_WRITE,
+                    message: format!("cannot remove {}: {e}", path.display()),
+                    hint: "check the file's permissions".to_owned(),
+                })
+            }
+        },
+    };
+    if changed {
+        ctx.services.refresh_ca_bundle().map_err(|message| Error::Command {
+            code: crate::error::exit::SERVICE_RESTART,
+            message,
+            hint: "check that the ca-certificates package is installed".to_owned(),
+        })?;
+        let verb = if pem.is_some() { "installed" } else { "removed" };
+        ctx.tools.log(LogLevel::Info, &format!("{verb} {} and rebuilt the CA bundle", path.display()))?;
+    }
+    Ok(changed)
 }
 
 /// Marks a restart as owed until it succeeds, so a hook retried after a

@@ -272,6 +272,29 @@ fn failed_restart_fails_the_hook_and_is_retried() {
 }
 
 #[test]
+fn maas_ca_cert_is_installed_for_watcher_too() {
+    let sim = MaasSim::start(MaasSimConfig { tls: Some(metal_sim::TlsNames::Default), ..Default::default() }).unwrap();
+    let ca = sim.ca_pem().unwrap();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    unit.configure(Some(json!({"maas-url": sim.base_url(), "maas-api-key-secret": SECRET_URI, "maas-ca-cert": ca})));
+    let r = unit.dispatch("hooks/config-changed");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(unit.last_status().0, "active", "{:?}", unit.statuses());
+    let installed = unit.juju.ca_dir().join("watcher-maas.crt");
+    assert_eq!(fs::read_to_string(&installed).unwrap().trim_end(), ca.trim_end());
+    assert_eq!(unit.juju.calls_to("update-ca-certificates").len(), 1);
+
+    // Unchanged: nothing rebuilt. Unset: removed and rebuilt.
+    unit.juju.clear_calls();
+    assert_eq!(unit.dispatch("hooks/update-status").code, 0);
+    assert!(unit.juju.calls_to("update-ca-certificates").is_empty());
+    unit.configure(None);
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    assert!(!installed.exists());
+    assert_eq!(unit.juju.calls_to("update-ca-certificates").len(), 1);
+}
+
+#[test]
 fn remove_takes_the_sections_out() {
     let sim = maas();
     let unit = Unit::new(Some(&sim), &sim.admin_key());

@@ -117,6 +117,7 @@ impl FakeJuju {
             ("action-set", None),
             ("action-fail", None),
             ("systemctl", None),
+            ("update-ca-certificates", None),
         ];
         for (tool, answer) in answers {
             let mut script = format!("#!/bin/sh\n{record}");
@@ -136,6 +137,13 @@ impl FakeJuju {
             fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
         }
         juju
+    }
+
+    /// Where `dispatch` installs `maas-ca-cert` in these tests.
+    pub fn ca_dir(&self) -> std::path::PathBuf {
+        let dir = self.dir.path().join("ca-certificates");
+        let _ = fs::create_dir_all(&dir);
+        dir
     }
 
     pub fn set_config(&self, config_json: &str) {
@@ -180,7 +188,12 @@ impl FakeJuju {
 
     pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let path = self.path_env();
-        let mut all = vec![("PATH", path.as_str()), ("JUJU_CONTEXT_ID", "unit-watcher-maas-0-1")];
+        let ca_dir = self.ca_dir().display().to_string();
+        let mut all = vec![
+            ("PATH", path.as_str()),
+            ("JUJU_CONTEXT_ID", "unit-watcher-maas-0-1"),
+            ("WATCHER_METAL_CA_DIR", ca_dir.as_str()),
+        ];
         all.extend_from_slice(env);
         run_with(args, &all, None)
     }
