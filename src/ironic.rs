@@ -537,6 +537,11 @@ impl IronicClient {
             region: Option<String>,
         }
         let body: Catalog = http::read_json(response, SMALL_BODY_LIMIT, self.timeout)?;
+        if body.token.catalog.is_empty() {
+            return Err(IronicError::Config {
+                message: "Keystone's token has no service catalog (the credentials name no project): set project_name and project_domain_name, or project_id".to_owned(),
+            });
+        }
         let interface = self.interface();
         let region = self.settings.region_name.as_deref();
         let endpoint = body
@@ -728,7 +733,8 @@ pub fn ironic_fault(body: &str) -> String {
             .and_then(|v| v.get("faultstring").and_then(Value::as_str).map(str::to_owned))
             .unwrap_or_else(|| text.clone()),
         Some(Value::Object(map)) => map.get("faultstring").and_then(Value::as_str).unwrap_or("").to_owned(),
-        _ => body.to_owned(),
+        // Not Ironic's shape: perhaps Keystone's, from an auth middleware.
+        _ => return keystone_message(body),
     };
     clean(&fault)
 }
@@ -866,6 +872,7 @@ mod tests {
         );
         assert_eq!(ironic_fault(r#"{"error_message": {"faultstring": "x"}}"#), "x");
         assert_eq!(ironic_fault("plain text\nmore"), "plain text");
+        assert_eq!(ironic_fault(r#"{"error": {"code": 401, "message": "Token expired"}}"#), "Token expired");
         assert_eq!(
             keystone_message(
                 r#"{"error": {"code": 401, "message": "The request you have made requires authentication."}}"#

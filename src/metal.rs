@@ -229,6 +229,21 @@ pub fn find_node<'a>(nodes: &'a [Node], wanted: &str) -> Result<&'a Node, MetalE
     }
 }
 
+/// A deployed, powered-on node for tests.
+#[cfg(test)]
+pub(crate) fn test_node(id: &str, hostname: &str, fqdn: &str, hypervisor: Option<&str>) -> Node {
+    Node {
+        id: id.into(),
+        hostname: hostname.into(),
+        fqdn: fqdn.into(),
+        power_state: PowerState::On,
+        raw_power_state: None,
+        provision_state: "Deployed".into(),
+        hypervisor_match: hypervisor.map(str::to_owned),
+        deployed: true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,16 +280,7 @@ mod tests {
     }
 
     fn node(id: &str, hostname: &str, fqdn: &str) -> Node {
-        Node {
-            id: id.into(),
-            hostname: hostname.into(),
-            fqdn: fqdn.into(),
-            power_state: PowerState::On,
-            raw_power_state: None,
-            provision_state: String::new(),
-            hypervisor_match: None,
-            deployed: true,
-        }
+        test_node(id, hostname, fqdn, None)
     }
 
     #[test]

@@ -194,18 +194,7 @@ pub fn wait_for_power(
 mod tests {
     use super::*;
 
-    fn node(id: &str, hostname: &str, fqdn: &str, key: Option<&str>) -> Node {
-        Node {
-            id: id.into(),
-            hostname: hostname.into(),
-            fqdn: fqdn.into(),
-            power_state: PowerState::On,
-            raw_power_state: None,
-            provision_state: "Deployed".into(),
-            hypervisor_match: key.map(str::to_owned),
-            deployed: true,
-        }
-    }
+    use crate::metal::test_node as node;
 
     #[test]
     fn maas_matching_is_exact_with_helpful_near_misses() {

@@ -162,11 +162,7 @@ fn killed_mid_write_leaves_old_or_new_never_partial() {
     assert!(killed_mid_run > 0, "no run was interrupted; the test proved nothing");
     // The next run cleans up whatever temporary files the killed ones left.
     assert_eq!(run(&["render", "-c", path_str(&configs[0])]).code, 0);
-    let leftovers: Vec<String> = fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".tmp"))
-        .collect();
+    let leftovers = temp_files(dir.path());
     assert!(leftovers.is_empty(), "{leftovers:?}");
     assert_eq!(fs::read_to_string(&conf).unwrap(), outputs[0]);
 }
@@ -207,8 +203,5 @@ fn concurrent_runs_serialise() {
     assert_eq!(text.matches("[maas_client]").count(), 1);
     assert_eq!(text.matches("[ironic_client]").count(), 1);
     assert!(text.starts_with("[DEFAULT]\ndebug = true\n# padding line 0 "));
-    let leftovers = fs::read_dir(dir.path())
-        .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tmp"));
-    assert_eq!(leftovers.count(), 0);
+    assert_eq!(temp_files(dir.path()), Vec::<String>::new());
 }

@@ -104,11 +104,7 @@ fn written_file_is_0640_and_keeps_owner_and_group() {
     assert_eq!(after.mode() & 0o777, 0o640);
     assert_eq!((after.uid(), after.gid()), (before.uid(), before.gid()));
     assert_ne!(after.ino(), before.ino(), "the file is replaced by rename, not rewritten in place");
-    let leftovers: Vec<_> = fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".tmp"))
-        .collect();
+    let leftovers = temp_files(dir.path());
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -194,11 +190,7 @@ fn full_disk_leaves_the_old_file_intact() {
     assert_eq!(run.code, 9, "{}", run.stderr);
     assert!(run.stderr.contains("hint: the file system is full"), "{}", run.stderr);
     assert_eq!(fs::read_to_string(&conf).unwrap(), EXISTING);
-    let leftovers: Vec<_> = fs::read_dir(small.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".tmp"))
-        .collect();
+    let leftovers = temp_files(small.path());
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 

@@ -4,6 +4,7 @@
 //! HTTPS) on 127.0.0.1 only, started and stopped by a test. Each simulator
 //! owns its port, threads and state, so many can run at once in one process.
 
+pub mod ironic;
 pub mod maas;
 
 mod http;

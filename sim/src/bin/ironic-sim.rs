@@ -1,0 +1,76 @@
+//! Runs a simulated Ironic + Keystone on 127.0.0.1 in the foreground, for
+//! benchmarks and manual checks. Prints one line of JSON (`auth_url`,
+//! `ironic_url`, `username`, `password`, `clients_auth_section`) and serves
+//! until killed or until its standard input closes.
+
+use std::io::Read;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use metal_sim::ironic::{IronicSim, IronicSimConfig, SimNode};
+
+#[derive(Parser, Debug)]
+#[command(name = "ironic-sim", about = "Serve a simulated Ironic API and Keystone on 127.0.0.1")]
+struct Args {
+    /// Number of nodes.
+    #[arg(long, default_value_t = 10)]
+    nodes: usize,
+    /// Port on 127.0.0.1 (0 = any free port).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Most nodes in one page (Ironic's max_limit).
+    #[arg(long, default_value_t = 1000)]
+    page_size: usize,
+    /// Delay before a power request changes the power state, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    power_delay_ms: u64,
+    /// Token lifetime, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    token_ttl: u64,
+    /// Region of the catalog endpoints.
+    #[arg(long, default_value = "RegionOne")]
+    region: String,
+    /// Keep serving when standard input closes (stop with a signal instead).
+    #[arg(long)]
+    ignore_stdin: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = IronicSimConfig {
+        nodes: SimNode::generate(args.nodes),
+        page_size: args.page_size,
+        power_delay: Duration::from_millis(args.power_delay_ms),
+        token_ttl: Duration::from_secs(args.token_ttl),
+        region: args.region,
+        ..Default::default()
+    };
+    let (username, password) = config.users.first().cloned().unwrap_or_default();
+    let sim = match IronicSim::start_on_port(config, args.port) {
+        Ok(sim) => sim,
+        Err(e) => {
+            eprintln!("ironic-sim: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let line = serde_json::json!({
+        "auth_url": sim.auth_url(),
+        "ironic_url": sim.ironic_url(),
+        "username": username,
+        "password": password,
+        "clients_auth_section": sim.clients_auth_section(),
+    });
+    println!("{line}");
+
+    if args.ignore_stdin {
+        loop {
+            std::thread::park();
+        }
+    }
+    let mut sink = [0u8; 1024];
+    let mut stdin = std::io::stdin();
+    while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+    drop(sim);
+    ExitCode::SUCCESS
+}
