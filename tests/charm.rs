@@ -136,6 +136,25 @@ fn config_changed_renders_restarts_and_goes_active() {
 }
 
 #[test]
+fn every_other_hook_converges_too() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    for hook in ["start", "upgrade-charm", "leader-elected", "juju-info-relation-joined", "juju-info-relation-changed"]
+    {
+        write(&unit.conf, PRINCIPAL_CONF);
+        unit.juju.clear_calls();
+        let r = unit.dispatch(&format!("hooks/{hook}"));
+        assert_eq!(r.code, 0, "{hook}: {}", r.stderr);
+        assert!(unit.conf().contains("[maas_client]"), "{hook}");
+        assert_eq!(unit.restarts().len(), 2, "{hook}");
+        assert_eq!(unit.last_status().0, "active", "{hook}");
+    }
+    unit.juju.clear_calls();
+    assert_eq!(unit.dispatch("hooks/stop").code, 0);
+    assert!(unit.juju.call_list().is_empty(), "stop does nothing");
+}
+
+#[test]
 fn update_status_repairs_a_rewritten_file_cheaply() {
     let sim = maas();
     let unit = Unit::new(Some(&sim), &sim.admin_key());
