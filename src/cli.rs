@@ -322,6 +322,16 @@ fn report(outcome: WriteOutcome, target: &Path) {
     print_stdout(&format!("{} {}\n", outcome.as_str(), target.display()));
 }
 
+/// Writes `value` as one line of JSON straight to standard output (no
+/// intermediate copy: listings can be large).
+fn write_json_line(value: &impl serde::Serialize) {
+    let mut out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
+    // A closed pipe is not an error, as in print_stdout.
+    if serde_json::to_writer(&mut out, value).is_ok() {
+        let _ = out.write_all(b"\n").and_then(|()| out.flush());
+    }
+}
+
 /// Prints to standard output; a closed pipe (`| head`) is not an error.
 fn print_stdout(text: &str) {
     let mut out = io::stdout().lock();
@@ -433,10 +443,14 @@ fn print_nodes(format: TableFormat, backend: metal::Backend, rows: &[survey::Nod
     let counts = survey::count_by_power_state(rows);
     match format {
         TableFormat::Json => {
-            let summary: serde_json::Map<String, serde_json::Value> =
-                counts.iter().map(|(s, n)| (s.as_str().to_owned(), (*n).into())).collect();
-            let value = serde_json::json!({ "backend": backend, "nodes": rows, "summary": summary });
-            print_stdout(&format!("{value}\n"));
+            #[derive(serde::Serialize)]
+            struct Listing<'a> {
+                backend: metal::Backend,
+                nodes: &'a [survey::NodeRow],
+                summary: std::collections::BTreeMap<&'static str, usize>,
+            }
+            let summary = counts.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+            write_json_line(&Listing { backend, nodes: rows, summary });
         }
         TableFormat::Table => {
             let mut table = vec![["ID", "HOSTNAME", "POWER", "STATE", "NOTE"].map(str::to_owned).to_vec()];

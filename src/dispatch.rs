@@ -147,9 +147,9 @@ fn read_config(ctx: &Context<'_>, refresh: bool) -> Result<Result<CharmConfig, S
             for p in &problems {
                 ctx.tools.log(LogLevel::Warning, &format!("config: {p} ({})", p.hint))?;
             }
-            let first = &problems[0];
+            let first = problems.first().map(ToString::to_string).unwrap_or_else(|| "invalid configuration".into());
             let more = match problems.len() {
-                1 => String::new(),
+                0 | 1 => String::new(),
                 n => format!(" (and {} more problem{})", n - 1, if n == 2 { "" } else { "s" }),
             };
             Ok(Err(format!("{first}{more}")))

@@ -62,8 +62,10 @@ impl reqwest::dns::Resolve for SharedResolver {
 }
 
 /// A blocking client that never follows redirects (a redirect is reported,
-/// since following one would drop or leak credentials).
-pub fn build_client(options: &HttpOptions) -> Result<Client, ClientBuildError> {
+/// since following one would drop or leak credentials). `https: false`
+/// skips loading the system's CA certificates, which a plain-http client
+/// never uses (and which is most of a short run's start-up).
+pub fn build_client(options: &HttpOptions, https: bool) -> Result<Client, ClientBuildError> {
     let mut builder = Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(options.timeout)
@@ -71,6 +73,9 @@ pub fn build_client(options: &HttpOptions) -> Result<Client, ClientBuildError> {
         .pool_max_idle_per_host(options.pool_size)
         .tcp_nodelay(true)
         .user_agent(concat!("watcher-metal/", env!("CARGO_PKG_VERSION")));
+    if !https {
+        builder = builder.tls_built_in_root_certs(false);
+    }
     if let Some(pem) = &options.ca_cert_pem {
         let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
             .map_err(|_| ClientBuildError("maas-ca-cert: not a valid PEM certificate".to_owned()))?;
@@ -218,6 +223,8 @@ struct Capped<R> {
     limit: u64,
     deadline: Option<Instant>,
     timeout: Duration,
+    /// Whether to follow JSON strings (off when the caller scans them).
+    track_strings: bool,
     in_string: bool,
     escaped: bool,
     string_len: usize,
@@ -232,6 +239,7 @@ impl<R> Capped<R> {
             limit,
             deadline: None,
             timeout: Duration::ZERO,
+            track_strings: true,
             in_string: false,
             escaped: false,
             string_len: 0,
@@ -242,6 +250,11 @@ impl<R> Capped<R> {
     fn with_deadline(mut self, timeout: Duration) -> Capped<R> {
         self.deadline = Some(Instant::now() + timeout);
         self.timeout = timeout;
+        self
+    }
+
+    fn without_string_tracking(mut self) -> Capped<R> {
+        self.track_strings = false;
         self
     }
 
@@ -295,7 +308,7 @@ impl<R: Read> Read for Capped<R> {
             Err(e) => return Err(e),
         };
         self.remaining -= n as u64;
-        if !self.track_strings(&buf[..n]) {
+        if self.track_strings && !self.track_strings(&buf[..n]) {
             return Err(self.stop(TransportError::TooLarge { limit: MAX_JSON_STRING as u64 }));
         }
         Ok(n)
@@ -325,6 +338,194 @@ pub fn read_json<T: DeserializeOwned>(response: Response, limit: u64, timeout: D
         None if e.is_io() => BodyError::Transport(body_io_error(&e, timeout)),
         None => BodyError::Shape { json_declared, detail: describe_json_error(&e) },
     })
+}
+
+/// The largest single element of a streamed JSON list (a MAAS machine is
+/// a few tens of KiB). Bounds memory against a server that never ends one.
+pub const MAX_LIST_ELEMENT: usize = 16 * 1024 * 1024;
+
+const LIST_CHUNK: usize = 256 * 1024;
+
+/// Parses a 2xx answer that is a JSON list one element at a time, as the
+/// body streams in, and hands each element to `each`. Elements are parsed
+/// with serde_json's slice parser (much faster than its reader parser)
+/// straight from a read buffer; an element cut by the end of the buffer is
+/// parsed again once more bytes have arrived. Memory holds the buffer and
+/// one element, whatever the length of the list.
+pub fn read_json_list<T: DeserializeOwned>(
+    response: Response,
+    limit: u64,
+    timeout: Duration,
+    mut each: impl FnMut(T),
+) -> Result<(), BodyError> {
+    let headers = response.headers().clone();
+    if is_html(&headers) {
+        return Err(BodyError::Html);
+    }
+    let json_declared = is_json(&headers);
+    let shape = |detail: String| BodyError::Shape { json_declared, detail };
+    let mut body = ListBody {
+        reader: Capped::new(response, limit).with_deadline(timeout).without_string_tracking(),
+        buf: Vec::with_capacity(LIST_CHUNK * 2),
+        pos: 0,
+        ended: false,
+    };
+    let mut expect = Expect::Open;
+    loop {
+        let Some(byte) = body.next_non_space()? else {
+            return match expect {
+                Expect::End => Ok(()),
+                Expect::Open => Err(shape("the answer is empty".to_owned())),
+                _ => Err(shape("the list is truncated".to_owned())),
+            };
+        };
+        expect = match (expect, byte) {
+            (Expect::Open, b'[') => {
+                body.pos += 1;
+                Expect::FirstOrClose
+            }
+            (Expect::Open, _) => return Err(shape("the answer is not a list".to_owned())),
+            (Expect::FirstOrClose | Expect::CommaOrClose, b']') => {
+                body.pos += 1;
+                Expect::End
+            }
+            (Expect::CommaOrClose, b',') => {
+                body.pos += 1;
+                Expect::Element
+            }
+            (Expect::CommaOrClose, _) => {
+                return Err(shape("the list's elements are not separated by commas".to_owned()))
+            }
+            (Expect::FirstOrClose | Expect::Element, _) => {
+                each(body.parse_element().map_err(|e| e.into_body_error(json_declared))?);
+                Expect::CommaOrClose
+            }
+            (Expect::End, _) => return Err(shape("unexpected characters after the list".to_owned())),
+        };
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Expect {
+    Open,
+    FirstOrClose,
+    Element,
+    CommaOrClose,
+    End,
+}
+
+/// Why a list element could not be read.
+enum ElementError {
+    Transport(TransportError),
+    Shape(String),
+}
+
+impl ElementError {
+    fn into_body_error(self, json_declared: bool) -> BodyError {
+        match self {
+            ElementError::Transport(t) => BodyError::Transport(t),
+            ElementError::Shape(detail) => BodyError::Shape { json_declared, detail },
+        }
+    }
+}
+
+/// The read buffer of a streamed list: `buf[pos..]` is not parsed yet.
+struct ListBody<R> {
+    reader: Capped<R>,
+    buf: Vec<u8>,
+    pos: usize,
+    ended: bool,
+}
+
+impl<R: Read> ListBody<R> {
+    /// Reads another chunk; false at the end of the body.
+    fn fill(&mut self) -> Result<bool, ElementError> {
+        if self.ended {
+            return Ok(false);
+        }
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        if self.buf.len() > MAX_LIST_ELEMENT {
+            return Err(ElementError::Transport(TransportError::TooLarge { limit: MAX_LIST_ELEMENT as u64 }));
+        }
+        let start = self.buf.len();
+        self.buf.resize(start + LIST_CHUNK, 0);
+        let read = self.reader.read(&mut self.buf[start..]);
+        let n = match read {
+            Ok(n) => n,
+            Err(e) => {
+                self.buf.truncate(start);
+                let why = self
+                    .reader
+                    .stopped
+                    .take()
+                    .unwrap_or_else(|| TransportError::Protocol { detail: format!("the answer broke off ({e})") });
+                return Err(ElementError::Transport(why));
+            }
+        };
+        self.buf.truncate(start + n);
+        self.ended = n == 0;
+        Ok(n > 0)
+    }
+
+    /// The next byte that is not white space, without consuming it.
+    fn next_non_space(&mut self) -> Result<Option<u8>, BodyError> {
+        loop {
+            if let Some(skip) = self.buf[self.pos..].iter().position(|b| !b.is_ascii_whitespace()) {
+                self.pos += skip;
+                return Ok(Some(self.buf[self.pos]));
+            }
+            self.pos = self.buf.len();
+            if !self.fill().map_err(|e| e.into_body_error(true))? {
+                return Ok(None);
+            }
+        }
+    }
+
+    fn parse_element<T: DeserializeOwned>(&mut self) -> Result<T, ElementError> {
+        loop {
+            let data = &self.buf[self.pos..];
+            let mut stream = serde_json::Deserializer::from_slice(data).into_iter::<T>();
+            let parsed = stream.next();
+            let used = stream.byte_offset();
+            match parsed {
+                // A value that ends exactly at the end of the buffer may be a
+                // number cut short: only trust it once more bytes are seen.
+                Some(Ok(value)) if self.ended || used < data.len() => {
+                    self.pos += used;
+                    return Ok(value);
+                }
+                None if self.ended => return Err(ElementError::Shape("the list is truncated".to_owned())),
+                Some(Ok(_)) | None => {}
+                // Cut off by the end of the buffer: read more and parse again.
+                Some(Err(e)) if !self.ended && (e.is_eof() || error_at_end(&e, data)) => {}
+                Some(Err(e)) => return Err(ElementError::Shape(describe_json_error(&e))),
+            }
+            // At the end of the body, what there is is parsed once more, for real.
+            if !self.fill()? && self.buf.len() == self.pos {
+                return Err(ElementError::Shape("the list is truncated".to_owned()));
+            }
+        }
+    }
+}
+
+/// Whether a parse error points at the last bytes of `data` (a number or a
+/// literal cut short, which serde_json reports as a syntax error).
+fn error_at_end(e: &serde_json::Error, data: &[u8]) -> bool {
+    let mut line = 1;
+    let mut line_start = 0;
+    for (i, b) in data.iter().enumerate() {
+        if line == e.line() {
+            break;
+        }
+        if *b == b'\n' {
+            line += 1;
+            line_start = i + 1;
+        }
+    }
+    line_start + e.column() + 8 >= data.len()
 }
 
 /// serde_json's error without any quoted input.
@@ -440,6 +641,112 @@ mod tests {
         let many = "\"abc\",".repeat(400_000);
         let mut reader = Capped::new(many.as_bytes(), u64::MAX);
         assert_eq!(reader.read_to_end(&mut Vec::new()).unwrap(), many.len());
+    }
+
+    /// Parses `chunks` (as successive reads) with the list parser.
+    fn split(chunks: &[&str]) -> Result<Vec<serde_json::Value>, String> {
+        let mut body = ListBody {
+            // An empty read means the end of the body, so empty chunks are left out.
+            reader: Capped::new(
+                Chunks(chunks.iter().filter(|c| !c.is_empty()).map(|c| c.as_bytes().to_vec()).collect()),
+                u64::MAX,
+            )
+            .without_string_tracking(),
+            buf: Vec::new(),
+            pos: 0,
+            ended: false,
+        };
+        let mut out = Vec::new();
+        let mut expect = Expect::Open;
+        loop {
+            let byte = body.next_non_space().map_err(|e| e.describe_shape())?;
+            let Some(byte) = byte else {
+                return match expect {
+                    Expect::End => Ok(out),
+                    _ => Err("incomplete".to_owned()),
+                };
+            };
+            expect = match (expect, byte) {
+                (Expect::Open, b'[') => {
+                    body.pos += 1;
+                    Expect::FirstOrClose
+                }
+                (Expect::FirstOrClose | Expect::CommaOrClose, b']') => {
+                    body.pos += 1;
+                    Expect::End
+                }
+                (Expect::CommaOrClose, b',') => {
+                    body.pos += 1;
+                    Expect::Element
+                }
+                (Expect::FirstOrClose | Expect::Element, _) => {
+                    out.push(body.parse_element().map_err(|e| e.into_body_error(true).describe_shape())?);
+                    Expect::CommaOrClose
+                }
+                _ => return Err("bad".to_owned()),
+            };
+        }
+    }
+
+    /// A reader that returns one chunk per read.
+    struct Chunks(std::collections::VecDeque<Vec<u8>>);
+
+    impl Read for Chunks {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let Some(mut chunk) = self.0.pop_front() else { return Ok(0) };
+            let n = chunk.len().min(buf.len());
+            buf[..n].copy_from_slice(&chunk[..n]);
+            if n < chunk.len() {
+                self.0.push_front(chunk.split_off(n));
+            }
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn lists_parse_across_any_cut() {
+        let text = r#" [ {"a": "x,]}\"y", "b": [1, {"c": 2}]}, -12.5e3 , "s]" ,[4,5], true, null ] "#;
+        let want: Vec<serde_json::Value> = serde_json::from_str(text).unwrap();
+        for at in 0..text.len() {
+            assert_eq!(split(&[&text[..at], &text[at..]]).unwrap(), want, "cut at {at}");
+        }
+        assert_eq!(split(&["[]"]).unwrap(), Vec::<serde_json::Value>::new());
+        assert!(split(&["[1,]"]).is_err());
+        assert!(split(&["[1, 2"]).is_err());
+        assert!(split(&["[1 2]"]).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn lists_parse_like_serde_json(values in proptest::collection::vec(any_json(), 0..8), a in 0usize..400, b in 0usize..400) {
+            let text = serde_json::to_string(&values).unwrap();
+            let (a, b) = (a.min(text.len()), b.min(text.len()));
+            let (first, second) = (a.min(b), a.max(b));
+            let got = split(&[&text[..first], &text[first..second], &text[second..]]).unwrap();
+            proptest::prop_assert_eq!(got, values);
+        }
+
+        #[test]
+        fn any_bytes_are_refused_without_panic(text in "(?s).{0,300}") {
+            let _ = split(&[&text]);
+        }
+    }
+
+    fn any_json() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i32>().prop_map(serde_json::Value::from),
+            "[ -~]{0,12}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map("[a-z\\]\"]{1,4}", inner, 0..4)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
     }
 
     #[test]

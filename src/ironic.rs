@@ -455,7 +455,7 @@ impl IronicClient {
                 .map_err(|e| IronicError::Config { message: format!("cannot read cafile {cafile}: {e}") })?;
             http_options.ca_cert_pem = Some(pem);
         }
-        let http = http::build_client(&http_options).map_err(|e| IronicError::Config { message: e.0 })?;
+        let http = http::build_client(&http_options, true).map_err(|e| IronicError::Config { message: e.0 })?;
         Ok(IronicClient {
             http,
             microversion: microversion_for(&settings.api_version),
