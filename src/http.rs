@@ -363,46 +363,13 @@ pub fn read_json_list<T: DeserializeOwned>(
         return Err(BodyError::Html);
     }
     let json_declared = is_json(&headers);
-    let shape = |detail: String| BodyError::Shape { json_declared, detail };
     let mut body = ListBody {
         reader: Capped::new(response, limit).with_deadline(timeout).without_string_tracking(),
         buf: Vec::with_capacity(LIST_CHUNK * 2),
         pos: 0,
         ended: false,
     };
-    let mut expect = Expect::Open;
-    loop {
-        let Some(byte) = body.next_non_space()? else {
-            return match expect {
-                Expect::End => Ok(()),
-                Expect::Open => Err(shape("the answer is empty".to_owned())),
-                _ => Err(shape("the list is truncated".to_owned())),
-            };
-        };
-        expect = match (expect, byte) {
-            (Expect::Open, b'[') => {
-                body.pos += 1;
-                Expect::FirstOrClose
-            }
-            (Expect::Open, _) => return Err(shape("the answer is not a list".to_owned())),
-            (Expect::FirstOrClose | Expect::CommaOrClose, b']') => {
-                body.pos += 1;
-                Expect::End
-            }
-            (Expect::CommaOrClose, b',') => {
-                body.pos += 1;
-                Expect::Element
-            }
-            (Expect::CommaOrClose, _) => {
-                return Err(shape("the list's elements are not separated by commas".to_owned()))
-            }
-            (Expect::FirstOrClose | Expect::Element, _) => {
-                each(body.parse_element().map_err(|e| e.into_body_error(json_declared))?);
-                Expect::CommaOrClose
-            }
-            (Expect::End, _) => return Err(shape("unexpected characters after the list".to_owned())),
-        };
-    }
+    body.parse_list(json_declared, &mut each)
 }
 
 #[derive(Clone, Copy)]
@@ -438,6 +405,40 @@ struct ListBody<R> {
 }
 
 impl<R: Read> ListBody<R> {
+    /// Walks the list: `[`, elements separated by commas, `]`, nothing after.
+    fn parse_list<T: DeserializeOwned>(
+        &mut self,
+        json_declared: bool,
+        each: &mut dyn FnMut(T),
+    ) -> Result<(), BodyError> {
+        let shape = |detail: &str| BodyError::Shape { json_declared, detail: detail.to_owned() };
+        let mut expect = Expect::Open;
+        loop {
+            let Some(byte) = self.next_non_space()? else {
+                return match expect {
+                    Expect::End => Ok(()),
+                    Expect::Open => Err(shape("the answer is empty")),
+                    _ => Err(shape("the list is truncated")),
+                };
+            };
+            expect = match (expect, byte) {
+                (Expect::Open, b'[') => Expect::FirstOrClose,
+                (Expect::Open, _) => return Err(shape("the answer is not a list")),
+                (Expect::FirstOrClose | Expect::CommaOrClose, b']') => Expect::End,
+                (Expect::CommaOrClose, b',') => Expect::Element,
+                (Expect::CommaOrClose, _) => return Err(shape("the list's elements are not separated by commas")),
+                (Expect::FirstOrClose | Expect::Element, _) => {
+                    each(self.parse_element().map_err(|e| e.into_body_error(json_declared))?);
+                    // The element consumed its own bytes.
+                    expect = Expect::CommaOrClose;
+                    continue;
+                }
+                (Expect::End, _) => return Err(shape("unexpected characters after the list")),
+            };
+            self.pos += 1;
+        }
+    }
+
     /// Reads another chunk; false at the end of the body.
     fn fill(&mut self) -> Result<bool, ElementError> {
         if self.ended {
@@ -657,35 +658,8 @@ mod tests {
             ended: false,
         };
         let mut out = Vec::new();
-        let mut expect = Expect::Open;
-        loop {
-            let byte = body.next_non_space().map_err(|e| e.describe_shape())?;
-            let Some(byte) = byte else {
-                return match expect {
-                    Expect::End => Ok(out),
-                    _ => Err("incomplete".to_owned()),
-                };
-            };
-            expect = match (expect, byte) {
-                (Expect::Open, b'[') => {
-                    body.pos += 1;
-                    Expect::FirstOrClose
-                }
-                (Expect::FirstOrClose | Expect::CommaOrClose, b']') => {
-                    body.pos += 1;
-                    Expect::End
-                }
-                (Expect::CommaOrClose, b',') => {
-                    body.pos += 1;
-                    Expect::Element
-                }
-                (Expect::FirstOrClose | Expect::Element, _) => {
-                    out.push(body.parse_element().map_err(|e| e.into_body_error(true).describe_shape())?);
-                    Expect::CommaOrClose
-                }
-                _ => return Err("bad".to_owned()),
-            };
-        }
+        body.parse_list(true, &mut |v: serde_json::Value| out.push(v)).map_err(|e| e.describe_shape())?;
+        Ok(out)
     }
 
     /// A reader that returns one chunk per read.

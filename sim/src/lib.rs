@@ -12,4 +12,6 @@ mod server;
 mod tls;
 mod util;
 
+pub use util::wait_for_stdin_close;
+
 pub use maas::*;

@@ -66,7 +66,7 @@ pub(crate) fn http_date(unix: i64) -> String {
 
 /// Converts days since 1970-01-01 to (year, month 1-12, day 1-31) in the
 /// proleptic Gregorian calendar.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -181,6 +181,20 @@ pub(crate) fn py_repr(s: &str) -> String {
 /// A JSON string literal for `s`.
 pub(crate) fn json_str(s: &str) -> String {
     serde_json::Value::from(s).to_string()
+}
+
+/// Blocks until standard input closes (how a parent says "stop"), or for
+/// ever with `ignore_stdin` (for callers whose stdin is /dev/null).
+pub fn wait_for_stdin_close(ignore_stdin: bool) {
+    use std::io::Read;
+    if ignore_stdin {
+        loop {
+            std::thread::park();
+        }
+    }
+    let mut sink = [0u8; 1024];
+    let mut stdin = std::io::stdin();
+    while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 //! `ironic_url`, `username`, `password`, `clients_auth_section`) and serves
 //! until killed or until its standard input closes.
 
-use std::io::Read;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -63,14 +62,7 @@ fn main() -> ExitCode {
     });
     println!("{line}");
 
-    if args.ignore_stdin {
-        loop {
-            std::thread::park();
-        }
-    }
-    let mut sink = [0u8; 1024];
-    let mut stdin = std::io::stdin();
-    while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+    metal_sim::wait_for_stdin_close(args.ignore_stdin);
     drop(sim);
     ExitCode::SUCCESS
 }

@@ -2,7 +2,6 @@
 //! manual checks. Prints one line of JSON (`url`, `api_key`, `ca_pem_file`)
 //! and serves until killed or until its standard input closes.
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -71,14 +70,7 @@ fn main() -> ExitCode {
     });
     println!("{line}");
 
-    if args.ignore_stdin {
-        loop {
-            std::thread::park();
-        }
-    }
-    let mut sink = [0u8; 1024];
-    let mut stdin = std::io::stdin();
-    while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+    metal_sim::wait_for_stdin_close(args.ignore_stdin);
     drop(sim);
     if let Some(path) = ca_file {
         let _ = std::fs::remove_file(path);

@@ -171,22 +171,9 @@ pub(crate) fn is_uuid_like(s: &str) -> bool {
     plain.len() == 32 && plain.bytes().all(|b| b.is_ascii_hexdigit()) && dashed_ok
 }
 
-/// Converts days since 1970-01-01 to (year, month 1-12, day 1-31).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
-}
-
 /// A time as Keystone writes it: `2015-11-07T02:58:43.578887Z`.
 pub(crate) fn rfc3339(unix_secs: i64, micros: u32) -> String {
-    let (year, month, day) = civil_from_days(unix_secs.div_euclid(86_400));
+    let (year, month, day) = crate::util::civil_from_days(unix_secs.div_euclid(86_400));
     let secs = unix_secs.rem_euclid(86_400);
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
