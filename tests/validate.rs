@@ -45,6 +45,31 @@ impl Setup {
     }
 }
 
+/// Makes requests to `path` (and `op`) get this answer, `times` times.
+#[allow(clippy::too_many_arguments)]
+fn answer(
+    sim: &MaasSim,
+    path: &str,
+    op: Option<&str>,
+    times: Option<usize>,
+    status: u16,
+    content_type: &str,
+    body: &str,
+    retry_after: Option<&str>,
+) {
+    sim.add_fault(FaultRule {
+        path_contains: path.into(),
+        op: op.map(str::to_owned),
+        times,
+        fault: Fault::Status {
+            status,
+            content_type: content_type.into(),
+            body: body.into(),
+            retry_after: retry_after.map(str::to_owned),
+        },
+    });
+}
+
 fn sim(config: MaasSimConfig) -> MaasSim {
     MaasSim::start(config).expect("start the MAAS simulator")
 }
@@ -247,17 +272,16 @@ fn missing_maas_path_is_a_404_with_a_hint() {
 #[test]
 fn api_1_0_answers_gone() {
     let sim = default_sim();
-    sim.add_fault(FaultRule {
-        path_contains: "version/".into(),
-        op: None,
-        times: None,
-        fault: Fault::Status {
-            status: 410,
-            content_type: "text/plain".into(),
-            body: "The 1.0 API is no longer available. Please use API version 2.0.".into(),
-            retry_after: None,
-        },
-    });
+    answer(
+        &sim,
+        "version/",
+        None,
+        None,
+        410,
+        "text/plain",
+        "The 1.0 API is no longer available. Please use API version 2.0.",
+        None,
+    );
     let s = setup(&sim.base_url(), &sim.admin_key(), &[]);
     let r = s.run(&[]);
     assert_eq!(r.code, 28, "{}", r.stderr);
@@ -328,17 +352,7 @@ fn a_web_server_that_is_not_maas() {
 #[test]
 fn json_that_is_not_maas() {
     let sim = default_sim();
-    sim.add_fault(FaultRule {
-        path_contains: "version/".into(),
-        op: None,
-        times: None,
-        fault: Fault::Status {
-            status: 200,
-            content_type: "application/json".into(),
-            body: r#"{"status": "ok"}"#.into(),
-            retry_after: None,
-        },
-    });
+    answer(&sim, "version/", None, None, 200, "application/json", r#"{"status": "ok"}"#, None);
     let s = setup(&sim.base_url(), &sim.admin_key(), &[]);
     let r = s.run(&[]);
     assert_eq!(r.code, 35, "{}", r.stderr);
@@ -348,17 +362,7 @@ fn json_that_is_not_maas() {
 #[test]
 fn server_errors_and_retries() {
     let sim = default_sim();
-    sim.add_fault(FaultRule {
-        path_contains: "users/".into(),
-        op: Some("whoami".into()),
-        times: None,
-        fault: Fault::Status {
-            status: 500,
-            content_type: "text/plain".into(),
-            body: "database is on fire".into(),
-            retry_after: None,
-        },
-    });
+    answer(&sim, "users/", Some("whoami"), None, 500, "text/plain", "database is on fire", None);
     let s = setup(&sim.base_url(), &sim.admin_key(), &[]);
     let r = s.run(&[]);
     assert_eq!(r.code, 36, "{}", r.stderr);
@@ -367,17 +371,7 @@ fn server_errors_and_retries() {
 
     // 503 with Retry-After is retried, re-signed (a reused nonce would be refused).
     sim.clear_faults();
-    sim.add_fault(FaultRule {
-        path_contains: "users/".into(),
-        op: Some("whoami".into()),
-        times: Some(2),
-        fault: Fault::Status {
-            status: 503,
-            content_type: "text/plain".into(),
-            body: "busy".into(),
-            retry_after: Some("1".into()),
-        },
-    });
+    answer(&sim, "users/", Some("whoami"), Some(2), 503, "text/plain", "busy", Some("1"));
     let r = s.run(&["--quick"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(sim.stats().by_endpoint.get("GET users/?op=whoami"), Some(&4));
@@ -386,17 +380,7 @@ fn server_errors_and_retries() {
 #[test]
 fn retries_are_bounded() {
     let sim = default_sim();
-    sim.add_fault(FaultRule {
-        path_contains: "version/".into(),
-        op: None,
-        times: None,
-        fault: Fault::Status {
-            status: 409,
-            content_type: "text/html".into(),
-            body: "<html>conflict</html>".into(),
-            retry_after: Some("0".into()),
-        },
-    });
+    answer(&sim, "version/", None, None, 409, "text/html", "<html>conflict</html>", Some("0"));
     let s = setup(&sim.base_url(), &sim.admin_key(), &[]);
     let r = s.run(&[]);
     assert_eq!(r.code, 37, "{}", r.stderr);
