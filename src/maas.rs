@@ -332,7 +332,7 @@ impl MaasClient {
         let mut base = url.clone();
         base.set_query(None);
         base.set_fragment(None);
-        let header = builder.authorize(method.as_str(), base.as_str(), &());
+        let header = encode_signature(&builder.authorize(method.as_str(), base.as_str(), &()));
         let mut value = HeaderValue::from_str(&header).unwrap_or_else(|_| HeaderValue::from_static("OAuth"));
         value.set_sensitive(true);
         value
@@ -535,6 +535,27 @@ impl MachineCount {
     }
 }
 
+/// The header with `oauth_signature` percent-encoded as RFC 5849 (3.5.1)
+/// asks and python-libmaas sends it (`%26secret`): the signing library
+/// writes the PLAINTEXT signature (`&secret`) as it is. MAAS decodes either.
+fn encode_signature(header: &str) -> String {
+    const NAME: &str = "oauth_signature=\"";
+    let Some(start) = header.find(NAME).map(|i| i + NAME.len()) else { return header.to_owned() };
+    let Some(len) = header[start..].find('"') else { return header.to_owned() };
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+    let mut out = String::with_capacity(header.len() + 8);
+    out.push_str(&header[..start]);
+    for b in header[start..start + len].bytes() {
+        if unreserved(b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out.push_str(&header[start + len..]);
+    out
+}
+
 fn machine_path(system_id: &str) -> String {
     // System ids are short alphanumerics; encode anything else so a hostile
     // id cannot change the path.
@@ -657,6 +678,16 @@ mod tests {
     }
 
     #[test]
+    fn signature_encoding_touches_only_the_signature() {
+        let header = r#"OAuth oauth_consumer_key="CK",oauth_nonce="n&1",oauth_signature="&TS""#;
+        assert_eq!(
+            encode_signature(header),
+            r#"OAuth oauth_consumer_key="CK",oauth_nonce="n&1",oauth_signature="%26TS""#
+        );
+        assert_eq!(encode_signature("OAuth x=\"1\""), "OAuth x=\"1\"");
+    }
+
+    #[test]
     fn machine_paths_are_encoded() {
         assert_eq!(machine_path("abc123"), "machines/abc123/");
         assert_eq!(machine_path("../users"), "machines/..%2Fusers/");
@@ -712,9 +743,9 @@ mod tests {
         assert_eq!(get(&pa, "oauth_token").as_deref(), Some("TK"));
         assert_eq!(get(&pa, "oauth_signature_method").as_deref(), Some("PLAINTEXT"));
         assert_eq!(get(&pa, "oauth_version").as_deref(), Some("1.0"));
-        // "&" + the secret (URL-safe, so encoding leaves it as it is); MAAS
-        // percent-decodes the value, so a literal "&" and "%26" are the same.
-        assert_eq!(get(&pa, "oauth_signature").as_deref(), Some("&TS.secret~x"));
+        // "&" + the secret, percent-encoded for the header: "%26" + secret
+        // (a key holds only unreserved characters, which stay as they are).
+        assert_eq!(get(&pa, "oauth_signature").as_deref(), Some("%26TS.secret~x"));
         assert!(get(&pa, "oauth_timestamp").unwrap().parse::<u64>().is_ok());
         assert_ne!(get(&pa, "oauth_nonce"), get(&params(&b), "oauth_nonce"));
     }
