@@ -55,6 +55,7 @@ pub struct NodesArgs {
     #[command(flatten)]
     pub source: ConfigArgs,
 
+    /// Output format.
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     pub format: TableFormat,
 
@@ -104,6 +105,7 @@ pub struct PowerArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
