@@ -232,13 +232,12 @@ fn converge(ctx: &Context<'_>, check: Check, refresh: bool) -> Result<(), Error>
     match &config.maas {
         None => set_status(ctx, Status::Active, &format!("Ironic backend (maas-url unset){file_note}")),
         Some(maas) => {
-            let mut options = ClientOptions::new(Duration::from_secs(maas.timeout.into()));
+            let mut options = ClientOptions::for_settings(maas);
             if check == Check::Quick {
                 options.http.timeout = options.http.timeout.min(Duration::from_secs(10));
                 options.retry.max_total = Duration::from_secs(15);
             }
-            options.http.ca_cert_pem = maas.ca_cert.clone();
-            let client = MaasClient::new(maas.url.clone(), maas.api_key.clone(), options)?;
+            let client = MaasClient::with_options(maas, options)?;
             match validate::validate(&client, false) {
                 Ok(report) => {
                     let user = report.user.as_ref().map(|u| u.username.as_str()).unwrap_or("?");

@@ -64,6 +64,13 @@ impl ClientOptions {
     pub fn new(timeout: Duration) -> ClientOptions {
         ClientOptions { http: HttpOptions::new(timeout), retry: RetryPolicy::default() }
     }
+
+    /// The options the charm config's MAAS settings imply: its timeout and CA.
+    pub fn for_settings(settings: &MaasSettings) -> ClientOptions {
+        let mut options = ClientOptions::new(Duration::from_secs(settings.timeout.into()));
+        options.http.ca_cert_pem = settings.ca_cert.clone();
+        options
+    }
 }
 
 /// Why a MAAS call failed. Each kind has its own exit code and hint.
@@ -307,8 +314,11 @@ impl MaasClient {
 
     /// A client for the charm config's MAAS settings.
     pub fn from_settings(settings: &MaasSettings) -> Result<MaasClient, ClientBuildError> {
-        let mut options = ClientOptions::new(Duration::from_secs(settings.timeout.into()));
-        options.http.ca_cert_pem = settings.ca_cert.clone();
+        MaasClient::with_options(settings, ClientOptions::for_settings(settings))
+    }
+
+    /// A client for the MAAS settings with adjusted options.
+    pub fn with_options(settings: &MaasSettings, options: ClientOptions) -> Result<MaasClient, ClientBuildError> {
         MaasClient::new(settings.url.clone(), settings.api_key.clone(), options)
     }
 

@@ -6,8 +6,6 @@ use std::fmt;
 
 use serde::Serialize;
 
-use std::time::Duration;
-
 use crate::config::CharmConfig;
 use crate::maas::{ClientOptions, MaasClient, MaasError, Machine, MachineFilter, StopMode};
 
@@ -192,10 +190,9 @@ impl MetalClient for MaasClient {
 pub fn connect(config: &CharmConfig, pool_size: usize) -> Result<Box<dyn MetalClient>, crate::Error> {
     match &config.maas {
         Some(maas) => {
-            let mut options = ClientOptions::new(Duration::from_secs(maas.timeout.into()));
-            options.http.ca_cert_pem = maas.ca_cert.clone();
+            let mut options = ClientOptions::for_settings(maas);
             options.http.pool_size = pool_size.max(1);
-            Ok(Box::new(MaasClient::new(maas.url.clone(), maas.api_key.clone(), options)?))
+            Ok(Box::new(MaasClient::with_options(maas, options)?))
         }
         None => Ok(Box::new(crate::ironic::IronicClient::from_config(config).map_err(MetalError::Ironic)?)),
     }
