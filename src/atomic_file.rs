@@ -11,7 +11,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// The mode of every file this tool writes.
@@ -130,6 +130,63 @@ pub fn write_if_changed(path: &Path, contents: &str) -> Result<WriteOutcome, Fil
 /// [`write_if_changed`] with another final mode (a public certificate is
 /// 0644, say).
 pub fn write_if_changed_with_mode(path: &Path, contents: &str, mode: u32) -> Result<WriteOutcome, FileError> {
+    write_file(path, contents, mode, None)
+}
+
+/// [`write_if_changed`] for a file that, when it is new, gets `owner`
+/// (uid, gid) instead of the writer's; an existing file keeps its own.
+pub fn write_if_changed_owned(
+    path: &Path,
+    contents: &str,
+    owner: Option<(u32, u32)>,
+) -> Result<WriteOutcome, FileError> {
+    write_file(path, contents, FILE_MODE, owner)
+}
+
+/// The owner and group of `path`, if it exists.
+pub fn owner_of(path: &Path) -> Option<(u32, u32)> {
+    fs::metadata(path).ok().map(|m| (m.uid(), m.gid()))
+}
+
+/// Creates `dir` (one level: its parent must exist) with `mode` and
+/// `owner` unless it exists. Returns whether it was created. A link, or
+/// anything that is not a directory, is refused.
+pub fn ensure_dir(dir: &Path, mode: u32, owner: Option<(u32, u32)>) -> Result<bool, FileError> {
+    match fs::symlink_metadata(dir) {
+        Ok(meta) if meta.is_dir() => return Ok(false),
+        Ok(meta) if meta.file_type().is_symlink() => return Err(FileError::Symlink { path: dir.to_owned() }),
+        Ok(_) => return Err(FileError::NotRegular { path: dir.to_owned() }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(FileError::Read { path: dir.to_owned(), source: e }),
+    }
+    let parent = parent_dir(dir);
+    if !parent.is_dir() {
+        return Err(FileError::MissingDirectory { path: parent.to_owned() });
+    }
+    let error = |step: &'static str| move |source: io::Error| FileError::Write { path: dir.to_owned(), step, source };
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        // Another hook made it meanwhile.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => return Ok(false),
+        Err(e) => return Err(error("creating the directory")(e)),
+    }
+    // Owner first, then the mode that lets the group in.
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::chown(dir, Some(uid), Some(gid)).map_err(error("setting the directory's owner"))?;
+    }
+    fs::set_permissions(dir, fs::Permissions::from_mode(mode)).map_err(error("setting the directory's mode"))?;
+    if let Ok(d) = File::open(parent) {
+        let _ = d.sync_all();
+    }
+    Ok(true)
+}
+
+fn write_file(
+    path: &Path,
+    contents: &str,
+    mode: u32,
+    new_owner: Option<(u32, u32)>,
+) -> Result<WriteOutcome, FileError> {
     let dir = parent_dir(path);
     match fs::metadata(dir) {
         Ok(meta) if meta.is_dir() => {}
@@ -176,6 +233,8 @@ pub fn write_if_changed_with_mode(path: &Path, contents: &str, mode: u32) -> Res
     if let Some(meta) = &existing_meta {
         std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid()))
             .map_err(write_error("keeping the owner and group"))?;
+    } else if let Some((uid, gid)) = new_owner {
+        std::os::unix::fs::fchown(file, Some(uid), Some(gid)).map_err(write_error("setting the owner and group"))?;
     }
     file.set_permissions(fs::Permissions::from_mode(mode)).map_err(write_error("setting the file's mode"))?;
     file.sync_all().map_err(write_error("syncing"))?;
@@ -205,6 +264,22 @@ fn create_temp(dir: &Path, name: &str) -> io::Result<tempfile::NamedTempFile> {
 
 fn temp_prefix(name: &str) -> String {
     format!(".{name}.")
+}
+
+/// Removes `path` and the lock file beside it; `false` when there was no
+/// file. A link or directory is refused, not removed.
+pub fn remove(path: &Path) -> Result<bool, FileError> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) => check_kind(path, &meta)?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(FileError::Read { path: path.to_owned(), source: e }),
+    }
+    fs::remove_file(path).map_err(|source| FileError::Write { path: path.to_owned(), step: "removing", source })?;
+    let _ = fs::remove_file(parent_dir(path).join(format!(".{}.lock", file_name(path))));
+    if let Ok(d) = File::open(parent_dir(path)) {
+        let _ = d.sync_all();
+    }
+    Ok(true)
 }
 
 /// Removes `.NAME.*.tmp` files left by a run that was killed mid-write. Only

@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand};
 
 use watcher_metal::atomic_file::{self, WriteOutcome};
-use watcher_metal::config::{self, CharmConfig, NoSecrets, OptionMap, SecretSource, Warning};
+use watcher_metal::config::{self, CharmConfig, ConfMode, NoSecrets, OptionMap, SecretSource, Warning};
+use watcher_metal::effective::Layout;
 use watcher_metal::error::exit;
 use watcher_metal::ini::{self, ManagedSection};
 use watcher_metal::juju::{self, HookSecrets, JujuHookTools};
 use watcher_metal::maas::MaasClient;
 use watcher_metal::render::{RenderContext, Renderer, IRONIC_SECTION, MAAS_SECTION};
-use watcher_metal::{metal, secret, survey, validate, Error};
+use watcher_metal::{apply, metal, secret, survey, validate, Error};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -28,8 +29,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Render watcher.conf: update the managed [maas_client] and [ironic_client]
-    /// sections of the existing file (default), or write a whole file (--full).
+    /// Render the managed [maas_client] and [ironic_client] sections: into a
+    /// drop-in beside watcher.conf (default), merged into watcher.conf
+    /// (--merge), or a whole watcher.conf (--full).
     Render(RenderArgs),
     /// Check that MAAS answers at maas-url and accepts the API key: version,
     /// whoami, and a machine listing. Each failure has its own exit code.
@@ -144,7 +146,9 @@ pub struct ConfigArgs {
     pub app: Option<String>,
 
     /// Read the MAAS and Ironic settings from an existing watcher.conf
-    /// instead ([maas_client] and [ironic_client]).
+    /// instead: the effective [maas_client] and [ironic_client] values of
+    /// its drop-ins (watcher.conf.d/*.conf, sorted) and the file itself,
+    /// the last setting winning, as Watcher's services read them.
     #[arg(long, value_name = "PATH", conflicts_with = "config")]
     pub watcher_conf: Option<PathBuf>,
 }
@@ -154,10 +158,14 @@ pub struct RenderArgs {
     #[command(flatten)]
     pub source: ConfigArgs,
 
-    /// Render the whole file from watcher.conf.j2 instead of merging the
-    /// managed sections into the existing file.
-    #[arg(long)]
+    /// Render the whole file from watcher.conf.j2 instead.
+    #[arg(long, conflicts_with = "merge")]
     pub full: bool,
+
+    /// Merge the managed sections into watcher.conf itself instead of
+    /// writing the drop-in (overrides the watcher-conf-mode option).
+    #[arg(long)]
+    pub merge: bool,
 
     /// YAML or JSON file with the other sections for --full
     /// ({section: {option: value}}).
@@ -168,8 +176,10 @@ pub struct RenderArgs {
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
 
-    /// Where to write; `-` prints to standard output. Default: the
-    /// watcher-conf-path option.
+    /// Where to write; `-` prints to standard output. Default: the drop-in
+    /// (watcher.conf.d/DROP-IN-NAME beside watcher-conf-path), or
+    /// watcher-conf-path with --merge or --full. With a PATH only that file
+    /// is written: no migration, no clash check.
     #[arg(long, short = 'o', value_name = "PATH")]
     pub output: Option<PathBuf>,
 
@@ -202,13 +212,18 @@ fn print_warnings(warnings: &[Warning]) {
 
 /// Reads the charm options from `--config`, or from `config-get` in a hook.
 fn read_options(source: &ConfigArgs) -> Result<OptionMap, Error> {
-    if let Some(path) = &source.watcher_conf {
-        let text = atomic_file::read_existing(path)?.ok_or_else(|| config::ConfigError::Unreadable {
-            source_name: path.display().to_string(),
-            message: "does not exist".to_owned(),
-            hint: "give --watcher-conf the path of an existing watcher.conf".to_owned(),
-        })?;
-        return Ok(config::options_from_watcher_conf(&text, path));
+    if let Some(given) = &source.watcher_conf {
+        let path = std::path::absolute(given).unwrap_or_else(|_| given.clone());
+        let layout = Layout::read(&path)?;
+        if !layout.files.iter().any(|f| f.path == path) {
+            return Err(config::ConfigError::Unreadable {
+                source_name: path.display().to_string(),
+                message: "does not exist".to_owned(),
+                hint: "give --watcher-conf the path of an existing watcher.conf".to_owned(),
+            }
+            .into());
+        }
+        return Ok(config::options_from_layout(&layout, &path));
     }
     match &source.config {
         Some(path) => {
@@ -268,13 +283,54 @@ fn render(args: &RenderArgs) -> Result<u8, Error> {
             hint: "drop --output -, or give --output PATH".to_owned(),
         });
     }
-    let config = load_config(&args.source)?;
+    let mut config = load_config(&args.source)?;
+    if args.merge {
+        config.mode = ConfMode::Merge;
+    }
     let renderer = Renderer::new(args.templates.as_deref())?;
-    let target: &Path = args.output.as_deref().unwrap_or(&config.watcher_conf_path);
-    // The file the merge starts from: the target, or watcher-conf-path when printing.
-    let base: &Path = if is_stdout(target) { &config.watcher_conf_path } else { target };
+    let mask = |text: &str| ini::mask_secret_values(&secret::mask(text, &config.secrets()));
+    if args.full || args.output.is_some() {
+        return render_one(args, &config, &renderer, &mask);
+    }
+    let plan = apply::plan(&config, &renderer)?;
+    if args.check {
+        let changes: Vec<_> = plan.files.iter().filter(|c| c.changes()).collect();
+        if !changes.is_empty() {
+            for change in changes {
+                let (old, new) = (change.old.as_deref().unwrap_or(""), change.new.as_deref().unwrap_or(""));
+                let shown = diff(old, new, &change.path, &mask);
+                if shown.is_empty() {
+                    print_stdout(&format!("{}: only secret values differ (masked)\n", change.path.display()));
+                } else {
+                    print_stdout(&shown);
+                }
+            }
+            return Ok(exit::WOULD_CHANGE);
+        }
+    } else {
+        let applied = apply::apply(&plan)?;
+        for (path, role, outcome) in &applied.outcomes {
+            if *role == apply::Role::Managed || outcome.changed() {
+                print_stdout(&format!("{} {}\n", outcome.as_str(), path.display()));
+            }
+        }
+    }
+    if !plan.clashes.is_empty() {
+        return Err(Error::Clash(plan.clashes));
+    }
+    Ok(0)
+}
 
-    let existing = if is_stdout(target) && args.full { None } else { atomic_file::read_existing(base)? };
+/// `render --full`, or `render --output PATH|-`: one file, nothing else.
+fn render_one(
+    args: &RenderArgs,
+    config: &CharmConfig,
+    renderer: &Renderer,
+    mask: &dyn Fn(&str) -> String,
+) -> Result<u8, Error> {
+    let default_target = if args.full { config.watcher_conf_path.clone() } else { config.target_path() };
+    let target: &Path = args.output.as_deref().unwrap_or(&default_target);
+    let existing = if is_stdout(target) { None } else { atomic_file::read_existing(target)? };
     let contents = if args.full {
         let context = match &args.context {
             Some(path) => {
@@ -286,29 +342,28 @@ fn render(args: &RenderArgs) -> Result<u8, Error> {
             }
             None => RenderContext::default(),
         };
-        renderer.full(&config, &context)?
+        renderer.full(config, &context)?
+    } else if config.mode == ConfMode::DropIn {
+        renderer.drop_in(config)?
     } else {
-        let managed = renderer.managed_sections(&config)?;
+        // Printing a merge shows it on watcher-conf-path's current content.
+        let base =
+            if is_stdout(target) { atomic_file::read_existing(&config.watcher_conf_path)? } else { existing.clone() };
+        let managed = renderer.managed_sections(config)?;
         ini::merge(
-            existing.as_deref().unwrap_or(""),
+            base.as_deref().unwrap_or(""),
             &[
                 ManagedSection { name: MAAS_SECTION, body: managed.maas.as_deref() },
                 ManagedSection { name: IRONIC_SECTION, body: Some(&managed.ironic) },
             ],
         )
     };
-
-    let mask = |text: &str| ini::mask_secret_values(&secret::mask(text, &config.secrets()));
     if args.check {
         let current = existing.unwrap_or_default();
         if current == contents {
             return Ok(0);
         }
-        let old = mask(&current);
-        let new = mask(&contents);
-        let diff = similar::TextDiff::from_lines(&old, &new);
-        let shown = target.display().to_string();
-        print_stdout(&diff.unified_diff().context_radius(3).header(&shown, &shown).to_string());
+        print_stdout(&diff(&current, &contents, target, mask));
         return Ok(exit::WOULD_CHANGE);
     }
     if is_stdout(target) {
@@ -318,6 +373,13 @@ fn render(args: &RenderArgs) -> Result<u8, Error> {
     let outcome = atomic_file::write_if_changed(target, &contents)?;
     report(outcome, target);
     Ok(0)
+}
+
+/// A unified diff of `old` to `new` with secrets masked.
+fn diff(old: &str, new: &str, path: &Path, mask: &dyn Fn(&str) -> String) -> String {
+    let (old, new) = (mask(old), mask(new));
+    let shown = path.display().to_string();
+    similar::TextDiff::from_lines(&old, &new).unified_diff().context_radius(3).header(&shown, &shown).to_string()
 }
 
 fn report(outcome: WriteOutcome, target: &Path) {
@@ -626,7 +688,7 @@ fn dispatch() -> Result<u8, Error> {
     let charm_dir = std::env::var_os("JUJU_CHARM_DIR").or_else(|| std::env::var_os("CHARM_DIR")).map(PathBuf::from);
     let ctx = watcher_metal::dispatch::Context {
         tools: &JujuHookTools,
-        services: &watcher_metal::dispatch::Systemd,
+        system: &watcher_metal::system::Host,
         charm_dir,
         ca_dir: std::env::var_os("WATCHER_METAL_CA_DIR")
             .map(PathBuf::from)

@@ -27,9 +27,11 @@ pub const IRONIC_ENDPOINT_TYPE: &str = "ironic-endpoint-type";
 pub const IRONIC_REGION_NAME: &str = "ironic-region-name";
 pub const WATCHER_CONF_PATH: &str = "watcher-conf-path";
 pub const WATCHER_SERVICES: &str = "watcher-services";
+pub const WATCHER_CONF_MODE: &str = "watcher-conf-mode";
+pub const DROP_IN_NAME: &str = "drop-in-name";
 
 /// Every option the charm knows, in the order the docs list them.
-pub const KNOWN_OPTIONS: [&str; 10] = [
+pub const KNOWN_OPTIONS: [&str; 12] = [
     MAAS_URL,
     MAAS_API_KEY,
     MAAS_API_KEY_SECRET,
@@ -39,21 +41,47 @@ pub const KNOWN_OPTIONS: [&str; 10] = [
     IRONIC_ENDPOINT_TYPE,
     IRONIC_REGION_NAME,
     WATCHER_CONF_PATH,
+    WATCHER_CONF_MODE,
+    DROP_IN_NAME,
     WATCHER_SERVICES,
 ];
 
 /// The content key of the Juju secret named by `maas-api-key-secret`.
 pub const SECRET_CONTENT_KEY: &str = "api-key";
 
-pub const DEFAULT_MAAS_TIMEOUT: u32 = 60;
+/// MAAS waits up to 60 s for a BMC and Watcher never retries a call, so
+/// the default leaves room for one slow BMC query and the round trip.
+pub const DEFAULT_MAAS_TIMEOUT: u32 = 120;
 pub const DEFAULT_IRONIC_API_VERSION: &str = "1";
 pub const DEFAULT_IRONIC_ENDPOINT_TYPE: &str = "publicURL";
 pub const DEFAULT_WATCHER_CONF_PATH: &str = "/etc/watcher/watcher.conf";
+/// The drop-in's name: it sorts after the usual `00-`..`49-` site files.
+pub const DEFAULT_DROP_IN_NAME: &str = "50-watcher-metal.conf";
 /// The services that read `[maas_client]` / `[ironic_client]`.
 pub const DEFAULT_WATCHER_SERVICES: &str = "watcher-decision-engine watcher-applier";
 
 /// The values Watcher's `[ironic_client] endpoint_type` accepts.
 pub const IRONIC_ENDPOINT_TYPES: [&str; 6] = ["public", "internal", "admin", "publicURL", "internalURL", "adminURL"];
+
+/// Where the managed sections are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConfMode {
+    /// A drop-in in `watcher.conf.d/` beside watcher.conf, which Watcher's
+    /// services read by themselves; watcher.conf is left to its owner.
+    #[default]
+    DropIn,
+    /// Merged into watcher.conf itself.
+    Merge,
+}
+
+impl ConfMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConfMode::DropIn => "drop-in",
+            ConfMode::Merge => "merge",
+        }
+    }
+}
 
 /// One thing wrong with the configuration: which option, what is wrong,
 /// and what to do about it.
@@ -133,6 +161,8 @@ pub struct CharmOptions {
     pub maas_ca_cert: Option<String>,
     pub ironic: IronicSettings,
     pub watcher_conf_path: PathBuf,
+    pub mode: ConfMode,
+    pub drop_in_name: String,
     pub services: Vec<String>,
 }
 
@@ -169,11 +199,28 @@ pub struct CharmConfig {
     pub maas: Option<MaasSettings>,
     pub ironic: IronicSettings,
     pub watcher_conf_path: PathBuf,
-    /// systemd units restarted when watcher.conf changes.
+    /// Drop-in or merge.
+    pub mode: ConfMode,
+    /// The drop-in's file name inside `watcher.conf.d/`.
+    pub drop_in_name: String,
+    /// systemd units restarted when the managed settings change.
     pub services: Vec<String>,
 }
 
 impl CharmConfig {
+    /// The drop-in file: `<dir of watcher.conf>/watcher.conf.d/<drop-in-name>`.
+    pub fn drop_in_path(&self) -> PathBuf {
+        crate::effective::drop_in_dir(&self.watcher_conf_path).join(&self.drop_in_name)
+    }
+
+    /// The file the managed sections go to in this mode.
+    pub fn target_path(&self) -> PathBuf {
+        match self.mode {
+            ConfMode::DropIn => self.drop_in_path(),
+            ConfMode::Merge => self.watcher_conf_path.clone(),
+        }
+    }
+
     /// Every secret value this configuration holds, for masking output.
     pub fn secrets(&self) -> Vec<&str> {
         self.maas.as_ref().map(|m| m.api_key.secrets().to_vec()).unwrap_or_default()
@@ -254,10 +301,11 @@ pub fn parse_config_get(text: &str) -> Result<OptionMap, ConfigError> {
     }
 }
 
-/// The charm options an existing watcher.conf implies: its `[maas_client]`
-/// and `[ironic_client]` values under the charm's option names. The last
-/// setting of a key wins, as in oslo.config.
-pub fn options_from_watcher_conf(text: &str, path: &Path) -> OptionMap {
+/// The charm options an existing configuration implies: the effective
+/// `[maas_client]` and `[ironic_client]` values of `layout` (watcher.conf at
+/// `path` and its drop-ins, the last setting winning, as in oslo.config)
+/// under the charm's option names.
+pub fn options_from_layout(layout: &crate::effective::Layout, path: &Path) -> OptionMap {
     let mut entries: OptionMap = Vec::new();
     let sections = [
         ("maas_client", [("url", MAAS_URL), ("api_key", MAAS_API_KEY), ("timeout", MAAS_TIMEOUT)]),
@@ -271,10 +319,9 @@ pub fn options_from_watcher_conf(text: &str, path: &Path) -> OptionMap {
         ),
     ];
     for (section, names) in sections {
-        let values = crate::ini::read_section(text, section);
         for (key, option) in names {
-            if let Some((_, value)) = values.iter().rev().find(|(k, _)| k == key) {
-                entries.push((option.to_owned(), Value::String(value.clone())));
+            if let Some(setting) = layout.setting(section, key) {
+                entries.push((option.to_owned(), Value::String(setting.value)));
             }
         }
     }
@@ -503,6 +550,27 @@ impl CharmOptions {
             );
         }
 
+        let mode = match c.string(get(WATCHER_CONF_MODE), WATCHER_CONF_MODE).as_deref() {
+            None | Some("drop-in") => ConfMode::DropIn,
+            Some("merge") => ConfMode::Merge,
+            Some(other) => {
+                c.problem(
+                    WATCHER_CONF_MODE,
+                    format!("`{}` is not a mode", printable(other)),
+                    "use drop-in (a file in watcher.conf.d/, the default) or merge (into watcher.conf)",
+                );
+                ConfMode::DropIn
+            }
+        };
+        let drop_in_name = c.string(get(DROP_IN_NAME), DROP_IN_NAME).unwrap_or_else(|| DEFAULT_DROP_IN_NAME.to_owned());
+        if !is_drop_in_name(&drop_in_name) {
+            c.problem(
+                DROP_IN_NAME,
+                format!("`{}` is not a drop-in file name", printable(&drop_in_name)),
+                format!("use a plain file name ending in .conf, such as {DEFAULT_DROP_IN_NAME} (Watcher reads only *.conf, in sorted order)"),
+            );
+        }
+
         let services_text = c.string(get(WATCHER_SERVICES), WATCHER_SERVICES);
         let services = split_services(services_text.as_deref().unwrap_or(DEFAULT_WATCHER_SERVICES));
         if let Some(bad) = services.iter().find(|s| !is_unit_name(s)) {
@@ -525,6 +593,8 @@ impl CharmOptions {
                 maas_ca_cert,
                 ironic: IronicSettings { api_version, endpoint_type, region_name },
                 watcher_conf_path: PathBuf::from(watcher_conf_path),
+                mode,
+                drop_in_name,
                 services,
             },
             c.warnings,
@@ -562,6 +632,8 @@ impl CharmOptions {
             maas,
             ironic: self.ironic,
             watcher_conf_path: self.watcher_conf_path,
+            mode: self.mode,
+            drop_in_name: self.drop_in_name,
             services: self.services,
         };
         Ok((config, warnings))
@@ -661,6 +733,16 @@ pub fn services_from_options(entries: &OptionMap) -> Vec<String> {
         .into_iter()
         .filter(|s| is_unit_name(s))
         .collect()
+}
+
+/// A file name oslo.config reads from a config directory: `*.conf`, not
+/// hidden, no directory part, printable.
+fn is_drop_in_name(name: &str) -> bool {
+    crate::effective::is_read_as_drop_in(name)
+        && name.len() > ".conf".len()
+        && name.len() <= 200
+        && !name.contains('/')
+        && !name.chars().any(|c| c.is_control() || c.is_whitespace())
 }
 
 /// systemd unit names: letters, digits, `:-_.\@`, not starting with `-`.
@@ -1014,12 +1096,25 @@ mod tests {
     #[test]
     fn watcher_conf_values_become_options() {
         let text = format!("[maas_client]\nurl = http://m:5240/MAAS\napi_key = {KEY}\ntimeout = 5\ntimeout = 30\n[ironic_client]\nendpoint_type = internal\n");
-        let entries = options_from_watcher_conf(&text, Path::new("/etc/watcher/watcher.conf"));
+        let conf = Path::new("/etc/watcher/watcher.conf");
+        let drop_in = "[maas_client]\ntimeout = 99\nurl = http://earlier/MAAS\n[ironic_client]\nregion_name = r1\n";
+        let layout = crate::effective::Layout {
+            files: vec![
+                crate::effective::ConfFile {
+                    path: "/etc/watcher/watcher.conf.d/50-x.conf".into(),
+                    text: drop_in.into(),
+                },
+                crate::effective::ConfFile { path: conf.into(), text },
+            ],
+        };
+        let entries = options_from_layout(&layout, conf);
         let (config, _) = load(&entries, &NoSecrets).unwrap();
         let maas = config.maas.unwrap();
         assert_eq!(maas.timeout, 30);
         assert_eq!(maas.api_key.whole().expose(), KEY);
+        assert_eq!(maas.url.as_configured(), "http://m:5240/MAAS", "watcher.conf wins over the drop-in");
         assert_eq!(config.ironic.endpoint_type, "internal");
+        assert_eq!(config.ironic.region_name.as_deref(), Some("r1"), "the drop-in's own setting applies");
         assert_eq!(config.watcher_conf_path, PathBuf::from("/etc/watcher/watcher.conf"));
     }
 

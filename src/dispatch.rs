@@ -1,26 +1,29 @@
 //! The charm: what each Juju hook and action does, driven through the
 //! [`HookTools`] trait.
 //!
-//! Every hook converges the unit: read the config, merge the managed
-//! sections into watcher.conf, restart the Watcher services only when the
-//! file changed, and set a status that says exactly what is wrong. Bad
-//! configuration is `blocked` and a clean exit; only real faults (a hook
-//! tool or systemd failing, a write failing) make the hook fail, so Juju
-//! retries it.
+//! Every hook converges the unit: read the config, write the managed
+//! sections where Watcher reads them (the drop-in beside watcher.conf, or
+//! merged into it; see [`crate::apply`]), make sure Watcher's MAAS path can
+//! run (its version, python-libmaas), restart the Watcher services only
+//! when what they read for the managed options changed, and set a status
+//! that says exactly what is wrong. Bad configuration is `blocked` and a
+//! clean exit; only real faults (a hook tool or systemd failing, a write
+//! failing) make the hook fail, so Juju retries it.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::atomic_file::{self, FileError, WriteOutcome};
-use crate::config::{self, CharmConfig, ConfigError, Warning};
-use crate::ini::{self, ManagedSection};
+use crate::apply::{self, Plan, Role};
+use crate::atomic_file::{self, FileError};
+use crate::config::{self, CharmConfig, ConfMode, ConfigError, Warning};
 use crate::juju::{HookSecrets, HookTools, LogLevel, Status};
 use crate::maas::{ClientOptions, MaasClient, MaasError};
 use crate::metal;
-use crate::render::{Renderer, IRONIC_SECTION, MAAS_SECTION};
+use crate::render::Renderer;
 use crate::survey;
+use crate::system::{self, System};
 use crate::validate::{self, Stage};
+use crate::watcher_version::{self, MaasSupport, WatcherVersion};
 use crate::Error;
 
 /// The most text one action result value carries (Juju passes results on
@@ -49,42 +52,6 @@ impl Event {
     }
 }
 
-/// Restarting the services that read watcher.conf.
-pub trait Services {
-    /// Restarts `service` if it is running (`systemctl try-restart`).
-    fn restart(&self, service: &str) -> Result<(), String>;
-    /// Rebuilds the system's CA bundle after a certificate was added to or
-    /// removed from the CA directory (`update-ca-certificates`).
-    fn refresh_ca_bundle(&self) -> Result<(), String>;
-}
-
-/// systemd, through `systemctl`.
-pub struct Systemd;
-
-fn run_system_command(program: &str, args: &[&str]) -> Result<(), String> {
-    let output = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run {program}: {e}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        Err(format!("{program} {}: {}", args.join(" "), stderr.trim()))
-    }
-}
-
-impl Services for Systemd {
-    fn restart(&self, service: &str) -> Result<(), String> {
-        run_system_command("systemctl", &["try-restart", service])
-    }
-
-    fn refresh_ca_bundle(&self) -> Result<(), String> {
-        run_system_command("update-ca-certificates", &[])
-    }
-}
-
 /// Where the charm installs `maas-ca-cert` so that Watcher (python-libmaas
 /// uses the system's CA bundle) trusts MAAS too.
 pub const DEFAULT_CA_DIR: &str = "/usr/local/share/ca-certificates";
@@ -93,7 +60,7 @@ const CA_FILE_NAME: &str = "watcher-maas.crt";
 /// Everything a hook or action needs from its surroundings.
 pub struct Context<'a> {
     pub tools: &'a dyn HookTools,
-    pub services: &'a dyn Services,
+    pub system: &'a dyn System,
     /// The charm's directory; `templates/` there overrides built-in templates.
     pub charm_dir: Option<PathBuf>,
     /// The system's directory of extra CA certificates ([`DEFAULT_CA_DIR`]).
@@ -191,8 +158,8 @@ fn converge(ctx: &Context<'_>, check: Check, refresh: bool) -> Result<(), Error>
         Err(problem) => return blocked(ctx, &problem),
     };
     let path = config.watcher_conf_path.clone();
-    let existing = match atomic_file::read_existing(&path) {
-        Ok(Some(text)) => text,
+    match atomic_file::read_existing(&path) {
+        Ok(Some(_)) => {}
         Ok(None) => {
             return set_status(
                 ctx,
@@ -202,33 +169,69 @@ fn converge(ctx: &Context<'_>, check: Check, refresh: bool) -> Result<(), Error>
         }
         Err(e) if blocked_file_problem(&e) => return blocked(ctx, &format!("{e}; {}", e.hint())),
         Err(e) => return Err(e.into()),
-    };
-    let renderer = Renderer::new(templates_dir(ctx).as_deref())?;
-    let managed = renderer.managed_sections(&config)?;
-    let merged = ini::merge(
-        &existing,
-        &[
-            ManagedSection { name: MAAS_SECTION, body: managed.maas.as_deref() },
-            ManagedSection { name: IRONIC_SECTION, body: Some(&managed.ironic) },
-        ],
-    );
-    let outcome = write(ctx, &path, &merged)?;
-    let ca_changed = install_ca(ctx, config.maas.as_ref().and_then(|m| m.ca_cert.as_deref()))?;
-    // A restart that failed last time is owed even if the file is now unchanged.
-    let marker = restart_marker(ctx, &path);
-    if outcome.changed() {
-        ctx.tools.log(LogLevel::Info, &format!("{} {}", outcome.as_str(), path.display()))?;
     }
-    if outcome.changed() || ca_changed || marker.exists() {
+    let renderer = Renderer::new(templates_dir(ctx).as_deref())?;
+    let plan = match apply::plan(&config, &renderer) {
+        Ok(plan) => plan,
+        Err(apply::PlanError::File(e)) if blocked_file_problem(&e) => {
+            return blocked(ctx, &format!("{e}; {}", e.hint()))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let applied = write(ctx, &plan)?;
+    for (path, role, outcome) in applied.outcomes.iter().filter(|(_, _, o)| o.changed()) {
+        let why = match role {
+            Role::Managed => "",
+            Role::Migration => " (removed the sections an earlier merge wrote, which would override the drop-in)",
+            Role::Cleanup => " (the sections are merged into watcher.conf now)",
+        };
+        ctx.tools.log(LogLevel::Info, &format!("{} {}{why}", outcome.as_str(), path.display()))?;
+    }
+    let ca_changed = install_ca(ctx, config.maas.as_ref().and_then(|m| m.ca_cert.as_deref()))?;
+
+    let ready = match &config.maas {
+        Some(_) => check_maas_ready(ctx)?,
+        None => Readiness::default(),
+    };
+
+    // A restart that failed last time is owed even if nothing changed now.
+    let marker = restart_marker(ctx, &path);
+    if applied.settings_changed() || ca_changed || ready.installed_libmaas || marker.exists() {
         let _ = std::fs::write(&marker, b"");
+        set_status(ctx, Status::Maintenance, "restarting Watcher's services")?;
         restart_services(ctx, &config)?;
         let _ = std::fs::remove_file(&marker);
     }
-    let file_note = match (check, outcome.changed()) {
-        (Check::Quick, true) => "; repaired watcher.conf",
-        (_, true) => "; watcher.conf updated",
-        _ => "",
+
+    if let Some(clash) = plan.clashes.first() {
+        for c in &plan.clashes {
+            ctx.tools.log(LogLevel::Warning, &format!("{c}; {}", c.hint()))?;
+        }
+        let more = match plan.clashes.len() {
+            1 => String::new(),
+            n => format!(" (+{} more, see juju-log)", n - 1),
+        };
+        return blocked(
+            ctx,
+            &format!(
+                "{} sets [{}] {}, overriding the charm{more}; remove it",
+                clash.path.display(),
+                clash.section,
+                clash.option
+            ),
+        );
+    }
+    if let Some(problem) = ready.blocked {
+        return blocked(ctx, &problem);
+    }
+
+    let managed_changed = applied.outcomes.iter().any(|(_, role, o)| *role == Role::Managed && o.changed());
+    let file_note = match (check, managed_changed) {
+        (Check::Quick, true) => format!("; repaired {}", file_label(&plan)),
+        (_, true) => format!("; {} updated", file_label(&plan)),
+        _ => String::new(),
     };
+    let warnings = maas_warnings(ctx, &config, &plan, ready.version)?;
     match &config.maas {
         None => set_status(ctx, Status::Active, &format!("Ironic backend (maas-url unset){file_note}")),
         Some(maas) => {
@@ -242,12 +245,127 @@ fn converge(ctx: &Context<'_>, check: Check, refresh: bool) -> Result<(), Error>
                 Ok(report) => {
                     let user = report.user.as_ref().map(|u| u.username.as_str()).unwrap_or("?");
                     let version = report.maas_version.as_deref().unwrap_or("?");
-                    set_status(ctx, Status::Active, &format!("MAAS {version}, user {user}{file_note}"))
+                    let status = match warnings.first() {
+                        Some(w) => format!("{w}; MAAS {version}, user {user}{file_note}"),
+                        None => format!("MAAS {version}, user {user}{file_note}"),
+                    };
+                    set_status(ctx, Status::Active, &status)
                 }
                 Err(failure) => blocked(ctx, &maas_problem(failure.stage, &failure.error)),
             }
         }
     }
+}
+
+/// `drop-in` or `watcher.conf`, for status messages.
+fn file_label(plan: &Plan) -> &'static str {
+    match plan.mode {
+        ConfMode::DropIn => "drop-in",
+        ConfMode::Merge => "watcher.conf",
+    }
+}
+
+/// What the unit's Watcher needs for its MAAS path, checked on every hook.
+#[derive(Debug, Default)]
+struct Readiness {
+    version: Option<WatcherVersion>,
+    /// python3-libmaas was installed now: the services must restart.
+    installed_libmaas: bool,
+    /// Why Watcher cannot use MAAS here, for a `blocked` status.
+    blocked: Option<String>,
+}
+
+/// Watcher's version and python-libmaas. Cheap when all is well: one
+/// dpkg-query and one Python import.
+fn check_maas_ready(ctx: &Context<'_>) -> Result<Readiness, Error> {
+    let mut ready = Readiness::default();
+    match ctx.system.package_version(system::WATCHER_PACKAGE) {
+        Ok(Some(text)) => {
+            ready.version = WatcherVersion::parse_deb(&text);
+            if ready.version.is_none() {
+                ctx.tools.log(LogLevel::Warning, &format!("cannot read Watcher's version from `{text}`"))?;
+            }
+        }
+        Ok(None) => ctx.tools.log(
+            LogLevel::Warning,
+            &format!("{} is not installed; Watcher's version is unknown", system::WATCHER_PACKAGE),
+        )?,
+        Err(e) => ctx.tools.log(LogLevel::Warning, &format!("cannot read Watcher's version: {e}"))?,
+    }
+    if let Some(version) = ready.version {
+        if version.maas_support() == MaasSupport::Missing {
+            ready.blocked = Some(format!(
+                "Watcher {version} has no MAAS support (2024.1, {}, or later needed)",
+                watcher_version::FIRST_WITH_MAAS
+            ));
+            return Ok(ready);
+        }
+    }
+    let imports = |ctx: &Context<'_>| match ctx.system.python_imports(system::LIBMAAS_MODULE) {
+        Ok(ok) => Ok(ok),
+        Err(e) => Err(Error::Command {
+            code: crate::error::exit::SERVICE_RESTART,
+            message: format!("cannot check python-libmaas: {e}"),
+            hint: format!("Watcher's services run on {}; check that it is installed", system::WATCHER_PYTHON),
+        }),
+    };
+    if imports(ctx)? {
+        return Ok(ready);
+    }
+    let package = system::LIBMAAS_PACKAGE;
+    set_status(ctx, Status::Maintenance, &format!("installing {package} (Watcher's MAAS helper needs it)"))?;
+    ctx.tools.log(
+        LogLevel::Info,
+        &format!("Watcher's Python cannot import {}: installing {package}", system::LIBMAAS_MODULE),
+    )?;
+    match ctx.system.install_package(package) {
+        Ok(()) if imports(ctx)? => {
+            ctx.tools.log(LogLevel::Info, &format!("installed {package}"))?;
+            ready.installed_libmaas = true;
+        }
+        Ok(()) => {
+            ready.blocked = Some(format!(
+                "{package} is installed but Watcher's Python still cannot import {}",
+                system::LIBMAAS_MODULE
+            ))
+        }
+        Err(line) => {
+            ctx.tools.log(LogLevel::Error, &format!("cannot install {package}: {line}"))?;
+            ready.blocked = Some(format!("cannot install {package}: {line}"));
+        }
+    }
+    Ok(ready)
+}
+
+/// Known problems that do not stop the charm but that an operator must see:
+/// upstream defects of this Watcher version, and the key in clear in
+/// Watcher's log with debug on. Each is logged; the first leads the status.
+fn maas_warnings(
+    ctx: &Context<'_>,
+    config: &CharmConfig,
+    plan: &Plan,
+    version: Option<WatcherVersion>,
+) -> Result<Vec<String>, Error> {
+    let mut warnings = Vec::new();
+    let (Some(_), Some(version)) = (&config.maas, version) else { return Ok(warnings) };
+    if let MaasSupport::Defective { why } = version.maas_support() {
+        ctx.tools.log(
+            LogLevel::Warning,
+            &format!(
+                "Watcher {version}: MAAS power actions will fail: {why}; see the compatibility table in the README"
+            ),
+        )?;
+        warnings.push(format!("Watcher {version}: MAAS power actions will fail (upstream Nova helper defects)"));
+    }
+    let debug = plan.layout_after.setting("DEFAULT", "debug").is_some_and(|s| watcher_version::oslo_bool(&s.value));
+    if debug && version.logs_key_with_debug() {
+        ctx.tools.log(
+            LogLevel::Warning,
+            &format!("[DEFAULT] debug = true: Watcher {version} writes [maas_client] api_key in clear to its logs at start-up; set debug=false on the Watcher charm (juju config watcher debug=false) and rotate the MAAS key"),
+        )?;
+        warnings.push("debug=true logs the MAAS key in clear: set debug=false on watcher".to_owned());
+    }
+    Ok(warnings)
 }
 
 /// A status line for a MAAS failure: the stage in words, the diagnosis,
@@ -262,19 +380,18 @@ fn maas_problem(stage: Stage, error: &MaasError) -> String {
     format!("{what}{error}; {}", error.hint())
 }
 
-fn write(ctx: &Context<'_>, path: &Path, contents: &str) -> Result<WriteOutcome, Error> {
-    match atomic_file::write_if_changed(path, contents) {
-        Ok(outcome) => Ok(outcome),
+fn write(ctx: &Context<'_>, plan: &Plan) -> Result<apply::Applied, Error> {
+    match apply::apply(plan) {
+        Ok(applied) => Ok(applied),
         Err(e) => {
             let message = format!("{e}; {}", e.hint());
             ctx.tools.log(LogLevel::Error, &message)?;
             if blocked_file_problem(&e) {
                 blocked(ctx, &message)?;
-                Err(e.into())
             } else {
                 ctx.tools.status_set(Status::Blocked, &message)?;
-                Err(e.into())
             }
+            Err(e.into())
         }
     }
 }
@@ -303,7 +420,7 @@ fn install_ca(ctx: &Context<'_>, pem: Option<&str>) -> Result<bool, Error> {
         },
     };
     if changed {
-        ctx.services.refresh_ca_bundle().map_err(|message| Error::Command {
+        ctx.system.refresh_ca_bundle().map_err(|message| Error::Command {
             code: crate::error::exit::SERVICE_RESTART,
             message,
             hint: "check that the ca-certificates package is installed".to_owned(),
@@ -324,7 +441,7 @@ fn restart_marker(ctx: &Context<'_>, conf: &Path) -> PathBuf {
 
 fn restart_services(ctx: &Context<'_>, config: &CharmConfig) -> Result<(), Error> {
     for service in &config.services {
-        ctx.services.restart(service).map_err(|message| Error::Command {
+        ctx.system.restart(service).map_err(|message| Error::Command {
             code: crate::error::exit::SERVICE_RESTART,
             message: message.clone(),
             hint: "check `systemctl status` and `journalctl -u` for the service".to_owned(),
@@ -334,26 +451,34 @@ fn restart_services(ctx: &Context<'_>, config: &CharmConfig) -> Result<(), Error
     Ok(())
 }
 
-/// The `remove` hook: take the managed sections out again.
+/// The `remove` hook: take out what the charm wrote (the drop-in, the
+/// managed sections, the CA certificate), then restart the services once.
+/// Works from the raw options, since the config may be invalid by now.
 fn remove(ctx: &Context<'_>) -> Result<(), Error> {
     let options = crate::juju::read_config(ctx.tools)?;
-    let path = options
-        .iter()
-        .rev()
-        .find(|(k, _)| k == config::WATCHER_CONF_PATH)
-        .and_then(|(_, v)| v.as_str().filter(|s| !s.is_empty()).map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_WATCHER_CONF_PATH));
-    let Ok(Some(existing)) = atomic_file::read_existing(&path) else { return Ok(()) };
-    let cleaned = ini::merge(
-        &existing,
-        &[ManagedSection { name: MAAS_SECTION, body: None }, ManagedSection { name: IRONIC_SECTION, body: None }],
-    );
-    if write(ctx, &path, &cleaned)?.changed() {
-        ctx.tools.log(LogLevel::Info, &format!("removed the managed sections from {}", path.display()))?;
-        let services = config::services_from_options(&options);
-        for service in &services {
+    let raw = |name: &str| {
+        options.iter().rev().find(|(k, _)| k == name).and_then(|(_, v)| v.as_str().filter(|s| !s.is_empty()))
+    };
+    let mut config = match config::CharmOptions::from_map(&options) {
+        Ok((options, _)) => options,
+        Err(_) => config::CharmOptions::from_map(&Vec::new()).map(|(o, _)| o)?,
+    };
+    if let Some(path) = raw(config::WATCHER_CONF_PATH).filter(|p| Path::new(p).is_absolute()) {
+        config.watcher_conf_path = PathBuf::from(path);
+    }
+    let conf = config.watcher_conf_path.clone();
+    let drop_in = crate::effective::drop_in_dir(&conf).join(&config.drop_in_name);
+    let files = apply::plan_removal(&conf, &drop_in, config.mode)?;
+    let applied = apply::apply_removal(&files, &conf)?;
+    for (path, _, outcome) in applied.outcomes.iter().filter(|(_, _, o)| o.changed()) {
+        ctx.tools.log(LogLevel::Info, &format!("{} {}", outcome.as_str(), path.display()))?;
+    }
+    let ca_changed = install_ca(ctx, None)?;
+    let _ = std::fs::remove_file(restart_marker(ctx, &conf));
+    if applied.settings_changed() || ca_changed {
+        for service in &config::services_from_options(&options) {
             // Best effort: the unit is going away.
-            if let Err(e) = ctx.services.restart(service) {
+            if let Err(e) = ctx.system.restart(service) {
                 ctx.tools.log(LogLevel::Warning, &e)?;
             }
         }

@@ -28,6 +28,8 @@ pub mod exit {
     pub const MAAS_NOT_CONFIGURED: u8 = 11;
     /// A Watcher service could not be restarted after watcher.conf changed.
     pub const SERVICE_RESTART: u8 = 12;
+    /// Another file sets a managed option, so Watcher would not use ours.
+    pub const CLASH: u8 = 13;
     // MAAS failures, one code per diagnosis.
     pub const MAAS_DNS: u8 = 20;
     pub const MAAS_REFUSED: u8 = 21;
@@ -84,6 +86,10 @@ pub enum Error {
     Maas(#[from] MaasError),
     #[error(transparent)]
     MaasSetup(#[from] ClientBuildError),
+    /// The files were written, but Watcher would take a managed option from
+    /// another file. Never empty.
+    #[error("{}{}", .0[0], more(.0.len()))]
+    Clash(Vec<crate::effective::Clash>),
     #[error("MAAS is not configured (maas-url is unset), so Watcher uses Ironic")]
     MaasNotConfigured,
     #[error(transparent)]
@@ -93,6 +99,23 @@ pub enum Error {
     Command { code: u8, message: String, hint: String },
     #[error("{message}")]
     Usage { message: String, hint: String },
+}
+
+fn more(n: usize) -> String {
+    match n {
+        0 | 1 => String::new(),
+        2 => " (and 1 more clash)".to_owned(),
+        n => format!(" (and {} more clashes)", n - 1),
+    }
+}
+
+impl From<crate::apply::PlanError> for Error {
+    fn from(e: crate::apply::PlanError) -> Self {
+        match e {
+            crate::apply::PlanError::Render(e) => Error::Render(e),
+            crate::apply::PlanError::File(e) => Error::File(e),
+        }
+    }
 }
 
 /// The exit code for each MAAS diagnosis.
@@ -142,6 +165,7 @@ impl Error {
             Error::HookTool(_) => exit::HOOK_TOOL,
             Error::Maas(e) => maas_exit_code(e),
             Error::MaasSetup(_) => exit::CONFIG_INVALID,
+            Error::Clash(_) => exit::CLASH,
             Error::MaasNotConfigured => exit::MAAS_NOT_CONFIGURED,
             Error::Metal(MetalError::Maas(e)) => maas_exit_code(e),
             Error::Metal(MetalError::Ironic(e)) => e.exit_code(),
@@ -160,6 +184,7 @@ impl Error {
             Error::HookTool(e) => e.hint().to_owned(),
             Error::Maas(e) => e.hint(),
             Error::MaasSetup(_) => "paste the CA certificate in PEM form into maas-ca-cert".to_owned(),
+            Error::Clash(clashes) => clashes.first().map(crate::effective::Clash::hint).unwrap_or_default(),
             Error::MaasNotConfigured => "set maas-url and maas-api-key-secret (or maas-api-key)".to_owned(),
             Error::Metal(e) => e.hint(),
             Error::Command { hint, .. } => hint.clone(),

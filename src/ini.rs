@@ -155,6 +155,57 @@ pub fn merge(existing: &str, managed: &[ManagedSection<'_>]) -> String {
     out
 }
 
+/// The comment line that starts every section watcher-metal renders.
+pub const MARKER: &str = "# Managed by watcher-metal";
+
+/// Removes the sections named in `names` that carry watcher-metal's
+/// [`MARKER`] comment (the sections an earlier merge wrote), with the blank
+/// lines right after them. Sections of those names without the marker, and
+/// every other byte, stay.
+pub fn remove_marked_sections(existing: &str, names: &[&str]) -> String {
+    let lines: Vec<&str> = existing.split_inclusive('\n').collect();
+    let wanted: Vec<String> = names.iter().map(|n| normalise_section(n)).collect();
+    let spans = sections(&lines);
+    let is_marker = |line: &str| line.trim_end().starts_with(MARKER);
+    let mut out = String::with_capacity(existing.len());
+    let mut i = 0;
+    for (n, span) in spans.iter().enumerate() {
+        if !wanted.contains(&span.name) {
+            continue;
+        }
+        let next_header = spans.get(n + 1).map_or(lines.len(), |s| s.start);
+        if !lines[span.start + 1..next_header].iter().any(|l| is_marker(l)) {
+            continue;
+        }
+        // The header, its options and the marker; then the blank lines after.
+        let mut end = span.owned_end;
+        for (at, line) in lines.iter().enumerate().take(next_header).skip(span.start + 1) {
+            if is_marker(line) {
+                end = end.max(at + 1);
+            }
+        }
+        while end < next_header && classify(lines[end]) == LineKind::Blank {
+            end += 1;
+        }
+        for line in &lines[i..span.start] {
+            out.push_str(line);
+        }
+        i = end;
+    }
+    let removed_to_end = i == lines.len() && i > 0 && !out.is_empty();
+    for line in &lines[i..] {
+        out.push_str(line);
+    }
+    // A merge appends its sections after one blank line: take that too.
+    if removed_to_end {
+        let eol = line_ending(existing);
+        if out.ends_with(&format!("{eol}{eol}")) {
+            out.truncate(out.len() - eol.len());
+        }
+    }
+    out
+}
+
 /// `text` with every line ending `eol`, and a final line ending.
 fn with_line_ending(text: &str, eol: &str) -> String {
     let mut out = String::with_capacity(text.len() + 16);
@@ -288,6 +339,17 @@ mod tests {
             ManagedSection { name: "maas_client", body: maas },
             ManagedSection { name: "ironic_client", body: Some(IRONIC) },
         ]
+    }
+
+    #[test]
+    fn only_marked_sections_are_removed() {
+        let existing = "[DEFAULT]\ndebug = true\n\n[maas_client]\n# Managed by watcher-metal from the charm config; local edits are replaced.\nurl = http://m/MAAS\n\n[ironic_client]\nregion_name = mine\n\n[MAAS_CLIENT]\n# Managed by watcher-metal x\n\n[database]\nconnection = x\n";
+        assert_eq!(
+            remove_marked_sections(existing, &["maas_client", "ironic_client"]),
+            "[DEFAULT]\ndebug = true\n\n[ironic_client]\nregion_name = mine\n\n[database]\nconnection = x\n"
+        );
+        let untouched = "[maas_client]\nurl = theirs\n";
+        assert_eq!(remove_marked_sections(untouched, &["maas_client"]), untouched);
     }
 
     #[test]

@@ -202,12 +202,25 @@ impl KeystoneAuth {
     /// Reads the options of `[watcher_clients_auth]` (or of the section its
     /// `auth_section` names) from watcher.conf's text.
     pub fn from_watcher_conf(text: &str) -> Result<KeystoneAuth, IronicError> {
-        let mut values = crate::ini::read_section(text, "watcher_clients_auth");
+        Self::from_sections(&|section| crate::ini::read_section(text, section))
+    }
+
+    /// Reads the options of `[watcher_clients_auth]` (or of the section its
+    /// `auth_section` names) from the effective configuration: watcher.conf
+    /// and its drop-ins.
+    pub fn from_layout(layout: &crate::effective::Layout) -> Result<KeystoneAuth, IronicError> {
+        Self::from_sections(&|section| layout.section(section))
+    }
+
+    /// Reads the credentials from `section(name)`, the options of a section
+    /// in file order (the last setting of a key wins).
+    fn from_sections(section: &dyn Fn(&str) -> Vec<(String, String)>) -> Result<KeystoneAuth, IronicError> {
+        let mut values = section("watcher_clients_auth");
         let last = |values: &[(String, String)], key: &str| {
             values.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.trim().to_owned()).filter(|v| !v.is_empty())
         };
-        if let Some(section) = last(&values, "auth_section") {
-            values = crate::ini::read_section(text, &section);
+        if let Some(name) = last(&values, "auth_section") {
+            values = section(&name);
         }
         let get = |key: &str| last(&values, key);
         let missing = |what: &str| IronicError::Config { message: format!("{what} is not set") };
@@ -467,14 +480,18 @@ impl IronicClient {
         })
     }
 
-    /// The client Watcher would build: credentials from the
-    /// `[watcher_clients_auth]` section of watcher-conf-path.
+    /// The client Watcher would build: credentials from the effective
+    /// `[watcher_clients_auth]` section of watcher-conf-path and its drop-ins.
     pub fn from_config(config: &CharmConfig) -> Result<IronicClient, IronicError> {
         let path: &Path = &config.watcher_conf_path;
-        let text = std::fs::read_to_string(path).map_err(|e| IronicError::Config {
-            message: format!("cannot read {} for the Keystone credentials: {e}", path.display()),
-        })?;
-        let auth = KeystoneAuth::from_watcher_conf(&text)?;
+        let layout = crate::effective::Layout::read(path)
+            .map_err(|e| IronicError::Config { message: format!("cannot read the Keystone credentials: {e}") })?;
+        if !layout.files.iter().any(|f| f.path == path) {
+            return Err(IronicError::Config {
+                message: format!("cannot read {} for the Keystone credentials: it does not exist", path.display()),
+            });
+        }
+        let auth = KeystoneAuth::from_layout(&layout)?;
         IronicClient::new(
             auth,
             config.ironic.clone(),

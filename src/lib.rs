@@ -4,9 +4,11 @@
 //! See ARCHITECTURE.md for the map of modules.
 
 pub mod api_key;
+pub mod apply;
 pub mod atomic_file;
 pub mod config;
 pub mod dispatch;
+pub mod effective;
 pub mod error;
 pub mod http;
 pub mod ini;
@@ -18,6 +20,8 @@ pub mod metal;
 pub mod render;
 pub mod secret;
 pub mod survey;
+pub mod system;
 pub mod validate;
+pub mod watcher_version;
 
 pub use error::Error;

@@ -23,6 +23,11 @@ pub const IRONIC_TEMPLATE: &str = "ironic_client.conf.j2";
 pub const MAAS_SECTION: &str = "maas_client";
 pub const IRONIC_SECTION: &str = "ironic_client";
 
+/// The first lines of the drop-in file.
+pub const DROP_IN_HEADER: &str = "# Written by watcher-metal from the charm config; local edits are replaced.\n\
+# Watcher reads this directory's *.conf files in sorted order, then watcher.conf:\n\
+# a later file wins, so watcher.conf must not set these options.\n";
+
 /// The templates built into the binary.
 pub const EMBEDDED: [(&str, &str); 3] = [
     (FULL_TEMPLATE, include_str!("../templates/watcher.conf.j2")),
@@ -256,6 +261,21 @@ impl Renderer {
             }
         }
         Ok(ManagedRender { maas, ironic })
+    }
+
+    /// The drop-in file: a header, then `[maas_client]` (when MAAS is
+    /// configured) and `[ironic_client]`.
+    pub fn drop_in(&self, config: &CharmConfig) -> Result<String, RenderError> {
+        let managed = self.managed_sections(config)?;
+        let mut out = String::from(DROP_IN_HEADER);
+        for body in managed.maas.iter().chain([&managed.ironic]) {
+            out.push('\n');
+            out.push_str(body);
+            if !body.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+        Ok(out)
     }
 
     /// A whole watcher.conf from the charm config and the context sections.

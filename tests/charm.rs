@@ -5,6 +5,7 @@
 mod common;
 
 use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -40,9 +41,10 @@ impl Unit {
     /// Sets the charm config as `config-get --all` prints it.
     fn configure(&self, maas: Option<Value>) {
         let mut config = json!({
-            "maas-url": "", "maas-api-key": "", "maas-api-key-secret": null, "maas-timeout": 60,
+            "maas-url": "", "maas-api-key": "", "maas-api-key-secret": null, "maas-timeout": 120,
             "maas-ca-cert": "", "ironic-api-version": "1", "ironic-endpoint-type": "publicURL",
             "ironic-region-name": "", "watcher-conf-path": self.conf.display().to_string(),
+            "watcher-conf-mode": "drop-in", "drop-in-name": "50-watcher-metal.conf",
             "watcher-services": "watcher-decision-engine watcher-applier",
         });
         if let Some(Value::Object(extra)) = maas {
@@ -105,6 +107,18 @@ impl Unit {
     fn conf(&self) -> String {
         fs::read_to_string(&self.conf).unwrap()
     }
+
+    fn drop_in_dir(&self) -> PathBuf {
+        self.conf.parent().unwrap().join("watcher.conf.d")
+    }
+
+    fn drop_in_path(&self) -> PathBuf {
+        self.drop_in_dir().join("50-watcher-metal.conf")
+    }
+
+    fn drop_in(&self) -> String {
+        fs::read_to_string(self.drop_in_path()).unwrap()
+    }
 }
 
 fn maas() -> MaasSim {
@@ -112,16 +126,24 @@ fn maas() -> MaasSim {
 }
 
 #[test]
-fn config_changed_renders_restarts_and_goes_active() {
+fn config_changed_writes_the_drop_in_restarts_and_goes_active() {
     let sim = maas();
     let unit = Unit::new(Some(&sim), &sim.admin_key());
     let r = unit.dispatch("hooks/config-changed");
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let conf = unit.conf();
-    assert!(conf.starts_with(PRINCIPAL_CONF), "the principal's content is kept");
-    assert!(conf.contains(&format!("[maas_client]\n# Managed by watcher-metal from the charm config; local edits are replaced.\nurl = {}\napi_key = {}\ntimeout = 60\n", sim.base_url(), sim.admin_key())));
+    assert_eq!(unit.conf(), PRINCIPAL_CONF, "the principal's watcher.conf is not touched");
+    let drop_in = unit.drop_in();
+    assert!(drop_in.contains(&format!("[maas_client]\n# Managed by watcher-metal from the charm config; local edits are replaced.\nurl = {}\napi_key = {}\ntimeout = 120\n", sim.base_url(), sim.admin_key())), "{drop_in}");
+    assert!(drop_in.contains("[ironic_client]\n"));
+    // The directory and the file are owned like watcher.conf, so the services can read them.
+    let conf_meta = fs::metadata(&unit.conf).unwrap();
+    for (path, mode) in [(unit.drop_in_dir(), 0o750), (unit.drop_in_path(), 0o640)] {
+        let meta = fs::metadata(&path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, mode, "{}", path.display());
+        assert_eq!((meta.uid(), meta.gid()), (conf_meta.uid(), conf_meta.gid()), "{}", path.display());
+    }
     assert_eq!(unit.restarts(), ["try-restart watcher-decision-engine", "try-restart watcher-applier"]);
-    assert_eq!(unit.last_status(), ("active".into(), "MAAS 3.5.4, user admin; watcher.conf updated".into()));
+    assert_eq!(unit.last_status(), ("active".into(), "MAAS 3.5.4, user admin; drop-in updated".into()));
     assert_eq!(
         unit.juju.calls_to("secret-get"),
         vec![vec!["secret-get".to_owned(), SECRET_URI.to_owned(), "--format=json".to_owned()]]
@@ -141,11 +163,11 @@ fn every_other_hook_converges_too() {
     let unit = Unit::new(Some(&sim), &sim.admin_key());
     for hook in ["start", "upgrade-charm", "leader-elected", "juju-info-relation-joined", "juju-info-relation-changed"]
     {
-        write(&unit.conf, PRINCIPAL_CONF);
+        let _ = fs::remove_file(unit.drop_in_path());
         unit.juju.clear_calls();
         let r = unit.dispatch(&format!("hooks/{hook}"));
         assert_eq!(r.code, 0, "{hook}: {}", r.stderr);
-        assert!(unit.conf().contains("[maas_client]"), "{hook}");
+        assert!(unit.drop_in().contains("[maas_client]"), "{hook}");
         assert_eq!(unit.restarts().len(), 2, "{hook}");
         assert_eq!(unit.last_status().0, "active", "{hook}");
     }
@@ -155,21 +177,175 @@ fn every_other_hook_converges_too() {
 }
 
 #[test]
-fn update_status_repairs_a_rewritten_file_cheaply() {
+fn the_principal_rewriting_watcher_conf_restarts_nothing() {
     let sim = maas();
     let unit = Unit::new(Some(&sim), &sim.admin_key());
     assert_eq!(unit.dispatch("hooks/install").code, 0);
-    // The principal charm re-renders watcher.conf without our sections.
-    write(&unit.conf, PRINCIPAL_CONF);
+    let drop_in = unit.drop_in();
+    // The principal charm re-renders watcher.conf on each of its hooks.
+    let rewritten = format!("{PRINCIPAL_CONF}\n[watcher_decision_engine]\ncontinuous_audit_interval = 30\n");
+    write(&unit.conf, &rewritten);
     unit.juju.clear_calls();
     let before = sim.stats().requests;
     let r = unit.dispatch("hooks/update-status");
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(unit.conf().contains("[maas_client]"));
-    assert_eq!(unit.restarts().len(), 2);
-    assert_eq!(unit.last_status(), ("active".into(), "MAAS 3.5.4, user admin; repaired watcher.conf".into()));
+    assert_eq!(unit.conf(), rewritten, "watcher.conf stays as the principal wrote it");
+    assert_eq!(unit.drop_in(), drop_in);
+    assert!(unit.restarts().is_empty(), "{:?}", unit.restarts());
+    assert_eq!(unit.last_status(), ("active".into(), "MAAS 3.5.4, user admin".into()));
     // Cheap: version and whoami only.
     assert_eq!(sim.stats().requests - before, 2);
+
+    // A drop-in removed by hand is put back, and the services restarted.
+    fs::remove_file(unit.drop_in_path()).unwrap();
+    unit.juju.clear_calls();
+    assert_eq!(unit.dispatch("hooks/update-status").code, 0);
+    assert_eq!(unit.drop_in(), drop_in);
+    assert_eq!(unit.restarts().len(), 2);
+    assert_eq!(unit.last_status(), ("active".into(), "MAAS 3.5.4, user admin; repaired drop-in".into()));
+}
+
+#[test]
+fn sections_an_earlier_merge_wrote_are_migrated_once() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    unit.configure(Some(
+        json!({"maas-url": sim.base_url(), "maas-api-key-secret": SECRET_URI, "watcher-conf-mode": "merge"}),
+    ));
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    assert!(unit.conf().contains("[maas_client]"), "merge mode writes into watcher.conf");
+    assert!(!unit.drop_in_path().exists());
+
+    // Upgraded to drop-in mode: the merged sections leave watcher.conf.
+    unit.configure(Some(json!({"maas-url": sim.base_url(), "maas-api-key-secret": SECRET_URI})));
+    unit.juju.clear_calls();
+    let r = unit.dispatch("hooks/upgrade-charm");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(unit.conf(), PRINCIPAL_CONF, "every other byte of watcher.conf stays");
+    assert!(unit.drop_in().contains("[maas_client]"));
+    assert_eq!(unit.restarts().len(), 2, "one restart for the move");
+    assert!(unit.juju.calls().contains("removed the sections an earlier merge wrote"));
+    assert_eq!(unit.last_status().0, "active");
+
+    // Sections without the marker are someone else's: never edited, but a clash.
+    let theirs = format!("{PRINCIPAL_CONF}\n[maas_client]\ntimeout = 30\n");
+    write(&unit.conf, &theirs);
+    unit.juju.clear_calls();
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    assert_eq!(unit.conf(), theirs);
+    assert!(unit.restarts().is_empty());
+    assert_eq!(unit.last_status().0, "blocked", "{:?}", unit.statuses());
+}
+
+#[test]
+fn a_clash_is_blocked_with_the_file_and_option() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    // watcher.conf is read after the drop-ins: its setting wins.
+    write(&unit.conf, &format!("{PRINCIPAL_CONF}\n[maas_client]\nurl = http://elsewhere:5240/MAAS\n"));
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    let (status, message) = unit.last_status();
+    assert_eq!(status, "blocked");
+    assert_eq!(message, format!("{} sets [maas_client] url, overriding the charm; remove it", unit.conf.display()));
+    assert!(message.len() <= 160, "{message}");
+    assert!(unit.drop_in().contains("[maas_client]"), "the drop-in is still written");
+
+    // A drop-in that sorts after ours wins too; one that sorts before does not.
+    write(&unit.conf, PRINCIPAL_CONF);
+    write(&unit.drop_in_dir().join("10-site.conf"), "[maas_client]\ntimeout = 5\n");
+    write(&unit.drop_in_dir().join("90-site.conf"), "[ironic_client]\nregion_name = RegionTwo\n");
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    let later = unit.drop_in_dir().join("90-site.conf");
+    assert_eq!(
+        unit.last_status(),
+        (
+            "blocked".into(),
+            format!("{} sets [ironic_client] region_name, overriding the charm; remove it", later.display())
+        )
+    );
+    fs::remove_file(&later).unwrap();
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    assert_eq!(unit.last_status().0, "active");
+}
+
+#[test]
+fn python_libmaas_is_installed_when_watcher_cannot_import_it() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    assert_eq!(unit.dispatch("hooks/install").code, 0);
+    unit.juju.set_libmaas_missing(None);
+    unit.juju.clear_calls();
+    let r = unit.dispatch("hooks/update-status");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let apt = unit.juju.calls_to("apt-get");
+    assert_eq!(
+        apt,
+        vec![["apt-get", "install", "-y", "-q", "-o", "Dpkg::Options::=--force-confold", "python3-libmaas"]
+            .map(String::from)
+            .to_vec()]
+    );
+    assert!(unit
+        .statuses()
+        .contains(&("maintenance".into(), "installing python3-libmaas (Watcher's MAAS helper needs it)".into())));
+    assert_eq!(unit.restarts().len(), 2, "the services load the new module");
+    assert_eq!(unit.last_status().0, "active");
+    // Installed now: checked, not installed again.
+    unit.juju.clear_calls();
+    assert_eq!(unit.dispatch("hooks/update-status").code, 0);
+    assert!(unit.juju.calls_to("apt-get").is_empty());
+    assert_eq!(unit.juju.calls_to("python3").len(), 1);
+}
+
+#[test]
+fn a_python_libmaas_that_cannot_be_installed_is_blocked_by_name() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    unit.juju.set_libmaas_missing(Some("E: Unable to locate package python3-libmaas"));
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    assert_eq!(
+        unit.last_status(),
+        ("blocked".into(), "cannot install python3-libmaas: E: Unable to locate package python3-libmaas".into())
+    );
+    // Without MAAS nothing needs it.
+    unit.configure(None);
+    unit.juju.clear_calls();
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    assert!(unit.juju.calls_to("apt-get").is_empty() && unit.juju.calls_to("python3").is_empty());
+    assert_eq!(unit.last_status().0, "active");
+}
+
+#[test]
+fn watcher_versions_are_checked() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    unit.juju.set_watcher_version(Some("2:11.0.0-0ubuntu1"));
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    assert_eq!(
+        unit.last_status(),
+        ("blocked".into(), "Watcher 11.0.0 has no MAAS support (2024.1, 12.0.0, or later needed)".into())
+    );
+
+    unit.juju.set_watcher_version(Some("2:17.0.0-0ubuntu1~cloud0"));
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    let (status, message) = unit.last_status();
+    assert_eq!(status, "active");
+    assert!(
+        message.starts_with("Watcher 17.0.0: MAAS power actions will fail (upstream Nova helper defects)"),
+        "{message}"
+    );
+
+    // Caracal logs the key in clear with debug on: warned, with the fix.
+    unit.juju.set_watcher_version(Some("2:12.0.0-0ubuntu1"));
+    write(&unit.conf, &PRINCIPAL_CONF.replace("debug = False", "debug = True"));
+    unit.juju.clear_calls();
+    assert_eq!(unit.dispatch("hooks/update-status").code, 0);
+    let (status, message) = unit.last_status();
+    assert_eq!(status, "active");
+    assert!(message.starts_with("debug=true logs the MAAS key in clear: set debug=false on watcher"), "{message}");
+    assert!(unit.juju.calls().contains("juju config watcher debug=false"));
+    write(&unit.conf, PRINCIPAL_CONF);
+    assert_eq!(unit.dispatch("hooks/update-status").code, 0);
+    assert_eq!(unit.last_status(), ("active".into(), "MAAS 3.5.4, user admin".into()));
 }
 
 #[test]
@@ -265,10 +441,32 @@ fn without_maas_the_unit_uses_ironic_and_drops_maas_client() {
     unit.juju.clear_calls();
     let r = unit.dispatch("hooks/config-changed");
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(!unit.conf().contains("[maas_client]"));
-    assert!(unit.conf().contains("[ironic_client]"));
+    assert!(!unit.drop_in().contains("[maas_client]"));
+    assert!(unit.drop_in().contains("[ironic_client]"));
+    assert_eq!(unit.conf(), PRINCIPAL_CONF);
     assert_eq!(unit.restarts().len(), 2);
-    assert_eq!(unit.last_status(), ("active".into(), "Ironic backend (maas-url unset); watcher.conf updated".into()));
+    assert_eq!(unit.last_status(), ("active".into(), "Ironic backend (maas-url unset); drop-in updated".into()));
+}
+
+#[test]
+fn merge_mode_still_merges_into_watcher_conf() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    unit.configure(Some(
+        json!({"maas-url": sim.base_url(), "maas-api-key-secret": SECRET_URI, "watcher-conf-mode": "merge"}),
+    ));
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    let conf = unit.conf();
+    assert!(conf.starts_with(PRINCIPAL_CONF), "the principal's content is kept");
+    assert!(conf.contains(&format!("url = {}\n", sim.base_url())));
+    assert_eq!(unit.last_status(), ("active".into(), "MAAS 3.5.4, user admin; watcher.conf updated".into()));
+    // In this mode a rewrite by the principal is repaired, with a restart.
+    write(&unit.conf, PRINCIPAL_CONF);
+    unit.juju.clear_calls();
+    assert_eq!(unit.dispatch("hooks/update-status").code, 0);
+    assert_eq!(unit.conf(), conf);
+    assert_eq!(unit.restarts().len(), 2);
+    assert_eq!(unit.last_status(), ("active".into(), "MAAS 3.5.4, user admin; repaired watcher.conf".into()));
 }
 
 #[test]
@@ -314,13 +512,30 @@ fn maas_ca_cert_is_installed_for_watcher_too() {
 }
 
 #[test]
-fn remove_takes_the_sections_out() {
-    let sim = maas();
+fn remove_leaves_nothing_behind() {
+    let sim = MaasSim::start(MaasSimConfig { tls: Some(metal_sim::TlsNames::Default), ..Default::default() }).unwrap();
     let unit = Unit::new(Some(&sim), &sim.admin_key());
+    unit.configure(Some(
+        json!({"maas-url": sim.base_url(), "maas-api-key-secret": SECRET_URI, "maas-ca-cert": sim.ca_pem().unwrap()}),
+    ));
     assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    assert!(unit.drop_in_path().exists());
+    unit.juju.clear_calls();
     let r = unit.dispatch("hooks/remove");
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(unit.conf(), format!("{PRINCIPAL_CONF}\n"));
+    assert_eq!(unit.conf(), PRINCIPAL_CONF);
+    let left: Vec<_> = fs::read_dir(unit.drop_in_dir()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "drop-in, lock and temp files are gone: {left:?}");
+    assert!(!unit.juju.ca_dir().join("watcher-maas.crt").exists());
+    assert_eq!(unit.juju.calls_to("update-ca-certificates").len(), 1, "the CA bundle is rebuilt");
+    assert_eq!(unit.restarts().len(), 2, "restarted once");
+
+    // Merge mode: the managed sections leave watcher.conf.
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    unit.configure(Some(json!({"maas-url": sim.base_url(), "maas-api-key-secret": SECRET_URI, "watcher-conf-mode": "merge", "maas-ca-cert": sim.ca_pem().unwrap()})));
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    assert_eq!(unit.dispatch("hooks/remove").code, 0);
+    assert_eq!(unit.conf().trim_end(), PRINCIPAL_CONF.trim_end());
 }
 
 #[test]

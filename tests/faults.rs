@@ -133,7 +133,7 @@ fn killed_mid_write_leaves_old_or_new_never_partial() {
         .map(|c| {
             let out = dir.path().join("expected.conf");
             write(&out, &base);
-            assert_eq!(run(&["render", "-c", path_str(c), "-o", path_str(&out)]).code, 0);
+            assert_eq!(run(&["render", "--merge", "-c", path_str(c), "-o", path_str(&out)]).code, 0);
             fs::read_to_string(&out).unwrap()
         })
         .collect();
@@ -144,7 +144,7 @@ fn killed_mid_write_leaves_old_or_new_never_partial() {
     for i in 0..40u64 {
         let config = &configs[(i % 2) as usize];
         let mut child = Command::new(bin())
-            .args(["render", "-c", path_str(config)])
+            .args(["render", "--merge", "-c", path_str(config)])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -161,7 +161,7 @@ fn killed_mid_write_leaves_old_or_new_never_partial() {
     }
     assert!(killed_mid_run > 0, "no run was interrupted; the test proved nothing");
     // The next run cleans up whatever temporary files the killed ones left.
-    assert_eq!(run(&["render", "-c", path_str(&configs[0])]).code, 0);
+    assert_eq!(run(&["render", "--merge", "-c", path_str(&configs[0])]).code, 0);
     let leftovers = temp_files(dir.path());
     assert!(leftovers.is_empty(), "{leftovers:?}");
     assert_eq!(fs::read_to_string(&conf).unwrap(), outputs[0]);
@@ -188,7 +188,7 @@ fn concurrent_runs_serialise() {
     let children: Vec<_> = (0..8)
         .map(|i| {
             Command::new(bin())
-                .args(["render", "-c", path_str(&configs[i % 2])])
+                .args(["render", "--merge", "-c", path_str(&configs[i % 2])])
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()

@@ -42,7 +42,7 @@ fn merge_updates_only_the_managed_sections() {
     let conf = dir.path().join("watcher.conf");
     write(&conf, EXISTING);
     let config = maas_config(dir.path(), &conf);
-    let run = run(&["render", "--config", path_str(&config)]);
+    let run = run(&["render", "--merge", "--config", path_str(&config)]);
     run.assert_no_secret();
     assert_eq!((run.code, run.stderr.as_str()), (0, ""));
     assert_eq!(run.stdout, format!("updated {}\n", conf.display()));
@@ -56,7 +56,7 @@ fn merge_updates_only_the_managed_sections() {
     insta::assert_snapshot!("merged_existing", watcher_metal::ini::mask_secret_values(&merged));
 
     // A second run changes nothing and says so.
-    let again = common::run(&["render", "--config", path_str(&config)]);
+    let again = common::run(&["render", "--merge", "--config", path_str(&config)]);
     assert_eq!(again.stdout, format!("unchanged {}\n", conf.display()));
     assert_eq!(fs::read_to_string(&conf).unwrap(), merged);
 }
@@ -67,7 +67,7 @@ fn merge_keeps_crlf_line_endings() {
     let conf = dir.path().join("watcher.conf");
     write(&conf, "[DEFAULT]\r\ndebug = true\r\n");
     let config = maas_config(dir.path(), &conf);
-    assert_eq!(run(&["render", "-c", path_str(&config)]).code, 0);
+    assert_eq!(run(&["render", "--merge", "-c", path_str(&config)]).code, 0);
     let merged = fs::read_to_string(&conf).unwrap();
     assert!(merged.starts_with("[DEFAULT]\r\ndebug = true\r\n\r\n[maas_client]\r\n"));
     assert_eq!(merged.matches('\n').count(), merged.matches("\r\n").count());
@@ -80,7 +80,7 @@ fn unsetting_maas_removes_the_section() {
     write(&conf, EXISTING);
     let config = dir.path().join("charm.yaml");
     write(&config, &format!("watcher-conf-path: {}\nmaas-url: ''\n", conf.display()));
-    let run = run(&["render", "-c", path_str(&config)]);
+    let run = run(&["render", "--merge", "-c", path_str(&config)]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let merged = fs::read_to_string(&conf).unwrap();
     assert!(!merged.contains("[maas_client]"));
@@ -99,7 +99,7 @@ fn written_file_is_0640_and_keeps_owner_and_group() {
     }
     let before = fs::metadata(&conf).unwrap();
     let config = maas_config(dir.path(), &conf);
-    assert_eq!(run(&["render", "-c", path_str(&config)]).code, 0);
+    assert_eq!(run(&["render", "--merge", "-c", path_str(&config)]).code, 0);
     let after = fs::metadata(&conf).unwrap();
     assert_eq!(after.mode() & 0o777, 0o640);
     assert_eq!((after.uid(), after.gid()), (before.uid(), before.gid()));
@@ -114,7 +114,7 @@ fn check_reports_drift_with_a_masked_diff() {
     let conf = dir.path().join("watcher.conf");
     write(&conf, EXISTING);
     let config = maas_config(dir.path(), &conf);
-    let check = run(&["render", "-c", path_str(&config), "--check"]);
+    let check = run(&["render", "--merge", "-c", path_str(&config), "--check"]);
     check.assert_no_secret();
     assert_eq!(check.code, 1);
     assert!(check.stdout.contains("\n-url = http://old-maas:5240/MAAS\n"), "{}", check.stdout);
@@ -123,8 +123,8 @@ fn check_reports_drift_with_a_masked_diff() {
     assert!(!check.stdout.contains("rabbitpass") && !check.stdout.contains("kspass"));
     assert_eq!(fs::read_to_string(&conf).unwrap(), EXISTING, "--check writes nothing");
 
-    assert_eq!(run(&["render", "-c", path_str(&config)]).code, 0);
-    let clean = run(&["render", "-c", path_str(&config), "--check"]);
+    assert_eq!(run(&["render", "--merge", "-c", path_str(&config)]).code, 0);
+    let clean = run(&["render", "--merge", "-c", path_str(&config), "--check"]);
     assert_eq!((clean.code, clean.stdout.as_str()), (0, ""));
 }
 
@@ -133,10 +133,10 @@ fn check_on_a_missing_file_would_create_it() {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("watcher.conf");
     let config = maas_config(dir.path(), &conf);
-    let check = run(&["render", "-c", path_str(&config), "--check"]);
+    let check = run(&["render", "--merge", "-c", path_str(&config), "--check"]);
     assert_eq!(check.code, 1);
     assert!(!conf.exists());
-    let write = run(&["render", "-c", path_str(&config)]);
+    let write = run(&["render", "--merge", "-c", path_str(&config)]);
     assert_eq!(write.stdout, format!("created {}\n", conf.display()));
 }
 
@@ -160,7 +160,7 @@ fn read_only_directory_leaves_the_old_file_intact() {
     };
     let cfg_dir = tempfile::tempdir().unwrap();
     let config = maas_config(cfg_dir.path(), &conf);
-    let run = run(&["render", "-c", path_str(&config)]);
+    let run = run(&["render", "--merge", "-c", path_str(&config)]);
     run.assert_no_secret();
     assert_eq!(run.code, 9, "{}", run.stderr);
     assert!(
@@ -185,7 +185,7 @@ fn full_disk_leaves_the_old_file_intact() {
     let _ = fs::write(&filler, vec![b'x'; 64 * 1024]);
     let cfg_dir = tempfile::tempdir().unwrap();
     let config = maas_config(cfg_dir.path(), &conf);
-    let run = run(&["render", "-c", path_str(&config)]);
+    let run = run(&["render", "--merge", "-c", path_str(&config)]);
     run.assert_no_secret();
     assert_eq!(run.code, 9, "{}", run.stderr);
     assert!(run.stderr.contains("hint: the file system is full"), "{}", run.stderr);
@@ -202,7 +202,7 @@ fn links_directories_and_missing_directories_are_refused() {
     let link = dir.path().join("watcher.conf");
     std::os::unix::fs::symlink(&real, &link).unwrap();
     let config = maas_config(dir.path(), &link);
-    let run1 = run(&["render", "-c", path_str(&config)]);
+    let run1 = run(&["render", "--merge", "-c", path_str(&config)]);
     assert_eq!(run1.code, 8);
     assert_eq!(
         run1.stderr,
@@ -213,12 +213,12 @@ fn links_directories_and_missing_directories_are_refused() {
     );
     assert_eq!(fs::read_to_string(&real).unwrap(), EXISTING);
 
-    let run2 = run(&["render", "-c", path_str(&config), "-o", path_str(dir.path())]);
+    let run2 = run(&["render", "--merge", "-c", path_str(&config), "-o", path_str(dir.path())]);
     assert_eq!(run2.code, 8);
     assert!(run2.stderr.contains("is a directory, not a file"));
 
     let missing = dir.path().join("nope").join("watcher.conf");
-    let run3 = run(&["render", "-c", path_str(&config), "-o", path_str(&missing)]);
+    let run3 = run(&["render", "--merge", "-c", path_str(&config), "-o", path_str(&missing)]);
     assert_eq!(run3.code, 9);
     assert!(run3.stderr.starts_with(&format!("error: directory {} does not exist", dir.path().join("nope").display())));
 }
@@ -271,7 +271,7 @@ fn warnings_go_to_stderr_and_do_not_stop_the_run() {
         &config,
         &format!("maas-url: http://m:5240\nmaas-api-key: \"{KEY}\\n\"\nwatcher-conf-path: {}\n", conf.display()),
     );
-    let r = run(&["render", "-c", path_str(&config)]);
+    let r = run(&["render", "--merge", "-c", path_str(&config)]);
     r.assert_no_secret();
     assert_eq!(r.code, 0);
     assert_eq!(
@@ -342,7 +342,7 @@ fn hook_mode_reads_config_get_and_the_juju_secret() {
     let conf = dir.path().join("watcher.conf");
     write(&conf, EXISTING);
     let config = format!(
-        r#"{{"maas-url": "http://10.0.0.2:5240/MAAS", "maas-api-key": null, "maas-api-key-secret": "secret:cs3v8m6a8r9s7b6qvcq0", "maas-timeout": 60, "maas-ca-cert": "", "ironic-api-version": "1", "ironic-endpoint-type": "publicURL", "ironic-region-name": "", "watcher-conf-path": "{}"}}"#,
+        r#"{{"maas-url": "http://10.0.0.2:5240/MAAS", "maas-api-key": null, "maas-api-key-secret": "secret:cs3v8m6a8r9s7b6qvcq0", "maas-timeout": 60, "maas-ca-cert": "", "ironic-api-version": "1", "ironic-endpoint-type": "publicURL", "ironic-region-name": "", "watcher-conf-path": "{}", "watcher-conf-mode": "merge"}}"#,
         conf.display()
     );
     let juju = FakeJuju::new(&config, Some(&format!(r#"{{"api-key": "{KEY}"}}"#)));
@@ -369,4 +369,92 @@ fn hook_mode_secret_failures_are_explained() {
         "error: cannot read the API key from Juju secret secret:cs3v8m6a8r9s7b6qvcq0: secret-get: failed (exit status: 1): ERROR secret-get: not found\n  hint: check the URI and that the secret is granted"
     ), "{}", r.stderr);
     assert!(!conf.exists());
+}
+
+fn drop_in_of(conf: &std::path::Path) -> std::path::PathBuf {
+    conf.parent().unwrap().join("watcher.conf.d").join("50-watcher-metal.conf")
+}
+
+#[test]
+fn drop_in_is_the_default_and_leaves_watcher_conf_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("watcher.conf");
+    write(&conf, EXISTING);
+    let config = maas_config(dir.path(), &conf);
+    let drop_in = drop_in_of(&conf);
+
+    let check = run(&["render", "-c", path_str(&config), "--check"]);
+    check.assert_no_secret();
+    assert_eq!(check.code, 1, "{}", check.stderr);
+    assert!(check.stdout.contains("+url = http://10.0.0.2:5240/MAAS\n"), "{}", check.stdout);
+    assert!(!drop_in.exists(), "--check writes nothing");
+
+    let r = run(&["render", "-c", path_str(&config)]);
+    r.assert_no_secret();
+    // The stale [maas_client] in EXISTING has no marker: not ours, so it is
+    // left, and it overrides the drop-in's url: a clash.
+    assert_eq!(r.code, 13, "{}", r.stderr);
+    assert_eq!(r.stdout, format!("created {}\n", drop_in.display()));
+    assert_eq!(
+        r.stderr,
+        format!(
+            "error: {0} sets [maas_client] url, which overrides the charm's setting\n  hint: remove `url` from [maas_client] in {0}: Watcher reads watcher.conf after its drop-ins, and a later drop-in after an earlier one\n",
+            conf.display()
+        )
+    );
+    assert_eq!(fs::read_to_string(&conf).unwrap(), EXISTING, "watcher.conf is not edited");
+    let text = fs::read_to_string(&drop_in).unwrap();
+    assert!(text.starts_with("# Written by watcher-metal"), "{text}");
+    assert!(text.contains(&format!("[maas_client]\n# Managed by watcher-metal from the charm config; local edits are replaced.\nurl = http://10.0.0.2:5240/MAAS\napi_key = {KEY}\ntimeout = 120\n")));
+    assert_eq!(fs::metadata(&drop_in).unwrap().mode() & 0o777, 0o640);
+    assert_eq!(fs::metadata(drop_in.parent().unwrap()).unwrap().mode() & 0o777, 0o750);
+
+    // Without the clash: exit 0, and a second run changes nothing.
+    write(&conf, "[DEFAULT]\ndebug = false\n");
+    let r = run(&["render", "-c", path_str(&config)]);
+    assert_eq!((r.code, r.stdout.clone()), (0, format!("unchanged {}\n", drop_in.display())), "{}", r.stderr);
+    let clean = run(&["render", "-c", path_str(&config), "--check"]);
+    assert_eq!((clean.code, clean.stdout.as_str()), (0, ""));
+
+    // Printing shows the drop-in, masked.
+    let shown = run(&["render", "-c", path_str(&config), "-o", "-"]);
+    assert_eq!(shown.code, 0);
+    assert!(shown.stdout.starts_with("# Written by watcher-metal") && shown.stdout.contains("api_key = <redacted>\n"));
+}
+
+#[test]
+fn merged_sections_move_to_the_drop_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("watcher.conf");
+    let principal = "[DEFAULT]\ndebug = false\n";
+    write(&conf, principal);
+    let config = maas_config(dir.path(), &conf);
+    assert_eq!(run(&["render", "--merge", "-c", path_str(&config)]).code, 0);
+    assert!(fs::read_to_string(&conf).unwrap().contains("[maas_client]"));
+    let r = run(&["render", "-c", path_str(&config)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, format!("created {}\nupdated {}\n", drop_in_of(&conf).display(), conf.display()));
+    assert_eq!(fs::read_to_string(&conf).unwrap(), principal);
+}
+
+#[test]
+fn watcher_conf_is_read_with_its_drop_ins_and_may_be_relative() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("watcher.conf");
+    fs::create_dir(dir.path().join("watcher.conf.d")).unwrap();
+    write(&dir.path().join("watcher.conf.d/10-a.conf"), "[maas_client]\nurl = http://early:5240/MAAS\ntimeout = 7\n");
+    write(
+        &dir.path().join("watcher.conf.d/20-b.conf"),
+        &format!("[maas_client]\nurl = http://m:5240/MAAS\napi_key = {KEY}\n"),
+    );
+    write(&conf, "[maas_client]\ntimeout = 9\n[ironic_client]\nregion_name = R2\n");
+    let out = std::process::Command::new(bin())
+        .current_dir(dir.path())
+        .args(["render", "--watcher-conf", "watcher.conf", "-o", "-", "--reveal-secrets"])
+        .output()
+        .unwrap();
+    let r = Run::from_output(out);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains(&format!("url = http://m:5240/MAAS\napi_key = {KEY}\ntimeout = 9\n")), "{}", r.stdout);
+    assert!(r.stdout.contains("region_name = R2\n"));
 }

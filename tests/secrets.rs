@@ -59,7 +59,13 @@ fn no_command_shows_the_key() {
     // render, every mode.
     assert_eq!(sweep.run(&["render", "-c", c, "--check"]).code, 1);
     assert_eq!(sweep.run(&["render", "-c", c]).code, 0);
+    let drop_in = dir.path().join("watcher.conf.d/50-watcher-metal.conf");
+    assert!(fs::read_to_string(&drop_in).unwrap().contains(&key), "the key did reach the drop-in");
+    assert_eq!(sweep.run(&["render", "--merge", "-c", c, "--check"]).code, 1);
+    assert_eq!(sweep.run(&["render", "--merge", "-c", c]).code, 0);
     assert!(fs::read_to_string(&conf).unwrap().contains(&key), "the key did reach watcher.conf");
+    // watcher.conf now sets the key too: render reports the clash, still without the key.
+    assert_eq!(sweep.run(&["render", "-c", c]).code, 0, "the merged sections moved back to the drop-in");
     sweep.run(&["render", "-c", c, "-o", "-"]);
     sweep.run(&["render", "-c", c, "--full", "-o", "-"]);
     sweep.run(&["render", "-c", c, "--check"]);

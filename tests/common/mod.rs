@@ -109,6 +109,7 @@ impl FakeJuju {
         fs::create_dir(&bin).unwrap();
         let juju = FakeJuju { dir };
         juju.set_config(config_json);
+        juju.set_watcher_version(Some("2:12.0.0-0ubuntu1"));
         if let Some(secret) = secret_json {
             write(&juju.dir.path().join("secret.json"), secret);
         }
@@ -127,6 +128,9 @@ impl FakeJuju {
             ("action-fail", None),
             ("systemctl", None),
             ("update-ca-certificates", None),
+            ("dpkg-query", None),
+            ("python3", None),
+            ("apt-get", None),
         ];
         for (tool, answer) in answers {
             let mut script = format!("#!/bin/sh\n{record}");
@@ -137,9 +141,26 @@ impl FakeJuju {
                     path.display()
                 ));
             }
-            if tool == "systemctl" {
-                let fail = juju.dir.path().join("systemctl-fails");
-                script.push_str(&format!("if [ -f '{}' ]; then echo 'Job failed' >&2; exit 1; fi\n", fail.display()));
+            let state = |name: &str| juju.dir.path().join(name).display().to_string();
+            match tool {
+                "systemctl" => script.push_str(&format!(
+                    "if [ -f '{}' ]; then echo 'Job failed' >&2; exit 1; fi\n",
+                    state("systemctl-fails")
+                )),
+                // dpkg-query prints the file's content as `${db:Status-Status} ${Version}`.
+                "dpkg-query" => script.push_str(&format!(
+                    "if [ -f '{0}' ]; then cat '{0}'; exit 0; fi\necho 'dpkg-query: no packages found matching python3-watcher' >&2; exit 1\n",
+                    state("dpkg-version")
+                )),
+                // Watcher's Python: `import maas.client` fails while libmaas-missing exists.
+                "python3" => script.push_str(&format!("if [ -f '{}' ]; then exit 1; fi\nexit 0\n", state("libmaas-missing"))),
+                // apt-get install: fails with apt's message in apt-fails, else "installs" libmaas.
+                "apt-get" => script.push_str(&format!(
+                    "if [ -f '{0}' ]; then echo 'Reading package lists...' >&2; cat '{0}' >&2; exit 100; fi\nrm -f '{1}'\n",
+                    state("apt-fails"),
+                    state("libmaas-missing")
+                )),
+                _ => {}
             }
             let path = bin.join(tool);
             write(&path, &script);
@@ -157,6 +178,26 @@ impl FakeJuju {
 
     pub fn set_config(&self, config_json: &str) {
         write(&self.dir.path().join("config.json"), config_json);
+    }
+
+    /// What dpkg-query reports for python3-watcher (`None`: not installed).
+    pub fn set_watcher_version(&self, version: Option<&str>) {
+        let path = self.dir.path().join("dpkg-version");
+        match version {
+            Some(v) => write(&path, &format!("installed {v}")),
+            None => {
+                let _ = fs::remove_file(path);
+            }
+        }
+    }
+
+    /// Makes `import maas.client` fail until apt-get installs it; with
+    /// `apt_error`, apt-get fails with that message.
+    pub fn set_libmaas_missing(&self, apt_error: Option<&str>) {
+        write(&self.dir.path().join("libmaas-missing"), "");
+        if let Some(e) = apt_error {
+            write(&self.dir.path().join("apt-fails"), &format!("{e}\n"));
+        }
     }
 
     pub fn set_params(&self, params_json: &str) {
