@@ -24,9 +24,17 @@ fn python() -> Option<String> {
     }
 }
 
-/// Renders `charm_yaml` (merge mode into `existing`, or --full) and checks
-/// the result with oslo.config against `expected`.
-fn round_trip(charm_yaml: &str, existing: Option<&str>, full: bool, expected: Value) {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    DropIn,
+    Merge,
+    Full,
+}
+
+/// Renders `charm_yaml` (into the drop-in beside `existing`, merged into it,
+/// or --full) and checks what oslo.config reads from the result, drop-ins
+/// first, against `expected`.
+fn round_trip(charm_yaml: &str, existing: Option<&str>, mode: Mode, expected: Value) {
     let Some(python) = python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("watcher.conf");
@@ -36,8 +44,10 @@ fn round_trip(charm_yaml: &str, existing: Option<&str>, full: bool, expected: Va
     let config = dir.path().join("charm.yaml");
     write(&config, &format!("{charm_yaml}watcher-conf-path: {}\n", conf.display()));
     let mut args = vec!["render", "-c", path_str(&config)];
-    if full {
-        args.extend(["--full", "--context", "examples/context.yaml"]);
+    match mode {
+        Mode::DropIn => {}
+        Mode::Merge => args.push("--merge"),
+        Mode::Full => args.extend(["--full", "--context", "examples/context.yaml"]),
     }
     let r = run(&args);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -62,10 +72,25 @@ fn maas_and_ironic_values_read_back_equal() {
             "maas-url: http://10.0.0.2:5240/MAAS\nmaas-api-key: {KEY}\nmaas-timeout: 90\nironic-api-version: '1.78'\nironic-endpoint-type: internalURL\nironic-region-name: RegionOne\n"
         ),
         Some("[DEFAULT]\ndebug = true\n\n[maas_client]\nurl = http://old/MAAS\ntimeout = 5\n"),
-        false,
+        Mode::Merge,
         json!({
             "maas_client": {"url": "http://10.0.0.2:5240/MAAS", "api_key": KEY, "timeout": 90},
             "ironic_client": {"api_version": "1.78", "endpoint_type": "internalURL", "region_name": "RegionOne"},
+        }),
+    );
+}
+
+#[test]
+fn the_drop_in_is_read_beside_the_principals_watcher_conf() {
+    round_trip(
+        &format!(
+            "maas-url: http://10.0.0.2:5240/MAAS\nmaas-api-key: {KEY}\nironic-api-version: '1.78'\nironic-region-name: RegionOne\n"
+        ),
+        Some("[DEFAULT]\ndebug = true\n\n[maas_client]\n\n[database]\nconnection = sqlite://\n"),
+        Mode::DropIn,
+        json!({
+            "maas_client": {"url": "http://10.0.0.2:5240/MAAS", "api_key": KEY, "timeout": 120},
+            "ironic_client": {"api_version": "1.78", "endpoint_type": "publicURL", "region_name": "RegionOne"},
         }),
     );
 }
@@ -75,10 +100,10 @@ fn dollar_signs_and_quotes_are_read_literally() {
     // oslo.config substitutes $name and strips matching outer quotes.
     round_trip(
         &format!("maas-url: http://10.0.0.2:5240/MAAS$x\nmaas-api-key: {KEY}\nironic-region-name: '\"Region$One\"'\n"),
-        None,
-        false,
+        Some("[DEFAULT]\n"),
+        Mode::DropIn,
         json!({
-            "maas_client": {"url": "http://10.0.0.2:5240/MAAS$x", "api_key": KEY, "timeout": 60},
+            "maas_client": {"url": "http://10.0.0.2:5240/MAAS$x", "api_key": KEY, "timeout": 120},
             "ironic_client": {"region_name": "\"Region$One\""},
         }),
     );
@@ -89,7 +114,7 @@ fn without_maas_watcher_sees_no_url_and_uses_ironic() {
     round_trip(
         "maas-url: ''\n",
         Some("[maas_client]\nurl = http://old/MAAS\napi_key = a:b:c\n"),
-        false,
+        Mode::Merge,
         json!({
             "maas_client": {"url": null, "api_key": null, "timeout": 60},
             "ironic_client": {"api_version": "1", "endpoint_type": "publicURL", "region_name": null},
@@ -102,9 +127,9 @@ fn full_render_loads_too() {
     round_trip(
         &format!("maas-url: https://maas.example.com:5443/MAAS\nmaas-api-key: {KEY}\n"),
         None,
-        true,
+        Mode::Full,
         json!({
-            "maas_client": {"url": "https://maas.example.com:5443/MAAS", "api_key": KEY, "timeout": 60},
+            "maas_client": {"url": "https://maas.example.com:5443/MAAS", "api_key": KEY, "timeout": 120},
             "ironic_client": {"endpoint_type": "publicURL"},
         }),
     );

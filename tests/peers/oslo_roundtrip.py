@@ -2,6 +2,9 @@
 
 Usage: python oslo_roundtrip.py WATCHER_CONF < expected.json
 
+WATCHER_CONF is read as Watcher's services read it: its drop-in directory
+(watcher.conf.d beside it) first, then the file itself.
+
 expected.json maps group -> option -> expected value (null for unset). The
 modules watcher/conf/maas_client.py and ironic_client.py from the installed
 python-watcher are loaded by file path, since importing the watcher package
@@ -34,7 +37,12 @@ def main():
     conf = cfg.ConfigOpts()
     for name in ("maas_client", "ironic_client"):
         load_conf_module(name).register_opts(conf)
-    conf(args=[], project="watcher", default_config_files=[conf_path])
+    # As Watcher's services: --config-file, and the drop-in directory beside
+    # it (one of oslo.config's default config dirs on a unit) read first.
+    drop_ins = os.path.join(os.path.dirname(conf_path), "watcher.conf.d")
+    conf(args=["--config-file", conf_path], project="watcher",
+         default_config_files=[],
+         default_config_dirs=[drop_ins] if os.path.isdir(drop_ins) else [])
     mismatches = []
     for group, options in expected.items():
         for option, want in options.items():

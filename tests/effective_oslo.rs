@@ -1,0 +1,162 @@
+//! The effective configuration, differentially: for generated layouts of
+//! drop-ins and a watcher.conf, `effective::Layout` must give each managed
+//! option the value Watcher 12.0.0's own `parse_args` (oslo.config finding
+//! the drop-in directory by itself, as on a unit) reads, and so the file:
+//! each file's values carry its tag.
+//!
+//! Needs WATCHER12_PYTHON: python-watcher 12.0.0 with its dependencies, as
+//! `scripts/test` sets up. Under CI the variable is required.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use proptest::prelude::*;
+use watcher_metal::effective::{Layout, MANAGED_OPTIONS};
+
+fn python() -> Option<String> {
+    match std::env::var("WATCHER12_PYTHON") {
+        Ok(p) if !p.is_empty() => Some(p),
+        _ if std::env::var_os("CI").is_some() => panic!("WATCHER12_PYTHON must be set under CI"),
+        _ => {
+            eprintln!(
+                "WATCHER12_PYTHON is not set: the oslo.config differential test is not run (scripts/test sets it)"
+            );
+            None
+        }
+    }
+}
+
+/// One option line: key, separator, value.
+type Line = (String, &'static str, String);
+/// One section: its header as written, and its lines.
+type Section = (String, Vec<Line>);
+
+/// Drop-in names around ours, and names oslo.config must not read.
+const NAMES: [&str; 10] = [
+    "00-site.conf",
+    "10-a.conf",
+    "50-watcher-metal.conf",
+    "50-watcher-metal.conf.bak",
+    "60-b.conf",
+    "90-z.conf",
+    ".hidden.conf",
+    "Z.conf",
+    "a.conf",
+    "README",
+];
+
+fn value_for(key: &'static str) -> BoxedStrategy<String> {
+    match key {
+        "url" => prop_oneof![Just(String::new()), (0..5u8).prop_map(|n| format!("http://maas{n}:5240/MAAS"))].boxed(),
+        "api_key" => prop_oneof![Just(String::new()), (0..5u8).prop_map(|n| format!("c{n}:t{n}:s{n}"))].boxed(),
+        "timeout" => (1..600u32).prop_map(|n| n.to_string()).boxed(),
+        "api_version" => (1..99u8).prop_map(|n| format!("1.{n}")).boxed(),
+        "endpoint_type" => {
+            prop::sample::select(vec!["publicURL", "internalURL", "admin", "public"]).prop_map(str::to_owned).boxed()
+        }
+        _ => prop_oneof![Just(String::new()), (0..5u8).prop_map(|n| format!("Region{n}"))].boxed(),
+    }
+}
+
+fn section() -> impl Strategy<Value = Section> {
+    (0..MANAGED_OPTIONS.len(), any::<bool>()).prop_flat_map(|(i, upper)| {
+        let (name, keys) = MANAGED_OPTIONS[i];
+        let header = if upper { name.to_uppercase() } else { name.to_owned() };
+        let line = (prop::sample::select(keys.to_vec()), prop::sample::select(vec![" = ", "=", ": "]))
+            .prop_flat_map(|(key, sep)| value_for(key).prop_map(move |v| (key.to_owned(), sep, v)));
+        prop::collection::vec(line, 0..4).prop_map(move |lines| (header.clone(), lines))
+    })
+}
+
+fn file_text() -> impl Strategy<Value = Vec<Section>> {
+    prop::collection::vec(section(), 0..4)
+}
+
+fn layout() -> impl Strategy<Value = (BTreeMap<&'static str, Vec<Section>>, Vec<Section>)> {
+    (prop::collection::btree_map(prop::sample::select(NAMES.to_vec()), file_text(), 0..5), file_text())
+}
+
+/// The file's text. Every non-empty value carries the file's `tag`, so a
+/// value read names the file it came from (oslo.config's own record of the
+/// file, `get_location`, is not reliable enough to judge by: it names the
+/// last file with the section).
+fn render(sections: &[Section], tag: usize) -> String {
+    let mut text = String::from("# generated\n[DEFAULT]\ndebug = false\n");
+    for (header, lines) in sections {
+        text.push_str(&format!("\n[{header}]\n"));
+        for (key, sep, value) in lines {
+            let value = match (value.is_empty(), key.as_str()) {
+                (true, _) => String::new(),
+                (false, "timeout") => format!("{value}{tag:02}"),
+                (false, _) => format!("{value}-f{tag}"),
+            };
+            text.push_str(&format!("{key}{sep}{value}\n"));
+        }
+    }
+    text
+}
+
+/// Writes each case under its own HOME: `~/.watcher/watcher.conf` and
+/// `~/.watcher/watcher.conf.d/`, one of oslo.config's default dirs.
+fn write_case(
+    root: &Path,
+    n: usize,
+    case: &(BTreeMap<&'static str, Vec<Section>>, Vec<Section>),
+) -> (PathBuf, PathBuf) {
+    let home = root.join(format!("case-{n}"));
+    let dir = home.join(".watcher");
+    let drop_ins = dir.join("watcher.conf.d");
+    std::fs::create_dir_all(&drop_ins).unwrap();
+    for (tag, (name, sections)) in case.0.iter().enumerate() {
+        std::fs::write(drop_ins.join(name), render(sections, tag)).unwrap();
+    }
+    let conf = dir.join("watcher.conf");
+    std::fs::write(&conf, render(&case.1, 99)).unwrap();
+    (home, conf)
+}
+
+fn ours(conf: &Path) -> BTreeMap<String, Option<String>> {
+    let layout = Layout::read(conf).unwrap();
+    let mut out = BTreeMap::new();
+    for (section, keys) in MANAGED_OPTIONS {
+        for key in keys.iter() {
+            out.insert(format!("{section}.{key}"), layout.setting(section, key).map(|s| s.value));
+        }
+    }
+    out
+}
+
+fn oslo(python: &str, cases: &[(PathBuf, PathBuf)]) -> Vec<BTreeMap<String, Option<String>>> {
+    let input: Vec<_> = cases.iter().map(|(home, conf)| serde_json::json!({"home": home, "conf": conf})).collect();
+    let mut child = Command::new(python)
+        .arg("tests/peers/effective_conf.py")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run Watcher's parse_args");
+    child.stdin.take().unwrap().write_all(serde_json::Value::from(input).to_string().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+proptest! {
+    // Each case runs one Python process over a batch of layouts.
+    #![proptest_config(ProptestConfig { cases: 6, max_shrink_iters: 30, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_effective_configuration_is_what_watcher_reads(batch in prop::collection::vec(layout(), 40)) {
+        let Some(python) = python() else { return Ok(()) };
+        let root = tempfile::tempdir().unwrap();
+        let cases: Vec<_> = batch.iter().enumerate().map(|(n, case)| write_case(root.path(), n, case)).collect();
+        let theirs = oslo(&python, &cases);
+        for (n, (_, conf)) in cases.iter().enumerate() {
+            let ours = ours(conf);
+            let theirs = &theirs[n];
+            prop_assert_eq!(&ours, theirs, "case {}: {:?}", n, batch[n]);
+        }
+    }
+}
