@@ -282,6 +282,15 @@ pub fn remove(path: &Path) -> Result<bool, FileError> {
     Ok(true)
 }
 
+/// Removes the lock file (and any stale temporary files) this module keeps
+/// beside `path`, once nothing will write `path` again.
+pub fn remove_lock(path: &Path) {
+    let dir = parent_dir(path);
+    let name = file_name(path);
+    remove_stale_temp_files(dir, &name);
+    let _ = fs::remove_file(dir.join(format!(".{name}.lock")));
+}
+
 /// Removes `.NAME.*.tmp` files left by a run that was killed mid-write. Only
 /// called with the lock held, so no live write can own them.
 fn remove_stale_temp_files(dir: &Path, name: &str) {

@@ -73,9 +73,9 @@ pub fn run(ctx: &Context<'_>, event: &Event) -> Result<(), Error> {
         Event::Hook(name) => match name.as_str() {
             "stop" => Ok(()),
             "remove" => remove(ctx),
-            "secret-changed" => converge(ctx, Check::Full, true),
-            "update-status" => converge(ctx, Check::Quick, false),
-            _ => converge(ctx, Check::Full, false),
+            "update-status" => converge(ctx, Check::Quick),
+            // secret-changed included: every hook reads the key with --refresh.
+            _ => converge(ctx, Check::Full),
         },
         Event::Action(name) => {
             let outcome = match name.as_str() {
@@ -101,10 +101,12 @@ enum Check {
     Full,
 }
 
-/// Reads and resolves the config, or says why the unit is blocked.
-fn read_config(ctx: &Context<'_>, refresh: bool) -> Result<Result<CharmConfig, String>, Error> {
+/// Reads and resolves the config, or says why the unit is blocked. The key
+/// is read with `secret-get --refresh` every time, so a new revision of the
+/// secret, or another secret, is never missed.
+fn read_config(ctx: &Context<'_>) -> Result<Result<CharmConfig, String>, Error> {
     let options = crate::juju::read_config(ctx.tools)?;
-    let secrets = HookSecrets { tools: ctx.tools, refresh };
+    let secrets = HookSecrets { tools: ctx.tools, refresh: true };
     match config::load(&options, &secrets) {
         Ok((config, warnings)) => {
             log_warnings(ctx, &warnings)?;
@@ -152,21 +154,18 @@ fn blocked_file_problem(e: &FileError) -> bool {
     )
 }
 
-fn converge(ctx: &Context<'_>, check: Check, refresh: bool) -> Result<(), Error> {
-    let config = match read_config(ctx, refresh)? {
+fn converge(ctx: &Context<'_>, check: Check) -> Result<(), Error> {
+    let config = match read_config(ctx)? {
         Ok(config) => config,
         Err(problem) => return blocked(ctx, &problem),
     };
     let path = config.watcher_conf_path.clone();
+    let version = watcher_version(ctx)?;
     match atomic_file::read_existing(&path) {
-        Ok(Some(_)) => {}
-        Ok(None) => {
-            return set_status(
-                ctx,
-                Status::Waiting,
-                &format!("waiting for {} (deploy the Watcher charm on this machine)", path.display()),
-            )
+        Ok(Some(_)) => {
+            let _ = std::fs::remove_file(waiting_marker(ctx, &path));
         }
+        Ok(None) => return wait_for_watcher(ctx, &path, version),
         Err(e) if blocked_file_problem(&e) => return blocked(ctx, &format!("{e}; {}", e.hint())),
         Err(e) => return Err(e.into()),
     }
@@ -190,8 +189,8 @@ fn converge(ctx: &Context<'_>, check: Check, refresh: bool) -> Result<(), Error>
     let ca_changed = install_ca(ctx, config.maas.as_ref().and_then(|m| m.ca_cert.as_deref()))?;
 
     let ready = match &config.maas {
-        Some(_) => check_maas_ready(ctx)?,
-        None => Readiness::default(),
+        Some(_) => check_maas_ready(ctx, version)?,
+        None => Readiness { version, ..Readiness::default() },
     };
 
     // A restart that failed last time is owed even if nothing changed now.
@@ -251,10 +250,90 @@ fn converge(ctx: &Context<'_>, check: Check, refresh: bool) -> Result<(), Error>
                     };
                     set_status(ctx, Status::Active, &status)
                 }
+                Err(failure) if is_transient(&failure.error) => {
+                    let problem = maas_problem(failure.stage, &failure.error);
+                    ctx.tools.log(LogLevel::Warning, &format!("waiting: {problem}"))?;
+                    set_status(ctx, Status::Waiting, &format!("MAAS (re-checked by update-status): {}", failure.error))
+                }
                 Err(failure) => blocked(ctx, &maas_problem(failure.stage, &failure.error)),
             }
         }
     }
+}
+
+/// MAAS failures that may pass by themselves (unreachable, slow, 5xx): the
+/// unit waits, and update-status checks again. Everything else needs a
+/// person.
+fn is_transient(error: &MaasError) -> bool {
+    use crate::http::TransportError as T;
+    match error {
+        MaasError::Transport(t) => matches!(t, T::Refused { .. } | T::Timeout { .. } | T::Protocol { .. }),
+        MaasError::Server { .. } => true,
+        _ => false,
+    }
+}
+
+/// How long the unit waits for the Watcher charm to write watcher.conf
+/// before it says that something else is wrong.
+const WATCHER_WAIT_LIMIT: Duration = Duration::from_secs(30 * 60);
+
+/// watcher.conf does not exist (yet): waiting while the Watcher charm may
+/// still be installing; `blocked` once that is no longer believable.
+fn wait_for_watcher(ctx: &Context<'_>, path: &Path, version: Option<WatcherVersion>) -> Result<(), Error> {
+    let marker = waiting_marker(ctx, path);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+    let since = std::fs::read_to_string(&marker).ok().and_then(|t| t.trim().parse::<u64>().ok());
+    let since = match since {
+        Some(t) => t,
+        None => {
+            let _ = std::fs::write(&marker, now.to_string());
+            now
+        }
+    };
+    let waited = Duration::from_secs(now.saturating_sub(since));
+    if version.is_none() && waited >= WATCHER_WAIT_LIMIT {
+        return blocked(
+            ctx,
+            &format!(
+                "no Watcher here after {} min ({} not installed, no {}): relate to the Watcher charm",
+                waited.as_secs() / 60,
+                system::WATCHER_PACKAGE,
+                path.display()
+            ),
+        );
+    }
+    set_status(
+        ctx,
+        Status::Waiting,
+        &format!("waiting for {} (deploy the Watcher charm on this machine)", path.display()),
+    )
+}
+
+fn waiting_marker(ctx: &Context<'_>, conf: &Path) -> PathBuf {
+    state_dir(ctx, conf).join(".watcher-metal-waiting-since")
+}
+
+/// Watcher's installed version, also shown by `juju status` as the
+/// application's version.
+fn watcher_version(ctx: &Context<'_>) -> Result<Option<WatcherVersion>, Error> {
+    let version = match ctx.system.package_version(system::WATCHER_PACKAGE) {
+        Ok(Some(text)) => {
+            let version = WatcherVersion::parse_deb(&text);
+            if version.is_none() {
+                ctx.tools.log(LogLevel::Warning, &format!("cannot read Watcher's version from `{text}`"))?;
+            }
+            version
+        }
+        Ok(None) => None,
+        Err(e) => {
+            ctx.tools.log(LogLevel::Warning, &format!("cannot read Watcher's version: {e}"))?;
+            None
+        }
+    };
+    if let Some(v) = version {
+        ctx.tools.application_version_set(&v.to_string())?;
+    }
+    Ok(version)
 }
 
 /// `drop-in` or `watcher.conf`, for status messages.
@@ -276,30 +355,22 @@ struct Readiness {
 }
 
 /// Watcher's version and python-libmaas. Cheap when all is well: one
-/// dpkg-query and one Python import.
-fn check_maas_ready(ctx: &Context<'_>) -> Result<Readiness, Error> {
-    let mut ready = Readiness::default();
-    match ctx.system.package_version(system::WATCHER_PACKAGE) {
-        Ok(Some(text)) => {
-            ready.version = WatcherVersion::parse_deb(&text);
-            if ready.version.is_none() {
-                ctx.tools.log(LogLevel::Warning, &format!("cannot read Watcher's version from `{text}`"))?;
-            }
-        }
-        Ok(None) => ctx.tools.log(
+/// Python import.
+fn check_maas_ready(ctx: &Context<'_>, version: Option<WatcherVersion>) -> Result<Readiness, Error> {
+    let mut ready = Readiness { version, ..Readiness::default() };
+    match version {
+        None => ctx.tools.log(
             LogLevel::Warning,
             &format!("{} is not installed; Watcher's version is unknown", system::WATCHER_PACKAGE),
         )?,
-        Err(e) => ctx.tools.log(LogLevel::Warning, &format!("cannot read Watcher's version: {e}"))?,
-    }
-    if let Some(version) = ready.version {
-        if version.maas_support() == MaasSupport::Missing {
+        Some(version) if version.maas_support() == MaasSupport::Missing => {
             ready.blocked = Some(format!(
                 "Watcher {version} has no MAAS support (2024.1, {}, or later needed)",
                 watcher_version::FIRST_WITH_MAAS
             ));
             return Ok(ready);
         }
+        Some(_) => {}
     }
     let imports = |ctx: &Context<'_>| match ctx.system.python_imports(system::LIBMAAS_MODULE) {
         Ok(ok) => Ok(ok),
@@ -435,8 +506,13 @@ fn install_ca(ctx: &Context<'_>, pem: Option<&str>) -> Result<bool, Error> {
 /// failed restart restarts again. Kept in the charm directory (or beside
 /// watcher.conf when there is none).
 fn restart_marker(ctx: &Context<'_>, conf: &Path) -> PathBuf {
-    let dir = ctx.charm_dir.clone().unwrap_or_else(|| conf.parent().map(Path::to_path_buf).unwrap_or_default());
-    dir.join(".watcher-metal-restart-pending")
+    state_dir(ctx, conf).join(".watcher-metal-restart-pending")
+}
+
+/// Where the charm keeps its state files: the charm directory (or beside
+/// watcher.conf when there is none).
+fn state_dir(ctx: &Context<'_>, conf: &Path) -> PathBuf {
+    ctx.charm_dir.clone().unwrap_or_else(|| conf.parent().map(Path::to_path_buf).unwrap_or_default())
 }
 
 fn restart_services(ctx: &Context<'_>, config: &CharmConfig) -> Result<(), Error> {
@@ -474,7 +550,16 @@ fn remove(ctx: &Context<'_>) -> Result<(), Error> {
         ctx.tools.log(LogLevel::Info, &format!("{} {}", outcome.as_str(), path.display()))?;
     }
     let ca_changed = install_ca(ctx, None)?;
+    // Nothing of ours stays: lock and temporary files, state files, and the
+    // drop-in directory when nothing else is in it.
+    atomic_file::remove_lock(&drop_in);
+    atomic_file::remove_lock(&conf);
+    atomic_file::remove_lock(&ctx.ca_dir.join(CA_FILE_NAME));
+    if let Some(dir) = drop_in.parent() {
+        let _ = std::fs::remove_dir(dir);
+    }
     let _ = std::fs::remove_file(restart_marker(ctx, &conf));
+    let _ = std::fs::remove_file(waiting_marker(ctx, &conf));
     if applied.settings_changed() || ca_changed {
         for service in &config::services_from_options(&options) {
             // Best effort: the unit is going away.
@@ -486,9 +571,31 @@ fn remove(ctx: &Context<'_>) -> Result<(), Error> {
     Ok(())
 }
 
+/// The longest status message: `juju status` shows about this much; the
+/// whole message goes to `juju-log`.
+const MAX_STATUS: usize = 120;
+
 fn set_status(ctx: &Context<'_>, status: Status, message: &str) -> Result<(), Error> {
-    ctx.tools.status_set(status, &one_line(message))?;
+    let line = one_line(message);
+    let short = shorten(&line, MAX_STATUS);
+    if short.len() < line.len() {
+        ctx.tools.log(LogLevel::Info, &format!("{} status, in full: {line}", status.as_str()))?;
+    }
+    ctx.tools.status_set(status, &short)?;
     Ok(())
+}
+
+/// `text` cut to at most `max` bytes at a word boundary, with `...` when cut.
+fn shorten(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max - 3;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = text[..end].rfind(' ').filter(|&at| at > max / 2).unwrap_or(end);
+    format!("{}...", text[..cut].trim_end_matches([' ', ';', ',', ':']))
 }
 
 fn blocked(ctx: &Context<'_>, message: &str) -> Result<(), Error> {
@@ -518,7 +625,7 @@ impl From<crate::juju::HookToolError> for ActionFailure {
 }
 
 fn action_config(ctx: &Context<'_>) -> Result<CharmConfig, ActionFailure> {
-    match read_config(ctx, false)? {
+    match read_config(ctx)? {
         Ok(config) => Ok(config),
         Err(problem) => Err(ActionFailure(format!("invalid configuration: {problem}"))),
     }
@@ -540,8 +647,16 @@ fn pair(key: &str, value: impl ToString) -> (String, String) {
 fn action_validate(ctx: &Context<'_>) -> Result<(), ActionFailure> {
     let config = action_config(ctx)?;
     let Some(maas) = &config.maas else {
-        ctx.tools.action_set(&[pair("result", "success"), pair("backend", "ironic")])?;
-        return Err(ActionFailure(format!("{}; {}", Error::MaasNotConfigured, Error::MaasNotConfigured.hint())));
+        // Nothing to validate: a failure, said the same way in results and message.
+        let (error, hint) = (Error::MaasNotConfigured.to_string(), Error::MaasNotConfigured.hint());
+        ctx.tools.action_set(&[
+            pair("result", "failure"),
+            pair("backend", "ironic"),
+            pair("stage", "config"),
+            pair("error", &error),
+            pair("hint", &hint),
+        ])?;
+        return Err(ActionFailure(format!("{error}; {hint}")));
     };
     let client = MaasClient::from_settings(maas).map_err(Error::from)?;
     match validate::validate(&client, true) {
@@ -663,6 +778,17 @@ mod tests {
         assert_eq!(Event::from_dispatch_path("dispatch"), None);
         assert_eq!(Event::from_dispatch_path("hooks/"), None);
         assert_eq!(Event::from_dispatch_path("other/x"), None);
+    }
+
+    #[test]
+    fn long_statuses_are_cut_at_a_word() {
+        let long = "cannot install python3-libmaas: E: Unable to locate package python3-libmaas because the mirror http://archive.example.com/ubuntu is down";
+        let short = shorten(long, MAX_STATUS);
+        assert!(short.len() <= MAX_STATUS, "{short}");
+        assert!(short.ends_with("...") && long.starts_with(short.trim_end_matches("...")), "{short}");
+        assert_eq!(shorten("short", MAX_STATUS), "short");
+        let unicode = "é".repeat(100);
+        assert!(shorten(&unicode, MAX_STATUS).len() <= MAX_STATUS);
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub trait HookTools {
     fn secret_get(&self, uri: &str, refresh: bool) -> Result<SecretString, HookToolError>;
     /// `status-set STATUS MESSAGE`.
     fn status_set(&self, status: Status, message: &str) -> Result<(), HookToolError>;
+    /// `application-version-set VERSION`: the workload version `juju status` shows.
+    fn application_version_set(&self, version: &str) -> Result<(), HookToolError>;
     /// `juju-log --log-level LEVEL MESSAGE`.
     fn log(&self, level: LogLevel, message: &str) -> Result<(), HookToolError>;
     /// `action-get --format=json`: the action's parameters as raw JSON.
@@ -135,6 +137,10 @@ fn run_quiet(tool: &str, args: &[&str]) -> Result<(), HookToolError> {
 impl HookTools for JujuHookTools {
     fn status_set(&self, status: Status, message: &str) -> Result<(), HookToolError> {
         run_quiet("status-set", &[status.as_str(), message])
+    }
+
+    fn application_version_set(&self, version: &str) -> Result<(), HookToolError> {
+        run_quiet("application-version-set", &[version])
     }
 
     fn log(&self, level: LogLevel, message: &str) -> Result<(), HookToolError> {

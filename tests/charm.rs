@@ -146,7 +146,8 @@ fn config_changed_writes_the_drop_in_restarts_and_goes_active() {
     assert_eq!(unit.last_status(), ("active".into(), "MAAS 3.5.4, user admin; drop-in updated".into()));
     assert_eq!(
         unit.juju.calls_to("secret-get"),
-        vec![vec!["secret-get".to_owned(), SECRET_URI.to_owned(), "--format=json".to_owned()]]
+        vec![["secret-get", SECRET_URI, "--format=json", "--refresh"].map(String::from).to_vec()],
+        "every hook reads the latest revision"
     );
 
     // Nothing changed: no restart, and the status says so.
@@ -256,13 +257,11 @@ fn a_clash_is_blocked_with_the_file_and_option() {
     write(&unit.drop_in_dir().join("90-site.conf"), "[ironic_client]\nregion_name = RegionTwo\n");
     assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
     let later = unit.drop_in_dir().join("90-site.conf");
-    assert_eq!(
-        unit.last_status(),
-        (
-            "blocked".into(),
-            format!("{} sets [ironic_client] region_name, overriding the charm; remove it", later.display())
-        )
-    );
+    let (status, message) = unit.last_status();
+    assert_eq!(status, "blocked");
+    assert!(message.starts_with(&format!("{} sets [ironic_client] region_name", later.display())), "{message}");
+    assert!(message.len() <= 120, "{message}");
+    assert!(unit.juju.calls().contains(&format!("remove `region_name` from [ironic_client] in {}", later.display())));
     fs::remove_file(&later).unwrap();
     assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
     assert_eq!(unit.last_status().0, "active");
@@ -386,7 +385,7 @@ fn rejected_key_is_blocked_with_the_diagnosis() {
 }
 
 #[test]
-fn unreachable_maas_is_blocked() {
+fn unreachable_maas_waits_and_is_rechecked() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
@@ -395,8 +394,14 @@ fn unreachable_maas_is_blocked() {
     let r = unit.dispatch("hooks/config-changed");
     assert_eq!(r.code, 0, "{}", r.stderr);
     let (status, message) = unit.last_status();
-    assert_eq!(status, "blocked");
-    assert!(message.starts_with(&format!("cannot use maas-url: connection refused by 127.0.0.1:{port}")), "{message}");
+    assert_eq!(status, "waiting", "a person cannot fix a MAAS that is down");
+    assert_eq!(message, format!("MAAS (re-checked by update-status): connection refused by 127.0.0.1:{port}"));
+    assert!(unit.juju.calls().contains("check the host and port in maas-url"), "the hint is in juju-log");
+    assert!(message.len() <= 120, "{message}");
+    // A name that does not resolve is a mistake to fix: blocked.
+    unit.configure(Some(json!({"maas-url": "http://maas.invalid:5240/MAAS", "maas-api-key": KEY})));
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    assert_eq!(unit.last_status().0, "blocked");
 }
 
 #[test]
@@ -409,7 +414,8 @@ fn secret_problems_are_blocked_and_secret_changed_refreshes() {
     let (status, message) = unit.last_status();
     assert_eq!(status, "blocked");
     assert!(message.starts_with(&format!("cannot read the API key from Juju secret {SECRET_URI}")), "{message}");
-    assert!(message.contains("juju grant-secret"));
+    assert!(message.len() <= 120, "{message}");
+    assert!(unit.juju.calls().contains("juju grant-secret"), "the whole diagnosis is in juju-log");
 
     write(&unit.juju.dir.path().join("secret.json"), &json!({ "api-key": sim.admin_key() }).to_string());
     unit.juju.clear_calls();
@@ -430,6 +436,58 @@ fn missing_watcher_conf_waits() {
     assert_eq!(status, "waiting");
     assert!(message.starts_with(&format!("waiting for {}", unit.conf.display())));
     assert!(!unit.conf.exists());
+
+    // Half an hour later with no Watcher installed: this is not a Watcher unit.
+    unit.juju.set_watcher_version(None);
+    let since = unit.charm_dir.path().join(".watcher-metal-waiting-since");
+    let then = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 31 * 60;
+    write(&since, &then.to_string());
+    assert_eq!(unit.dispatch("hooks/update-status").code, 0);
+    let (status, message) = unit.last_status();
+    assert_eq!(status, "blocked");
+    assert!(message.starts_with("no Watcher here after 31 min (python3-watcher not installed"), "{message}");
+    // Watcher arrives: the unit goes on.
+    unit.juju.set_watcher_version(Some("2:12.0.0-0ubuntu1"));
+    write(&unit.conf, PRINCIPAL_CONF);
+    assert_eq!(unit.dispatch("hooks/update-status").code, 0);
+    assert_eq!(unit.last_status().0, "active");
+    assert!(!since.exists());
+}
+
+#[test]
+fn the_watcher_version_is_the_application_version() {
+    let unit = Unit::new(None, KEY);
+    unit.juju.set_watcher_version(Some("2:12.0.0-0ubuntu1~cloud0"));
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    assert_eq!(
+        unit.juju.calls_to("application-version-set"),
+        vec![vec!["application-version-set".to_owned(), "12.0.0".to_owned()]]
+    );
+    assert_eq!(unit.last_status(), ("active".into(), "Ironic backend (maas-url unset); drop-in updated".into()));
+}
+
+#[test]
+fn a_maas_answering_5xx_waits() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    sim.add_fault(metal_sim::FaultRule {
+        path_contains: "version/".into(),
+        op: None,
+        times: None,
+        fault: metal_sim::Fault::Status {
+            status: 502,
+            content_type: "text/plain".into(),
+            body: "Bad Gateway".into(),
+            retry_after: None,
+        },
+    });
+    assert_eq!(unit.dispatch("hooks/update-status").code, 0);
+    let (status, message) = unit.last_status();
+    assert_eq!(status, "waiting", "{message}");
+    assert!(message.starts_with("MAAS (re-checked by update-status): "), "{message}");
+    sim.clear_faults();
+    assert_eq!(unit.dispatch("hooks/update-status").code, 0);
+    assert_eq!(unit.last_status().0, "active");
 }
 
 #[test]
@@ -524,8 +582,17 @@ fn remove_leaves_nothing_behind() {
     let r = unit.dispatch("hooks/remove");
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(unit.conf(), PRINCIPAL_CONF);
-    let left: Vec<_> = fs::read_dir(unit.drop_in_dir()).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert!(left.is_empty(), "drop-in, lock and temp files are gone: {left:?}");
+    assert!(!unit.drop_in_dir().exists(), "the drop-in, its lock file and the emptied directory are gone");
+    let left: Vec<_> = fs::read_dir(unit.conf.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, ["watcher.conf"], "no lock or temp file beside watcher.conf");
+    let ca_left: Vec<_> = fs::read_dir(unit.juju.ca_dir()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(ca_left.is_empty(), "no CA certificate or lock file: {ca_left:?}");
+    let state: Vec<_> = fs::read_dir(unit.charm_dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".watcher-metal"))
+        .collect();
+    assert!(state.is_empty(), "no state files: {state:?}");
     assert!(!unit.juju.ca_dir().join("watcher-maas.crt").exists());
     assert_eq!(unit.juju.calls_to("update-ca-certificates").len(), 1, "the CA bundle is rebuilt");
     assert_eq!(unit.restarts().len(), 2, "restarted once");
@@ -563,6 +630,16 @@ fn validate_credentials_action() {
     let fail = unknown.juju.calls_to("action-fail");
     assert_eq!(fail.len(), 1);
     assert!(fail[0][1].starts_with("MAAS rejected the API key: unknown consumer key (401)"), "{:?}", fail[0]);
+
+    // No MAAS configured: one outcome, a failure, said alike in results and message.
+    unit.configure(None);
+    unit.juju.clear_calls();
+    assert_eq!(unit.dispatch("actions/validate-credentials").code, 0);
+    assert_eq!(unit.result("result").as_deref(), Some("failure"));
+    assert_eq!(unit.result("backend").as_deref(), Some("ironic"));
+    let fail = unit.juju.calls_to("action-fail");
+    assert_eq!(fail.len(), 1);
+    assert!(fail[0][1].starts_with(&unit.result("error").unwrap()), "{:?}", fail[0]);
 }
 
 #[test]

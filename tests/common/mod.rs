@@ -123,6 +123,7 @@ impl FakeJuju {
             ("secret-get", Some("secret.json")),
             ("action-get", Some("params.json")),
             ("status-set", None),
+            ("application-version-set", None),
             ("juju-log", None),
             ("action-set", None),
             ("action-fail", None),
