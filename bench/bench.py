@@ -24,11 +24,12 @@ from collections import Counter
 from pathlib import Path
 
 import report
-from harness import BenchError, MaasSim, RequestCounter, elf_section_names, machine_info, run, summarise, tree_size
+from harness import BenchError, MaasSim, NovaSim, RequestCounter, elf_section_names, machine_info, run, summarise, tree_size
 
 ROOT = Path(__file__).resolve().parent.parent
 WATCHER_METAL = "target/release/watcher-metal"
 MAAS_SIM = "target/release/maas-sim"
+NOVA_SIM = "target/release/nova-sim"
 CONCURRENCY = 16  # watcher-metal's default --concurrency, and the simulator's limit
 
 SIZES = {
@@ -44,6 +45,9 @@ SIZES = {
         "survey_peer_runs": 1,
         "validate_machines": 100,
         "validate_runs": 20,
+        "nova_machines": 10_000,
+        "nova_page_size": 1000,
+        "nova_runs": 10,
     },
     "smoke": {
         "render_runs": 3,
@@ -57,6 +61,9 @@ SIZES = {
         "survey_peer_runs": 2,
         "validate_machines": 20,
         "validate_runs": 3,
+        "nova_machines": 20,
+        "nova_page_size": 7,
+        "nova_runs": 3,
     },
 }
 
@@ -283,6 +290,97 @@ class Bench:
         log(f"listing: ours {report.fmt_value(o, 's')}, floor {report.fmt_value(f, 's')}, "
             f"peer {report.fmt_value(p, 's')}")
 
+    # 2b. Pairing with Nova ---------------------------------------------
+    def nova(self, maas_binary, nova_binary):
+        machines, page_size = self.n["nova_machines"], self.n["nova_page_size"]
+        with MaasSim(maas_binary, machines) as sim, NovaSim(nova_binary, machines, page_size=page_size) as nova:
+            conf = self.tmp / "watcher.conf"
+            conf.write_text(f"[DEFAULT]\n{nova.clients_auth_section()}")
+            conf.chmod(0o600)
+            config = sim.write_config(self.tmp / "nova.yaml")
+            with open(config, "a") as f:
+                f.write(f"watcher-conf-path: {conf}\n")
+            ours = [WATCHER_METAL, "nodes", "--nova", "--format", "json", "-c", str(config)]
+
+            # The floor: one curl fetching what watcher-metal fetches, one
+            # after another: MAAS's listing, Keystone's token, every page of
+            # Nova's hypervisors (their URLs and a token found beforehand).
+            token_req = urllib.request.Request(
+                f"{nova.auth_url}/v3/auth/tokens", data=nova.token_request().encode(),
+                headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(token_req) as response:
+                token = response.headers["X-Subject-Token"]
+            pages, url = [], f"{nova.nova_url}/os-hypervisors/detail"
+            while url:
+                pages.append(url)
+                request = urllib.request.Request(url, headers={"X-Auth-Token": token,
+                                                               "OpenStack-API-Version": "compute 2.56"})
+                with urllib.request.urlopen(request) as response:
+                    body = json.load(response)
+                nxt = [link["href"] for link in body.get("hypervisors_links", []) if link.get("rel") == "next"]
+                url = nxt[0] if nxt and body["hypervisors"] else None
+            floor = ["curl", "-sS", "-K", "-"]
+            sizes = set()
+
+            def quote(text):
+                return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+            def floor_cmd():
+                lines = [f"url = {quote(sim.url + '/api/2.0/machines/')}",
+                         f"header = {quote('Authorization: ' + sim.authorization())}",
+                         "output = /dev/null", 'write-out = "%{http_code} %{size_download}\\n"', "next",
+                         f"url = {quote(nova.auth_url + '/v3/auth/tokens')}",
+                         'header = "Content-Type: application/json"', f"data = {quote(nova.token_request())}",
+                         "output = /dev/null", 'write-out = "%{http_code} %{size_download}\\n"']
+                for page in pages:
+                    lines += ["next", f"url = {quote(page)}", f"header = {quote('X-Auth-Token: ' + token)}",
+                              'header = "OpenStack-API-Version: compute 2.56"', "output = /dev/null",
+                              'write-out = "%{http_code} %{size_download}\\n"']
+                return floor, ("\n".join(lines) + "\n").encode(), check_floor
+
+            def check_floor(result):
+                answers = [line.split() for line in result.stdout.decode().splitlines()]
+                if len(answers) != len(pages) + 2 or any(a[0] not in ("200", "201") for a in answers):
+                    raise BenchError(f"nova: curl got {answers}")
+                sizes.add(sum(int(a[1]) for a in answers))
+
+            def check_ours(result):
+                out = parse_json(result, "nova (watcher-metal)")
+                summary = out["summary"]
+                if summary["managed"] != machines or summary["hypervisors"] != machines or summary["near_misses"]:
+                    raise BenchError(f"nova: watcher-metal paired {summary}, wanted all {machines} machines")
+                if out["nova"]["pages"] != len(pages):
+                    raise BenchError(f"nova: watcher-metal read {out['nova']['pages']} pages, Nova has {len(pages)}")
+
+            stats = series(
+                {
+                    "ours": (self.n["nova_runs"], lambda: (ours, None, check_ours)),
+                    "floor": (self.n["nova_runs"], floor_cmd),
+                },
+                rss=True,
+            )
+        if len(sizes) != 1:
+            raise BenchError(f"nova: the download size varied: {sizes}")
+        body = sizes.pop()
+        o, f = stats["ours"]["median_s"], stats["floor"]["median_s"]
+        bench = f"2b. Pair {machines:,} machines with Nova"
+        self.rows.append(
+            row(bench, f"wall time vs. download floor, median of {self.n['nova_runs']}", "time vs. floor", o, f, "s",
+                "curl, the same GETs one after another", o / f, f"{o / f:.2f}x the floor",
+                target("<=", 1.5, "≤ 1.5x the floor"), chart="floor"),
+        )
+        self.add(
+            f"2b. `nodes --nova`: {machines:,} MAAS machines paired with {machines:,} Nova hypervisors",
+            f"maas-sim --machines {machines}; nova-sim --hypervisors {machines} --page-size {page_size} "
+            f"({len(pages)} pages at 2.56); both answers are {body / 1024 / 1024:.1f} MiB of JSON",
+            {
+                "ours": f"{WATCHER_METAL} nodes --nova --format json -c CONFIG",
+                "floor": "curl -sS -K - (MAAS machines/, Keystone token, each os-hypervisors/detail page)",
+            },
+            {**stats, "download_bytes": body, "nova_pages": len(pages)},
+        )
+        log(f"nova: ours {report.fmt_value(o, 's')}, floor {report.fmt_value(f, 's')}")
+
     # 3. Live survey ------------------------------------------------------
     def survey(self, sim_binary):
         machines, delay = self.n["survey_machines"], self.n["survey_delay_ms"]
@@ -466,6 +564,7 @@ def main():
         try:
             bench.render()
             bench.listing(MAAS_SIM)
+            bench.nova(MAAS_SIM, NOVA_SIM)
             bench.survey(MAAS_SIM)
             bench.validate(MAAS_SIM)
             bench.binary(site_packages)

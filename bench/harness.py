@@ -156,6 +156,55 @@ class MaasSim:
         )
 
 
+class NovaSim:
+    """A `nova-sim` process (Nova's hypervisor API and a Keystone) serving on
+    127.0.0.1 while the context is open; closing its standard input stops
+    it. Its hypervisors' hostnames are the fqdns of maas-sim's machines."""
+
+    def __init__(self, binary, hypervisors, *, page_size=1000):
+        self.cmd = [str(binary), "--hypervisors", str(hypervisors), "--page-size", str(page_size)]
+        self.proc = None
+        self.info = None
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(
+            self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        )
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait()
+            raise BenchError(f"`{' '.join(self.cmd)}` printed nothing (exit {self.proc.returncode})")
+        self.info = json.loads(line)
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
+
+    @property
+    def auth_url(self):
+        return self.info["auth_url"]
+
+    @property
+    def nova_url(self):
+        return self.info["nova_url"]
+
+    def clients_auth_section(self):
+        return self.info["clients_auth_section"]
+
+    def token_request(self):
+        """The body of Keystone's token request for the simulator's user."""
+        return json.dumps({"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": self.info["username"], "domain": {"name": "Default"}, "password": self.info["password"]}}},
+            "scope": {"project": {"name": "service", "domain": {"name": "Default"}}}}})
+
+
 class RequestCounter:
     """A TCP relay in front of a server on 127.0.0.1 that records the
     request line of every HTTP request passing through (request heads are

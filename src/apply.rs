@@ -56,15 +56,20 @@ impl FileChange {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub mode: ConfMode,
-    /// The file holding the managed sections.
-    pub target: PathBuf,
-    /// watcher.conf, whose owner new files and the directory get.
+    /// The files holding the managed sections: one drop-in per program, or
+    /// watcher.conf.
+    pub targets: Vec<PathBuf>,
+    /// watcher.conf, whose owner new files and directories get.
     pub watcher_conf: PathBuf,
-    /// Every file the plan touches, the managed one first.
+    /// Every file the plan touches, the managed ones first.
     pub files: Vec<FileChange>,
-    /// What Watcher's services would read once the plan is applied.
+    /// What the main program (the decision engine) would read at start-up
+    /// once the plan is applied.
     pub layout_after: Layout,
-    /// Managed options Watcher would take from another file.
+    /// What the main program's managed file is.
+    pub main_target: PathBuf,
+    /// Managed options some program would take from another file, at
+    /// start-up or after Watcher 12.0.0-16.0.0's second parse.
     pub clashes: Vec<Clash>,
 }
 
@@ -79,21 +84,17 @@ pub enum PlanError {
 /// Computes the files to write for `config` with `renderer`.
 pub fn plan(config: &CharmConfig, renderer: &Renderer) -> Result<Plan, PlanError> {
     let conf = &config.watcher_conf_path;
-    let drop_in = config.drop_in_path();
-    let layout = Layout::read(conf)?;
-    let current = |path: &Path| layout.files.iter().find(|f| f.path == path).map(|f| f.text.clone());
+    let programs = config.programs();
+    let current = |path: &Path| atomic_file::read_existing(path);
     let mut files = Vec::new();
-    let mut after = layout.clone();
     match config.mode {
         ConfMode::DropIn => {
             let text = renderer.drop_in(config)?;
-            files.push(FileChange {
-                path: drop_in.clone(),
-                role: Role::Managed,
-                old: current(&drop_in),
-                new: Some(text),
-            });
-            if let Some(old) = atomic_file::read_existing(conf)? {
+            for path in config.drop_in_paths() {
+                let old = current(&path)?;
+                files.push(FileChange { path, role: Role::Managed, old, new: Some(text.clone()) });
+            }
+            if let Some(old) = current(conf)? {
                 let migrated = ini::remove_marked_sections(&old, &[MAAS_SECTION, IRONIC_SECTION]);
                 if migrated != old {
                     files.push(FileChange {
@@ -106,7 +107,7 @@ pub fn plan(config: &CharmConfig, renderer: &Renderer) -> Result<Plan, PlanError
             }
         }
         ConfMode::Merge => {
-            let old = atomic_file::read_existing(conf)?;
+            let old = current(conf)?;
             let managed = renderer.managed_sections(config)?;
             let merged = ini::merge(
                 old.as_deref().unwrap_or(""),
@@ -116,17 +117,38 @@ pub fn plan(config: &CharmConfig, renderer: &Renderer) -> Result<Plan, PlanError
                 ],
             );
             files.push(FileChange { path: conf.clone(), role: Role::Managed, old, new: Some(merged) });
-            if let Some(old) = current(&drop_in) {
-                files.push(FileChange { path: drop_in.clone(), role: Role::Cleanup, old: Some(old), new: None });
+            for path in config.drop_in_paths() {
+                if let Some(old) = current(&path)? {
+                    files.push(FileChange { path, role: Role::Cleanup, old: Some(old), new: None });
+                }
             }
         }
     }
-    for change in &files {
-        after = after.with_file(&change.path, change.new.as_deref());
+    // The drop-in an earlier version put in watcher.conf.d/.
+    let legacy = config.project_drop_in_path();
+    if let Some(old) = current(&legacy)? {
+        files.push(FileChange { path: legacy, role: Role::Cleanup, old: Some(old), new: None });
     }
-    let target = files[0].path.clone();
-    let clashes = effective::clashes(&after, &target);
-    Ok(Plan { mode: config.mode, target, watcher_conf: conf.clone(), files, layout_after: after, clashes })
+
+    let targets: Vec<PathBuf> = files.iter().filter(|f| f.role == Role::Managed).map(|f| f.path.clone()).collect();
+    let mut clashes: Vec<Clash> = Vec::new();
+    let mut main = None;
+    for (program, target) in programs.iter().zip(config.target_paths()) {
+        for reloaded in [false, true] {
+            let before = if reloaded { Layout::read_reloaded(conf, program)? } else { Layout::read(conf, program)? };
+            let after = files.iter().fold(before, |l, change| l.with_file(&change.path, change.new.as_deref()));
+            for clash in effective::clashes(&after, &target) {
+                if !clashes.contains(&clash) {
+                    clashes.push(clash);
+                }
+            }
+            if main.is_none() && !reloaded {
+                main = Some((after, target.clone()));
+            }
+        }
+    }
+    let (layout_after, main_target) = main.unwrap_or_default();
+    Ok(Plan { mode: config.mode, targets, watcher_conf: conf.clone(), files, layout_after, main_target, clashes })
 }
 
 /// What applying a plan did.
@@ -187,6 +209,10 @@ pub fn apply(plan: &Plan) -> Result<Applied, FileError> {
             }
             None => {
                 if atomic_file::remove(&change.path)? {
+                    // A directory left empty was ours.
+                    if let Some(dir) = change.path.parent() {
+                        let _ = std::fs::remove_dir(dir);
+                    }
                     Outcome::Removed
                 } else {
                     Outcome::Written(WriteOutcome::Unchanged)
@@ -198,13 +224,15 @@ pub fn apply(plan: &Plan) -> Result<Applied, FileError> {
     Ok(Applied { outcomes, created_dir })
 }
 
-/// Removes what watcher-metal wrote: the drop-in, and the managed sections
-/// in watcher.conf (all of them in merge mode, the marked ones in drop-in
-/// mode).
-pub fn plan_removal(conf: &Path, drop_in: &Path, mode: ConfMode) -> Result<Vec<FileChange>, FileError> {
+/// Removes what watcher-metal wrote: the drop-ins (each program's and any
+/// in watcher.conf.d/), and the managed sections in watcher.conf (all of
+/// them in merge mode, the marked ones in drop-in mode).
+pub fn plan_removal(conf: &Path, drop_ins: &[PathBuf], mode: ConfMode) -> Result<Vec<FileChange>, FileError> {
     let mut files = Vec::new();
-    if let Some(old) = atomic_file::read_existing(drop_in)? {
-        files.push(FileChange { path: drop_in.to_owned(), role: Role::Cleanup, old: Some(old), new: None });
+    for drop_in in drop_ins {
+        if let Some(old) = atomic_file::read_existing(drop_in)? {
+            files.push(FileChange { path: drop_in.clone(), role: Role::Cleanup, old: Some(old), new: None });
+        }
     }
     if let Some(old) = atomic_file::read_existing(conf)? {
         let new = match mode {
@@ -228,10 +256,11 @@ pub fn plan_removal(conf: &Path, drop_in: &Path, mode: ConfMode) -> Result<Vec<F
 pub fn apply_removal(files: &[FileChange], watcher_conf: &Path) -> Result<Applied, FileError> {
     let plan = Plan {
         mode: ConfMode::Merge,
-        target: watcher_conf.to_owned(),
+        targets: Vec::new(),
         watcher_conf: watcher_conf.to_owned(),
         files: files.to_vec(),
         layout_after: Layout::default(),
+        main_target: watcher_conf.to_owned(),
         clashes: Vec::new(),
     };
     apply(&plan)
@@ -246,6 +275,14 @@ mod tests {
     const KEY: &str = "aaaaaaaaaaaaaaaaaa:bbbbbbbbbbbbbbbbbb:cccccccccccccccccccccccccccccccc";
     const PRINCIPAL: &str = "[DEFAULT]\ndebug = false\n\n[database]\nconnection = sqlite://\n";
 
+    /// `<root>/watcher/watcher.conf`, as `/etc/watcher/watcher.conf`.
+    fn unit() -> (tempfile::TempDir, PathBuf) {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("watcher")).unwrap();
+        let conf = root.path().join("watcher/watcher.conf");
+        (root, conf)
+    }
+
     fn config(conf: &Path, mode: &str) -> CharmConfig {
         let entries = vec![
             ("maas-url".to_owned(), json!("http://10.0.0.2:5240/MAAS")),
@@ -257,40 +294,64 @@ mod tests {
     }
 
     #[test]
-    fn drop_in_mode_migrates_marked_sections_and_leaves_the_rest() {
-        let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("watcher.conf");
+    fn drop_in_mode_writes_one_drop_in_per_program_and_migrates_marked_sections() {
+        let (root, conf) = unit();
         let renderer = Renderer::new(None).unwrap();
-        // An earlier merge.
+        // An earlier merge, and an earlier drop-in in watcher.conf.d/.
         std::fs::write(&conf, PRINCIPAL).unwrap();
         apply(&plan(&config(&conf, "merge"), &renderer).unwrap()).unwrap();
         assert_ne!(std::fs::read_to_string(&conf).unwrap(), PRINCIPAL);
+        let legacy = root.path().join("watcher/watcher.conf.d/50-watcher-metal.conf");
+        std::fs::create_dir(legacy.parent().unwrap()).unwrap();
+        std::fs::write(&legacy, "[maas_client]\nurl = http://old/MAAS\n").unwrap();
 
         let p = plan(&config(&conf, "drop-in"), &renderer).unwrap();
-        assert_eq!(p.files.iter().map(|f| f.role).collect::<Vec<_>>(), [Role::Managed, Role::Migration]);
+        let roles: Vec<Role> = p.files.iter().map(|f| f.role).collect();
+        assert_eq!(roles, [Role::Managed, Role::Managed, Role::Migration, Role::Cleanup]);
         assert!(p.clashes.is_empty(), "{:?}", p.clashes);
         let applied = apply(&p).unwrap();
         assert!(applied.created_dir && applied.settings_changed());
         assert_eq!(std::fs::read_to_string(&conf).unwrap(), PRINCIPAL);
-        let drop_in = dir.path().join("watcher.conf.d/50-watcher-metal.conf");
-        assert!(std::fs::read_to_string(&drop_in).unwrap().contains("[maas_client]\n"));
+        assert!(!legacy.exists() && !legacy.parent().unwrap().exists(), "the old drop-in and its emptied directory");
+        for program in ["watcher-decision-engine", "watcher-applier"] {
+            let drop_in = root.path().join(format!("{program}.conf.d/50-watcher-metal.conf"));
+            assert!(std::fs::read_to_string(&drop_in).unwrap().contains("[maas_client]\n"), "{program}");
+        }
 
         // Converged: nothing to do, nothing to restart.
         let again = apply(&plan(&config(&conf, "drop-in"), &renderer).unwrap()).unwrap();
         assert!(!again.settings_changed(), "{again:?}");
 
-        // Back to merge: the drop-in goes.
+        // Back to merge: the drop-ins go.
         let back = apply(&plan(&config(&conf, "merge"), &renderer).unwrap()).unwrap();
-        assert!(back.outcomes.iter().any(|(_, role, o)| *role == Role::Cleanup && *o == Outcome::Removed));
-        assert!(!drop_in.exists());
+        assert_eq!(
+            back.outcomes.iter().filter(|(_, role, o)| *role == Role::Cleanup && *o == Outcome::Removed).count(),
+            2
+        );
+        assert!(!root.path().join("watcher-applier.conf.d").exists());
     }
 
     #[test]
     fn a_later_setting_is_a_clash() {
-        let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("watcher.conf");
+        let (_root, conf) = unit();
         std::fs::write(&conf, "[maas_client]\ntimeout = 5\n").unwrap();
         let p = plan(&config(&conf, "drop-in"), &Renderer::new(None).unwrap()).unwrap();
-        assert_eq!(p.clashes, vec![Clash { section: "maas_client", option: "timeout", path: conf.clone() }]);
+        assert_eq!(p.clashes, vec![Clash::Option { section: "maas_client", option: "timeout", path: conf.clone() }]);
+    }
+
+    #[test]
+    fn what_12_to_16_forget_is_a_clash() {
+        // watcher.conf.d sets region_name, which the charm leaves unset: the
+        // services see it at start-up only.
+        let (root, conf) = unit();
+        std::fs::write(&conf, PRINCIPAL).unwrap();
+        let project = root.path().join("watcher/watcher.conf.d");
+        std::fs::create_dir(&project).unwrap();
+        std::fs::write(project.join("10-site.conf"), "[ironic_client]\nregion_name = R2\n").unwrap();
+        let p = plan(&config(&conf, "drop-in"), &Renderer::new(None).unwrap()).unwrap();
+        assert_eq!(
+            p.clashes,
+            vec![Clash::Option { section: "ironic_client", option: "region_name", path: project.join("10-site.conf") }]
+        );
     }
 }

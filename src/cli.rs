@@ -13,7 +13,7 @@ use watcher_metal::ini::{self, ManagedSection};
 use watcher_metal::juju::{self, HookSecrets, JujuHookTools};
 use watcher_metal::maas::MaasClient;
 use watcher_metal::render::{RenderContext, Renderer, IRONIC_SECTION, MAAS_SECTION};
-use watcher_metal::{apply, metal, secret, survey, validate, Error};
+use watcher_metal::{apply, metal, nova, pairing, secret, survey, validate, Error};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -41,6 +41,11 @@ pub enum Command {
     Nodes(NodesArgs),
     /// Show or change one node's power state.
     Power(PowerArgs),
+    /// Run every check Watcher's MAAS (or Ironic) path depends on and report
+    /// all of them: the effective configuration, Watcher's version,
+    /// python-libmaas, MAAS and its TLS as Watcher sees it, Ironic, the
+    /// debug key leak. Exit 14 when a check failed; warnings do not fail.
+    Doctor(DoctorArgs),
     /// Run the Juju hook or action named by JUJU_DISPATCH_PATH (the charm's
     /// `dispatch` script calls this).
     Dispatch,
@@ -61,8 +66,10 @@ pub struct NodesArgs {
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     pub format: TableFormat,
 
-    /// Ask each BMC now (MAAS query_power_state) instead of reading the
-    /// recorded state. Nodes whose query fails show `error` and why.
+    /// Re-read each node's power state now instead of taking the listing's:
+    /// MAAS asks the BMC (query_power_state); Ironic has no such call, so
+    /// this reads the conductor's record, which it refreshes from the BMC
+    /// periodically. Nodes whose query fails show `error` and why.
     #[arg(long)]
     pub live: bool,
 
@@ -72,8 +79,15 @@ pub struct NodesArgs {
 
     /// A file of hypervisor hostnames, one a line (`-` for stdin): report
     /// which ones Watcher can power-manage, using Watcher's matching rule.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "nova")]
     pub hypervisors: Option<PathBuf>,
+
+    /// Ask Nova for the hypervisors (Keystone from [watcher_clients_auth],
+    /// [nova_client] of watcher-conf-path) and report which ones Watcher
+    /// pairs with a node, their state, status and running VMs, and what
+    /// saving_energy would do with each pair.
+    #[arg(long)]
+    pub nova: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -116,6 +130,16 @@ pub struct PowerArgs {
 pub enum Format {
     Text,
     Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub source: ConfigArgs,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]
@@ -200,6 +224,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Validate(args) => validate(&args),
         Command::Nodes(args) => nodes(&args),
         Command::Power(args) => power(&args),
+        Command::Doctor(args) => doctor(&args),
         Command::Dispatch => dispatch(),
     }
 }
@@ -214,7 +239,7 @@ fn print_warnings(warnings: &[Warning]) {
 fn read_options(source: &ConfigArgs) -> Result<OptionMap, Error> {
     if let Some(given) = &source.watcher_conf {
         let path = std::path::absolute(given).unwrap_or_else(|_| given.clone());
-        let layout = Layout::read(&path)?;
+        let layout = Layout::read(&path, config::DEFAULT_PROGRAM)?;
         if !layout.files.iter().any(|f| f.path == path) {
             return Err(config::ConfigError::Unreadable {
                 source_name: path.display().to_string(),
@@ -328,8 +353,8 @@ fn render_one(
     renderer: &Renderer,
     mask: &dyn Fn(&str) -> String,
 ) -> Result<u8, Error> {
-    let default_target = if args.full { config.watcher_conf_path.clone() } else { config.target_path() };
-    let target: &Path = args.output.as_deref().unwrap_or(&default_target);
+    // Without --output this is --full, which writes watcher.conf.
+    let target: &Path = args.output.as_deref().unwrap_or(&config.watcher_conf_path);
     let existing = if is_stdout(target) { None } else { atomic_file::read_existing(target)? };
     let contents = if args.full {
         let context = match &args.context {
@@ -467,8 +492,23 @@ fn nodes(args: &NodesArgs) -> Result<u8, Error> {
         })?)),
         None => None,
     };
+    // Nova's settings are checked before any request, too.
+    let nova = if args.nova { Some(nova_client(&config)?) } else { None };
     let client = metal::connect(&config, usize::from(args.concurrency))?;
-    let nodes = client.list_nodes()?;
+    // The two listings download at the same time.
+    let (nodes, listing) = std::thread::scope(|scope| {
+        let listing = nova.as_ref().map(|nova| scope.spawn(|| nova.list_hypervisors()));
+        let nodes = client.list_nodes();
+        let listing = listing.map(|l| l.join().unwrap_or_else(|_| Err(nova_panicked())));
+        (nodes, listing)
+    });
+    let nodes = nodes?;
+    let listing = listing.transpose().map_err(nova_error)?;
+    if nodes.is_empty() {
+        if let Some(hint) = client.empty_listing_hint() {
+            eprintln!("warning: Ironic lists no nodes for these credentials\n  hint: {hint}");
+        }
+    }
     let rows = if args.live {
         let bar = progress_bar(nodes.len());
         let rows = survey::live_power_survey(client.as_ref(), nodes, usize::from(args.concurrency), &|done| {
@@ -480,15 +520,222 @@ fn nodes(args: &NodesArgs) -> Result<u8, Error> {
         nodes.into_iter().map(|node| survey::NodeRow { node, error: None }).collect()
     };
     let backend = client.backend();
-    match hypervisors {
-        Some(list) => {
+    match (hypervisors, listing) {
+        (Some(list), _) => {
             let nodes: Vec<_> = rows.iter().map(|r| r.node.clone()).collect();
             let matches = survey::match_hypervisors(backend, &nodes, &list);
             print_hypervisor_report(args.format, backend, &matches);
         }
-        None => print_nodes(args.format, backend, &rows),
+        (None, Some(listing)) => {
+            let nodes: Vec<_> = rows.into_iter().map(|r| r.node).collect();
+            let pairing = pairing::pair(backend, &nodes, &listing.hypervisors);
+            print_nova_report(args.format, &listing, &pairing);
+        }
+        (None, None) => print_nodes(args.format, backend, &rows),
     }
     Ok(0)
+}
+
+/// The Nova client Watcher's services would build from watcher-conf-path.
+fn nova_client(config: &CharmConfig) -> Result<nova::NovaClient, Error> {
+    let path = &config.watcher_conf_path;
+    // The decision engine is what pairs nodes and runs saving_energy.
+    let layout = Layout::read(path, watcher_metal::config::DEFAULT_PROGRAM)?;
+    if !layout.files.iter().any(|f| &f.path == path) {
+        return Err(nova_error(nova::NovaError::Auth {
+            message: format!("cannot read {} for the Keystone credentials: it does not exist", path.display()),
+        }));
+    }
+    nova::NovaClient::from_layout(&layout, nova::NovaOptions::default()).map_err(nova_error)
+}
+
+fn nova_error(e: nova::NovaError) -> Error {
+    Error::Command { code: e.exit_code(), message: e.to_string(), hint: e.hint() }
+}
+
+fn nova_panicked() -> nova::NovaError {
+    nova::NovaError::Unexpected { detail: "the Nova listing stopped unexpectedly".to_owned() }
+}
+
+/// One hypervisor of the `--nova` report.
+#[derive(serde::Serialize)]
+struct NovaRow<'a> {
+    #[serde(flatten)]
+    hypervisor: &'a nova::Hypervisor,
+    watcher: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    power_state: Option<metal::PowerState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    saving_energy: Option<pairing::SavingEnergy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    near_miss: Option<&'a pairing::NearMiss>,
+}
+
+fn nova_rows<'a>(listing: &'a nova::HypervisorListing, pairing: &'a pairing::Pairing) -> Vec<NovaRow<'a>> {
+    let mut rows: Vec<NovaRow<'a>> = listing
+        .hypervisors
+        .iter()
+        .map(|hypervisor| NovaRow {
+            hypervisor,
+            watcher: "skips",
+            node_id: None,
+            node_name: None,
+            power_state: None,
+            saving_energy: None,
+            note: None,
+            reason: None,
+            near_miss: None,
+        })
+        .collect();
+    for m in &pairing.managed {
+        if let Some(row) = rows.get_mut(m.hypervisor_index).filter(|r| r.node_id.is_none()) {
+            row.watcher = "manages";
+            row.node_id = Some(&m.node_id);
+            row.node_name = Some(&m.node_name);
+            row.power_state = Some(m.power_state);
+            row.saving_energy = m.saving_energy;
+            row.note = m.note.as_deref();
+        }
+    }
+    for u in &pairing.unpaired_hypervisors {
+        if let Some(row) = rows.get_mut(u.index) {
+            row.reason = Some(&u.reason);
+            row.near_miss = u.near_miss.and_then(|i| pairing.near_misses.get(i));
+        }
+    }
+    rows
+}
+
+fn print_nova_report(format: TableFormat, listing: &nova::HypervisorListing, pairing: &pairing::Pairing) {
+    let rows = nova_rows(listing, pairing);
+    match format {
+        TableFormat::Json => {
+            #[derive(serde::Serialize)]
+            struct Report<'a> {
+                backend: metal::Backend,
+                summary: &'a pairing::Summary,
+                nova: NovaMeta<'a>,
+                hypervisors: &'a [NovaRow<'a>],
+                near_misses: &'a [pairing::NearMiss],
+                unpaired_nodes: &'a [pairing::UnpairedNode],
+                plan: &'a pairing::Plan,
+                warnings: &'a [String],
+            }
+            #[derive(serde::Serialize)]
+            struct NovaMeta<'a> {
+                endpoint: &'a str,
+                requested_microversion: &'a str,
+                microversion: Option<&'a str>,
+                pages: usize,
+                running_vms_from: nova::RunningVmsSource,
+            }
+            write_json_line(&Report {
+                backend: pairing.backend,
+                summary: &pairing.summary,
+                nova: NovaMeta {
+                    endpoint: &listing.endpoint,
+                    requested_microversion: &listing.requested_microversion,
+                    microversion: listing.microversion.as_deref(),
+                    pages: listing.pages,
+                    running_vms_from: listing.running_vms_from,
+                },
+                hypervisors: &rows,
+                near_misses: &pairing.near_misses,
+                unpaired_nodes: &pairing.unpaired_nodes,
+                plan: &pairing.plan,
+                warnings: &pairing.warnings,
+            });
+        }
+        TableFormat::Table => {
+            let dash = || "-".to_owned();
+            let opt = |v: Option<&String>| v.cloned().unwrap_or_else(dash);
+            let mut table =
+                vec![["HYPERVISOR", "STATE", "STATUS", "VMS", "WATCHER", "NODE", "POWER", "SAVING_ENERGY", "DETAIL"]
+                    .map(str::to_owned)
+                    .to_vec()];
+            for row in &rows {
+                let h = row.hypervisor;
+                table.push(vec![
+                    h.hostname.clone(),
+                    opt(h.state.as_ref()),
+                    opt(h.status.as_ref()),
+                    h.running_vms.map_or_else(dash, |n| n.to_string()),
+                    row.watcher.to_owned(),
+                    row.node_id.map_or_else(dash, str::to_owned),
+                    row.power_state.map_or_else(dash, |p| p.as_str().to_owned()),
+                    row.saving_energy.map_or_else(dash, |v| v.as_str().to_owned()),
+                    match (row.watcher, h.page) {
+                        ("manages", Some(page)) if page > 0 => {
+                            let past =
+                                format!("page {} of Nova's listing: Watcher 12.0.0-15.0.0 do not see it", page + 1);
+                            row.note.map_or(past.clone(), |n| format!("{n}; {past}"))
+                        }
+                        _ => row.note.or(row.reason).unwrap_or("").to_owned(),
+                    },
+                ]);
+            }
+            let mut out = render_table(&table);
+            let s = &pairing.summary;
+            if !pairing.near_misses.is_empty() {
+                out.push_str("\nnear misses (Watcher skips these and logs only INFO):\n");
+                for m in &pairing.near_misses {
+                    out.push_str(&format!("  {} {}\n", m.hypervisor, m.message));
+                }
+            }
+            if !pairing.unpaired_nodes.is_empty() {
+                out.push_str(&format!("\n{} nodes without a hypervisor (Watcher skips them):\n", s.unpaired_nodes));
+                for u in &pairing.unpaired_nodes {
+                    out.push_str(&format!("  {} {}: {}\n", u.node_id, u.node_name, u.reason));
+                }
+            }
+            out.push_str(&format!(
+                "\n{} of {} hypervisors can be power-managed by Watcher via {}; {} near misses, {} nodes without a hypervisor\n",
+                s.managed,
+                s.hypervisors,
+                pairing.backend.as_str(),
+                s.near_misses,
+                s.unpaired_nodes
+            ));
+            let p = &pairing.plan;
+            let action = if p.power_off > 0 {
+                format!("it would power off {} (at random), keeping {} free node(s) on", p.power_off, p.keep_on)
+            } else if p.power_on > 0 {
+                format!("it would power on {} to keep {} free node(s) on", p.power_on, p.keep_on)
+            } else {
+                format!("it would change nothing (keeps {} free node(s) on)", p.keep_on)
+            };
+            out.push_str(&format!(
+                "saving_energy (default parameters): {} power-off candidates, {} power-on reserve, {} busy, {} ignored{}; {action}\n",
+                s.power_off_candidates,
+                s.power_on_reserve,
+                s.busy,
+                s.ignored,
+                if s.unknown > 0 { format!(", {} unknown", s.unknown) } else { String::new() },
+            ));
+            out.push_str(&format!(
+                "Nova: {} hypervisors in {} page(s) at microversion {}; running VMs from {}\n",
+                s.hypervisors,
+                listing.pages,
+                listing.microversion.as_deref().unwrap_or(&listing.requested_microversion),
+                match listing.running_vms_from {
+                    nova::RunningVmsSource::RunningVms => "running_vms",
+                    nova::RunningVmsSource::Servers => "the servers listed per hypervisor",
+                }
+            ));
+            print_stdout(&out);
+            for w in &pairing.warnings {
+                eprintln!("warning: {w}");
+            }
+        }
+    }
 }
 
 fn progress_bar(len: usize) -> indicatif::ProgressBar {
@@ -597,17 +844,41 @@ fn power(args: &PowerArgs) -> Result<u8, Error> {
     let client = metal::connect(&config, 2)?;
     let node = metal::resolve_node(client.as_ref(), &args.node)?;
     let label = if node.hostname.is_empty() { node.id.clone() } else { format!("{} ({})", node.hostname, node.id) };
-    let current = client.query_power_state(&node.id)?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(args.timeout);
+    let mut current = client.read_power(&node.id)?;
     let target = match args.action {
         PowerAction::Status => {
-            print_power(args.format, &node, current, None);
+            print_power(args.format, &node, &current, None);
             return Ok(0);
         }
         PowerAction::On => metal::PowerState::On,
         PowerAction::Off => metal::PowerState::Off,
     };
-    if current == target {
-        print_power(args.format, &node, current, Some("already"));
+    let mut waited = false;
+    if let Some(changing_to) = current.changing_to {
+        // The service is changing the power now: what the node ends in
+        // decides what to do.
+        if !args.wait {
+            if changing_to == target {
+                print_power(args.format, &node, &current, None);
+                return Ok(0);
+            }
+            return Err(Error::Command {
+                code: exit::POWER_CHANGING,
+                message: format!("{label} is changing its power to {changing_to} now"),
+                hint: "pass --wait to let that change finish and then power it, or retry when it has finished"
+                    .to_owned(),
+            });
+        }
+        let (settled, done) = survey::wait_for_settled(client.as_ref(), &node.id, deadline, &std::thread::sleep)?;
+        if !done {
+            return Err(wait_timed_out(&label, &settled, args.timeout));
+        }
+        current = settled;
+        waited = true;
+    }
+    if current.state == target {
+        print_power(args.format, &node, &current, (!waited).then_some("already"));
         return Ok(0);
     }
     if target == metal::PowerState::Off && !node.deployed && !args.force {
@@ -632,25 +903,32 @@ fn power(args: &PowerArgs) -> Result<u8, Error> {
     }
     outcome?;
     if !args.wait {
-        print_power(args.format, &node, target, Some("requested"));
+        let requested = metal::PowerReading::settled(target, None);
+        print_power(args.format, &node, &requested, Some("requested"));
         return Ok(0);
     }
-    let (state, reached) = survey::wait_for_power(
-        client.as_ref(),
-        &node.id,
-        target,
-        std::time::Duration::from_secs(args.timeout),
-        &std::thread::sleep,
-    )?;
+    let (reading, reached) = survey::wait_for_power(client.as_ref(), &node.id, target, deadline, &std::thread::sleep)?;
     if !reached {
-        return Err(Error::Command {
-            code: exit::WAIT_TIMED_OUT,
-            message: format!("{label} is still {state} after {} s", args.timeout),
-            hint: "check the node's BMC, or wait longer with --timeout".to_owned(),
-        });
+        return Err(wait_timed_out(&label, &reading, args.timeout));
     }
-    print_power(args.format, &node, state, None);
+    print_power(args.format, &node, &reading, None);
     Ok(0)
+}
+
+fn wait_timed_out(label: &str, reading: &metal::PowerReading, timeout: u64) -> Error {
+    Error::Command {
+        code: exit::WAIT_TIMED_OUT,
+        message: format!("{label} is still {} after {timeout} s", describe_reading(reading)),
+        hint: "check the node's BMC, or wait longer with --timeout".to_owned(),
+    }
+}
+
+/// `on`, or `on, changing to off` while a change is in flight.
+fn describe_reading(reading: &metal::PowerReading) -> String {
+    match reading.changing_to {
+        Some(to) => format!("{}, changing to {to}", reading.state),
+        None => reading.state.to_string(),
+    }
 }
 
 fn describe_state(node: &metal::Node) -> String {
@@ -661,20 +939,77 @@ fn describe_state(node: &metal::Node) -> String {
     }
 }
 
-fn print_power(format: Format, node: &metal::Node, state: metal::PowerState, note: Option<&str>) {
+fn print_power(format: Format, node: &metal::Node, reading: &metal::PowerReading, note: Option<&str>) {
     match format {
         Format::Json => {
             let value = serde_json::json!({
-                "id": node.id, "hostname": node.hostname, "power_state": state, "note": note,
+                "id": node.id, "hostname": node.hostname, "power_state": reading.state,
+                "raw_power_state": reading.raw, "changing_to": reading.changing_to, "note": note,
             });
             print_stdout(&format!("{value}\n"));
         }
         Format::Text => {
             let name = if node.hostname.is_empty() { &node.id } else { &node.hostname };
-            let note = note.map(|n| format!(" ({n})")).unwrap_or_default();
-            print_stdout(&format!("{name} {}: {state}{note}\n", node.id));
+            let notes: Vec<String> = reading
+                .changing_to
+                .map(|to| format!("changing to {to}"))
+                .into_iter()
+                .chain(note.map(str::to_owned))
+                .collect();
+            let note = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join(", ")) };
+            print_stdout(&format!("{name} {}: {}{note}\n", node.id, reading.state));
         }
     }
+}
+
+fn doctor(args: &DoctorArgs) -> Result<u8, Error> {
+    // On a Watcher machine the default is what the services read.
+    let default_source;
+    let source = if args.source.config.is_none() && args.source.watcher_conf.is_none() && !juju::in_hook_context() {
+        default_source = ConfigArgs {
+            config: None,
+            app: None,
+            watcher_conf: Some(PathBuf::from(config::DEFAULT_WATCHER_CONF_PATH)),
+        };
+        &default_source
+    } else {
+        &args.source
+    };
+    let loaded = load_config(source);
+    // Charm options that cannot be loaded leave nothing to check; a
+    // watcher.conf that cannot be is itself the first finding.
+    let loaded = match loaded {
+        Err(e) if source.watcher_conf.is_none() => return Err(e),
+        other => other,
+    };
+    let conf_path = match &loaded {
+        Ok(config) => config.watcher_conf_path.clone(),
+        Err(_) => source
+            .watcher_conf
+            .as_ref()
+            .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+            .unwrap_or_else(|| PathBuf::from(config::DEFAULT_WATCHER_CONF_PATH)),
+    };
+    let problem = loaded.as_ref().err().map(|e| (e.to_string(), e.hint()));
+    let program = loaded.as_ref().map_or(config::DEFAULT_PROGRAM, |c| c.main_program());
+    let layout = Layout::read(&conf_path, program)?;
+    let clashes = match &loaded {
+        Ok(config) => watcher_metal::doctor::clashes_now(config)?,
+        Err(_) => Vec::new(),
+    };
+    let inputs = watcher_metal::doctor::Inputs {
+        config: loaded.as_ref().map_err(|_| problem.clone().unwrap_or_default()),
+        layout: &layout,
+        clashes: &clashes,
+        system: &watcher_metal::system::Host,
+        depth: watcher_metal::doctor::Depth::Full,
+    };
+    let (report, _) = watcher_metal::doctor::run(&inputs);
+    match args.format {
+        Format::Text => print_stdout(&lines(&watcher_metal::doctor::human_lines(&report))),
+        Format::Json => write_json_line(&report),
+    }
+    Ok(if report.failed() { exit::DOCTOR_FAILED } else { 0 })
 }
 
 fn dispatch() -> Result<u8, Error> {

@@ -59,6 +59,9 @@ pub const DEFAULT_WATCHER_CONF_PATH: &str = "/etc/watcher/watcher.conf";
 pub const DEFAULT_DROP_IN_NAME: &str = "50-watcher-metal.conf";
 /// The services that read `[maas_client]` / `[ironic_client]`.
 pub const DEFAULT_WATCHER_SERVICES: &str = "watcher-decision-engine watcher-applier";
+/// The program whose view of the configuration matters most: it lists the
+/// nodes and plans the power actions.
+pub const DEFAULT_PROGRAM: &str = "watcher-decision-engine";
 
 /// The values Watcher's `[ironic_client] endpoint_type` accepts.
 pub const IRONIC_ENDPOINT_TYPES: [&str; 6] = ["public", "internal", "admin", "publicURL", "internalURL", "adminURL"];
@@ -208,16 +211,35 @@ pub struct CharmConfig {
 }
 
 impl CharmConfig {
-    /// The drop-in file: `<dir of watcher.conf>/watcher.conf.d/<drop-in-name>`.
-    pub fn drop_in_path(&self) -> PathBuf {
+    /// The Watcher programs that read the managed options: those the
+    /// services run.
+    pub fn programs(&self) -> Vec<&str> {
+        programs_of(&self.services)
+    }
+
+    /// The program whose view of the configuration commands report: the
+    /// first service (the decision engine by default).
+    pub fn main_program(&self) -> &str {
+        self.programs()[0]
+    }
+
+    /// The drop-in of each program:
+    /// `<parent of watcher.conf's dir>/<program>.conf.d/<drop-in-name>`.
+    pub fn drop_in_paths(&self) -> Vec<PathBuf> {
+        drop_in_paths_of(&self.watcher_conf_path, &self.services, &self.drop_in_name)
+    }
+
+    /// Where an earlier version wrote the drop-in (`watcher.conf.d/`, which
+    /// Watcher 12.0.0-16.0.0 forget): removed when found.
+    pub fn project_drop_in_path(&self) -> PathBuf {
         crate::effective::drop_in_dir(&self.watcher_conf_path).join(&self.drop_in_name)
     }
 
-    /// The file the managed sections go to in this mode.
-    pub fn target_path(&self) -> PathBuf {
+    /// The files the managed sections go to in this mode.
+    pub fn target_paths(&self) -> Vec<PathBuf> {
         match self.mode {
-            ConfMode::DropIn => self.drop_in_path(),
-            ConfMode::Merge => self.watcher_conf_path.clone(),
+            ConfMode::DropIn => self.drop_in_paths(),
+            ConfMode::Merge => vec![self.watcher_conf_path.clone()],
         }
     }
 
@@ -234,6 +256,21 @@ impl CharmConfig {
             "ironic"
         }
     }
+}
+
+/// The Watcher programs the services run (the decision engine when none).
+pub fn programs_of(services: &[String]) -> Vec<&str> {
+    let programs: Vec<&str> = services.iter().map(|s| crate::effective::program_name(s)).collect();
+    if programs.is_empty() {
+        vec![DEFAULT_PROGRAM]
+    } else {
+        programs
+    }
+}
+
+/// Each program's drop-in for a watcher.conf at `conf`.
+pub fn drop_in_paths_of(conf: &Path, services: &[String], name: &str) -> Vec<PathBuf> {
+    programs_of(services).into_iter().map(|p| crate::effective::program_drop_in_dir(conf, p).join(name)).collect()
 }
 
 /// Where the API key of a `maas-api-key-secret` comes from.
@@ -1098,15 +1135,13 @@ mod tests {
         let text = format!("[maas_client]\nurl = http://m:5240/MAAS\napi_key = {KEY}\ntimeout = 5\ntimeout = 30\n[ironic_client]\nendpoint_type = internal\n");
         let conf = Path::new("/etc/watcher/watcher.conf");
         let drop_in = "[maas_client]\ntimeout = 99\nurl = http://earlier/MAAS\n[ironic_client]\nregion_name = r1\n";
-        let layout = crate::effective::Layout {
-            files: vec![
-                crate::effective::ConfFile {
-                    path: "/etc/watcher/watcher.conf.d/50-x.conf".into(),
-                    text: drop_in.into(),
-                },
-                crate::effective::ConfFile { path: conf.into(), text },
-            ],
-        };
+        let layout = crate::effective::Layout::from_files(vec![
+            crate::effective::ConfFile {
+                path: "/etc/watcher-decision-engine.conf.d/50-x.conf".into(),
+                text: drop_in.into(),
+            },
+            crate::effective::ConfFile { path: conf.into(), text },
+        ]);
         let entries = options_from_layout(&layout, conf);
         let (config, _) = load(&entries, &NoSecrets).unwrap();
         let maas = config.maas.unwrap();

@@ -16,8 +16,10 @@ use std::time::Duration;
 use crate::apply::{self, Plan, Role};
 use crate::atomic_file::{self, FileError};
 use crate::config::{self, CharmConfig, ConfMode, ConfigError, Warning};
+use crate::doctor;
+use crate::effective::Layout;
 use crate::juju::{HookSecrets, HookTools, LogLevel, Status};
-use crate::maas::{ClientOptions, MaasClient, MaasError};
+use crate::maas::{MaasClient, MaasError};
 use crate::metal;
 use crate::render::Renderer;
 use crate::survey;
@@ -82,6 +84,7 @@ pub fn run(ctx: &Context<'_>, event: &Event) -> Result<(), Error> {
                 "validate-credentials" => action_validate(ctx),
                 "list-nodes" => action_list_nodes(ctx),
                 "power-status" => action_power_status(ctx),
+                "doctor" => action_doctor(ctx),
                 other => Err(ActionFailure(format!("unknown action `{other}`"))),
             };
             if let Err(ActionFailure(message)) = outcome {
@@ -190,7 +193,7 @@ fn converge(ctx: &Context<'_>, check: Check) -> Result<(), Error> {
 
     let ready = match &config.maas {
         Some(_) => check_maas_ready(ctx, version)?,
-        None => Readiness { version, ..Readiness::default() },
+        None => Readiness::default(),
     };
 
     // A restart that failed last time is owed even if nothing changed now.
@@ -202,26 +205,35 @@ fn converge(ctx: &Context<'_>, check: Check) -> Result<(), Error> {
         let _ = std::fs::remove_file(&marker);
     }
 
-    if let Some(clash) = plan.clashes.first() {
-        for c in &plan.clashes {
-            ctx.tools.log(LogLevel::Warning, &format!("{c}; {}", c.hint()))?;
-        }
-        let more = match plan.clashes.len() {
-            1 => String::new(),
-            n => format!(" (+{} more, see juju-log)", n - 1),
-        };
-        return blocked(
-            ctx,
-            &format!(
-                "{} sets [{}] {}, overriding the charm{more}; remove it",
-                clash.path.display(),
-                clash.section,
-                clash.option
-            ),
-        );
-    }
     if let Some(problem) = ready.blocked {
         return blocked(ctx, &problem);
+    }
+
+    // The status comes from the doctor's checks: the first failure leads.
+    let depth = match check {
+        Check::Quick => doctor::Depth::Cheap,
+        Check::Full => doctor::Depth::Hook,
+    };
+    let inputs = doctor::Inputs {
+        config: Ok(&config),
+        layout: &plan.layout_after,
+        clashes: &plan.clashes,
+        system: ctx.system,
+        depth,
+    };
+    let (report, found) = doctor::run(&inputs);
+    for c in report.checks.iter().filter(|c| matches!(c.status, doctor::Status::Warn | doctor::Status::Fail)) {
+        ctx.tools.log(LogLevel::Warning, &format!("{} {}: {}; {}", c.name, c.status.as_str(), c.message, c.hint))?;
+    }
+    if let Some(failed) = report.first(doctor::Status::Fail) {
+        if failed.transient {
+            return set_status(
+                ctx,
+                Status::Waiting,
+                &format!("MAAS (re-checked by update-status): {}", failed.message),
+            );
+        }
+        return blocked(ctx, &format!("{}; {}", failed.message, failed.hint));
     }
 
     let managed_changed = applied.outcomes.iter().any(|(_, role, o)| *role == Role::Managed && o.changed());
@@ -230,47 +242,19 @@ fn converge(ctx: &Context<'_>, check: Check) -> Result<(), Error> {
         (_, true) => format!("; {} updated", file_label(&plan)),
         _ => String::new(),
     };
-    let warnings = maas_warnings(ctx, &config, &plan, ready.version)?;
-    match &config.maas {
-        None => set_status(ctx, Status::Active, &format!("Ironic backend (maas-url unset){file_note}")),
-        Some(maas) => {
-            let mut options = ClientOptions::for_settings(maas);
-            if check == Check::Quick {
-                options.http.timeout = options.http.timeout.min(Duration::from_secs(10));
-                options.retry.max_total = Duration::from_secs(15);
-            }
-            let client = MaasClient::with_options(maas, options)?;
-            match validate::validate(&client, false) {
-                Ok(report) => {
-                    let user = report.user.as_ref().map(|u| u.username.as_str()).unwrap_or("?");
-                    let version = report.maas_version.as_deref().unwrap_or("?");
-                    let status = match warnings.first() {
-                        Some(w) => format!("{w}; MAAS {version}, user {user}{file_note}"),
-                        None => format!("MAAS {version}, user {user}{file_note}"),
-                    };
-                    set_status(ctx, Status::Active, &status)
-                }
-                Err(failure) if is_transient(&failure.error) => {
-                    let problem = maas_problem(failure.stage, &failure.error);
-                    ctx.tools.log(LogLevel::Warning, &format!("waiting: {problem}"))?;
-                    set_status(ctx, Status::Waiting, &format!("MAAS (re-checked by update-status): {}", failure.error))
-                }
-                Err(failure) => blocked(ctx, &maas_problem(failure.stage, &failure.error)),
-            }
-        }
-    }
-}
-
-/// MAAS failures that may pass by themselves (unreachable, slow, 5xx): the
-/// unit waits, and update-status checks again. Everything else needs a
-/// person.
-fn is_transient(error: &MaasError) -> bool {
-    use crate::http::TransportError as T;
-    match error {
-        MaasError::Transport(t) => matches!(t, T::Refused { .. } | T::Timeout { .. } | T::Protocol { .. }),
-        MaasError::Server { .. } => true,
-        _ => false,
-    }
+    let base = match &config.maas {
+        None => "Ironic backend (maas-url unset)".to_owned(),
+        Some(_) => format!(
+            "MAAS {}, user {}",
+            found.maas_version.as_deref().unwrap_or("?"),
+            found.maas_user.as_deref().unwrap_or("?")
+        ),
+    };
+    let status = match report.first(doctor::Status::Warn).filter(|_| config.maas.is_some()) {
+        Some(warning) => format!("{}; {base}{file_note}", warning.message),
+        None => format!("{base}{file_note}"),
+    };
+    set_status(ctx, Status::Active, &status)
 }
 
 /// How long the unit waits for the Watcher charm to write watcher.conf
@@ -347,7 +331,6 @@ fn file_label(plan: &Plan) -> &'static str {
 /// What the unit's Watcher needs for its MAAS path, checked on every hook.
 #[derive(Debug, Default)]
 struct Readiness {
-    version: Option<WatcherVersion>,
     /// python3-libmaas was installed now: the services must restart.
     installed_libmaas: bool,
     /// Why Watcher cannot use MAAS here, for a `blocked` status.
@@ -357,7 +340,7 @@ struct Readiness {
 /// Watcher's version and python-libmaas. Cheap when all is well: one
 /// Python import.
 fn check_maas_ready(ctx: &Context<'_>, version: Option<WatcherVersion>) -> Result<Readiness, Error> {
-    let mut ready = Readiness { version, ..Readiness::default() };
+    let mut ready = Readiness::default();
     match version {
         None => ctx.tools.log(
             LogLevel::Warning,
@@ -408,47 +391,9 @@ fn check_maas_ready(ctx: &Context<'_>, version: Option<WatcherVersion>) -> Resul
     Ok(ready)
 }
 
-/// Known problems that do not stop the charm but that an operator must see:
-/// upstream defects of this Watcher version, and the key in clear in
-/// Watcher's log with debug on. Each is logged; the first leads the status.
-fn maas_warnings(
-    ctx: &Context<'_>,
-    config: &CharmConfig,
-    plan: &Plan,
-    version: Option<WatcherVersion>,
-) -> Result<Vec<String>, Error> {
-    let mut warnings = Vec::new();
-    let (Some(_), Some(version)) = (&config.maas, version) else { return Ok(warnings) };
-    if let MaasSupport::Defective { why } = version.maas_support() {
-        ctx.tools.log(
-            LogLevel::Warning,
-            &format!(
-                "Watcher {version}: MAAS power actions will fail: {why}; see the compatibility table in the README"
-            ),
-        )?;
-        warnings.push(format!("Watcher {version}: MAAS power actions will fail (upstream Nova helper defects)"));
-    }
-    let debug = plan.layout_after.setting("DEFAULT", "debug").is_some_and(|s| watcher_version::oslo_bool(&s.value));
-    if debug && version.logs_key_with_debug() {
-        ctx.tools.log(
-            LogLevel::Warning,
-            &format!("[DEFAULT] debug = true: Watcher {version} writes [maas_client] api_key in clear to its logs at start-up; set debug=false on the Watcher charm (juju config watcher debug=false) and rotate the MAAS key"),
-        )?;
-        warnings.push("debug=true logs the MAAS key in clear: set debug=false on watcher".to_owned());
-    }
-    Ok(warnings)
-}
-
-/// A status line for a MAAS failure: the stage in words, the diagnosis,
-/// the hint.
+/// A MAAS failure for a person: the stage in words, the diagnosis, the hint.
 fn maas_problem(stage: Stage, error: &MaasError) -> String {
-    // Key failures already say "MAAS rejected the API key".
-    let what = match stage {
-        Stage::Reach => "cannot use maas-url: ",
-        Stage::Authenticate => "",
-        Stage::ListMachines => "cannot list MAAS machines: ",
-    };
-    format!("{what}{error}; {}", error.hint())
+    format!("{}{error}; {}", stage.failure_prefix(), error.hint())
 }
 
 fn write(ctx: &Context<'_>, plan: &Plan) -> Result<apply::Applied, Error> {
@@ -543,8 +488,9 @@ fn remove(ctx: &Context<'_>) -> Result<(), Error> {
         config.watcher_conf_path = PathBuf::from(path);
     }
     let conf = config.watcher_conf_path.clone();
-    let drop_in = crate::effective::drop_in_dir(&conf).join(&config.drop_in_name);
-    let files = apply::plan_removal(&conf, &drop_in, config.mode)?;
+    let mut drop_ins = config::drop_in_paths_of(&conf, &config.services, &config.drop_in_name);
+    drop_ins.push(crate::effective::drop_in_dir(&conf).join(&config.drop_in_name));
+    let files = apply::plan_removal(&conf, &drop_ins, config.mode)?;
     let applied = apply::apply_removal(&files, &conf)?;
     for (path, _, outcome) in applied.outcomes.iter().filter(|(_, _, o)| o.changed()) {
         ctx.tools.log(LogLevel::Info, &format!("{} {}", outcome.as_str(), path.display()))?;
@@ -552,12 +498,14 @@ fn remove(ctx: &Context<'_>) -> Result<(), Error> {
     let ca_changed = install_ca(ctx, None)?;
     // Nothing of ours stays: lock and temporary files, state files, and the
     // drop-in directory when nothing else is in it.
-    atomic_file::remove_lock(&drop_in);
+    for drop_in in &drop_ins {
+        atomic_file::remove_lock(drop_in);
+        if let Some(dir) = drop_in.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
     atomic_file::remove_lock(&conf);
     atomic_file::remove_lock(&ctx.ca_dir.join(CA_FILE_NAME));
-    if let Some(dir) = drop_in.parent() {
-        let _ = std::fs::remove_dir(dir);
-    }
     let _ = std::fs::remove_file(restart_marker(ctx, &conf));
     let _ = std::fs::remove_file(waiting_marker(ctx, &conf));
     if applied.settings_changed() || ca_changed {
@@ -753,6 +701,47 @@ fn action_power_status(ctx: &Context<'_>) -> Result<(), ActionFailure> {
         pair("power-state", state),
     ])?;
     Ok(())
+}
+
+/// The `doctor` action: every check, each as `checks.NAME.status`,
+/// `.message` and `.hint`; the action fails when a check failed.
+fn action_doctor(ctx: &Context<'_>) -> Result<(), ActionFailure> {
+    let loaded = read_config(ctx)?;
+    let conf = match &loaded {
+        Ok(config) => config.watcher_conf_path.clone(),
+        Err(_) => PathBuf::from(config::DEFAULT_WATCHER_CONF_PATH),
+    };
+    let program = loaded.as_ref().map_or(config::DEFAULT_PROGRAM, |c| c.main_program());
+    let layout = Layout::read(&conf, program).map_err(Error::from)?;
+    let clashes = match &loaded {
+        Ok(config) => doctor::clashes_now(config).map_err(Error::from)?,
+        Err(_) => Vec::new(),
+    };
+    let inputs = doctor::Inputs {
+        config: loaded.as_ref().map_err(|p| (p.clone(), "fix the charm configuration".to_owned())),
+        layout: &layout,
+        clashes: &clashes,
+        system: ctx.system,
+        depth: doctor::Depth::Full,
+    };
+    let (report, _) = doctor::run(&inputs);
+    let mut results = vec![
+        pair("result", if report.failed() { "failed" } else { "ok" }),
+        pair("failed", report.count(doctor::Status::Fail)),
+        pair("warned", report.count(doctor::Status::Warn)),
+    ];
+    for c in &report.checks {
+        results.push(pair(&format!("checks.{}.status", c.name), c.status.as_str()));
+        results.push(pair(&format!("checks.{}.message", c.name), truncate(&c.message)));
+        if !c.hint.is_empty() {
+            results.push(pair(&format!("checks.{}.hint", c.name), truncate(&c.hint)));
+        }
+    }
+    ctx.tools.action_set(&results)?;
+    match report.first(doctor::Status::Fail) {
+        Some(c) => Err(ActionFailure(format!("{}: {}; {}", c.name, c.message, c.hint))),
+        None => Ok(()),
+    }
 }
 
 fn truncate(text: &str) -> String {

@@ -1,28 +1,66 @@
 //! The effective configuration: what Watcher's services read, file by file.
 //!
 //! Watcher's services run with `--config-file=/etc/watcher/watcher.conf`,
-//! and oslo.config also reads its default config directories, among them
-//! `/etc/watcher/watcher.conf.d`, **before** that file: the directory's
-//! `*.conf` files in sorted order (hidden files excluded, as Python's glob
-//! excludes them), then watcher.conf. For each option the last setting
-//! wins, so watcher.conf wins any clash with a drop-in, and a drop-in that
-//! sorts later wins over one that sorts earlier.
+//! and oslo.config also reads two default config directories **before**
+//! that file: `watcher.conf.d` (the project's, first found of
+//! `~/.watcher/`, `~/`, `/etc/watcher/`, `/etc/`) and `<program>.conf.d`
+//! (the program's, e.g. `watcher-decision-engine.conf.d`, first found in
+//! the same places), each directory's `*.conf` files in sorted order
+//! (hidden files excluded, as Python's glob excludes them). For each option
+//! the last setting wins, so watcher.conf wins any clash with a drop-in.
 //!
-//! [`Layout`] holds those files in that order; [`Layout::setting`] answers
-//! which file set an option last, and [`clashes`] which of the managed
-//! options Watcher would not take from the file watcher-metal wrote.
+//! Watcher 12.0.0 to 16.0.0 then parse the configuration a second time when
+//! they load a plugin with options (the decision engine at start-up, the
+//! applier on its first action plan), without the project name: only
+//! `~/<program>.conf.d` and `/etc/<program>.conf.d` count from then on, and
+//! `watcher.conf.d` is forgotten. So the drop-in goes to
+//! `/etc/<program>.conf.d/` for each Watcher service (the directory beside
+//! watcher.conf's own, in general), which every version reads at start-up
+//! and after that second parse.
+//!
+//! [`Layout`] holds the files one program reads, in order ([`Layout::read`]
+//! at start-up, [`Layout::read_reloaded`] after the second parse);
+//! [`Layout::setting`] answers which file set an option last, and
+//! [`clashes`] which of the managed options Watcher would not take from the
+//! file watcher-metal wrote.
 
 use std::path::{Path, PathBuf};
 
 use crate::atomic_file::FileError;
 use crate::ini;
 
-/// The directory beside watcher.conf that oslo.config reads by itself.
+/// The project's drop-in directory name.
 pub const DROP_IN_DIR_NAME: &str = "watcher.conf.d";
 
-/// The drop-in directory for a watcher.conf: `<its directory>/watcher.conf.d`.
+fn conf_dir(watcher_conf: &Path) -> &Path {
+    watcher_conf.parent().unwrap_or_else(|| Path::new("/"))
+}
+
+/// The project's drop-in directory beside a watcher.conf:
+/// `<its directory>/watcher.conf.d`. Read at start-up only by Watcher
+/// 12.0.0 to 16.0.0.
 pub fn drop_in_dir(watcher_conf: &Path) -> PathBuf {
-    watcher_conf.parent().unwrap_or_else(|| Path::new("/")).join(DROP_IN_DIR_NAME)
+    conf_dir(watcher_conf).join(DROP_IN_DIR_NAME)
+}
+
+/// The program name a systemd unit of Watcher runs (`watcher-applier` for
+/// `watcher-applier.service`).
+pub fn program_name(service: &str) -> &str {
+    service.strip_suffix(".service").unwrap_or(service)
+}
+
+/// A program's drop-in directory, where watcher-metal writes:
+/// `/etc/<program>.conf.d` for `/etc/watcher/watcher.conf` (the parent of
+/// watcher.conf's directory).
+pub fn program_drop_in_dir(watcher_conf: &Path, program: &str) -> PathBuf {
+    let dir = conf_dir(watcher_conf);
+    dir.parent().unwrap_or(dir).join(format!("{program}.conf.d"))
+}
+
+/// The directory that, when it exists, oslo.config reads at start-up
+/// instead of [`program_drop_in_dir`]: `/etc/watcher/<program>.conf.d`.
+pub fn shadowing_program_dir(watcher_conf: &Path, program: &str) -> PathBuf {
+    conf_dir(watcher_conf).join(format!("{program}.conf.d"))
 }
 
 /// Whether oslo.config reads a directory entry named `name` (`*.conf`,
@@ -38,10 +76,14 @@ pub struct ConfFile {
     pub text: String,
 }
 
-/// The files Watcher's services read, in the order they read them.
+/// The files one Watcher program reads, in the order it reads them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Layout {
     pub files: Vec<ConfFile>,
+    /// The drop-in directories, in the order they are read.
+    dirs: Vec<PathBuf>,
+    /// watcher.conf, read last.
+    conf: PathBuf,
 }
 
 /// Where an option's effective value comes from.
@@ -52,40 +94,60 @@ pub struct Setting {
 }
 
 impl Layout {
-    /// Reads the drop-ins beside `watcher_conf` and then `watcher_conf`
-    /// itself. Missing files and a missing directory are skipped, as
-    /// oslo.config skips them.
-    pub fn read(watcher_conf: &Path) -> Result<Layout, FileError> {
-        let mut files = Vec::new();
-        for path in drop_in_paths(&drop_in_dir(watcher_conf))?.into_iter().chain([watcher_conf.to_owned()]) {
-            if let Some(text) = read_followed(&path)? {
-                files.push(ConfFile { path, text });
-            }
-        }
-        Ok(Layout { files })
+    /// What `program` reads at start-up: the project's drop-ins beside
+    /// `watcher_conf`, the program's drop-ins, then `watcher_conf` itself.
+    /// Missing files and directories are skipped, as oslo.config skips them.
+    pub fn read(watcher_conf: &Path, program: &str) -> Result<Layout, FileError> {
+        let shadow = shadowing_program_dir(watcher_conf, program);
+        let program_dir = if shadow.is_dir() { shadow } else { program_drop_in_dir(watcher_conf, program) };
+        Layout::read_dirs(vec![drop_in_dir(watcher_conf), program_dir], watcher_conf)
     }
 
-    /// The layout with `path` holding `text` instead (added in its sorted
-    /// place among the drop-ins when it is one, or at the end), or with
-    /// `path` left out when `text` is `None`: what Watcher would read once
-    /// a file is written or removed.
-    pub fn with_file(&self, path: &Path, text: Option<&str>) -> Layout {
-        let mut files: Vec<ConfFile> = self.files.iter().filter(|f| f.path != path).cloned().collect();
-        if let Some(text) = text {
-            let file = ConfFile { path: path.to_owned(), text: text.to_owned() };
-            let dir = path.parent();
-            // Drop-ins come before the watcher.conf at the end; among
-            // themselves they sort by name.
-            let at =
-                files.iter().position(|f| f.path.parent() != dir || f.path.as_path() > path).unwrap_or(files.len());
-            let is_drop_in = dir.and_then(Path::file_name).is_some_and(|n| n == DROP_IN_DIR_NAME);
-            if is_drop_in {
-                files.insert(at, file);
-            } else {
-                files.push(file);
+    /// What `program` reads once Watcher 12.0.0-16.0.0 parsed the
+    /// configuration again without the project name: the program's
+    /// drop-ins, then `watcher_conf`.
+    pub fn read_reloaded(watcher_conf: &Path, program: &str) -> Result<Layout, FileError> {
+        Layout::read_dirs(vec![program_drop_in_dir(watcher_conf, program)], watcher_conf)
+    }
+
+    fn read_dirs(dirs: Vec<PathBuf>, watcher_conf: &Path) -> Result<Layout, FileError> {
+        let mut files = Vec::new();
+        for dir in &dirs {
+            for path in drop_in_paths(dir)? {
+                if let Some(text) = read_followed(&path)? {
+                    files.push(ConfFile { path, text });
+                }
             }
         }
-        Layout { files }
+        if let Some(text) = read_followed(watcher_conf)? {
+            files.push(ConfFile { path: watcher_conf.to_owned(), text });
+        }
+        Ok(Layout { files, dirs, conf: watcher_conf.to_owned() })
+    }
+
+    /// Whether this program reads files in `dir`.
+    pub fn reads_dir(&self, dir: &Path) -> bool {
+        self.dirs.iter().any(|d| d == dir)
+    }
+
+    /// The layout with `path` holding `text` instead (in its place in the
+    /// read order), or with `path` left out when `text` is `None`: what
+    /// Watcher would read once a file is written or removed. A file in a
+    /// directory this program does not read is left out.
+    pub fn with_file(&self, path: &Path, text: Option<&str>) -> Layout {
+        let mut out = self.clone();
+        out.files.retain(|f| f.path != path);
+        let Some(text) = text else { return out };
+        if path != self.conf && !(is_drop_in_path(path) && path.parent().is_some_and(|d| self.reads_dir(d))) {
+            return out;
+        }
+        out.files.push(ConfFile { path: path.to_owned(), text: text.to_owned() });
+        let rank = |p: &Path| match p.parent().and_then(|d| self.dirs.iter().position(|x| x == d)) {
+            Some(i) if p != self.conf => i,
+            _ => usize::MAX,
+        };
+        out.files.sort_by(|a, b| (rank(&a.path), &a.path).cmp(&(rank(&b.path), &b.path)));
+        out
     }
 
     /// The options of `section` across all files, in read order: the last
@@ -109,6 +171,25 @@ impl Layout {
     pub fn paths(&self) -> Vec<&Path> {
         self.files.iter().map(|f| f.path.as_path()).collect()
     }
+
+    /// A layout of exactly these files, read in this order (for tests and
+    /// callers that hold the texts already).
+    pub fn from_files(files: Vec<ConfFile>) -> Layout {
+        let conf = files.last().map(|f| f.path.clone()).unwrap_or_default();
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for f in &files {
+            if let Some(d) = f.path.parent() {
+                if f.path != conf && !dirs.iter().any(|x| x == d) {
+                    dirs.push(d.to_owned());
+                }
+            }
+        }
+        Layout { files, dirs, conf }
+    }
+}
+
+fn is_drop_in_path(path: &Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_some_and(is_read_as_drop_in)
 }
 
 /// A configuration file's text as oslo.config reads it (following links);
@@ -143,37 +224,48 @@ pub fn drop_in_paths(dir: &Path) -> Result<Vec<PathBuf>, FileError> {
     Ok(paths)
 }
 
-/// A managed option that Watcher would take from another file than the one
-/// watcher-metal wrote (or that another file sets although the charm leaves
-/// it unset).
+/// Why Watcher would not use the managed settings watcher-metal wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Clash {
-    pub section: &'static str,
-    pub option: &'static str,
-    /// The file whose setting Watcher would use.
-    pub path: PathBuf,
+pub enum Clash {
+    /// Another file sets a managed option to another value (or sets one the
+    /// charm leaves unset), and Watcher reads it later.
+    Option {
+        section: &'static str,
+        option: &'static str,
+        /// The file whose setting Watcher would use.
+        path: PathBuf,
+    },
+    /// Watcher reads another directory of the same name instead of the one
+    /// holding our file (oslo.config takes the first it finds).
+    Shadowed { dir: PathBuf, ours: PathBuf },
 }
 
 impl std::fmt::Display for Clash {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} sets [{}] {}, which overrides the charm's setting",
-            self.path.display(),
-            self.section,
-            self.option
-        )
+        match self {
+            Clash::Option { section, option, path } => {
+                write!(f, "{} sets [{section}] {option}, which overrides the charm's setting", path.display())
+            }
+            Clash::Shadowed { dir, ours } => {
+                write!(f, "{} exists, so Watcher reads it instead of {}", dir.display(), ours.display())
+            }
+        }
     }
 }
 
 impl Clash {
     pub fn hint(&self) -> String {
-        format!(
-            "remove `{}` from [{}] in {}: Watcher reads watcher.conf after its drop-ins, and a later drop-in after an earlier one",
-            self.option,
-            self.section,
-            self.path.display()
-        )
+        match self {
+            Clash::Option { section, option, path } => format!(
+                "remove `{option}` from [{section}] in {}: Watcher reads watcher.conf after its drop-ins, and a later drop-in after an earlier one",
+                path.display()
+            ),
+            Clash::Shadowed { dir, ours } => format!(
+                "move the files of {} to {} and remove it: oslo.config reads only the first directory of that name it finds",
+                dir.display(),
+                ours.parent().unwrap_or(ours).display()
+            ),
+        }
     }
 }
 
@@ -187,6 +279,12 @@ pub const MANAGED_OPTIONS: [(&str, &[&str]); 2] = [
 /// `ours` (the file watcher-metal wrote, included in `layout`) sets. An
 /// empty value counts as unset, as Watcher treats an empty `url`.
 pub fn clashes(layout: &Layout, ours: &Path) -> Vec<Clash> {
+    if let Some(dir) = ours.parent().filter(|d| ours != layout.conf && !layout.reads_dir(d)) {
+        let name = dir.file_name();
+        if let Some(read) = layout.dirs.iter().find(|d| d.file_name() == name) {
+            return vec![Clash::Shadowed { dir: read.clone(), ours: ours.to_owned() }];
+        }
+    }
     let own_text = layout.files.iter().find(|f| f.path == ours).map(|f| f.text.as_str()).unwrap_or("");
     let mut out = Vec::new();
     for (section, options) in MANAGED_OPTIONS {
@@ -200,11 +298,28 @@ pub fn clashes(layout: &Layout, ours: &Path) -> Vec<Clash> {
             }
             let effective_value = Some(effective.value.as_str()).filter(|v| !v.is_empty());
             if effective_value != intended {
-                out.push(Clash { section, option, path: effective.path });
+                out.push(Clash::Option { section, option, path: effective.path });
             }
         }
     }
     out
+}
+
+/// The clashes in what is on disk now, for each program with its drop-in
+/// (`ours`, the same order as `programs`), at start-up and after Watcher
+/// 12.0.0-16.0.0's second parse.
+pub fn clashes_on_disk(watcher_conf: &Path, programs: &[&str], ours: &[PathBuf]) -> Result<Vec<Clash>, FileError> {
+    let mut out = Vec::new();
+    for (program, own) in programs.iter().zip(ours) {
+        for layout in [Layout::read(watcher_conf, program)?, Layout::read_reloaded(watcher_conf, program)?] {
+            for clash in clashes(&layout, own) {
+                if !out.contains(&clash) {
+                    out.push(clash);
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -212,12 +327,12 @@ mod tests {
     use super::*;
 
     fn layout(files: &[(&str, &str)]) -> Layout {
-        Layout {
-            files: files.iter().map(|(p, t)| ConfFile { path: PathBuf::from(p), text: (*t).to_owned() }).collect(),
-        }
+        Layout::from_files(
+            files.iter().map(|(p, t)| ConfFile { path: PathBuf::from(p), text: (*t).to_owned() }).collect(),
+        )
     }
 
-    const OURS: &str = "/etc/watcher/watcher.conf.d/50-watcher-metal.conf";
+    const OURS: &str = "/etc/watcher-decision-engine.conf.d/50-watcher-metal.conf";
     const CONF: &str = "/etc/watcher/watcher.conf";
 
     #[test]
@@ -234,24 +349,18 @@ mod tests {
 
     #[test]
     fn clashes_name_the_file_and_option() {
+        let later = "/etc/watcher-decision-engine.conf.d/90-z.conf";
         let l = layout(&[
             (OURS, "[maas_client]\nurl = ours\napi_key = k\ntimeout = 120\n[ironic_client]\napi_version = 1\n"),
-            (
-                "/etc/watcher/watcher.conf.d/90-z.conf",
-                "[maas_client]\ntimeout = 120\n[ironic_client]\nregion_name = r\n",
-            ),
+            (later, "[maas_client]\ntimeout = 120\n[ironic_client]\nregion_name = r\n"),
             (CONF, "[maas_client]\nurl = theirs\n"),
         ]);
         let found = clashes(&l, Path::new(OURS));
         assert_eq!(
             found,
             vec![
-                Clash { section: "maas_client", option: "url", path: CONF.into() },
-                Clash {
-                    section: "ironic_client",
-                    option: "region_name",
-                    path: "/etc/watcher/watcher.conf.d/90-z.conf".into()
-                },
+                Clash::Option { section: "maas_client", option: "url", path: CONF.into() },
+                Clash::Option { section: "ironic_client", option: "region_name", path: later.into() },
             ]
         );
         assert!(found[0].to_string().contains("/etc/watcher/watcher.conf sets [maas_client] url"));
@@ -264,23 +373,49 @@ mod tests {
     }
 
     #[test]
-    fn drop_ins_are_read_sorted_then_watcher_conf() {
-        let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("watcher.conf");
-        let d = drop_in_dir(&conf);
-        std::fs::create_dir(&d).unwrap();
+    fn program_directories_sit_beside_watchers_own() {
+        let conf = Path::new(CONF);
+        assert_eq!(program_drop_in_dir(conf, "watcher-applier"), PathBuf::from("/etc/watcher-applier.conf.d"));
+        assert_eq!(
+            shadowing_program_dir(conf, "watcher-applier"),
+            PathBuf::from("/etc/watcher/watcher-applier.conf.d")
+        );
+        assert_eq!(drop_in_dir(conf), PathBuf::from("/etc/watcher/watcher.conf.d"));
+        assert_eq!(program_name("watcher-applier.service"), "watcher-applier");
+    }
+
+    #[test]
+    fn drop_ins_are_read_in_oslo_order_then_watcher_conf() {
+        let root = tempfile::tempdir().unwrap();
+        let etc_watcher = root.path().join("watcher");
+        std::fs::create_dir(&etc_watcher).unwrap();
+        let conf = etc_watcher.join("watcher.conf");
+        let project = drop_in_dir(&conf);
+        let program = program_drop_in_dir(&conf, "watcher-decision-engine");
+        std::fs::create_dir(&project).unwrap();
+        std::fs::create_dir(&program).unwrap();
         for name in ["b.conf", "a.conf", ".hidden.conf", "c.conf.bak", "A.conf"] {
-            std::fs::write(d.join(name), "[x]\n").unwrap();
+            std::fs::write(project.join(name), "[x]\n").unwrap();
         }
+        std::fs::write(program.join("10-p.conf"), "[x]\n").unwrap();
         std::fs::write(&conf, "[x]\n").unwrap();
-        let l = Layout::read(&conf).unwrap();
-        let names: Vec<String> =
-            l.paths().iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
-        assert_eq!(names, ["A.conf", "a.conf", "b.conf", "watcher.conf"]);
-        // A file added in its place.
-        let l = l.with_file(&d.join("50-watcher-metal.conf"), Some("[y]\n"));
-        let names: Vec<String> =
-            l.paths().iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
-        assert_eq!(names, ["50-watcher-metal.conf", "A.conf", "a.conf", "b.conf", "watcher.conf"]);
+        let names = |l: &Layout| -> Vec<String> {
+            l.paths().iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect()
+        };
+        let l = Layout::read(&conf, "watcher-decision-engine").unwrap();
+        assert_eq!(names(&l), ["A.conf", "a.conf", "b.conf", "10-p.conf", "watcher.conf"]);
+        // A file added in its place; one in a directory not read is not.
+        let ours = program.join("50-watcher-metal.conf");
+        let l2 =
+            l.with_file(&ours, Some("[y]\n")).with_file(&root.path().join("elsewhere.conf.d/x.conf"), Some("[z]\n"));
+        assert_eq!(names(&l2), ["A.conf", "a.conf", "b.conf", "10-p.conf", "50-watcher-metal.conf", "watcher.conf"]);
+        // After 12.0.0-16.0.0's second parse only the program's directory counts.
+        let reloaded = Layout::read_reloaded(&conf, "watcher-decision-engine").unwrap();
+        assert_eq!(names(&reloaded), ["10-p.conf", "watcher.conf"]);
+        // A program directory beside watcher.conf shadows ours at start-up.
+        let shadow = shadowing_program_dir(&conf, "watcher-decision-engine");
+        std::fs::create_dir(&shadow).unwrap();
+        let l = Layout::read(&conf, "watcher-decision-engine").unwrap().with_file(&ours, Some("[y]\n"));
+        assert_eq!(clashes(&l, &ours), vec![Clash::Shadowed { dir: shadow, ours: ours.clone() }]);
     }
 }

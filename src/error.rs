@@ -30,6 +30,8 @@ pub mod exit {
     pub const SERVICE_RESTART: u8 = 12;
     /// Another file sets a managed option, so Watcher would not use ours.
     pub const CLASH: u8 = 13;
+    /// `doctor`: at least one check failed.
+    pub const DOCTOR_FAILED: u8 = 14;
     // MAAS failures, one code per diagnosis.
     pub const MAAS_DNS: u8 = 20;
     pub const MAAS_REFUSED: u8 = 21;
@@ -61,6 +63,9 @@ pub mod exit {
     pub const NOT_ALLOCATED: u8 = 44;
     /// The hypervisor list could not be read.
     pub const HYPERVISOR_LIST: u8 = 45;
+    /// `power on|off` without --wait while the service is changing the
+    /// node's power to the other state.
+    pub const POWER_CHANGING: u8 = 46;
     // Ironic and Keystone.
     /// `[watcher_clients_auth]` is missing or incomplete.
     pub const IRONIC_CONFIG: u8 = 50;
@@ -68,6 +73,15 @@ pub mod exit {
     pub const IRONIC_NO_ENDPOINT: u8 = 52;
     pub const IRONIC_MICROVERSION: u8 = 53;
     pub const IRONIC_API: u8 = 54;
+    // Nova (its Keystone errors use the Keystone codes above).
+    /// `[nova_client]` is unusable (an api_version Watcher refuses).
+    pub const NOVA_CONFIG: u8 = 55;
+    /// No `compute` endpoint of that interface/region in the catalog.
+    pub const NOVA_NO_ENDPOINT: u8 = 56;
+    /// Nova does not support the microversion asked for.
+    pub const NOVA_MICROVERSION: u8 = 57;
+    /// Nova refused the request, or its answer is not Nova's.
+    pub const NOVA_API: u8 = 58;
     /// A fault in this program: please report it.
     pub const INTERNAL: u8 = 70;
 }

@@ -22,7 +22,7 @@ use url::Url;
 
 use crate::config::{CharmConfig, IronicSettings};
 use crate::http::{self, BodyError, HttpOptions, TransportError};
-use crate::metal::{Backend, MetalClient, MetalError, Node, PowerState};
+use crate::metal::{Backend, MetalClient, MetalError, Node, PowerReading, PowerState};
 use crate::secret::SecretString;
 
 /// The microversion sent when `[ironic_client] api_version` is plain `1`:
@@ -36,46 +36,47 @@ const MIN_TOKEN_LIFE: Duration = Duration::from_secs(120);
 const PAGE_BODY_LIMIT: u64 = 256 * 1024 * 1024;
 const SMALL_BODY_LIMIT: u64 = 4 * 1024 * 1024;
 
+/// Which of the two services a failure below HTTP came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    Keystone,
+    Ironic,
+}
+
+impl Peer {
+    fn name(self) -> &'static str {
+        match self {
+            Peer::Keystone => "Keystone",
+            Peer::Ironic => "Ironic",
+        }
+    }
+}
+
 /// Why an Ironic or Keystone call failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IronicError {
     /// `[watcher_clients_auth]` is missing or incomplete.
-    Config {
-        message: String,
-    },
-    Transport(TransportError),
+    Config { message: String },
+    /// The connection to Keystone (auth_url) or to Ironic (the catalog's
+    /// endpoint) failed.
+    Transport { peer: Peer, error: TransportError },
     /// Keystone refused the credentials (or the request).
-    Keystone {
-        status: u16,
-        message: String,
-    },
+    Keystone { status: u16, message: String },
     /// The catalog has no matching `baremetal` endpoint.
-    NoEndpoint {
-        interface: String,
-        region: Option<String>,
-    },
+    NoEndpoint { interface: String, region: Option<String> },
     /// Ironic does not serve the microversion asked for (406).
-    Microversion {
-        requested: String,
-        min: Option<String>,
-        max: Option<String>,
-    },
+    Microversion { requested: String, min: Option<String>, max: Option<String> },
     /// Ironic answered an error, with its message.
-    Api {
-        status: u16,
-        message: String,
-    },
+    Api { status: u16, message: String },
     /// The answer is not what Ironic or Keystone send.
-    Unexpected {
-        detail: String,
-    },
+    Unexpected { detail: String },
 }
 
 impl fmt::Display for IronicError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             IronicError::Config { message } => write!(f, "[watcher_clients_auth]: {message}"),
-            IronicError::Transport(e) => e.fmt(f),
+            IronicError::Transport { peer, error } => write!(f, "{}: {error}", peer.name()),
             IronicError::Keystone { status, message } => write!(f, "Keystone refused ({status}): {message}"),
             IronicError::NoEndpoint { interface, region } => write!(
                 f,
@@ -96,17 +97,12 @@ impl fmt::Display for IronicError {
 
 impl std::error::Error for IronicError {}
 
-impl From<TransportError> for IronicError {
-    fn from(e: TransportError) -> Self {
-        IronicError::Transport(e)
-    }
-}
-
-impl From<BodyError> for IronicError {
-    fn from(e: BodyError) -> Self {
+impl IronicError {
+    /// A body from `peer` that could not be read as expected.
+    fn body(peer: Peer, e: BodyError) -> IronicError {
         match e {
-            BodyError::Transport(t) => IronicError::Transport(t),
-            other => IronicError::Unexpected { detail: other.describe_shape() },
+            BodyError::Transport(error) => IronicError::Transport { peer, error },
+            other => IronicError::Unexpected { detail: format!("{}: {}", peer.name(), other.describe_shape()) },
         }
     }
 }
@@ -116,7 +112,7 @@ impl IronicError {
         use crate::error::exit;
         match self {
             IronicError::Config { .. } => exit::IRONIC_CONFIG,
-            IronicError::Transport(e) => crate::error::transport_exit_code(e),
+            IronicError::Transport { error, .. } => crate::error::transport_exit_code(error),
             IronicError::Keystone { .. } => exit::KEYSTONE_REFUSED,
             IronicError::NoEndpoint { .. } => exit::IRONIC_NO_ENDPOINT,
             IronicError::Microversion { .. } => exit::IRONIC_MICROVERSION,
@@ -129,7 +125,16 @@ impl IronicError {
             IronicError::Config { .. } => {
                 "Watcher reaches Ironic with the Keystone credentials in [watcher_clients_auth] of watcher.conf; set maas-url to use MAAS instead".into()
             }
-            IronicError::Transport(e) => e.hint("[watcher_clients_auth] auth_url or the catalog's baremetal endpoint", "[watcher_clients_auth] cafile"),
+            IronicError::Transport { peer: Peer::Keystone, error } => {
+                error.hint("auth_url in [watcher_clients_auth] (Keystone)", "[watcher_clients_auth] cafile")
+            }
+            IronicError::Transport { peer: Peer::Ironic, error } => error.hint(
+                "the catalog's baremetal endpoint (`openstack endpoint list --service baremetal`)",
+                "[watcher_clients_auth] cafile",
+            ),
+            IronicError::Keystone { status: 500.., .. } => {
+                "Keystone failed on its side: its log says why; retry when it is fixed".into()
+            }
             IronicError::Keystone { .. } => "check the user, password and project in [watcher_clients_auth]".into(),
             IronicError::NoEndpoint { .. } => {
                 "check ironic-endpoint-type and ironic-region-name against `openstack endpoint list --service baremetal`".into()
@@ -217,7 +222,9 @@ impl KeystoneAuth {
     fn from_sections(section: &dyn Fn(&str) -> Vec<(String, String)>) -> Result<KeystoneAuth, IronicError> {
         let mut values = section("watcher_clients_auth");
         let last = |values: &[(String, String)], key: &str| {
-            values.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.trim().to_owned()).filter(|v| !v.is_empty())
+            // oslo.config has already stripped the value and removed its
+            // quotes: spaces inside quotes are part of it.
+            values.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone()).filter(|v| !v.is_empty())
         };
         if let Some(name) = last(&values, "auth_section") {
             values = section(&name);
@@ -309,13 +316,15 @@ impl KeystoneAuth {
     }
 
     /// `POST .../v3/auth/tokens`, as keystoneauth's v3 plugins build it.
-    fn token_url(&self) -> Result<Url, IronicError> {
+    pub fn token_url(&self) -> Result<Url, IronicError> {
         let base = self.auth_url.trim_end_matches('/');
         let text = if base.ends_with("/v3") { format!("{base}/auth/tokens") } else { format!("{base}/v3/auth/tokens") };
         Url::parse(&text).map_err(|e| IronicError::Config { message: format!("auth_url is not a URL ({e})") })
     }
 
-    fn request_body(&self) -> Value {
+    /// The token request's body. It holds the password or secret: send it,
+    /// never show it.
+    pub fn request_body(&self) -> Value {
         let identity = match &self.method {
             Method3::Password { user, password } => {
                 let mut user = user.json();
@@ -347,6 +356,17 @@ impl KeystoneAuth {
             auth["scope"] = scope;
         }
         json!({ "auth": auth })
+    }
+
+    /// `cafile`: the CA bundle keystoneauth trusts for Keystone and the
+    /// services it finds in the catalog.
+    pub fn cafile(&self) -> Option<&str> {
+        self.cafile.as_deref()
+    }
+
+    /// `timeout`: seconds for each request, when set.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
     }
 
     /// Every secret in these credentials, for masking.
@@ -481,10 +501,12 @@ impl IronicClient {
     }
 
     /// The client Watcher would build: credentials from the effective
-    /// `[watcher_clients_auth]` section of watcher-conf-path and its drop-ins.
+    /// `[watcher_clients_auth]` section of watcher-conf-path and its drop-ins,
+    /// as the decision engine reads them (it lists the nodes; the applier,
+    /// which powers them, reads the same shared drop-ins).
     pub fn from_config(config: &CharmConfig) -> Result<IronicClient, IronicError> {
         let path: &Path = &config.watcher_conf_path;
-        let layout = crate::effective::Layout::read(path)
+        let layout = crate::effective::Layout::read(path, config.main_program())
             .map_err(|e| IronicError::Config { message: format!("cannot read the Keystone credentials: {e}") })?;
         if !layout.files.iter().any(|f| f.path == path) {
             return Err(IronicError::Config {
@@ -514,11 +536,17 @@ impl IronicClient {
             .header(CONTENT_TYPE, "application/json")
             .body(self.auth.request_body().to_string())
             .send()
-            .map_err(|e| http::classify_transport(&e, &url, self.timeout))?;
+            .map_err(|e| IronicError::Transport {
+                peer: Peer::Keystone,
+                error: http::classify_transport(&e, &url, self.timeout),
+            })?;
         let status = response.status();
         if !status.is_success() {
             let body = http::read_error_body(response);
-            return Err(IronicError::Keystone { status: status.as_u16(), message: keystone_message(&body) });
+            return Err(IronicError::Keystone {
+                status: status.as_u16(),
+                message: clean(&self.masked(&keystone_text(&body), None)),
+            });
         }
         let token = response
             .headers()
@@ -553,7 +581,8 @@ impl IronicClient {
             #[serde(default)]
             region: Option<String>,
         }
-        let body: Catalog = http::read_json(response, SMALL_BODY_LIMIT, self.timeout)?;
+        let body: Catalog = http::read_json(response, SMALL_BODY_LIMIT, self.timeout)
+            .map_err(|e| IronicError::body(Peer::Keystone, e))?;
         if body.token.catalog.is_empty() {
             return Err(IronicError::Config {
                 message: "Keystone's token has no service catalog (the credentials name no project): set project_name and project_domain_name, or project_id".to_owned(),
@@ -591,6 +620,16 @@ impl IronicClient {
         Ok(out)
     }
 
+    /// `text` (from a Keystone or Ironic answer) with every secret of these
+    /// credentials, and the token in use, masked.
+    fn masked(&self, text: &str, token: Option<&SecretString>) -> String {
+        let mut secrets = self.auth.secrets();
+        if let Some(token) = token {
+            secrets.push(token.expose());
+        }
+        crate::secret::mask(text, &secrets)
+    }
+
     fn invalidate(&self) {
         *self.session.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
@@ -616,7 +655,10 @@ impl IronicClient {
             if let Some(body) = body {
                 request = request.header(CONTENT_TYPE, "application/json").body(body.to_string());
             }
-            let response = request.send().map_err(|e| http::classify_transport(&e, &url, self.timeout))?;
+            let response = request.send().map_err(|e| IronicError::Transport {
+                peer: Peer::Ironic,
+                error: http::classify_transport(&e, &url, self.timeout),
+            })?;
             let status = response.status();
             if status.is_success() {
                 return Ok(response);
@@ -640,7 +682,8 @@ impl IronicClient {
                 }
                 _ => {
                     let body = http::read_error_body(response);
-                    return Err(IronicError::Api { status: status.as_u16(), message: ironic_fault(&body) });
+                    let message = clean(&self.masked(&ironic_fault_text(&body), Some(&token)));
+                    return Err(IronicError::Api { status: status.as_u16(), message });
                 }
             }
         }
@@ -674,19 +717,22 @@ impl MetalClient for IronicClient {
         Backend::Ironic
     }
 
-    /// `GET /v1/nodes?detail=True`, following `next` links: one request a page.
+    /// `GET /v1/nodes/detail`, following `next` links: one request a page.
+    /// (`?detail=True` needs microversion 1.43; `/detail` works at every
+    /// version Ironic accepts.)
     fn list_nodes(&self) -> Result<Vec<Node>, MetalError> {
         let mut nodes = Vec::new();
-        let mut path = "v1/nodes?detail=True".to_owned();
+        let mut path = "v1/nodes/detail".to_owned();
         loop {
             let response = self.call(Method::GET, &path, None)?;
-            let page: NodePage = http::read_json(response, PAGE_BODY_LIMIT, self.timeout).map_err(IronicError::from)?;
+            let page: NodePage = http::read_json(response, PAGE_BODY_LIMIT, self.timeout)
+                .map_err(|e| IronicError::body(Peer::Ironic, e))?;
             let empty = page.nodes.is_empty();
             nodes.extend(page.nodes.into_iter().map(IronicNode::into_node));
             // Only the query of `next` is used: its host may be Ironic's
             // public URL rather than the catalog endpoint in use.
             match page.next.as_deref().and_then(|n| Url::parse(n).ok()).and_then(|u| u.query().map(str::to_owned)) {
-                Some(query) if !empty => path = format!("v1/nodes?{query}"),
+                Some(query) if !empty => path = format!("v1/nodes/detail?{query}"),
                 _ => break,
             }
         }
@@ -695,22 +741,50 @@ impl MetalClient for IronicClient {
 
     fn get_node(&self, id: &str) -> Result<Node, MetalError> {
         let response = self.call(Method::GET, &Self::node_path(id), None).map_err(|e| not_found(e, id))?;
-        let node: IronicNode = http::read_json(response, SMALL_BODY_LIMIT, self.timeout).map_err(IronicError::from)?;
+        let node: IronicNode = http::read_json(response, SMALL_BODY_LIMIT, self.timeout)
+            .map_err(|e| IronicError::body(Peer::Ironic, e))?;
         Ok(node.into_node())
     }
 
-    /// Ironic has no synchronous BMC query: this reads the conductor's
-    /// latest record (`GET /v1/nodes/{id}/states`).
     fn query_power_state(&self, id: &str) -> Result<PowerState, MetalError> {
+        Ok(self.read_power(id)?.state)
+    }
+
+    /// Ironic has no synchronous BMC query: this reads the conductor's
+    /// record (`GET /v1/nodes/{id}/states`), which the conductor refreshes
+    /// from the BMC every `[conductor] sync_power_state_interval`, and
+    /// `target_power_state`, set while a power change is in flight.
+    fn read_power(&self, id: &str) -> Result<PowerReading, MetalError> {
         #[derive(Deserialize)]
         struct States {
             #[serde(default)]
             power_state: Option<String>,
+            #[serde(default)]
+            target_power_state: Option<String>,
         }
         let path = format!("{}/states", Self::node_path(id));
         let response = self.call(Method::GET, &path, None).map_err(|e| not_found(e, id))?;
-        let states: States = http::read_json(response, SMALL_BODY_LIMIT, self.timeout).map_err(IronicError::from)?;
-        Ok(PowerState::from_ironic(states.power_state.as_deref()))
+        let states: States = http::read_json(response, SMALL_BODY_LIMIT, self.timeout)
+            .map_err(|e| IronicError::body(Peer::Ironic, e))?;
+        let changing_to = states.target_power_state.as_deref().map(|t| match t {
+            // Ironic's targets for a reboot end powered on.
+            "rebooting" | "soft rebooting" => PowerState::On,
+            other => PowerState::from_ironic(Some(other)),
+        });
+        Ok(PowerReading {
+            state: PowerState::from_ironic(states.power_state.as_deref()),
+            raw: states.power_state,
+            changing_to,
+        })
+    }
+
+    fn empty_listing_hint(&self) -> Option<String> {
+        Some(
+            "Ironic shows a project only the nodes it owns or leases: give Watcher's user the `service` role in \
+             Ironic's service project with [DEFAULT] rbac_service_role_elevated_access = true in ironic.conf, \
+             use a system-scoped user, or set the nodes' owner to Watcher's project"
+                .to_owned(),
+        )
     }
 
     fn power_on(&self, id: &str) -> Result<(), MetalError> {
@@ -732,16 +806,27 @@ fn ironic_base(url: &str) -> Result<Url, IronicError> {
 }
 
 /// Keystone errors: `{"error": {"code", "title", "message"}}`.
+#[cfg(test)]
 fn keystone_message(body: &str) -> String {
+    clean(&keystone_text(body))
+}
+
+/// The message of a Keystone error, whole (mask it, then [`clean`] it).
+fn keystone_text(body: &str) -> String {
     let parsed: Option<String> = serde_json::from_str::<Value>(body)
         .ok()
         .and_then(|v| v.get("error").and_then(|e| e.get("message")).and_then(Value::as_str).map(str::to_owned));
-    clean(parsed.as_deref().unwrap_or(body))
+    parsed.unwrap_or_else(|| body.to_owned())
 }
 
 /// Ironic errors: `{"error_message": "<JSON with faultstring>"}`, where the
 /// inner JSON is a string (or, on some versions, already an object).
 pub fn ironic_fault(body: &str) -> String {
+    clean(&ironic_fault_text(body))
+}
+
+/// The message of an Ironic error, whole (mask it, then [`clean`] it).
+fn ironic_fault_text(body: &str) -> String {
     let outer: Option<Value> = serde_json::from_str(body).ok();
     let inner = outer.as_ref().and_then(|v| v.get("error_message"));
     let fault = match inner {
@@ -751,9 +836,9 @@ pub fn ironic_fault(body: &str) -> String {
             .unwrap_or_else(|| text.clone()),
         Some(Value::Object(map)) => map.get("faultstring").and_then(Value::as_str).unwrap_or("").to_owned(),
         // Not Ironic's shape: perhaps Keystone's, from an auth middleware.
-        _ => return keystone_message(body),
+        _ => return keystone_text(body),
     };
-    clean(&fault)
+    fault
 }
 
 fn clean(text: &str) -> String {

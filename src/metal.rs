@@ -57,6 +57,30 @@ impl fmt::Display for PowerState {
     }
 }
 
+/// A node's power as the service reports it now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PowerReading {
+    /// Watcher's reading of it.
+    pub state: PowerState,
+    /// The service's own string (`"power on"`, `"on"`, ...).
+    pub raw: Option<String>,
+    /// A change the service is making now (Ironic's `target_power_state`),
+    /// mapped as Watcher maps power states; MAAS has none.
+    pub changing_to: Option<PowerState>,
+}
+
+impl PowerReading {
+    /// A reading with no change in flight.
+    pub fn settled(state: PowerState, raw: Option<String>) -> PowerReading {
+        PowerReading { state, raw, changing_to: None }
+    }
+
+    /// The state is `target` and nothing is changing it.
+    pub fn is(&self, target: PowerState) -> bool {
+        self.state == target && self.changing_to.is_none()
+    }
+}
+
 /// Which bare-metal service answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -128,8 +152,20 @@ pub trait MetalClient: Send + Sync {
     /// One node by id (or by name where the service resolves names).
     fn get_node(&self, id: &str) -> Result<Node, MetalError>;
     /// The power state asked of the BMC now (MAAS `query_power_state`), or
-    /// the service's current record where it has no such call (Ironic).
+    /// the service's current record where it has no such call (Ironic: the
+    /// conductor's record, which it refreshes from the BMC periodically).
     fn query_power_state(&self, id: &str) -> Result<PowerState, MetalError>;
+    /// As [`MetalClient::query_power_state`], with the service's own string
+    /// and any change in flight.
+    fn read_power(&self, id: &str) -> Result<PowerReading, MetalError> {
+        let state = self.query_power_state(id)?;
+        Ok(PowerReading::settled(state, Some(state.as_str().to_owned())))
+    }
+    /// What to check when a listing is empty though nodes may exist (access
+    /// rules that hide them), if the service has such rules.
+    fn empty_listing_hint(&self) -> Option<String> {
+        None
+    }
     fn power_on(&self, id: &str) -> Result<(), MetalError>;
     fn power_off(&self, id: &str) -> Result<(), MetalError>;
 }
@@ -169,6 +205,11 @@ impl MetalClient for MaasClient {
 
     fn query_power_state(&self, id: &str) -> Result<PowerState, MetalError> {
         Ok(PowerState::from_maas(&MaasClient::query_power_state(self, id)?))
+    }
+
+    fn read_power(&self, id: &str) -> Result<PowerReading, MetalError> {
+        let raw = MaasClient::query_power_state(self, id)?;
+        Ok(PowerReading::settled(PowerState::from_maas(&raw), Some(raw)))
     }
 
     fn power_on(&self, id: &str) -> Result<(), MetalError> {

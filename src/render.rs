@@ -157,9 +157,15 @@ pub fn ini_value(value: &Value) -> Result<String, minijinja::Error> {
         _ => {
             let text = value.to_string();
             ini_safe(&text).map_err(invalid)?;
-            let trimmed = text.trim();
-            let quoted_edges = text.len() >= 2
-                && ((text.starts_with('"') && text.ends_with('"')) || (text.starts_with('\'') && text.ends_with('\'')));
+            if text.contains("\\$$") {
+                // oslo.config reads `\$` as `$`, always: no way to write it.
+                return Err(invalid("contains `\\$`, which oslo.config always reads as `$`"));
+            }
+            // What oslo.config strips: Python's white space, then one pair
+            // of matching quotes (a lone quote is its own pair).
+            let py_space = |c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c);
+            let trimmed = text.trim_matches(py_space);
+            let quoted_edges = text.starts_with(['"', '\'']) && text.chars().next() == text.chars().next_back();
             if trimmed.len() != text.len() || quoted_edges {
                 Ok(format!("\"{text}\""))
             } else {

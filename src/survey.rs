@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::metal::{Backend, MetalClient, MetalError, Node, PowerState};
+use crate::nova::Hypervisor;
+
+use crate::metal::{Backend, MetalClient, MetalError, Node, PowerReading, PowerState};
 
 /// A node and, after a live survey, what its BMC said.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -29,7 +31,7 @@ pub fn live_power_survey(
     progress: &(dyn Fn(usize) + Sync),
 ) -> Vec<NodeRow> {
     let total = nodes.len();
-    let results: Vec<Mutex<Option<Result<PowerState, MetalError>>>> = (0..total).map(|_| Mutex::new(None)).collect();
+    let results: Vec<Mutex<Option<Result<PowerReading, MetalError>>>> = (0..total).map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let workers = concurrency.clamp(1, total.max(1));
@@ -38,7 +40,7 @@ pub fn live_power_survey(
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(node) = nodes.get(i) else { break };
-                let outcome = client.query_power_state(&node.id);
+                let outcome = client.read_power(&node.id);
                 if let Ok(mut slot) = results[i].lock() {
                     *slot = Some(outcome);
                 }
@@ -52,9 +54,9 @@ pub fn live_power_survey(
         .map(|(mut node, result)| {
             let outcome = result.into_inner().ok().flatten();
             match outcome {
-                Some(Ok(state)) => {
-                    node.power_state = state;
-                    node.raw_power_state = Some(state.as_str().to_owned());
+                Some(Ok(reading)) => {
+                    node.power_state = reading.state;
+                    node.raw_power_state = reading.raw;
                     NodeRow { node, error: None }
                 }
                 Some(Err(e)) => {
@@ -109,83 +111,81 @@ pub fn parse_hypervisor_list(text: &str) -> Vec<String> {
     text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned).collect()
 }
 
-/// Applies Watcher's own rule: a MAAS machine manages the hypervisor whose
-/// hostname equals the machine's fqdn, exactly; an Ironic node manages the
-/// hypervisor whose id is the node's `extra.compute_node_id`. Anything
-/// else is skipped, with the nearest miss named (short name vs fqdn, case).
+/// Applies Watcher's own rule ([`crate::pairing::pair`]) to hypervisors
+/// known by name only: a MAAS machine manages the hypervisor whose hostname
+/// equals the machine's fqdn, exactly; an Ironic node manages the hypervisor
+/// whose id is the node's `extra.compute_node_id`. Anything else is
+/// skipped, with the nearest miss named (short name vs fqdn, case).
 pub fn match_hypervisors(backend: Backend, nodes: &[Node], hypervisors: &[String]) -> Vec<HypervisorMatch> {
-    hypervisors
+    let named: Vec<Hypervisor> = hypervisors.iter().map(|h| Hypervisor::named(h)).collect();
+    let pairing = crate::pairing::pair(backend, nodes, &named);
+    let mut out: Vec<HypervisorMatch> = hypervisors
         .iter()
-        .map(|hv| {
-            if let Some(node) = nodes.iter().find(|n| n.hypervisor_match.as_deref() == Some(hv.as_str())) {
-                return HypervisorMatch {
-                    hypervisor: hv.clone(),
-                    node_id: Some(node.id.clone()),
-                    power_state: Some(node.power_state),
-                    near_miss: None,
-                    reason: None,
-                };
-            }
-            let (near_miss, reason) = near_miss(backend, nodes, hv);
-            HypervisorMatch {
-                hypervisor: hv.clone(),
-                node_id: None,
-                power_state: None,
-                near_miss,
-                reason: Some(reason),
-            }
+        .map(|hv| HypervisorMatch {
+            hypervisor: hv.clone(),
+            node_id: None,
+            power_state: None,
+            near_miss: None,
+            reason: None,
         })
-        .collect()
-}
-
-fn near_miss(backend: Backend, nodes: &[Node], hv: &str) -> (Option<String>, String) {
-    let key = |n: &Node| n.hypervisor_match.clone().unwrap_or_default();
-    let short = |s: &str| s.split('.').next().unwrap_or("").to_ascii_lowercase();
-    let found = |n: &Node, why: &str| (Some(key(n)), format!("{why}; Watcher compares exactly"));
-    if let Some(n) = nodes.iter().find(|n| key(n).eq_ignore_ascii_case(hv)) {
-        return found(n, &format!("differs only in case from `{}` (node {})", key(n), n.id));
-    }
-    if backend == Backend::Maas {
-        if let Some(n) = nodes.iter().find(|n| !key(n).is_empty() && short(&key(n)) == short(hv)) {
-            let why = if hv.contains('.') { "has another domain than" } else { "is the short name of" };
-            return found(n, &format!("{why} machine fqdn `{}` (node {})", key(n), n.id));
+        .collect();
+    for m in &pairing.managed {
+        if let Some(slot) = out.get_mut(m.hypervisor_index).filter(|s| s.node_id.is_none()) {
+            slot.node_id = Some(m.node_id.clone());
+            slot.power_state = Some(m.power_state);
         }
-        return (None, format!("no MAAS machine has fqdn `{hv}`"));
     }
-    if let Some(n) = nodes.iter().find(|n| n.hostname.eq_ignore_ascii_case(hv) && n.hypervisor_match.is_none()) {
-        return (
-            None,
-            format!(
-                "Ironic node {} is named `{hv}` but has no extra.compute_node_id; set it to the hypervisor's id",
-                n.id
-            ),
-        );
+    for u in &pairing.unpaired_hypervisors {
+        if let Some(slot) = out.get_mut(u.index) {
+            slot.near_miss = u.near_miss.and_then(|i| pairing.near_misses.get(i)).map(|m| m.node_key.clone());
+            slot.reason = Some(u.reason.clone());
+        }
     }
-    (None, format!("no Ironic node has extra.compute_node_id `{hv}` (give hypervisor ids for Ironic)"))
+    out
 }
 
-/// Polls the live power state until it is `target`, backing off from 1 s
-/// to 10 s between queries, for at most `timeout`. Returns the last state
-/// seen and whether it reached the target.
+/// Polls the live power state until it is `target` with no change in
+/// flight, backing off from 1 s to 10 s between queries, until `deadline`.
+/// Returns the last reading and whether it reached the target.
 pub fn wait_for_power(
     client: &dyn MetalClient,
     id: &str,
     target: PowerState,
-    timeout: Duration,
+    deadline: Instant,
     sleep: &dyn Fn(Duration),
-) -> Result<(PowerState, bool), MetalError> {
-    let started = Instant::now();
+) -> Result<(PowerReading, bool), MetalError> {
+    wait_until(client, id, deadline, sleep, &|r| r.is(target))
+}
+
+/// Polls until the service has finished any power change it is making
+/// (Ironic's `target_power_state` clears), until `deadline`.
+pub fn wait_for_settled(
+    client: &dyn MetalClient,
+    id: &str,
+    deadline: Instant,
+    sleep: &dyn Fn(Duration),
+) -> Result<(PowerReading, bool), MetalError> {
+    wait_until(client, id, deadline, sleep, &|r| r.changing_to.is_none())
+}
+
+fn wait_until(
+    client: &dyn MetalClient,
+    id: &str,
+    deadline: Instant,
+    sleep: &dyn Fn(Duration),
+    done: &dyn Fn(&PowerReading) -> bool,
+) -> Result<(PowerReading, bool), MetalError> {
     let mut interval = Duration::from_secs(1);
     loop {
-        let state = client.query_power_state(id)?;
-        if state == target {
-            return Ok((state, true));
+        let reading = client.read_power(id)?;
+        if done(&reading) {
+            return Ok((reading, true));
         }
-        let elapsed = started.elapsed();
-        if elapsed >= timeout {
-            return Ok((state, false));
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok((reading, false));
         }
-        sleep(interval.min(timeout - elapsed));
+        sleep(interval.min(deadline - now));
         interval = (interval * 3 / 2).min(Duration::from_secs(10));
     }
 }

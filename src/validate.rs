@@ -25,6 +25,16 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// How a failure at this stage starts, in words (key failures already
+    /// say "MAAS rejected the API key").
+    pub fn failure_prefix(self) -> &'static str {
+        match self {
+            Stage::Reach => "cannot use maas-url: ",
+            Stage::Authenticate => "",
+            Stage::ListMachines => "cannot list MAAS machines: ",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Reach => "reach",

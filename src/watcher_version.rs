@@ -24,8 +24,9 @@ pub const FIRST_WITH_MAAS: WatcherVersion = WatcherVersion { major: 12, minor: 0
 /// `debug = true` no longer logs it.
 pub const FIRST_WITH_SECRET_KEY: WatcherVersion = WatcherVersion { major: 17, minor: 0, patch: 0 };
 /// The first release measured with the upstream Nova-helper defects that
-/// break MAAS power actions.
-pub const FIRST_WITH_NOVA_HELPER_DEFECTS: WatcherVersion = WatcherVersion { major: 17, minor: 0, patch: 0 };
+/// break MAAS power actions (16.0.0: `get_node` and saving_energy; 17.0.0
+/// also node listing and the applier's threads).
+pub const FIRST_WITH_NOVA_HELPER_DEFECTS: WatcherVersion = WatcherVersion { major: 16, minor: 0, patch: 0 };
 
 impl WatcherVersion {
     /// `12.0.0`, `12.0.0.0rc1`, `12.0`: the leading numbers.
@@ -56,7 +57,7 @@ impl WatcherVersion {
             MaasSupport::Missing
         } else if self >= FIRST_WITH_NOVA_HELPER_DEFECTS {
             MaasSupport::Defective {
-                why: "its Nova helper is broken upstream (no node matches, get_node and the strategy fail)",
+                why: "its Nova helper is broken upstream: get_node and saving_energy fail (from 16.0.0), and node listing too (17.0.0)",
             }
         } else {
             MaasSupport::Works
@@ -109,6 +110,8 @@ mod tests {
     fn what_each_version_can_do() {
         assert_eq!(v(11, 0, 0).maas_support(), MaasSupport::Missing);
         assert_eq!(v(12, 0, 0).maas_support(), MaasSupport::Works);
+        assert_eq!(v(15, 0, 0).maas_support(), MaasSupport::Works);
+        assert!(matches!(v(16, 0, 0).maas_support(), MaasSupport::Defective { .. }));
         assert!(matches!(v(17, 0, 0).maas_support(), MaasSupport::Defective { .. }));
         assert!(v(12, 0, 0).logs_key_with_debug());
         assert!(v(16, 9, 0).logs_key_with_debug());

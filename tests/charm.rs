@@ -108,8 +108,13 @@ impl Unit {
         fs::read_to_string(&self.conf).unwrap()
     }
 
+    /// The decision engine's drop-in directory (`/etc/watcher-decision-engine.conf.d`).
     fn drop_in_dir(&self) -> PathBuf {
-        self.conf.parent().unwrap().join("watcher.conf.d")
+        self.program_dir("watcher-decision-engine")
+    }
+
+    fn program_dir(&self, program: &str) -> PathBuf {
+        self.conf.parent().unwrap().parent().unwrap().join(format!("{program}.conf.d"))
     }
 
     fn drop_in_path(&self) -> PathBuf {
@@ -136,8 +141,11 @@ fn config_changed_writes_the_drop_in_restarts_and_goes_active() {
     assert!(drop_in.contains(&format!("[maas_client]\n# Managed by watcher-metal from the charm config; local edits are replaced.\nurl = {}\napi_key = {}\ntimeout = 120\n", sim.base_url(), sim.admin_key())), "{drop_in}");
     assert!(drop_in.contains("[ironic_client]\n"));
     // The directory and the file are owned like watcher.conf, so the services can read them.
+    // The applier reads the same settings from its own directory.
+    let applier = unit.program_dir("watcher-applier").join("50-watcher-metal.conf");
+    assert_eq!(fs::read_to_string(&applier).unwrap(), drop_in);
     let conf_meta = fs::metadata(&unit.conf).unwrap();
-    for (path, mode) in [(unit.drop_in_dir(), 0o750), (unit.drop_in_path(), 0o640)] {
+    for (path, mode) in [(unit.drop_in_dir(), 0o750), (unit.drop_in_path(), 0o640), (applier, 0o640)] {
         let meta = fs::metadata(&path).unwrap();
         assert_eq!(meta.permissions().mode() & 0o777, mode, "{}", path.display());
         assert_eq!((meta.uid(), meta.gid()), (conf_meta.uid(), conf_meta.gid()), "{}", path.display());
@@ -247,7 +255,13 @@ fn a_clash_is_blocked_with_the_file_and_option() {
     assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
     let (status, message) = unit.last_status();
     assert_eq!(status, "blocked");
-    assert_eq!(message, format!("{} sets [maas_client] url, overriding the charm; remove it", unit.conf.display()));
+    assert!(
+        message.starts_with(&format!(
+            "{} sets [maas_client] url, which overrides the charm's setting",
+            unit.conf.display()
+        )),
+        "{message}"
+    );
     assert!(message.len() <= 160, "{message}");
     assert!(unit.drop_in().contains("[maas_client]"), "the drop-in is still written");
 
@@ -292,7 +306,7 @@ fn python_libmaas_is_installed_when_watcher_cannot_import_it() {
     unit.juju.clear_calls();
     assert_eq!(unit.dispatch("hooks/update-status").code, 0);
     assert!(unit.juju.calls_to("apt-get").is_empty());
-    assert_eq!(unit.juju.calls_to("python3").len(), 1);
+    assert!(!unit.juju.calls_to("python3").is_empty(), "still checked");
 }
 
 #[test]
@@ -340,7 +354,7 @@ fn watcher_versions_are_checked() {
     assert_eq!(unit.dispatch("hooks/update-status").code, 0);
     let (status, message) = unit.last_status();
     assert_eq!(status, "active");
-    assert!(message.starts_with("debug=true logs the MAAS key in clear: set debug=false on watcher"), "{message}");
+    assert_eq!(message, "debug=true logs the MAAS key in clear; MAAS 3.5.4, user admin");
     assert!(unit.juju.calls().contains("juju config watcher debug=false"));
     write(&unit.conf, PRINCIPAL_CONF);
     assert_eq!(unit.dispatch("hooks/update-status").code, 0);
@@ -395,7 +409,10 @@ fn unreachable_maas_waits_and_is_rechecked() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let (status, message) = unit.last_status();
     assert_eq!(status, "waiting", "a person cannot fix a MAAS that is down");
-    assert_eq!(message, format!("MAAS (re-checked by update-status): connection refused by 127.0.0.1:{port}"));
+    assert_eq!(
+        message,
+        format!("MAAS (re-checked by update-status): cannot use maas-url: connection refused by 127.0.0.1:{port}")
+    );
     assert!(unit.juju.calls().contains("check the host and port in maas-url"), "the hint is in juju-log");
     assert!(message.len() <= 120, "{message}");
     // A name that does not resolve is a mistake to fix: blocked.
@@ -552,7 +569,20 @@ fn maas_ca_cert_is_installed_for_watcher_too() {
     let ca = sim.ca_pem().unwrap();
     let unit = Unit::new(Some(&sim), &sim.admin_key());
     unit.configure(Some(json!({"maas-url": sim.base_url(), "maas-api-key-secret": SECRET_URI, "maas-ca-cert": ca})));
+    // Before the CA is in the system's store (which is all Watcher trusts), the unit is blocked.
     let r = unit.dispatch("hooks/config-changed");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (status, message) = unit.last_status();
+    assert_eq!(status, "blocked");
+    assert!(message.starts_with("Watcher would refuse MAAS's certificate: TLS: "), "{message}");
+    // update-ca-certificates is a stand-in here: point the store at the installed file.
+    let installed = unit.juju.ca_dir().join("watcher-maas.crt");
+    let charm_dir = unit.charm_dir.path().display().to_string();
+    let store = installed.display().to_string();
+    let r = unit.juju.run_with(
+        &["dispatch"],
+        &[("JUJU_DISPATCH_PATH", "hooks/config-changed"), ("JUJU_CHARM_DIR", &charm_dir), ("SSL_CERT_FILE", &store)],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(unit.last_status().0, "active", "{:?}", unit.statuses());
     let installed = unit.juju.ca_dir().join("watcher-maas.crt");
@@ -723,7 +753,9 @@ fn packed_charm_has_the_right_files_modes_and_schemas() {
     let mut entries = zip_entries(&charm, &unpacked);
     entries.sort();
     let expected = [
+        ("LICENSE", 0o100644),
         ("README.md", 0o100644),
+        ("THIRD-PARTY-NOTICES.txt", 0o100644),
         ("actions.yaml", 0o100644),
         ("bin/watcher-metal", 0o100755),
         ("config.yaml", 0o100644),
@@ -774,7 +806,7 @@ fn packed_charm_has_the_right_files_modes_and_schemas() {
     let actions = actions.as_mapping().unwrap();
     let mut action_names: Vec<&str> = actions.keys().map(|k| k.as_str().unwrap()).collect();
     action_names.sort();
-    assert_eq!(action_names, ["list-nodes", "power-status", "validate-credentials"]);
+    assert_eq!(action_names, ["doctor", "list-nodes", "power-status", "validate-credentials"]);
     for (name, action) in actions {
         let name = name.as_str().unwrap();
         assert!(watcher_metal::juju::valid_action_key(name) && !name.contains('.'), "{name}");
@@ -784,11 +816,163 @@ fn packed_charm_has_the_right_files_modes_and_schemas() {
         assert!(!text.contains("$schema") && !text.contains("$ref"));
     }
 
-    // manifest.yaml and dispatch.
+    // manifest.yaml: the architecture of the binary packed, one of those
+    // charmcraft.yaml builds for.
     let manifest = yaml(&unpacked.join("manifest.yaml"));
     assert_eq!(manifest["bases"][0]["name"], "ubuntu");
     assert_eq!(manifest["bases"][0]["channel"], "24.04");
+    let arch = elf_arch(&fs::read(bin()).unwrap()).expect("the test binary is an ELF binary of a charm architecture");
+    assert_eq!(manifest["bases"].as_sequence().unwrap().len(), 1);
+    assert_eq!(manifest["bases"][0]["architectures"], serde_yaml::to_value([arch]).unwrap());
+    let charmcraft = yaml(Path::new("charmcraft.yaml"));
+    let mut platforms: Vec<&str> =
+        charmcraft["platforms"].as_mapping().unwrap().keys().map(|k| k.as_str().unwrap()).collect();
+    platforms.sort();
+    assert_eq!(platforms, CHARM_ARCHES);
+    for arch in CHARM_ARCHES {
+        let platform = &charmcraft["platforms"][arch];
+        assert_eq!(platform["build-on"], platform["build-for"], "{arch} is built natively");
+    }
+
+    // LICENSE, and the notices of exactly the crates linked into the binary.
+    assert_eq!(fs::read(unpacked.join("LICENSE")).unwrap(), fs::read("LICENSE").unwrap());
+    let license = fs::read_to_string("LICENSE").unwrap();
+    assert!(license.contains("Apache License\n                           Version 2.0, January 2004"));
+    assert!(license.contains("END OF TERMS AND CONDITIONS"));
+    let notices = fs::read_to_string(unpacked.join("THIRD-PARTY-NOTICES.txt")).unwrap();
+    let (linked, dev_only) = linked_crates();
+    assert!(linked.len() > 50, "{linked:?}");
+    for krate in &linked {
+        assert!(notices.contains(&format!("\n- {krate}")), "the notices miss {krate}");
+    }
+    for krate in &dev_only {
+        assert!(!notices.contains(&format!("\n- {krate}")), "the notices name {krate}, which is not linked");
+    }
+    assert!(notices.contains("Permission is hereby granted, free of charge"), "the MIT licence text");
+
+    // pack-charm refuses what is not a binary of a charm architecture, with
+    // one line and no charm; a header of another charm architecture gives
+    // that architecture's manifest, unless --arch says otherwise.
+    let header = fs::read(bin()).unwrap()[..64].to_vec();
+    let fake = |name: &str, data: &[u8]| {
+        let path = dir.path().join(name);
+        fs::write(&path, data).unwrap();
+        path
+    };
+    let pack = |binary: &Path, args: &[&str]| {
+        let charm = dir.path().join("other.charm");
+        let _ = fs::remove_file(&charm);
+        let out = Command::new("scripts/pack-charm")
+            .arg("--binary")
+            .arg(binary)
+            .args(args)
+            .arg("--output")
+            .arg(&charm)
+            .output()
+            .unwrap();
+        (out, charm)
+    };
+    let refused = [
+        (fake("script", b"#!/bin/sh\nexit 0\n"), vec![], "not an ELF binary"),
+        (fake("empty", b""), vec![], "not an ELF binary"),
+        (
+            fake("riscv", &elf_with_machine(&header, 243, false)),
+            vec![],
+            "for riscv (little-endian), not one of amd64, arm64, ppc64el, s390x",
+        ),
+        (fake("ppc64-be", &elf_with_machine(&header, 21, true)), vec![], "for ppc64 (big-endian)"),
+        (fake("arm64", &elf_with_machine(&header, 183, false)), vec!["--arch", "amd64"], "for arm64, not amd64"),
+        (dir.path().join("missing"), vec![], "cannot read the binary"),
+    ];
+    for (binary, args, message) in &refused {
+        let (out, charm) = pack(binary, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{}: {stderr}", binary.display());
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with(&format!("error: {}: ", binary.display())) && stderr.contains(message), "{stderr}");
+        assert!(!charm.exists());
+    }
+    for (name, machine, big_endian, arch) in [("arm64", 183, false, "arm64"), ("s390x", 22, true, "s390x")] {
+        let binary = fake(name, &elf_with_machine(&header, machine, big_endian));
+        let (out, charm) = pack(&binary, &["--arch", arch]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let unpacked = dir.path().join(format!("unpacked-{arch}"));
+        zip_entries(&charm, &unpacked);
+        let manifest = yaml(&unpacked.join("manifest.yaml"));
+        assert_eq!(manifest["bases"][0]["architectures"], serde_yaml::to_value([arch]).unwrap());
+    }
+
+    // dispatch.
     let dispatch = fs::read_to_string(unpacked.join("dispatch")).unwrap();
     assert!(dispatch.starts_with("#!/bin/sh\n"));
     assert!(dispatch.trim_end().ends_with("exec ./bin/watcher-metal dispatch"));
+}
+
+/// The architectures the charm is built for (charmcraft.yaml's platforms).
+const CHARM_ARCHES: [&str; 4] = ["amd64", "arm64", "ppc64el", "s390x"];
+
+/// A 64-bit ELF header's architecture, as Juju names it (e_machine and the
+/// byte order), or None for anything else.
+fn elf_arch(elf: &[u8]) -> Option<&'static str> {
+    if elf.len() < 20 || &elf[..4] != b"\x7fELF" || elf[4] != 2 {
+        return None;
+    }
+    let machine = match elf[5] {
+        1 => u16::from_le_bytes([elf[18], elf[19]]),
+        2 => u16::from_be_bytes([elf[18], elf[19]]),
+        _ => return None,
+    };
+    match (machine, elf[5]) {
+        (62, 1) => Some("amd64"),
+        (183, 1) => Some("arm64"),
+        (21, 1) => Some("ppc64el"),
+        (22, 2) => Some("s390x"),
+        _ => None,
+    }
+}
+
+/// A copy of an ELF header for another machine and byte order.
+fn elf_with_machine(header: &[u8], machine: u16, big_endian: bool) -> Vec<u8> {
+    let mut elf = header.to_vec();
+    let swap = (elf[5] == 2) != big_endian;
+    elf[5] = if big_endian { 2 } else { 1 };
+    if swap {
+        elf[16..18].reverse(); // e_type
+    }
+    let bytes = if big_endian { machine.to_be_bytes() } else { machine.to_le_bytes() };
+    elf[18..20].copy_from_slice(&bytes);
+    assert_eq!(elf_arch(&elf).is_some(), [62, 183, 21, 22].contains(&machine) && big_endian == (machine == 22));
+    elf
+}
+
+/// The crates linked into watcher-metal on Linux (`cargo tree`'s normal
+/// dependencies), as "name version", and those that only its
+/// dev-dependencies bring in; crates of this workspace aside.
+fn linked_crates() -> (Vec<String>, Vec<String>) {
+    let tree = |edges: &str| {
+        let out = Command::new(env!("CARGO"))
+            .args(["tree", "--locked", "--offline", "-p", "watcher-metal", "--target", "x86_64-unknown-linux-gnu"])
+            .args(["-e", edges, "--prefix", "none", "--format", "{p}"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let mut crates: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            // "name vX.Y.Z", then "(proc-macro)", "(*)", or "(/path)" for
+            // a crate of this workspace.
+            .filter(|line| !line.contains(" (/"))
+            .map(|line| {
+                let mut words = line.split_whitespace();
+                let (name, version) = (words.next().unwrap(), words.next().unwrap());
+                format!("{name} {}", version.trim_start_matches('v'))
+            })
+            .collect();
+        crates.sort();
+        crates.dedup();
+        crates
+    };
+    let linked = tree("normal");
+    let dev_only = tree("normal,dev").into_iter().filter(|k| !linked.contains(k)).collect();
+    (linked, dev_only)
 }

@@ -7,6 +7,8 @@
 //! Needs WATCHER12_PYTHON: python-watcher 12.0.0 with its dependencies, as
 //! `scripts/test` sets up. Under CI the variable is required.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,16 +18,7 @@ use proptest::prelude::*;
 use watcher_metal::effective::{Layout, MANAGED_OPTIONS};
 
 fn python() -> Option<String> {
-    match std::env::var("WATCHER12_PYTHON") {
-        Ok(p) if !p.is_empty() => Some(p),
-        _ if std::env::var_os("CI").is_some() => panic!("WATCHER12_PYTHON must be set under CI"),
-        _ => {
-            eprintln!(
-                "WATCHER12_PYTHON is not set: the oslo.config differential test is not run (scripts/test sets it)"
-            );
-            None
-        }
-    }
+    common::peer_python("WATCHER12_PYTHON", "the oslo.config differential test")
 }
 
 /// One option line: key, separator, value.
@@ -74,8 +67,21 @@ fn file_text() -> impl Strategy<Value = Vec<Section>> {
     prop::collection::vec(section(), 0..4)
 }
 
-fn layout() -> impl Strategy<Value = (BTreeMap<&'static str, Vec<Section>>, Vec<Section>)> {
-    (prop::collection::btree_map(prop::sample::select(NAMES.to_vec()), file_text(), 0..5), file_text())
+/// Files of one drop-in directory, by name.
+type Dir = BTreeMap<&'static str, Vec<Section>>;
+
+/// The project's directory, the program's, a shadowing program directory
+/// (sometimes), and watcher.conf.
+type Case = (Dir, Dir, Option<Dir>, Vec<Section>);
+
+const PROGRAM: &str = "watcher-decision-engine";
+
+fn dir() -> impl Strategy<Value = Dir> {
+    prop::collection::btree_map(prop::sample::select(NAMES.to_vec()), file_text(), 0..4)
+}
+
+fn layout() -> impl Strategy<Value = Case> {
+    (dir(), dir(), prop::option::weighted(0.15, dir()), file_text())
 }
 
 /// The file's text. Every non-empty value carries the file's `tag`, so a
@@ -98,27 +104,38 @@ fn render(sections: &[Section], tag: usize) -> String {
     text
 }
 
-/// Writes each case under its own HOME: `~/.watcher/watcher.conf` and
-/// `~/.watcher/watcher.conf.d/`, one of oslo.config's default dirs.
-fn write_case(
-    root: &Path,
-    n: usize,
-    case: &(BTreeMap<&'static str, Vec<Section>>, Vec<Section>),
-) -> (PathBuf, PathBuf) {
+/// Writes each case under its own HOME: `~/.watcher/watcher.conf`,
+/// `~/.watcher/watcher.conf.d/`, `~/watcher-decision-engine.conf.d/` (where
+/// `/etc/watcher-decision-engine.conf.d` is on a unit) and sometimes
+/// `~/.watcher/watcher-decision-engine.conf.d/`, all of them oslo.config's
+/// default directories.
+fn write_case(root: &Path, n: usize, case: &Case) -> (PathBuf, PathBuf) {
     let home = root.join(format!("case-{n}"));
     let dir = home.join(".watcher");
-    let drop_ins = dir.join("watcher.conf.d");
-    std::fs::create_dir_all(&drop_ins).unwrap();
-    for (tag, (name, sections)) in case.0.iter().enumerate() {
-        std::fs::write(drop_ins.join(name), render(sections, tag)).unwrap();
+    let dirs = [
+        (dir.join("watcher.conf.d"), Some(&case.0)),
+        (home.join(format!("{PROGRAM}.conf.d")), Some(&case.1)),
+        (dir.join(format!("{PROGRAM}.conf.d")), case.2.as_ref()),
+    ];
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut tag = 0;
+    for (path, files) in dirs {
+        let Some(files) = files else { continue };
+        std::fs::create_dir_all(&path).unwrap();
+        for (name, sections) in files {
+            std::fs::write(path.join(name), render(sections, tag)).unwrap();
+            tag += 1;
+        }
     }
     let conf = dir.join("watcher.conf");
-    std::fs::write(&conf, render(&case.1, 99)).unwrap();
+    std::fs::write(&conf, render(&case.3, 99)).unwrap();
     (home, conf)
 }
 
-fn ours(conf: &Path) -> BTreeMap<String, Option<String>> {
-    let layout = Layout::read(conf).unwrap();
+/// Each managed option's value in `layout`.
+type Values = BTreeMap<String, Option<String>>;
+
+fn values(layout: &Layout) -> Values {
     let mut out = BTreeMap::new();
     for (section, keys) in MANAGED_OPTIONS {
         for key in keys.iter() {
@@ -128,7 +145,17 @@ fn ours(conf: &Path) -> BTreeMap<String, Option<String>> {
     out
 }
 
-fn oslo(python: &str, cases: &[(PathBuf, PathBuf)]) -> Vec<BTreeMap<String, Option<String>>> {
+/// What the program reads at start-up, and after the plugin loader's reload.
+type Views = BTreeMap<String, Values>;
+
+fn ours(conf: &Path) -> Views {
+    let mut views = Views::new();
+    views.insert("startup".into(), values(&Layout::read(conf, PROGRAM).unwrap()));
+    views.insert("reloaded".into(), values(&Layout::read_reloaded(conf, PROGRAM).unwrap()));
+    views
+}
+
+fn oslo(python: &str, cases: &[(PathBuf, PathBuf)]) -> Vec<Views> {
     let input: Vec<_> = cases.iter().map(|(home, conf)| serde_json::json!({"home": home, "conf": conf})).collect();
     let mut child = Command::new(python)
         .arg("tests/peers/effective_conf.py")

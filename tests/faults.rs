@@ -115,7 +115,7 @@ fn big_conf() -> String {
 #[test]
 fn killed_mid_write_leaves_old_or_new_never_partial() {
     let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("watcher.conf");
+    let conf = conf_path(dir.path());
     let base = big_conf();
     write(&conf, &base);
     let configs: Vec<_> = ["http://10.0.0.1:5240/MAAS", "http://10.0.0.2:5240/MAAS"]
@@ -170,7 +170,7 @@ fn killed_mid_write_leaves_old_or_new_never_partial() {
 #[test]
 fn concurrent_runs_serialise() {
     let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("watcher.conf");
+    let conf = conf_path(dir.path());
     write(&conf, &big_conf());
     let configs: Vec<_> = (0..2)
         .map(|i| {

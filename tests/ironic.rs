@@ -8,7 +8,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{path_str, run, write, Run};
+use common::{conf_path, path_str, run, write, Run};
 use metal_sim::ironic::{IronicSim, IronicSimConfig, SimNode};
 use serde_json::Value;
 use watcher_metal::config::IronicSettings;
@@ -38,7 +38,7 @@ impl Setup {
         let sim =
             IronicSim::start(IronicSimConfig { users: vec![("watcher".into(), PASSWORD.into())], ..config }).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("watcher.conf");
+        let conf = conf_path(dir.path());
         write(&conf, &format!("[DEFAULT]\ndebug = false\n\n{}", sim.clients_auth_section()));
         let config = dir.path().join("charm.yaml");
         write(&config, &format!("watcher-conf-path: {}\n{charm_yaml}", conf.display()));
@@ -46,7 +46,7 @@ impl Setup {
     }
 
     fn conf_path(&self) -> PathBuf {
-        self.dir.path().join("watcher.conf")
+        conf_path(self.dir.path())
     }
 
     /// Runs `watcher-metal ARGS -c CONFIG` and checks that no secret shows.
@@ -124,7 +124,7 @@ fn nodes_table_uses_ironic_when_maas_is_unset() {
     let stats = s.sim.stats();
     assert_eq!(stats.tokens_issued, 1);
     assert_eq!(s.count("POST /v3/auth/tokens"), 1);
-    assert_eq!(s.count("GET /v1/nodes"), 1);
+    assert_eq!(s.count("GET /v1/nodes/detail"), 1);
     assert_eq!(s.count("GET /v1/nodes/{id}"), 0);
     assert_eq!(stats.last_microversion.as_deref(), Some("1.46"));
     assert_eq!(stats.requests_without_microversion, 0);
@@ -173,14 +173,14 @@ fn listing_follows_next_one_request_per_page() {
     let expected: Vec<String> = s.sim.nodes().into_iter().map(|n| n.uuid).collect();
     assert_eq!(ids, expected);
     // 3 + 3 + 3 + 1.
-    assert_eq!(s.count("GET /v1/nodes"), 4);
+    assert_eq!(s.count("GET /v1/nodes/detail"), 4);
     assert_eq!(s.count("GET /v1/nodes/{id}"), 0);
     assert_eq!(s.sim.stats().tokens_issued, 1);
 
     // Exactly full pages: the last `next` leads to an empty page.
     let s = Setup::new(IronicSimConfig { nodes: SimNode::generate(9), page_size: 3, ..Default::default() });
     assert_eq!(s.json(&["nodes", "--format", "json"])["nodes"].as_array().unwrap().len(), 9);
-    assert_eq!(s.count("GET /v1/nodes"), 4);
+    assert_eq!(s.count("GET /v1/nodes/detail"), 4);
 }
 
 #[test]
@@ -193,7 +193,7 @@ fn a_token_expiring_between_pages_costs_one_reauthentication() {
     assert_eq!(stats.tokens_issued, 2, "{stats:?}");
     assert_eq!(stats.rejected_tokens, 1);
     // The refused third page is asked again with the new token.
-    assert_eq!(s.count("GET /v1/nodes"), 5);
+    assert_eq!(s.count("GET /v1/nodes/detail"), 5);
 
     // Between two commands: each run authenticates anew.
     s.sim.expire_tokens();
@@ -214,7 +214,7 @@ fn the_library_client_reauthenticates_once_when_its_token_expires() {
     assert_eq!(client.list_nodes().unwrap().len(), 10);
     let stats = s.sim.stats();
     assert_eq!((stats.tokens_issued, stats.rejected_tokens), (2, 1));
-    assert_eq!(s.count("GET /v1/nodes"), 4);
+    assert_eq!(s.count("GET /v1/nodes/detail"), 4);
     // One node by uuid and by name, and its recorded power state.
     let uuid = uuid_of(&s.sim, "bm-0002");
     assert_eq!(client.get_node(&uuid).unwrap().hostname, "bm-0002");
@@ -358,7 +358,7 @@ fn a_wrong_password_is_keystones_refusal() {
         assert!(!r.stderr.contains(wrong) && !r.stdout.contains(wrong), "{}", r.stderr);
     }
     assert_eq!(s.sim.stats().tokens_issued, 0);
-    assert_eq!(s.count("GET /v1/nodes"), 0);
+    assert_eq!(s.count("GET /v1/nodes/detail"), 0);
 }
 
 #[test]
@@ -401,7 +401,7 @@ fn endpoint_type_and_region_pick_the_catalog_entry() {
         r.stderr
     );
     assert!(r.stderr.contains("ironic-endpoint-type and ironic-region-name"), "{}", r.stderr);
-    assert_eq!(s.count("GET /v1/nodes"), 0);
+    assert_eq!(s.count("GET /v1/nodes/detail"), 0);
 
     let s = Setup::with(
         IronicSimConfig { region: "RegionTwo".into(), ..Default::default() },
@@ -426,6 +426,12 @@ fn microversions_follow_ironic_api_version() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(s.sim.stats().last_microversion.as_deref(), Some("1.78"));
 
+    // Below 1.43 (no `?detail=True`), listing still works.
+    let s = Setup::with(IronicSimConfig::default(), "ironic-api-version: '1.30'\n");
+    let r = s.run(&["nodes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(s.sim.stats().last_microversion.as_deref(), Some("1.30"));
+
     let s = Setup::with(IronicSimConfig::default(), "ironic-api-version: latest\n");
     assert_eq!(s.run(&["nodes"]).code, 0);
     assert_eq!(s.sim.stats().last_microversion.as_deref(), Some("latest"));
@@ -445,5 +451,88 @@ fn a_missing_section_or_an_unreachable_keystone_is_reported() {
     write(&s.conf_path(), &section);
     let r = s.run(&["nodes"]);
     assert_eq!(r.code, i32::from(exit::MAAS_REFUSED), "{}", r.stderr);
+    assert!(r.stderr.contains(&format!("error: Keystone: connection refused by 127.0.0.1:{port}")), "{}", r.stderr);
     assert_eq!(s.sim.stats().requests, 0);
+}
+
+/// A server on 127.0.0.1 that echoes each request (headers and body) in its
+/// error answers, as a broken proxy or a debug-mode service might. With
+/// `keystone_ok`, a token request gets a token (`tok-` followed by the
+/// port) and a catalog whose baremetal endpoint is this server; every
+/// other request gets `status`. Serves `requests` requests, then stops.
+fn echo_server(status: u16, keystone_ok: bool, requests: usize) -> (String, std::thread::JoinHandle<()>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let base = url.clone();
+    let handle = std::thread::spawn(move || {
+        for _ in 0..requests {
+            let Ok((mut conn, _)) = listener.accept() else { return };
+            conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Headers, then the body Content-Length announces.
+            while let Ok(n) = conn.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request);
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned())
+                        })
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if request.len() >= end + 4 + length {
+                        break;
+                    }
+                }
+            }
+            let text = String::from_utf8_lossy(&request).into_owned();
+            let (status, headers, body) = if keystone_ok && text.starts_with("POST ") {
+                let body = serde_json::json!({"token": {"expires_at": "2999-01-01T00:00:00Z", "catalog": [
+                    {"type": "baremetal", "endpoints": [{"interface": "public", "region_id": "RegionOne", "url": base}]}
+                ]}})
+                .to_string();
+                (201, format!("X-Subject-Token: tok-{}\r\n", base.rsplit(':').next().unwrap()), body)
+            } else {
+                let echoed = text.replace(['\r', '\n', '"', '\\'], " ");
+                let body = format!(
+                    "{{\"error\": {{\"code\": {status}, \"message\": \"{echoed}\"}}, \"error_message\": \"{echoed}\"}}"
+                );
+                (status, String::new(), body)
+            };
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status} Answer\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (url, handle)
+}
+
+#[test]
+fn error_bodies_that_echo_secrets_are_masked() {
+    let s = Setup::new(IronicSimConfig::default());
+    // Keystone's answer echoes the request, password included.
+    let (url, server) = echo_server(401, false, 1);
+    write(&s.conf_path(), &s.sim.clients_auth_section().replace(&s.sim.auth_url(), &url));
+    let r = s.run(&["nodes"]);
+    assert_eq!(r.code, i32::from(exit::KEYSTONE_REFUSED), "{}", r.stderr);
+    assert!(r.stderr.contains("Keystone refused (401): POST ") && r.stderr.contains("<redacted>"), "{}", r.stderr);
+    server.join().unwrap();
+
+    // Ironic's answer echoes the request, token included.
+    let (url, server) = echo_server(400, true, 2);
+    write(&s.conf_path(), &s.sim.clients_auth_section().replace(&s.sim.auth_url(), &url));
+    let r = s.run(&["nodes"]);
+    assert_eq!(r.code, i32::from(exit::IRONIC_API), "{}", r.stderr);
+    let token = format!("tok-{}", url.rsplit(':').next().unwrap());
+    assert!(r.stderr.contains("Ironic refused (400): GET ") && r.stderr.contains("<redacted>"), "{}", r.stderr);
+    assert!(!r.stderr.contains(&token), "{}", r.stderr);
+    server.join().unwrap();
 }

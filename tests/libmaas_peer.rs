@@ -6,6 +6,8 @@
 //! `tests/peers/requirements.txt`). Under CI the variable is required, so
 //! the check cannot silently not run.
 
+mod common;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -13,14 +15,7 @@ use metal_sim::{MaasSim, MaasSimConfig, PowerState, SimMachine};
 use serde_json::Value;
 
 fn python() -> Option<String> {
-    match std::env::var("WATCHER_METAL_PYTHON") {
-        Ok(p) if !p.is_empty() => Some(p),
-        _ if std::env::var_os("CI").is_some() => panic!("WATCHER_METAL_PYTHON must be set under CI"),
-        _ => {
-            eprintln!("WATCHER_METAL_PYTHON is not set: python-libmaas cross-check not run (scripts/test sets it)");
-            None
-        }
-    }
+    common::peer_python("WATCHER_METAL_PYTHON", "the python-libmaas cross-check")
 }
 
 /// Runs the libmaas check against `sim` (querying `system_id`, or the first

@@ -15,7 +15,7 @@ fn config_for(sim: &MaasSim, dir: &tempfile::TempDir, timeout: u32) -> std::path
             "maas-url: {}\nmaas-api-key: {}\nmaas-timeout: {timeout}\nwatcher-conf-path: {}\n",
             sim.base_url(),
             sim.admin_key(),
-            dir.path().join("watcher.conf").display()
+            conf_path(dir.path()).display()
         ),
     );
     path

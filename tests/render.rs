@@ -39,7 +39,7 @@ fn full_render_reveals_secrets_only_when_asked() {
 #[test]
 fn merge_updates_only_the_managed_sections() {
     let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("watcher.conf");
+    let conf = conf_path(dir.path());
     write(&conf, EXISTING);
     let config = maas_config(dir.path(), &conf);
     let run = run(&["render", "--merge", "--config", path_str(&config)]);
@@ -64,7 +64,7 @@ fn merge_updates_only_the_managed_sections() {
 #[test]
 fn merge_keeps_crlf_line_endings() {
     let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("watcher.conf");
+    let conf = conf_path(dir.path());
     write(&conf, "[DEFAULT]\r\ndebug = true\r\n");
     let config = maas_config(dir.path(), &conf);
     assert_eq!(run(&["render", "--merge", "-c", path_str(&config)]).code, 0);
@@ -76,7 +76,7 @@ fn merge_keeps_crlf_line_endings() {
 #[test]
 fn unsetting_maas_removes_the_section() {
     let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("watcher.conf");
+    let conf = conf_path(dir.path());
     write(&conf, EXISTING);
     let config = dir.path().join("charm.yaml");
     write(&config, &format!("watcher-conf-path: {}\nmaas-url: ''\n", conf.display()));
@@ -91,7 +91,7 @@ fn unsetting_maas_removes_the_section() {
 #[test]
 fn written_file_is_0640_and_keeps_owner_and_group() {
     let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("watcher.conf");
+    let conf = conf_path(dir.path());
     write(&conf, EXISTING);
     fs::set_permissions(&conf, fs::Permissions::from_mode(0o644)).unwrap();
     if running_as_root() {
@@ -111,7 +111,7 @@ fn written_file_is_0640_and_keeps_owner_and_group() {
 #[test]
 fn check_reports_drift_with_a_masked_diff() {
     let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("watcher.conf");
+    let conf = conf_path(dir.path());
     write(&conf, EXISTING);
     let config = maas_config(dir.path(), &conf);
     let check = run(&["render", "--merge", "-c", path_str(&config), "--check"]);
@@ -131,7 +131,7 @@ fn check_reports_drift_with_a_masked_diff() {
 #[test]
 fn check_on_a_missing_file_would_create_it() {
     let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("watcher.conf");
+    let conf = conf_path(dir.path());
     let config = maas_config(dir.path(), &conf);
     let check = run(&["render", "--merge", "-c", path_str(&config), "--check"]);
     assert_eq!(check.code, 1);
@@ -153,7 +153,7 @@ fn read_only_directory_leaves_the_old_file_intact() {
         (conf, Box::new(fs_))
     } else {
         let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("watcher.conf");
+        let conf = conf_path(dir.path());
         write(&conf, EXISTING);
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o555)).unwrap();
         (conf, Box::new(dir))
@@ -199,7 +199,7 @@ fn links_directories_and_missing_directories_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let real = dir.path().join("real.conf");
     write(&real, EXISTING);
-    let link = dir.path().join("watcher.conf");
+    let link = conf_path(dir.path());
     std::os::unix::fs::symlink(&real, &link).unwrap();
     let config = maas_config(dir.path(), &link);
     let run1 = run(&["render", "--merge", "-c", path_str(&config)]);
@@ -265,7 +265,7 @@ fn config_errors_have_exit_codes_and_hints() {
 #[test]
 fn warnings_go_to_stderr_and_do_not_stop_the_run() {
     let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("watcher.conf");
+    let conf = conf_path(dir.path());
     let config = dir.path().join("charm.yaml");
     write(
         &config,
@@ -339,7 +339,7 @@ fn values_cannot_inject_lines_or_sections() {
 #[test]
 fn hook_mode_reads_config_get_and_the_juju_secret() {
     let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("watcher.conf");
+    let conf = conf_path(dir.path());
     write(&conf, EXISTING);
     let config = format!(
         r#"{{"maas-url": "http://10.0.0.2:5240/MAAS", "maas-api-key": null, "maas-api-key-secret": "secret:cs3v8m6a8r9s7b6qvcq0", "maas-timeout": 60, "maas-ca-cert": "", "ironic-api-version": "1", "ironic-endpoint-type": "publicURL", "ironic-region-name": "", "watcher-conf-path": "{}", "watcher-conf-mode": "merge"}}"#,
@@ -357,7 +357,7 @@ fn hook_mode_reads_config_get_and_the_juju_secret() {
 #[test]
 fn hook_mode_secret_failures_are_explained() {
     let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("watcher.conf");
+    let conf = conf_path(dir.path());
     let config = format!(
         r#"{{"maas-url": "http://10.0.0.2:5240/MAAS", "maas-api-key-secret": "secret:cs3v8m6a8r9s7b6qvcq0", "watcher-conf-path": "{}"}}"#,
         conf.display()
@@ -371,14 +371,28 @@ fn hook_mode_secret_failures_are_explained() {
     assert!(!conf.exists());
 }
 
+/// The drop-in of `program` for a watcher.conf at `<root>/etc/watcher/`.
+fn drop_in_for(conf: &std::path::Path, program: &str) -> std::path::PathBuf {
+    conf.parent().unwrap().parent().unwrap().join(format!("{program}.conf.d")).join("50-watcher-metal.conf")
+}
+
+/// The decision engine's drop-in.
 fn drop_in_of(conf: &std::path::Path) -> std::path::PathBuf {
-    conf.parent().unwrap().join("watcher.conf.d").join("50-watcher-metal.conf")
+    drop_in_for(conf, "watcher-decision-engine")
+}
+
+/// What render prints for the two drop-ins.
+fn drop_in_lines(conf: &std::path::Path, outcome: &str) -> String {
+    ["watcher-decision-engine", "watcher-applier"]
+        .iter()
+        .map(|p| format!("{outcome} {}\n", drop_in_for(conf, p).display()))
+        .collect()
 }
 
 #[test]
 fn drop_in_is_the_default_and_leaves_watcher_conf_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("watcher.conf");
+    let conf = conf_path(dir.path());
     write(&conf, EXISTING);
     let config = maas_config(dir.path(), &conf);
     let drop_in = drop_in_of(&conf);
@@ -394,7 +408,7 @@ fn drop_in_is_the_default_and_leaves_watcher_conf_alone() {
     // The stale [maas_client] in EXISTING has no marker: not ours, so it is
     // left, and it overrides the drop-in's url: a clash.
     assert_eq!(r.code, 13, "{}", r.stderr);
-    assert_eq!(r.stdout, format!("created {}\n", drop_in.display()));
+    assert_eq!(r.stdout, drop_in_lines(&conf, "created"));
     assert_eq!(
         r.stderr,
         format!(
@@ -412,7 +426,7 @@ fn drop_in_is_the_default_and_leaves_watcher_conf_alone() {
     // Without the clash: exit 0, and a second run changes nothing.
     write(&conf, "[DEFAULT]\ndebug = false\n");
     let r = run(&["render", "-c", path_str(&config)]);
-    assert_eq!((r.code, r.stdout.clone()), (0, format!("unchanged {}\n", drop_in.display())), "{}", r.stderr);
+    assert_eq!((r.code, r.stdout.clone()), (0, drop_in_lines(&conf, "unchanged")), "{}", r.stderr);
     let clean = run(&["render", "-c", path_str(&config), "--check"]);
     assert_eq!((clean.code, clean.stdout.as_str()), (0, ""));
 
@@ -425,7 +439,7 @@ fn drop_in_is_the_default_and_leaves_watcher_conf_alone() {
 #[test]
 fn merged_sections_move_to_the_drop_in() {
     let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("watcher.conf");
+    let conf = conf_path(dir.path());
     let principal = "[DEFAULT]\ndebug = false\n";
     write(&conf, principal);
     let config = maas_config(dir.path(), &conf);
@@ -433,23 +447,24 @@ fn merged_sections_move_to_the_drop_in() {
     assert!(fs::read_to_string(&conf).unwrap().contains("[maas_client]"));
     let r = run(&["render", "-c", path_str(&config)]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(r.stdout, format!("created {}\nupdated {}\n", drop_in_of(&conf).display(), conf.display()));
+    assert_eq!(r.stdout, format!("{}updated {}\n", drop_in_lines(&conf, "created"), conf.display()));
     assert_eq!(fs::read_to_string(&conf).unwrap(), principal);
 }
 
 #[test]
 fn watcher_conf_is_read_with_its_drop_ins_and_may_be_relative() {
     let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("watcher.conf");
-    fs::create_dir(dir.path().join("watcher.conf.d")).unwrap();
-    write(&dir.path().join("watcher.conf.d/10-a.conf"), "[maas_client]\nurl = http://early:5240/MAAS\ntimeout = 7\n");
-    write(
-        &dir.path().join("watcher.conf.d/20-b.conf"),
-        &format!("[maas_client]\nurl = http://m:5240/MAAS\napi_key = {KEY}\n"),
-    );
+    let conf = conf_path(dir.path());
+    // watcher.conf.d, then the decision engine's directory, then watcher.conf.
+    let project = conf.parent().unwrap().join("watcher.conf.d");
+    fs::create_dir(&project).unwrap();
+    write(&project.join("10-a.conf"), "[maas_client]\nurl = http://early:5240/MAAS\ntimeout = 7\n");
+    let program = drop_in_of(&conf);
+    fs::create_dir(program.parent().unwrap()).unwrap();
+    write(&program.with_file_name("20-b.conf"), &format!("[maas_client]\nurl = http://m:5240/MAAS\napi_key = {KEY}\n"));
     write(&conf, "[maas_client]\ntimeout = 9\n[ironic_client]\nregion_name = R2\n");
     let out = std::process::Command::new(bin())
-        .current_dir(dir.path())
+        .current_dir(conf.parent().unwrap())
         .args(["render", "--watcher-conf", "watcher.conf", "-o", "-", "--reveal-secrets"])
         .output()
         .unwrap();

@@ -44,7 +44,7 @@ fn no_command_shows_the_key() {
     let key = sim.admin_key();
     let mut sweep = Sweep::new(&key);
     let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("watcher.conf");
+    let conf = conf_path(dir.path());
     write(&conf, "[DEFAULT]\ndebug = true\n");
     let config = dir.path().join("charm.yaml");
     let good = format!(
@@ -59,7 +59,7 @@ fn no_command_shows_the_key() {
     // render, every mode.
     assert_eq!(sweep.run(&["render", "-c", c, "--check"]).code, 1);
     assert_eq!(sweep.run(&["render", "-c", c]).code, 0);
-    let drop_in = dir.path().join("watcher.conf.d/50-watcher-metal.conf");
+    let drop_in = dir.path().join("etc/watcher-decision-engine.conf.d/50-watcher-metal.conf");
     assert!(fs::read_to_string(&drop_in).unwrap().contains(&key), "the key did reach the drop-in");
     assert_eq!(sweep.run(&["render", "--merge", "-c", c, "--check"]).code, 1);
     assert_eq!(sweep.run(&["render", "--merge", "-c", c]).code, 0);
@@ -112,7 +112,7 @@ fn no_hook_or_action_shows_the_key() {
     let key = sim.admin_key();
     let mut sweep = Sweep::new(&key);
     let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("watcher.conf");
+    let conf = conf_path(dir.path());
     write(&conf, "[DEFAULT]\ndebug = true\n");
     let config = |url: &str| {
         json!({"maas-url": url, "maas-api-key-secret": "secret:cs3v8m6a8r9s7b6qvcq0", "maas-timeout": 2,

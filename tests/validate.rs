@@ -23,7 +23,7 @@ fn setup(url: &str, key: &str, extra: &[(&str, serde_yaml::Value)]) -> Setup {
     let mut map = BTreeMap::new();
     map.insert("maas-url".to_owned(), serde_yaml::Value::from(url));
     map.insert("maas-api-key".to_owned(), serde_yaml::Value::from(key));
-    map.insert("watcher-conf-path".to_owned(), dir.path().join("watcher.conf").display().to_string().into());
+    map.insert("watcher-conf-path".to_owned(), conf_path(dir.path()).display().to_string().into());
     for (k, v) in extra {
         map.insert((*k).to_owned(), v.clone());
     }
@@ -156,7 +156,7 @@ fn non_admin_user_is_reported() {
 fn watcher_conf_can_be_the_source() {
     let sim = default_sim();
     let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("watcher.conf");
+    let conf = conf_path(dir.path());
     write(
         &conf,
         &format!("[DEFAULT]\ndebug = true\n[maas_client]\nurl = {}\napi_key = {}\n", sim.base_url(), sim.admin_key()),

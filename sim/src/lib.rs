@@ -6,6 +6,7 @@
 
 pub mod ironic;
 pub mod maas;
+pub mod nova;
 
 mod http;
 mod server;

@@ -61,6 +61,15 @@ pub fn run_with(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run
     Run::from_output(child.wait_with_output().unwrap())
 }
 
+/// `<root>/etc/watcher/watcher.conf`, its directory made: laid out as on a
+/// unit, so the program drop-in directories beside Watcher's own
+/// (`<root>/etc/<program>.conf.d`) stay inside `root`.
+pub fn conf_path(root: &Path) -> PathBuf {
+    let dir = root.join("etc").join("watcher");
+    fs::create_dir_all(&dir).unwrap();
+    dir.join("watcher.conf")
+}
+
 pub fn write(path: &Path, text: &str) {
     fs::write(path, text).unwrap();
 }
@@ -252,6 +261,20 @@ impl FakeJuju {
     /// Runs `watcher-metal dispatch` as Juju would for `dispatch_path`.
     pub fn dispatch(&self, dispatch_path: &str) -> Run {
         self.run_with(&["dispatch"], &[("JUJU_DISPATCH_PATH", dispatch_path)])
+    }
+}
+
+/// The Python interpreter of a peer, from the environment variable `var`
+/// (`scripts/test` sets each). Under CI a missing one is a failure, so a
+/// peer check cannot silently not run; elsewhere `what` is skipped, saying so.
+pub fn peer_python(var: &str, what: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(p) if !p.is_empty() => Some(p),
+        _ if std::env::var_os("CI").is_some() => panic!("{var} must be set under CI"),
+        _ => {
+            eprintln!("{var} is not set: {what} not run (scripts/test sets it)");
+            None
+        }
     }
 }
 

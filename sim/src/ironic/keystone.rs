@@ -84,7 +84,15 @@ pub(crate) struct Keystone {
     tokens: HashMap<String, Issued>,
     /// Every token ever issued, expired ones included.
     history: Vec<String>,
+    /// Whether the catalog lists this simulator's Ironic endpoints.
+    baremetal: bool,
+    /// More catalog services: (type, name, [(interface, URL)]); a URL that
+    /// starts with `/` is below the simulator's own base.
+    extra_services: Vec<CatalogService>,
 }
+
+/// A catalog service: (type, name, [(interface, URL or `/path`)]).
+pub(crate) type CatalogService = (String, String, Vec<(String, String)>);
 
 /// A token just issued: its id and the response body.
 pub(crate) struct NewToken {
@@ -126,7 +134,24 @@ impl Keystone {
         token_ttl: Duration,
         region: String,
     ) -> Keystone {
-        Keystone { users, app_credentials, token_ttl, region, tokens: HashMap::new(), history: Vec::new() }
+        Keystone {
+            users,
+            app_credentials,
+            token_ttl,
+            region,
+            tokens: HashMap::new(),
+            history: Vec::new(),
+            baremetal: true,
+            extra_services: Vec::new(),
+        }
+    }
+
+    /// Sets what the catalog lists besides identity: this simulator's
+    /// Ironic endpoints or not, and more services.
+    pub fn with_catalog(mut self, baremetal: bool, extra_services: Vec<CatalogService>) -> Keystone {
+        self.baremetal = baremetal;
+        self.extra_services = extra_services;
+        self
     }
 
     pub fn users(&self) -> &[(String, String)] {
@@ -339,10 +364,26 @@ impl Keystone {
             .iter()
             .map(|(interface, _)| endpoint("identity", interface, format!("{base}/identity")))
             .collect();
-        json!([
-            { "type": "baremetal", "name": "ironic", "id": hex_id("service:ironic"), "endpoints": baremetal },
-            { "type": "identity", "name": "keystone", "id": hex_id("service:keystone"), "endpoints": identity },
-        ])
+        let mut services = Vec::new();
+        if self.baremetal {
+            services.push(json!({ "type": "baremetal", "name": "ironic", "id": hex_id("service:ironic"), "endpoints": baremetal }));
+        }
+        services.push(
+            json!({ "type": "identity", "name": "keystone", "id": hex_id("service:keystone"), "endpoints": identity }),
+        );
+        for (kind, name, endpoints) in &self.extra_services {
+            let endpoints: Vec<Value> = endpoints
+                .iter()
+                .map(|(interface, url)| {
+                    let url = if url.starts_with('/') { format!("{base}{url}") } else { url.clone() };
+                    endpoint(kind, interface, url)
+                })
+                .collect();
+            services.push(
+                json!({ "type": kind, "name": name, "id": hex_id(&format!("service:{name}")), "endpoints": endpoints }),
+            );
+        }
+        Value::Array(services)
     }
 }
 

@@ -26,7 +26,7 @@
 //! ```
 
 mod api;
-mod keystone;
+pub(crate) mod keystone;
 mod model;
 
 use std::io;

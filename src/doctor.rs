@@ -1,0 +1,424 @@
+//! `doctor`: every check Watcher's metal path depends on, all of them run
+//! and reported, not only the first failure. Both faces use it: the CLI
+//! (`watcher-metal doctor`), the charm's `doctor` action, and update-status
+//! (the cheap checks, whose first failure leads the unit's status).
+//!
+//! Each check has a name, a status (`ok`, `warn`, `fail`, `skip`), a
+//! one-line message and a hint. Warnings never fail the run.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::CharmConfig;
+use crate::effective::{self, Layout};
+use crate::maas::{ClientOptions, MaasClient, MaasError};
+use crate::metal::{self, Node};
+use crate::system::{self, System};
+use crate::validate;
+use crate::watcher_version::{self, MaasSupport, WatcherVersion};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+    Skip,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+            Status::Skip => "skip",
+        }
+    }
+}
+
+/// One check's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub status: Status,
+    pub message: String,
+    pub hint: String,
+    /// A failure that may pass by itself (MAAS unreachable, slow, 5xx): the
+    /// charm waits instead of blocking.
+    #[serde(skip)]
+    pub transient: bool,
+}
+
+impl Check {
+    fn new(name: &'static str, status: Status, message: impl Into<String>, hint: impl Into<String>) -> Check {
+        Check { name, status, message: message.into(), hint: hint.into(), transient: false }
+    }
+
+    fn ok(name: &'static str, message: impl Into<String>) -> Check {
+        Check::new(name, Status::Ok, message, "")
+    }
+
+    fn skip(name: &'static str, message: impl Into<String>) -> Check {
+        Check::new(name, Status::Skip, message, "")
+    }
+}
+
+/// The checks, in the order they ran.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub checks: Vec<Check>,
+    /// The files Watcher's services read, in order.
+    pub files: Vec<PathBuf>,
+}
+
+impl Report {
+    pub fn failed(&self) -> bool {
+        self.checks.iter().any(|c| c.status == Status::Fail)
+    }
+
+    pub fn first(&self, status: Status) -> Option<&Check> {
+        self.checks.iter().find(|c| c.status == status)
+    }
+
+    pub fn count(&self, status: Status) -> usize {
+        self.checks.iter().filter(|c| c.status == status).count()
+    }
+}
+
+/// Check names, shared with the charm's action results.
+pub mod names {
+    pub const CONFIG: &str = "config";
+    pub const WATCHER: &str = "watcher-version";
+    pub const LIBMAAS: &str = "python-libmaas";
+    pub const MAAS: &str = "maas";
+    pub const MAAS_TLS: &str = "maas-tls";
+    pub const IRONIC: &str = "ironic";
+    pub const DEBUG_KEY: &str = "debug-key-leak";
+}
+
+/// How much to check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// update-status: MAAS's version and key with short timeouts; no
+    /// listing, no Ironic.
+    Cheap,
+    /// Other hooks: the same with the configured timeouts.
+    Hook,
+    /// Everything, with the configured timeouts: the CLI and the action.
+    Full,
+}
+
+/// What the checks look at.
+pub struct Inputs<'a> {
+    /// The configuration, or why it cannot be loaded (message, hint).
+    pub config: Result<&'a CharmConfig, (String, String)>,
+    /// What Watcher's services read.
+    pub layout: &'a Layout,
+    /// Managed options some Watcher program would take from another file
+    /// (see [`effective::clashes_on_disk`]).
+    pub clashes: &'a [effective::Clash],
+    pub system: &'a dyn System,
+    pub depth: Depth,
+}
+
+/// What the checks learnt beyond their outcome, for callers that go on.
+#[derive(Debug, Default)]
+pub struct Findings {
+    pub watcher_version: Option<WatcherVersion>,
+    pub maas_version: Option<String>,
+    pub maas_user: Option<String>,
+    /// The nodes Watcher's backend lists (full depth only).
+    pub nodes: Option<Vec<Node>>,
+}
+
+/// The clashes in what is on disk for `config`: against our drop-ins (or
+/// watcher.conf in merge mode, or when the drop-ins are not there yet).
+pub fn clashes_now(config: &CharmConfig) -> Result<Vec<effective::Clash>, crate::atomic_file::FileError> {
+    let conf = &config.watcher_conf_path;
+    let ours: Vec<PathBuf> = match config.mode {
+        crate::config::ConfMode::DropIn => {
+            config.drop_in_paths().into_iter().map(|d| if d.exists() { d } else { conf.clone() }).collect()
+        }
+        crate::config::ConfMode::Merge => config.programs().iter().map(|_| conf.clone()).collect(),
+    };
+    effective::clashes_on_disk(conf, &config.programs(), &ours)
+}
+
+/// Runs every check.
+pub fn run(inputs: &Inputs<'_>) -> (Report, Findings) {
+    let mut report =
+        Report { checks: Vec::new(), files: inputs.layout.paths().iter().map(|p| p.to_path_buf()).collect() };
+    let mut found = Findings::default();
+    report.checks.push(config_check(inputs));
+    let version_check = watcher_check(inputs, &mut found);
+    report.checks.push(version_check);
+    let Ok(config) = inputs.config else {
+        for name in [names::LIBMAAS, names::MAAS, names::MAAS_TLS, names::IRONIC, names::DEBUG_KEY] {
+            report.checks.push(Check::skip(name, "the configuration could not be loaded"));
+        }
+        return (report, found);
+    };
+    match &config.maas {
+        Some(_) => {
+            report.checks.push(libmaas_check(inputs.system));
+            report.checks.extend(maas_checks(config, inputs.depth, &mut found));
+            report.checks.push(Check::skip(names::IRONIC, "Watcher uses MAAS ([maas_client] url is set)"));
+        }
+        None => {
+            report.checks.push(Check::skip(names::LIBMAAS, "Watcher uses Ironic; python-libmaas is not needed"));
+            report.checks.push(Check::skip(names::MAAS, "[maas_client] url is unset: Watcher uses Ironic"));
+            report.checks.push(Check::skip(names::MAAS_TLS, "[maas_client] url is unset"));
+            report.checks.push(ironic_check(config, inputs.depth, &mut found));
+        }
+    }
+    report.checks.push(debug_check(inputs, config, found.watcher_version));
+    (report, found)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// The effective configuration: which files, who set each managed option,
+/// and clashes.
+fn config_check(inputs: &Inputs<'_>) -> Check {
+    let name = names::CONFIG;
+    if let Err((message, hint)) = &inputs.config {
+        return Check::new(name, Status::Fail, message.clone(), hint.clone());
+    }
+    let files: Vec<String> = inputs.layout.paths().iter().map(|p| file_name(p)).collect();
+    // Which file set the managed options, grouped by file.
+    let mut by_file: Vec<(String, Vec<&str>)> = Vec::new();
+    for (section, options) in effective::MANAGED_OPTIONS {
+        for option in options.iter() {
+            if let Some(s) = inputs.layout.setting(section, option) {
+                let file = file_name(&s.path);
+                match by_file.iter_mut().find(|(f, _)| *f == file) {
+                    Some((_, list)) => list.push(option),
+                    None => by_file.push((file, vec![option])),
+                }
+            }
+        }
+    }
+    let set_by: Vec<String> = by_file.iter().map(|(f, opts)| format!("{} from {f}", opts.join(", "))).collect();
+    let clashes = inputs.clashes;
+    if let Some(first) = clashes.first() {
+        let more = if clashes.len() > 1 { format!(" (and {} more)", clashes.len() - 1) } else { String::new() };
+        return Check::new(name, Status::Fail, format!("{first}{more}"), first.hint());
+    }
+    let settings = if set_by.is_empty() { "no managed option set".to_owned() } else { set_by.join(", ") };
+    Check::ok(name, format!("read {}; {settings}", files.join(", ")))
+}
+
+fn watcher_check(inputs: &Inputs<'_>, found: &mut Findings) -> Check {
+    let name = names::WATCHER;
+    let maas = inputs.config.as_ref().is_ok_and(|c| c.maas.is_some());
+    let version = match inputs.system.package_version(system::WATCHER_PACKAGE) {
+        Ok(Some(text)) => match WatcherVersion::parse_deb(&text) {
+            Some(v) => v,
+            None => return Check::new(name, Status::Warn, format!("cannot read Watcher's version from `{text}`"), ""),
+        },
+        Ok(None) => {
+            return Check::new(
+                name,
+                Status::Warn,
+                format!("{} is not installed on this machine", system::WATCHER_PACKAGE),
+                "run doctor on a Watcher unit (where watcher-decision-engine runs)",
+            )
+        }
+        Err(e) => return Check::new(name, Status::Warn, format!("cannot read Watcher's version: {e}"), ""),
+    };
+    found.watcher_version = Some(version);
+    match (maas, version.maas_support()) {
+        (true, MaasSupport::Missing) => Check::new(
+            name,
+            Status::Fail,
+            format!(
+                "Watcher {version} has no MAAS support (2024.1, {}, or later needed)",
+                watcher_version::FIRST_WITH_MAAS
+            ),
+            "upgrade Watcher to 2024.1 (Ubuntu 24.04) or later, or unset maas-url to use Ironic",
+        ),
+        (true, MaasSupport::Defective { why }) => Check::new(
+            name,
+            Status::Warn,
+            format!("Watcher {version}: MAAS power actions will fail (upstream Nova helper defects)"),
+            format!("{why}; see the compatibility table in the README (Watcher 12.0.0, 2024.1, works)"),
+        ),
+        _ => Check::ok(name, format!("Watcher {version}")),
+    }
+}
+
+fn libmaas_check(system: &dyn System) -> Check {
+    let name = names::LIBMAAS;
+    match system.python_imports(system::LIBMAAS_MODULE) {
+        Ok(true) => Check::ok(name, format!("Watcher's Python imports {}", system::LIBMAAS_MODULE)),
+        Ok(false) => Check::new(
+            name,
+            Status::Fail,
+            format!("Watcher's Python ({}) cannot import {}", system::WATCHER_PYTHON, system::LIBMAAS_MODULE),
+            format!("install {} (the charm does so itself), then restart Watcher's services", system::LIBMAAS_PACKAGE),
+        ),
+        Err(e) => Check::new(name, Status::Fail, format!("cannot run Watcher's Python: {e}"), ""),
+    }
+}
+
+fn is_transient(error: &MaasError) -> bool {
+    use crate::http::TransportError as T;
+    match error {
+        MaasError::Transport(t) => matches!(t, T::Refused { .. } | T::Timeout { .. } | T::Protocol { .. }),
+        MaasError::Server { .. } => true,
+        _ => false,
+    }
+}
+
+fn maas_error_check(name: &'static str, prefix: &str, error: &MaasError) -> Check {
+    let mut check = Check::new(name, Status::Fail, format!("{prefix}{error}"), error.hint());
+    check.transient = is_transient(error);
+    check
+}
+
+/// MAAS as the charm configured it, then TLS as Watcher sees it.
+fn maas_checks(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Vec<Check> {
+    let Some(maas) = &config.maas else { return Vec::new() };
+    let mut options = ClientOptions::for_settings(maas);
+    if depth == Depth::Cheap {
+        options.http.timeout = options.http.timeout.min(Duration::from_secs(10));
+        options.retry.max_total = Duration::from_secs(15);
+    }
+    let https = maas.url.api_root().scheme() == "https";
+    let mut checks = Vec::new();
+    let client = match MaasClient::with_options(maas, options.clone()) {
+        Ok(client) => client,
+        Err(e) => {
+            checks.push(Check::new(
+                names::MAAS,
+                Status::Fail,
+                e.to_string(),
+                "paste the CA certificate in PEM form into maas-ca-cert",
+            ));
+            checks.push(Check::skip(names::MAAS_TLS, "MAAS could not be checked"));
+            return checks;
+        }
+    };
+    match validate::validate(&client, depth == Depth::Full) {
+        Ok(report) => {
+            let user = report.user.as_ref().map(|u| u.username.clone()).unwrap_or_default();
+            let role = if report.user.as_ref().is_some_and(|u| u.is_superuser) {
+                "administrator"
+            } else {
+                "not an administrator"
+            };
+            let version = report.maas_version.clone().unwrap_or_default();
+            let machines =
+                report.machines.as_ref().map(|m| format!(", {} machines visible", m.total)).unwrap_or_default();
+            checks.push(Check::ok(names::MAAS, format!("MAAS {version}, key of user {user} ({role}){machines}")));
+            found.maas_version = report.maas_version;
+            found.maas_user = Some(user);
+        }
+        Err(failure) => {
+            checks.push(maas_error_check(names::MAAS, failure.stage.failure_prefix(), &failure.error));
+        }
+    }
+    if !https {
+        checks.push(Check::skip(names::MAAS_TLS, "maas-url is http: no TLS"));
+        return checks;
+    }
+    // python-libmaas trusts the system's store only: check without maas-ca-cert.
+    let mut system_only = options;
+    system_only.http.ca_cert_pem = None;
+    let tls = MaasClient::with_options(maas, system_only).map_err(|e| e.to_string()).map(|c| c.version());
+    checks.push(match tls {
+        Ok(Ok(_)) => Check::ok(names::MAAS_TLS, "MAAS's certificate is trusted by the system's CA store, as Watcher needs"),
+        Ok(Err(MaasError::Transport(t)))
+            if matches!(
+                t,
+                crate::http::TransportError::TlsUntrusted { .. }
+                    | crate::http::TransportError::TlsHostname { .. }
+                    | crate::http::TransportError::Tls { .. }
+            ) =>
+        {
+            Check::new(
+            names::MAAS_TLS,
+            Status::Fail,
+            format!("Watcher would refuse MAAS's certificate: {t}"),
+            "python-libmaas trusts only the system's CA store: set maas-ca-cert (the charm adds it there) or run update-ca-certificates with MAAS's CA, then restart Watcher's services",
+            )
+        }
+        Ok(Err(e)) => {
+            let mut c = Check::new(names::MAAS_TLS, Status::Skip, format!("not checked: {e}"), "");
+            c.transient = is_transient(&e);
+            c
+        }
+        Err(e) => Check::new(names::MAAS_TLS, Status::Fail, e, ""),
+    });
+    checks
+}
+
+fn ironic_check(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Check {
+    let name = names::IRONIC;
+    if depth != Depth::Full {
+        return Check::skip(name, "checked by the doctor action and command, not by every hook");
+    }
+    let client = match metal::connect(config, 4) {
+        Ok(client) => client,
+        Err(e) => return Check::new(name, Status::Fail, e.to_string(), e.hint()),
+    };
+    match client.list_nodes() {
+        Ok(nodes) if nodes.is_empty() => Check::new(
+            name,
+            Status::Fail,
+            "Ironic answers, but lists no node to Watcher's project",
+            "check Ironic's access rules: Watcher's user needs the service role (and rbac_service_role_elevated_access = true) or to own the nodes",
+        ),
+        Ok(nodes) => {
+            let message = format!("Keystone and Ironic answer; {} nodes visible", nodes.len());
+            found.nodes = Some(nodes);
+            Check::ok(name, message)
+        }
+        Err(e) => {
+            let e = crate::Error::from(e);
+            Check::new(name, Status::Fail, e.to_string(), e.hint())
+        }
+    }
+}
+
+fn debug_check(inputs: &Inputs<'_>, config: &CharmConfig, version: Option<WatcherVersion>) -> Check {
+    let name = names::DEBUG_KEY;
+    if config.maas.is_none() {
+        return Check::skip(name, "no MAAS key configured");
+    }
+    let debug = inputs.layout.setting("DEFAULT", "debug");
+    let on = debug.as_ref().is_some_and(|s| watcher_version::oslo_bool(&s.value));
+    match (on, version) {
+        (false, _) => Check::ok(name, "[DEFAULT] debug is off"),
+        (true, Some(v)) if !v.logs_key_with_debug() => Check::ok(name, format!("Watcher {v} masks the key even with debug on")),
+        (true, v) => Check::new(
+            name,
+            Status::Warn,
+            "debug=true logs the MAAS key in clear",
+            format!(
+                "[DEFAULT] debug = true{} makes Watcher {} write [maas_client] api_key to its logs at start-up: set debug=false on the Watcher charm (juju config watcher debug=false), then rotate the MAAS key",
+                debug.map(|s| format!(" in {}", s.path.display())).unwrap_or_default(),
+                v.map_or_else(|| "before 17.0.0".to_owned(), |v| v.to_string())
+            ),
+        ),
+    }
+}
+
+/// The report as lines for a person: one per check.
+pub fn human_lines(report: &Report) -> Vec<String> {
+    let mut lines = Vec::new();
+    for c in &report.checks {
+        lines.push(format!("{:<4}  {:<16} {}", c.status.as_str(), c.name, c.message));
+        if !c.hint.is_empty() && matches!(c.status, Status::Warn | Status::Fail) {
+            lines.push(format!("      {:<16} hint: {}", "", c.hint));
+        }
+    }
+    let (fail, warn) = (report.count(Status::Fail), report.count(Status::Warn));
+    lines.push(format!("{} checks: {fail} failed, {warn} warned", report.checks.len()));
+    lines
+}

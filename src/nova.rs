@@ -1,0 +1,890 @@
+//! A Nova client for what Watcher's metal helpers ask of Nova: the
+//! hypervisors, with their state, status and running VMs.
+//!
+//! It takes plain options (the Keystone credentials of
+//! `[watcher_clients_auth]`, the `[nova_client]` settings, HTTP options) and
+//! knows nothing of charms or the command line. Keystone v3 authentication
+//! is [`KeystoneAuth`]'s; the `compute` endpoint comes from the token's
+//! catalog by `[nova_client] endpoint_type` and `region_name`, as
+//! keystoneauth picks it; `GET /os-hypervisors/detail` is followed across
+//! pages (`hypervisors_links`), sent with the microversion Watcher sends
+//! (`[nova_client] api_version`, 2.56 by default).
+//!
+//! Nova's API reference: ids are compute node UUIDs from 2.53 (integers
+//! before); `limit`/`marker` paging and `hypervisors_links` from 2.33;
+//! `with_servers` from 2.53 (the `servers` list always present when asked
+//! for from 2.75); `running_vms` (with `vcpus`, `memory_mb`, ...) no longer
+//! returned from 2.88. At 2.88 and later, and for `latest`, the servers of
+//! each hypervisor are listed (`with_servers=true`) and counted instead.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use reqwest::blocking::{Client, Response};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
+use reqwest::StatusCode;
+use serde::de::{self, IgnoredAny, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+use url::Url;
+
+use crate::effective::Layout;
+use crate::http::{self, BodyError, HttpOptions, TransportError};
+use crate::ironic::{parse_rfc3339, IronicError, KeystoneAuth};
+use crate::secret::SecretString;
+
+/// Watcher's `[nova_client] api_version` default, which is also the lowest
+/// it accepts (`watcher.common.clients.MIN_NOVA_API_VERSION`).
+pub const WATCHER_MICROVERSION: &str = "2.56";
+/// Watcher's `[nova_client] endpoint_type` default.
+pub const WATCHER_ENDPOINT_TYPE: &str = "publicURL";
+/// The first microversion without `running_vms` in hypervisor details.
+pub const RUNNING_VMS_REMOVED: Microversion = Microversion::At(2, 88);
+/// The first microversion with `with_servers` (and UUID ids).
+pub const WITH_SERVERS_ADDED: Microversion = Microversion::At(2, 53);
+
+const MIN_WATCHER: Microversion = Microversion::At(2, 56);
+const MIN_TOKEN_LIFE: Duration = Duration::from_secs(120);
+const PAGE_BODY_LIMIT: u64 = 512 * 1024 * 1024;
+const SMALL_BODY_LIMIT: u64 = 4 * 1024 * 1024;
+/// More pages than this is a server that never stops paging.
+const MAX_PAGES: usize = 100_000;
+
+/// A compute API microversion, or `latest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Microversion {
+    At(u32, u32),
+    Latest,
+}
+
+impl Microversion {
+    /// `2.N` or `latest` (novaclient's forms; `2` alone is 2.0).
+    pub fn parse(text: &str) -> Option<Microversion> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("latest") {
+            return Some(Microversion::Latest);
+        }
+        let (major, minor) = text.split_once('.').unwrap_or((text, "0"));
+        let digits = |s: &str| !s.is_empty() && s.len() <= 6 && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(major) || !digits(minor) {
+            return None;
+        }
+        Some(Microversion::At(major.parse().ok()?, minor.parse().ok()?))
+    }
+}
+
+impl fmt::Display for Microversion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Microversion::At(major, minor) => write!(f, "{major}.{minor}"),
+            Microversion::Latest => f.write_str("latest"),
+        }
+    }
+}
+
+/// `[nova_client]` as Watcher reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NovaSettings {
+    /// `api_version` (default 2.56).
+    pub api_version: String,
+    /// `endpoint_type` (default `publicURL`); keystoneauth drops a trailing
+    /// `URL`.
+    pub endpoint_type: String,
+    /// `region_name` (default unset: any region).
+    pub region_name: Option<String>,
+}
+
+impl Default for NovaSettings {
+    fn default() -> Self {
+        NovaSettings {
+            api_version: WATCHER_MICROVERSION.to_owned(),
+            endpoint_type: WATCHER_ENDPOINT_TYPE.to_owned(),
+            region_name: None,
+        }
+    }
+}
+
+impl NovaSettings {
+    /// The options of a `[nova_client]` section in file order (the last
+    /// setting wins; empty values mean the default).
+    pub fn from_section(values: &[(String, String)]) -> NovaSettings {
+        let last = |key: &str| {
+            values.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.trim().to_owned()).filter(|v| !v.is_empty())
+        };
+        let defaults = NovaSettings::default();
+        NovaSettings {
+            api_version: last("api_version").unwrap_or(defaults.api_version),
+            endpoint_type: last("endpoint_type").unwrap_or(defaults.endpoint_type),
+            region_name: last("region_name"),
+        }
+    }
+
+    /// `[nova_client]` of the effective configuration.
+    pub fn from_layout(layout: &Layout) -> NovaSettings {
+        NovaSettings::from_section(&layout.section("nova_client"))
+    }
+
+    /// The catalog interface: `publicURL` → `public`.
+    pub fn interface(&self) -> &str {
+        self.endpoint_type.trim_end_matches("URL")
+    }
+
+    /// The microversion Watcher sends, refused as Watcher refuses it
+    /// (below 2.56, or not a version).
+    pub fn microversion(&self) -> Result<Microversion, NovaError> {
+        let version = Microversion::parse(&self.api_version).ok_or_else(|| NovaError::Config {
+            message: format!("[nova_client] api_version `{}` is not a compute API version", self.api_version),
+        })?;
+        if version < MIN_WATCHER || matches!(version, Microversion::At(major, _) if major != 2) {
+            return Err(NovaError::Config {
+                message: format!(
+                    "[nova_client] api_version {version} is below {MIN_WATCHER}, the lowest Watcher accepts (its Nova client refuses to start)"
+                ),
+            });
+        }
+        Ok(version)
+    }
+}
+
+/// Settings of the client itself.
+#[derive(Debug, Clone)]
+pub struct NovaOptions {
+    pub http: HttpOptions,
+    /// `limit` sent with each page; `None` (the default, as Watcher) takes
+    /// Nova's own page size (`[api] max_limit`), so that the first page is
+    /// the one Watcher sees.
+    pub page_limit: Option<u32>,
+}
+
+impl Default for NovaOptions {
+    fn default() -> Self {
+        NovaOptions { http: HttpOptions::new(Duration::from_secs(60)), page_limit: None }
+    }
+}
+
+/// Which service a transport failure came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Keystone,
+    Nova,
+}
+
+/// Why a Nova (or Keystone, on Nova's behalf) call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NovaError {
+    /// `[watcher_clients_auth]` is missing or incomplete.
+    Auth { message: String },
+    /// `[nova_client]` is unusable.
+    Config { message: String },
+    /// Below HTTP, talking to Keystone or to Nova.
+    Transport { service: Service, error: TransportError },
+    /// Keystone refused the credentials (or the request).
+    Keystone { status: u16, message: String },
+    /// The catalog has no matching `compute` endpoint.
+    NoEndpoint { interface: String, region: Option<String> },
+    /// Nova does not serve the microversion asked for (406).
+    Microversion { requested: String, message: String },
+    /// Nova answered an error, with its message.
+    Api { status: u16, message: String },
+    /// The answer is not what Nova or Keystone send.
+    Unexpected { detail: String },
+}
+
+impl fmt::Display for NovaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NovaError::Auth { message } => write!(f, "[watcher_clients_auth]: {message}"),
+            NovaError::Config { message } => f.write_str(message),
+            NovaError::Transport { service: Service::Keystone, error } => write!(f, "Keystone: {error}"),
+            NovaError::Transport { service: Service::Nova, error } => write!(f, "Nova: {error}"),
+            NovaError::Keystone { status, message } => write!(f, "Keystone refused ({status}): {message}"),
+            NovaError::NoEndpoint { interface, region } => write!(
+                f,
+                "no compute endpoint with interface `{interface}`{} in the Keystone catalog",
+                region.as_deref().map(|r| format!(" in region `{r}`")).unwrap_or_default()
+            ),
+            NovaError::Microversion { requested, message } => {
+                write!(f, "Nova does not support API version {requested}: {message}")
+            }
+            NovaError::Api { status, message } => write!(f, "Nova refused ({status}): {message}"),
+            NovaError::Unexpected { detail } => write!(f, "unexpected answer from Nova: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for NovaError {}
+
+impl NovaError {
+    /// A body that could not be read from `service`.
+    fn body(service: Service, e: BodyError) -> NovaError {
+        match e {
+            BodyError::Transport(error) => NovaError::Transport { service, error },
+            other => NovaError::Unexpected { detail: other.describe_shape() },
+        }
+    }
+}
+
+impl From<IronicError> for NovaError {
+    /// Only what [`KeystoneAuth`] reports: configuration problems.
+    fn from(e: IronicError) -> Self {
+        match e {
+            IronicError::Config { message } => NovaError::Auth { message },
+            IronicError::Transport { error, .. } => NovaError::Transport { service: Service::Keystone, error },
+            IronicError::Keystone { status, message } => NovaError::Keystone { status, message },
+            other => NovaError::Unexpected { detail: other.to_string() },
+        }
+    }
+}
+
+impl NovaError {
+    pub fn exit_code(&self) -> u8 {
+        use crate::error::exit;
+        match self {
+            NovaError::Auth { .. } => exit::IRONIC_CONFIG,
+            NovaError::Keystone { .. } => exit::KEYSTONE_REFUSED,
+            NovaError::Transport { error, .. } => crate::error::transport_exit_code(error),
+            NovaError::Config { .. } => exit::NOVA_CONFIG,
+            NovaError::NoEndpoint { .. } => exit::NOVA_NO_ENDPOINT,
+            NovaError::Microversion { .. } => exit::NOVA_MICROVERSION,
+            NovaError::Api { .. } | NovaError::Unexpected { .. } => exit::NOVA_API,
+        }
+    }
+
+    pub fn hint(&self) -> String {
+        match self {
+            NovaError::Auth { .. } => {
+                "Watcher reaches Nova with the Keystone credentials in [watcher_clients_auth] of watcher.conf".into()
+            }
+            NovaError::Config { .. } => "set [nova_client] api_version to 2.56 (Watcher's default) or later".into(),
+            NovaError::Transport { service: Service::Keystone, error } => {
+                error.hint("[watcher_clients_auth] auth_url", "[watcher_clients_auth] cafile")
+            }
+            NovaError::Transport { service: Service::Nova, error } => {
+                error.hint("the catalog's compute endpoint", "[watcher_clients_auth] cafile")
+            }
+            NovaError::Keystone { .. } => "check the user, password and project in [watcher_clients_auth]".into(),
+            NovaError::NoEndpoint { .. } => {
+                "check [nova_client] endpoint_type and region_name against `openstack endpoint list --service compute`"
+                    .into()
+            }
+            NovaError::Microversion { .. } => {
+                "set [nova_client] api_version to one this Nova supports (`openstack versions show --service compute`)"
+                    .into()
+            }
+            NovaError::Api { status: 403, .. } => {
+                "listing hypervisors needs an admin role (policy os_compute_api:os-hypervisors:list-detail)".into()
+            }
+            NovaError::Api { status: 401, .. } => {
+                "Nova does not accept Keystone's token: check Nova's Keystone settings".into()
+            }
+            NovaError::Api { .. } => "Nova's message says what it expected".into(),
+            NovaError::Unexpected { .. } => "check that the catalog's compute endpoint is Nova's".into(),
+        }
+    }
+}
+
+/// A Nova hypervisor, as Watcher's metal helpers see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hypervisor {
+    /// The compute node's UUID (2.53 and later), or its integer id.
+    pub id: String,
+    /// `hypervisor_hostname`, which Watcher's MAAS helper pairs with a
+    /// machine's fqdn.
+    pub hostname: String,
+    /// `up` or `down` (the compute service's liveness).
+    pub state: Option<String>,
+    /// `enabled` or `disabled`.
+    pub status: Option<String>,
+    /// `QEMU`, `ironic`, ...
+    pub hypervisor_type: Option<String>,
+    /// `service.host`: the compute service's host name.
+    pub service_host: Option<String>,
+    /// `running_vms`, or the servers counted where Nova no longer reports
+    /// it; `None` when unknown (a hand-made list).
+    pub running_vms: Option<u64>,
+    /// The page of Nova's listing it came on (0 is the first), when pages
+    /// were Nova's own size; `None` when unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<usize>,
+}
+
+impl Hypervisor {
+    /// A hypervisor known only by name (one line of a hand-made list): the
+    /// name stands for the hostname and, for Ironic, the id.
+    pub fn named(name: &str) -> Hypervisor {
+        Hypervisor {
+            id: name.to_owned(),
+            hostname: name.to_owned(),
+            state: None,
+            status: None,
+            hypervisor_type: None,
+            service_host: None,
+            running_vms: None,
+            page: None,
+        }
+    }
+}
+
+/// Where the running VM counts came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunningVmsSource {
+    /// Nova's `running_vms` (before 2.88), what Watcher reads.
+    RunningVms,
+    /// The `servers` of each hypervisor (`with_servers=true`), counted.
+    Servers,
+}
+
+/// Every hypervisor Nova lists, and how it was listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HypervisorListing {
+    pub hypervisors: Vec<Hypervisor>,
+    /// The microversion asked for.
+    pub requested_microversion: String,
+    /// The microversion Nova answered with (its `OpenStack-API-Version`).
+    pub microversion: Option<String>,
+    pub pages: usize,
+    pub running_vms_from: RunningVmsSource,
+    /// The catalog endpoint used.
+    pub endpoint: String,
+}
+
+/// A token and the Nova endpoint found with it.
+struct Session {
+    token: SecretString,
+    expires_at: Option<SystemTime>,
+    endpoint: Url,
+}
+
+impl Session {
+    fn fresh(&self) -> bool {
+        self.expires_at.is_none_or(|at| at > SystemTime::now() + MIN_TOKEN_LIFE)
+    }
+}
+
+pub struct NovaClient {
+    /// Without the system's CA certificates when Keystone is plain http
+    /// (start-up cost); an https compute endpoint gets `https`.
+    http: Client,
+    https: OnceLock<Result<Client, String>>,
+    http_options: HttpOptions,
+    auth: KeystoneAuth,
+    settings: NovaSettings,
+    microversion: Microversion,
+    page_limit: Option<u32>,
+    timeout: Duration,
+    session: Mutex<Option<Session>>,
+}
+
+impl fmt::Debug for NovaClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NovaClient")
+            .field("settings", &self.settings)
+            .field("microversion", &self.microversion)
+            .finish()
+    }
+}
+
+impl NovaClient {
+    /// A client for these credentials and settings. Fails on an
+    /// api_version Watcher would refuse, or an unreadable `cafile`.
+    pub fn new(auth: KeystoneAuth, settings: NovaSettings, options: NovaOptions) -> Result<NovaClient, NovaError> {
+        let microversion = settings.microversion()?;
+        let mut http_options = options.http;
+        if let Some(timeout) = auth.timeout() {
+            http_options.timeout = timeout;
+        }
+        if let (Some(cafile), None) = (auth.cafile(), &http_options.ca_cert_pem) {
+            let pem = std::fs::read_to_string(cafile)
+                .map_err(|e| NovaError::Auth { message: format!("cannot read cafile {cafile}: {e}") })?;
+            http_options.ca_cert_pem = Some(pem);
+        }
+        let https = auth.token_url().map(|u| u.scheme() == "https").unwrap_or(true);
+        let build = |https: bool| {
+            http::build_client(&http_options, https).map_err(|e| {
+                let text = e.0.replace("maas-ca-cert", "cafile");
+                NovaError::Auth { message: text }
+            })
+        };
+        let http = build(https)?;
+        let https_client = OnceLock::new();
+        if https {
+            let _ = https_client.set(Ok(http.clone()));
+        }
+        Ok(NovaClient {
+            http,
+            https: https_client,
+            timeout: http_options.timeout,
+            http_options,
+            auth,
+            settings,
+            microversion,
+            page_limit: options.page_limit,
+            session: Mutex::new(None),
+        })
+    }
+
+    /// The client Watcher's services would build from their effective
+    /// configuration: `[watcher_clients_auth]` and `[nova_client]`.
+    pub fn from_layout(layout: &Layout, options: NovaOptions) -> Result<NovaClient, NovaError> {
+        let auth = KeystoneAuth::from_layout(layout)?;
+        NovaClient::new(auth, NovaSettings::from_layout(layout), options)
+    }
+
+    pub fn settings(&self) -> &NovaSettings {
+        &self.settings
+    }
+
+    /// The microversion sent.
+    pub fn microversion(&self) -> Microversion {
+        self.microversion
+    }
+
+    /// Whether the servers are counted (Nova no longer sends `running_vms`).
+    pub fn counts_servers(&self) -> bool {
+        self.microversion >= RUNNING_VMS_REMOVED
+    }
+
+    fn client_for(&self, url: &Url) -> Result<&Client, NovaError> {
+        if url.scheme() != "https" {
+            return Ok(&self.http);
+        }
+        let built = self.https.get_or_init(|| {
+            http::build_client(&self.http_options, true).map_err(|e| e.0.replace("maas-ca-cert", "cafile"))
+        });
+        built.as_ref().map_err(|message| NovaError::Auth { message: message.clone() })
+    }
+
+    fn authenticate(&self) -> Result<Session, NovaError> {
+        let url = self.auth.token_url()?;
+        let response = self
+            .client_for(&url)?
+            .post(url.clone())
+            .header(ACCEPT, "application/json")
+            .header(CONTENT_TYPE, "application/json")
+            .body(self.auth.request_body().to_string())
+            .send()
+            .map_err(|e| NovaError::Transport {
+                service: Service::Keystone,
+                error: http::classify_transport(&e, &url, self.timeout),
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = http::read_error_body(response);
+            return Err(NovaError::Keystone {
+                status: status.as_u16(),
+                message: self.masked(&fault_message(&body), None),
+            });
+        }
+        let token = response
+            .headers()
+            .get("X-Subject-Token")
+            .and_then(|v| v.to_str().ok())
+            .map(SecretString::new)
+            .ok_or_else(|| NovaError::Unexpected { detail: "Keystone sent no X-Subject-Token".to_owned() })?;
+        #[derive(Deserialize)]
+        struct Answer {
+            token: TokenBody,
+        }
+        #[derive(Deserialize)]
+        struct TokenBody {
+            #[serde(default)]
+            expires_at: Option<String>,
+            #[serde(default)]
+            catalog: Vec<CatalogService>,
+        }
+        #[derive(Deserialize)]
+        struct CatalogService {
+            #[serde(rename = "type")]
+            kind: String,
+            #[serde(default)]
+            endpoints: Vec<Endpoint>,
+        }
+        #[derive(Deserialize)]
+        struct Endpoint {
+            interface: String,
+            url: String,
+            #[serde(default)]
+            region_id: Option<String>,
+            #[serde(default)]
+            region: Option<String>,
+        }
+        let body: Answer = http::read_json(response, SMALL_BODY_LIMIT, self.timeout)
+            .map_err(|e| NovaError::body(Service::Keystone, e))?;
+        if body.token.catalog.is_empty() {
+            return Err(NovaError::Auth {
+                message: "Keystone's token has no service catalog (the credentials name no project): set project_name and project_domain_name, or project_id".to_owned(),
+            });
+        }
+        let interface = self.settings.interface();
+        let region = self.settings.region_name.as_deref();
+        let endpoint = body
+            .token
+            .catalog
+            .iter()
+            .filter(|s| s.kind == "compute")
+            .flat_map(|s| &s.endpoints)
+            .find(|e| {
+                e.interface == interface
+                    && region.is_none_or(|r| e.region_id.as_deref().or(e.region.as_deref()) == Some(r))
+            })
+            .ok_or_else(|| NovaError::NoEndpoint {
+                interface: interface.to_owned(),
+                region: region.map(str::to_owned),
+            })?;
+        let endpoint = Url::parse(&format!("{}/", endpoint.url.trim_end_matches('/')))
+            .map_err(|e| NovaError::Unexpected { detail: format!("the catalog's compute URL is not a URL ({e})") })?;
+        Ok(Session { token, expires_at: body.token.expires_at.as_deref().and_then(parse_rfc3339), endpoint })
+    }
+
+    fn session(&self) -> Result<(SecretString, Url), NovaError> {
+        let mut guard = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = guard.as_ref().filter(|s| s.fresh()) {
+            return Ok((s.token.clone(), s.endpoint.clone()));
+        }
+        let session = self.authenticate()?;
+        let out = (session.token.clone(), session.endpoint.clone());
+        *guard = Some(session);
+        Ok(out)
+    }
+
+    /// `text` with the credentials' secrets and `token` masked (a server
+    /// may echo what it was sent).
+    fn masked(&self, text: &str, token: Option<&SecretString>) -> String {
+        let mut secrets = self.auth.secrets();
+        if let Some(t) = token {
+            secrets.push(t.expose());
+        }
+        crate::secret::mask(text, &secrets)
+    }
+
+    fn invalidate(&self) {
+        *self.session.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// The compute endpoint the catalog gives for these settings.
+    pub fn endpoint(&self) -> Result<Url, NovaError> {
+        Ok(self.session()?.1)
+    }
+
+    /// One GET below the compute endpoint; re-authenticates once on 401.
+    fn get(&self, path_and_query: &str) -> Result<Response, NovaError> {
+        let mut reauthenticated = false;
+        loop {
+            let (token, endpoint) = self.session()?;
+            let url = endpoint
+                .join(path_and_query)
+                .map_err(|e| NovaError::Unexpected { detail: format!("bad request path ({e})") })?;
+            let mut token_value = HeaderValue::from_str(token.expose())
+                .map_err(|_| NovaError::Unexpected { detail: "Keystone's token is not a header value".to_owned() })?;
+            token_value.set_sensitive(true);
+            let version = self.microversion.to_string();
+            let response = self
+                .client_for(&url)?
+                .get(url.clone())
+                .header(ACCEPT, "application/json")
+                .header("X-Auth-Token", token_value)
+                .header("X-OpenStack-Nova-API-Version", &version)
+                .header("OpenStack-API-Version", format!("compute {version}"))
+                .send()
+                .map_err(|e| NovaError::Transport {
+                    service: Service::Nova,
+                    error: http::classify_transport(&e, &url, self.timeout),
+                })?;
+            let status = response.status();
+            if status.is_success() {
+                return Ok(response);
+            }
+            if status == StatusCode::UNAUTHORIZED && !reauthenticated {
+                reauthenticated = true;
+                self.invalidate();
+                continue;
+            }
+            let body = http::read_error_body(response);
+            let message = self.masked(&fault_message(&body), Some(&token));
+            return Err(if status == StatusCode::NOT_ACCEPTABLE {
+                NovaError::Microversion { requested: version, message }
+            } else {
+                NovaError::Api { status: status.as_u16(), message }
+            });
+        }
+    }
+
+    /// `GET /os-hypervisors/detail`, every page, following
+    /// `hypervisors_links` (only their query: their host may be Nova's
+    /// public URL rather than the endpoint in use).
+    pub fn list_hypervisors(&self) -> Result<HypervisorListing, NovaError> {
+        let with_servers = self.counts_servers();
+        let mut query = Vec::new();
+        if with_servers {
+            query.push("with_servers=true".to_owned());
+        }
+        if let Some(limit) = self.page_limit {
+            query.push(format!("limit={limit}"));
+        }
+        let mut path = "os-hypervisors/detail".to_owned();
+        if !query.is_empty() {
+            path = format!("{path}?{}", query.join("&"));
+        }
+        let mut hypervisors = Vec::new();
+        let mut answered = None;
+        let mut markers = HashSet::new();
+        let mut pages = 0;
+        loop {
+            let response = self.get(&path)?;
+            answered = answered.or_else(|| answered_microversion(response.headers()));
+            let page: Page = http::read_json(response, PAGE_BODY_LIMIT, self.timeout)
+                .map_err(|e| NovaError::body(Service::Nova, e))?;
+            let page_index = pages;
+            pages += 1;
+            let empty = page.hypervisors.is_empty();
+            let known_page = self.page_limit.is_none().then_some(page_index);
+            hypervisors.extend(page.hypervisors.into_iter().map(|h| h.into_hypervisor(with_servers, known_page)));
+            let next = page
+                .hypervisors_links
+                .iter()
+                .find(|l| l.rel.as_deref() == Some("next"))
+                .and_then(|l| l.href.as_deref())
+                .and_then(|href| Url::parse(href).ok())
+                .and_then(|u| u.query().map(str::to_owned));
+            match next {
+                Some(next_query) if !empty => {
+                    if !markers.insert(next_query.clone()) || pages >= MAX_PAGES {
+                        return Err(NovaError::Unexpected {
+                            detail: "Nova's hypervisors_links lead back to a page already read".to_owned(),
+                        });
+                    }
+                    path = format!("os-hypervisors/detail?{next_query}");
+                }
+                _ => break,
+            }
+        }
+        Ok(HypervisorListing {
+            hypervisors,
+            requested_microversion: self.microversion.to_string(),
+            microversion: answered,
+            pages,
+            running_vms_from: if with_servers { RunningVmsSource::Servers } else { RunningVmsSource::RunningVms },
+            endpoint: self.endpoint().map(|u| u.to_string()).unwrap_or_default(),
+        })
+    }
+}
+
+/// The version in `OpenStack-API-Version: compute 2.56` (or the legacy
+/// header).
+fn answered_microversion(headers: &HeaderMap) -> Option<String> {
+    let modern = headers.get("OpenStack-API-Version").and_then(|v| v.to_str().ok()).and_then(|v| {
+        let (service, version) = v.trim().split_once(' ')?;
+        service.eq_ignore_ascii_case("compute").then(|| version.trim().to_owned())
+    });
+    modern.or_else(|| {
+        headers.get("X-OpenStack-Nova-API-Version").and_then(|v| v.to_str().ok()).map(|v| v.trim().to_owned())
+    })
+}
+
+#[derive(Deserialize)]
+struct Page {
+    #[serde(default)]
+    hypervisors: Vec<RawHypervisor>,
+    #[serde(default)]
+    hypervisors_links: Vec<Link>,
+}
+
+#[derive(Deserialize)]
+struct Link {
+    #[serde(default)]
+    rel: Option<String>,
+    #[serde(default)]
+    href: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawService {
+    #[serde(default)]
+    host: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawHypervisor {
+    #[serde(deserialize_with = "string_or_number")]
+    id: String,
+    #[serde(default)]
+    hypervisor_hostname: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    hypervisor_type: Option<String>,
+    #[serde(default)]
+    service: Option<RawService>,
+    #[serde(default)]
+    running_vms: Option<u64>,
+    /// Only counted: the elements are skipped, not kept.
+    #[serde(default)]
+    servers: Option<Vec<IgnoredAny>>,
+}
+
+impl RawHypervisor {
+    fn into_hypervisor(self, with_servers: bool, page: Option<usize>) -> Hypervisor {
+        let servers = self.servers.map(|s| s.len() as u64);
+        let running_vms = match (self.running_vms, servers) {
+            (Some(n), _) => Some(n),
+            (None, Some(n)) => Some(n),
+            // Asked for servers: before 2.75 Nova leaves the list out when
+            // there are none.
+            (None, None) if with_servers => Some(0),
+            (None, None) => None,
+        };
+        Hypervisor {
+            id: self.id,
+            hostname: self.hypervisor_hostname.unwrap_or_default(),
+            state: self.state,
+            status: self.status,
+            hypervisor_type: self.hypervisor_type,
+            service_host: self.service.and_then(|s| s.host),
+            running_vms,
+            page,
+        }
+    }
+}
+
+/// An id that is a UUID string (2.53 and later) or an integer (before).
+fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    struct Id;
+    impl Visitor<'_> for Id {
+        type Value = String;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string or an integer")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_owned())
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
+            Ok(v)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+    }
+    d.deserialize_any(Id)
+}
+
+/// Nova's `{"itemNotFound": {"code": 404, "message": "..."}}`, Keystone's
+/// `{"error": {"message": "..."}}`, or the first line of the text.
+pub fn fault_message(body: &str) -> String {
+    let parsed: Option<String> = serde_json::from_str::<Value>(body).ok().and_then(|v| {
+        v.as_object()?.values().find_map(|inner| inner.get("message").and_then(Value::as_str).map(str::to_owned))
+    });
+    let text = parsed.as_deref().unwrap_or(body);
+    let line: String =
+        text.split(['\n', '\r']).find(|l| !l.trim().is_empty()).unwrap_or("").trim().chars().take(300).collect();
+    if line.is_empty() {
+        "no reason given".to_owned()
+    } else {
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(text: &str) -> Vec<(String, String)> {
+        crate::ini::read_section(text, "nova_client")
+    }
+
+    #[test]
+    fn settings_take_watchers_defaults_and_names() {
+        assert_eq!(NovaSettings::from_section(&[]), NovaSettings::default());
+        assert_eq!(NovaSettings::default().api_version, "2.56");
+        assert_eq!(NovaSettings::default().interface(), "public");
+        let s = NovaSettings::from_section(&section(
+            "[nova_client]\napi_version = 2.88\nendpoint_type = internalURL\nregion_name = RegionTwo\napi_version = 2.60\nregion_name =\n",
+        ));
+        assert_eq!(s.api_version, "2.60");
+        assert_eq!(s.interface(), "internal");
+        assert_eq!(s.region_name, None);
+    }
+
+    #[test]
+    fn microversions_are_checked_as_watcher_checks_them() {
+        let with = |v: &str| NovaSettings { api_version: v.to_owned(), ..Default::default() }.microversion();
+        assert_eq!(with("2.56").unwrap(), Microversion::At(2, 56));
+        assert_eq!(with("2.100").unwrap(), Microversion::At(2, 100));
+        assert_eq!(with("latest").unwrap(), Microversion::Latest);
+        assert!(with("2.53").unwrap_err().to_string().contains("below 2.56"));
+        assert!(with("3.0").is_err());
+        assert!(with("two").unwrap_err().to_string().contains("is not a compute API version"));
+        assert!(Microversion::At(2, 88) >= RUNNING_VMS_REMOVED);
+        assert!(Microversion::Latest >= RUNNING_VMS_REMOVED);
+        assert!(Microversion::At(2, 87) < RUNNING_VMS_REMOVED);
+        assert!(Microversion::At(2, 9) < Microversion::At(2, 56));
+    }
+
+    #[test]
+    fn hypervisors_parse_at_every_version() {
+        let old: Page = serde_json::from_str(
+            r#"{"hypervisors": [{"id": 7, "hypervisor_hostname": "c1", "state": "up", "status": "enabled", "running_vms": 3,
+                "service": {"host": "c1", "id": 2, "disabled_reason": null}, "cpu_info": {"x": [1]}}]}"#,
+        )
+        .unwrap();
+        let h = old.hypervisors.into_iter().next().unwrap().into_hypervisor(false, Some(0));
+        assert_eq!((h.id.as_str(), h.running_vms, h.service_host.as_deref()), ("7", Some(3), Some("c1")));
+        let new: Page = serde_json::from_str(
+            r#"{"hypervisors": [{"id": "b1e43b5f-0000-4000-8000-000000000001", "hypervisor_hostname": "c1", "servers": [{"name": "a", "uuid": "u"}, {"name": "b", "uuid": "v"}]},
+                {"id": "b1e43b5f-0000-4000-8000-000000000002", "hypervisor_hostname": "c2"}],
+                "hypervisors_links": [{"rel": "next", "href": "http://nova/v2.1/os-hypervisors/detail?marker=x"}]}"#,
+        )
+        .unwrap();
+        let hs: Vec<_> = new.hypervisors.into_iter().map(|h| h.into_hypervisor(true, None)).collect();
+        assert_eq!(hs[0].running_vms, Some(2));
+        assert_eq!(hs[1].running_vms, Some(0));
+        assert_eq!(new.hypervisors_links[0].rel.as_deref(), Some("next"));
+    }
+
+    #[test]
+    fn faults_are_unwrapped() {
+        assert_eq!(
+            fault_message(r#"{"forbidden": {"code": 403, "message": "Policy doesn't allow it."}}"#),
+            "Policy doesn't allow it."
+        );
+        assert_eq!(
+            fault_message(
+                r#"{"error": {"code": 401, "message": "The request you have made requires authentication."}}"#
+            ),
+            "The request you have made requires authentication."
+        );
+        assert_eq!(fault_message("<html>\n<h1>502</h1>"), "<html>");
+        assert_eq!(fault_message(""), "no reason given");
+    }
+
+    #[test]
+    fn errors_have_codes_and_never_quote_secrets() {
+        use crate::error::exit;
+        let e = NovaError::Api { status: 403, message: "no".into() };
+        assert_eq!(e.exit_code(), exit::NOVA_API);
+        assert!(e.hint().contains("admin"));
+        assert_eq!(NovaError::Keystone { status: 401, message: "x".into() }.exit_code(), exit::KEYSTONE_REFUSED);
+        assert_eq!(NovaError::Auth { message: "x".into() }.exit_code(), exit::IRONIC_CONFIG);
+        assert_eq!(
+            NovaError::NoEndpoint { interface: "public".into(), region: Some("R".into()) }.to_string(),
+            "no compute endpoint with interface `public` in region `R` in the Keystone catalog"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsers_never_panic(text in "(?s).{0,200}") {
+            let _ = Microversion::parse(&text);
+            let _ = fault_message(&text);
+            let _ = serde_json::from_str::<Page>(&text);
+            let _ = NovaSettings::from_section(&section(&text));
+        }
+    }
+}

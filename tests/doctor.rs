@@ -1,0 +1,193 @@
+//! `watcher-metal doctor`, run as a process on a layout like a Watcher
+//! unit's, against the MAAS simulator, with Watcher's programs (dpkg-query,
+//! python3) stood in for on PATH.
+
+mod common;
+
+use std::fs;
+use std::path::PathBuf;
+
+use common::*;
+use metal_sim::{MaasSim, MaasSimConfig};
+use serde_json::{json, Value};
+
+/// A watcher.conf as the principal writes it, and our drop-in beside it.
+struct Machine {
+    juju: FakeJuju,
+    dir: tempfile::TempDir,
+}
+
+impl Machine {
+    fn new(principal: &str, drop_in: Option<&str>) -> Machine {
+        let dir = tempfile::tempdir().unwrap();
+        write(&conf_path(dir.path()), principal);
+        if let Some(text) = drop_in {
+            // Where the charm writes it: /etc/watcher-decision-engine.conf.d on a unit.
+            let program = dir.path().join("etc/watcher-decision-engine.conf.d");
+            fs::create_dir(&program).unwrap();
+            write(&program.join("50-watcher-metal.conf"), text);
+        }
+        Machine { juju: FakeJuju::new("{}", None), dir }
+    }
+
+    fn conf(&self) -> PathBuf {
+        conf_path(self.dir.path())
+    }
+
+    fn drop_in_dir(&self) -> PathBuf {
+        self.dir.path().join("etc/watcher-decision-engine.conf.d")
+    }
+
+    /// `doctor --format json` and its checks by name.
+    fn doctor(&self) -> (Run, Value) {
+        let conf = self.conf();
+        let r = self.juju.run(&["doctor", "--watcher-conf", path_str(&conf), "--format", "json"]);
+        let value: Value = serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", r.stdout));
+        (r, value)
+    }
+}
+
+fn drop_in(sim: &MaasSim) -> String {
+    format!("[maas_client]\nurl = {}\napi_key = {}\ntimeout = 30\n", sim.base_url(), sim.admin_key())
+}
+
+fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["checks"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("no check {name}"))
+}
+
+fn status(report: &Value, name: &str) -> String {
+    check(report, name)["status"].as_str().unwrap().to_owned()
+}
+
+fn assert_no_key(r: &Run, key: &str) {
+    let secret = key.rsplit(':').next().unwrap();
+    assert!(!r.stdout.contains(secret) && !r.stderr.contains(secret), "the key was printed");
+}
+
+#[test]
+fn a_healthy_unit_passes_every_check() {
+    let sim = MaasSim::start(MaasSimConfig::default()).unwrap();
+    let m = Machine::new("[DEFAULT]\ndebug = false\n", Some(&drop_in(&sim)));
+    let (r, report) = m.doctor();
+    assert_no_key(&r, &sim.admin_key());
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let names: Vec<&str> = report["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["config", "watcher-version", "python-libmaas", "maas", "maas-tls", "ironic", "debug-key-leak"]);
+    for c in report["checks"].as_array().unwrap() {
+        assert!(c["message"].is_string() && c["hint"].is_string(), "{c}");
+        assert!(["ok", "skip"].contains(&c["status"].as_str().unwrap()), "{c}");
+    }
+    assert_eq!(status(&report, "maas"), "ok");
+    assert!(check(&report, "maas")["message"]
+        .as_str()
+        .unwrap()
+        .contains("user admin (administrator), 10 machines visible"));
+    assert_eq!(
+        check(&report, "config")["message"],
+        "read 50-watcher-metal.conf, watcher.conf; url, api_key, timeout from 50-watcher-metal.conf"
+    );
+    assert_eq!(report["files"], json!([m.drop_in_dir().join("50-watcher-metal.conf"), m.conf()]));
+
+    // The text form says the same, one line a check.
+    let text = m.juju.run(&["doctor", "--watcher-conf", path_str(&m.conf())]);
+    assert_eq!(text.code, 0);
+    assert!(text.stdout.starts_with("ok    config "), "{}", text.stdout);
+    assert!(text.stdout.ends_with("7 checks: 0 failed, 0 warned\n"), "{}", text.stdout);
+}
+
+#[test]
+fn every_problem_is_reported_not_only_the_first() {
+    let sim = MaasSim::start(MaasSimConfig::default()).unwrap();
+    // Caracal with debug on, no python-libmaas, and watcher.conf overriding our timeout.
+    let m = Machine::new("[DEFAULT]\ndebug = True\n[maas_client]\ntimeout = 5\n", Some(&drop_in(&sim)));
+    m.juju.set_libmaas_missing(None);
+    let (r, report) = m.doctor();
+    assert_no_key(&r, &sim.admin_key());
+    assert_eq!(r.code, 14, "{}", r.stdout);
+    assert_eq!(status(&report, "config"), "fail");
+    assert_eq!(
+        check(&report, "config")["message"].as_str().unwrap(),
+        format!("{} sets [maas_client] timeout, which overrides the charm's setting", m.conf().display())
+    );
+    assert_eq!(status(&report, "python-libmaas"), "fail");
+    assert_eq!(status(&report, "maas"), "ok", "the checks after a failure still run");
+    assert_eq!(status(&report, "debug-key-leak"), "warn");
+    assert!(check(&report, "debug-key-leak")["hint"].as_str().unwrap().contains("juju config watcher debug=false"));
+
+    // Watcher 17: the key is masked, but its MAAS path has upstream defects.
+    m.juju.set_watcher_version(Some("2:17.0.0-0ubuntu1"));
+    let (_, report) = m.doctor();
+    assert_eq!(status(&report, "debug-key-leak"), "ok");
+    assert_eq!(status(&report, "watcher-version"), "warn");
+
+    // Before 2024.1 there is no MAAS helper at all.
+    m.juju.set_watcher_version(Some("2:11.0.0-0ubuntu1"));
+    let (r, report) = m.doctor();
+    assert_eq!(r.code, 14);
+    assert_eq!(
+        check(&report, "watcher-version")["message"],
+        "Watcher 11.0.0 has no MAAS support (2024.1, 12.0.0, or later needed)"
+    );
+}
+
+#[test]
+fn warnings_do_not_fail_and_a_dead_maas_does() {
+    let sim = MaasSim::start(MaasSimConfig::default()).unwrap();
+    let m = Machine::new("[DEFAULT]\ndebug = true\n", Some(&drop_in(&sim)));
+    let (r, report) = m.doctor();
+    assert_eq!((r.code, status(&report, "debug-key-leak")), (0, "warn".to_owned()), "{}", r.stdout);
+    let key = sim.admin_key();
+    let url = sim.base_url();
+    drop(sim);
+    let (r, report) = m.doctor();
+    assert_no_key(&r, &key);
+    assert_eq!(r.code, 14);
+    let maas = check(&report, "maas");
+    assert_eq!(maas["status"], "fail");
+    let port = url.split(':').nth(2).unwrap().split('/').next().unwrap();
+    assert_eq!(maas["message"], format!("cannot use maas-url: connection refused by 127.0.0.1:{port}"));
+    assert!(!maas["hint"].as_str().unwrap().is_empty());
+}
+
+#[test]
+fn tls_is_checked_as_watcher_sees_it() {
+    let sim = MaasSim::start(MaasSimConfig { tls: Some(metal_sim::TlsNames::Default), ..Default::default() }).unwrap();
+    let ca = sim.ca_pem().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = conf_path(dir.path());
+    write(&conf, "[DEFAULT]\n");
+    // The charm options carry the CA, so our own check passes; the system
+    // store, which is all python-libmaas trusts, does not have it.
+    let charm = dir.path().join("charm.yaml");
+    let options = json!({
+        "maas-url": sim.base_url(), "maas-api-key": sim.admin_key(), "maas-ca-cert": ca,
+        "watcher-conf-path": conf,
+    });
+    write(&charm, &serde_yaml::to_string(&options).unwrap());
+    let juju = FakeJuju::new("{}", None);
+    let r = juju.run(&["doctor", "-c", path_str(&charm), "--format", "json"]);
+    assert_no_key(&r, &sim.admin_key());
+    let report: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(status(&report, "maas"), "ok", "{report}");
+    let tls = check(&report, "maas-tls");
+    assert_eq!(tls["status"], "fail", "{tls}");
+    assert!(tls["message"].as_str().unwrap().starts_with("Watcher would refuse MAAS's certificate: TLS: "), "{tls}");
+    assert!(tls["hint"].as_str().unwrap().contains("system's CA store"));
+    assert_eq!(r.code, 14);
+}
+
+#[test]
+fn an_unreadable_layout_is_the_first_finding() {
+    let dir = tempfile::tempdir().unwrap();
+    let juju = FakeJuju::new("{}", None);
+    let missing = conf_path(dir.path());
+    let r = juju.run(&["doctor", "--watcher-conf", path_str(&missing), "--format", "json"]);
+    assert_eq!(r.code, 14, "{}", r.stderr);
+    let report: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(status(&report, "config"), "fail");
+    assert_eq!(status(&report, "maas"), "skip");
+    // A charm options file that is broken is a plain error, with its own code.
+    let bad = dir.path().join("charm.yaml");
+    write(&bad, "maas-url: [\n");
+    assert_eq!(juju.run(&["doctor", "-c", path_str(&bad)]).code, 4);
+}
