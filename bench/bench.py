@@ -301,6 +301,14 @@ class Bench:
             with open(config, "a") as f:
                 f.write(f"watcher-conf-path: {conf}\n")
             ours = [WATCHER_METAL, "nodes", "--nova", "--format", "json", "-c", str(config)]
+            # doctor as on a Watcher 12.0.0 unit: its dpkg-query and Python stood in for.
+            unit_bin = self.tmp / "unit-bin"
+            unit_bin.mkdir(exist_ok=True)
+            for tool, script in [("dpkg-query", "echo 'installed 2:12.0.0-0ubuntu1'"), ("python3", "exit 0")]:
+                (unit_bin / tool).write_text(f"#!/bin/sh\n{script}\n")
+                (unit_bin / tool).chmod(0o755)
+            doctor = ["env", f"PATH={unit_bin}:{os.environ.get('PATH', '')}", WATCHER_METAL, "doctor", "--format",
+                      "json", "-c", str(config)]
 
             # The floor: one curl fetching what watcher-metal fetches, one
             # after another: MAAS's listing, Keystone's token, every page of
@@ -352,9 +360,16 @@ class Bench:
                 if out["nova"]["pages"] != len(pages):
                     raise BenchError(f"nova: watcher-metal read {out['nova']['pages']} pages, Nova has {len(pages)}")
 
+            def check_doctor(result):
+                out = parse_json(result, "doctor (watcher-metal)")
+                pairing = [c for c in out["checks"] if c["name"] == "nova-pairing"]
+                if not pairing or not pairing[0]["message"].startswith(f"{machines} of {machines} nodes pair"):
+                    raise BenchError(f"doctor: {pairing}")
+
             stats = series(
                 {
                     "ours": (self.n["nova_runs"], lambda: (ours, None, check_ours)),
+                    "doctor": (self.n["nova_runs"], lambda: (doctor, None, check_doctor)),
                     "floor": (self.n["nova_runs"], floor_cmd),
                 },
                 rss=True,
@@ -369,17 +384,26 @@ class Bench:
                 "curl, the same GETs one after another", o / f, f"{o / f:.2f}x the floor",
                 target("<=", 1.5, "≤ 1.5x the floor"), chart="floor"),
         )
+        d = stats["doctor"]["median_s"]
+        self.rows.append(
+            row(f"2c. `doctor` with {machines:,} machines and hypervisors",
+                f"wall time vs. download floor, median of {self.n['nova_runs']}", "time vs. floor", d, f, "s",
+                "curl, the same GETs one after another", d / f, f"{d / f:.2f}x the floor",
+                target("<=", 1.5, "≤ 1.5x the floor"), chart="floor"),
+        )
         self.add(
             f"2b. `nodes --nova`: {machines:,} MAAS machines paired with {machines:,} Nova hypervisors",
             f"maas-sim --machines {machines}; nova-sim --hypervisors {machines} --page-size {page_size} "
             f"({len(pages)} pages at 2.56); both answers are {body / 1024 / 1024:.1f} MiB of JSON",
             {
                 "ours": f"{WATCHER_METAL} nodes --nova --format json -c CONFIG",
+                "doctor": f"{WATCHER_METAL} doctor --format json -c CONFIG (dpkg-query and python3 stood in for)",
                 "floor": "curl -sS -K - (MAAS machines/, Keystone token, each os-hypervisors/detail page)",
             },
             {**stats, "download_bytes": body, "nova_pages": len(pages)},
         )
-        log(f"nova: ours {report.fmt_value(o, 's')}, floor {report.fmt_value(f, 's')}")
+        log(f"nova: ours {report.fmt_value(o, 's')}, doctor {report.fmt_value(d, 's')}, "
+            f"floor {report.fmt_value(f, 's')}")
 
     # 3. Live survey ------------------------------------------------------
     def survey(self, sim_binary):

@@ -97,6 +97,7 @@ pub mod names {
     pub const MAAS_TLS: &str = "maas-tls";
     pub const IRONIC: &str = "ironic";
     pub const DEBUG_KEY: &str = "debug-key-leak";
+    pub const PAIRING: &str = "nova-pairing";
 }
 
 /// How much to check.
@@ -156,7 +157,7 @@ pub fn run(inputs: &Inputs<'_>) -> (Report, Findings) {
     let version_check = watcher_check(inputs, &mut found);
     report.checks.push(version_check);
     let Ok(config) = inputs.config else {
-        for name in [names::LIBMAAS, names::MAAS, names::MAAS_TLS, names::IRONIC, names::DEBUG_KEY] {
+        for name in [names::LIBMAAS, names::MAAS, names::MAAS_TLS, names::IRONIC, names::PAIRING, names::DEBUG_KEY] {
             report.checks.push(Check::skip(name, "the configuration could not be loaded"));
         }
         return (report, found);
@@ -174,6 +175,7 @@ pub fn run(inputs: &Inputs<'_>) -> (Report, Findings) {
             report.checks.push(ironic_check(config, inputs.depth, &mut found));
         }
     }
+    report.checks.push(pairing_check(inputs, config, &mut found));
     report.checks.push(debug_check(inputs, config, found.watcher_version));
     (report, found)
 }
@@ -304,7 +306,9 @@ fn maas_checks(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Vec<
             return checks;
         }
     };
-    match validate::validate(&client, depth == Depth::Full) {
+    // Version and key; in full, the machines listed once, as Watcher lists
+    // them, for the count here and the pairing with Nova.
+    match validate::validate(&client, false) {
         Ok(report) => {
             let user = report.user.as_ref().map(|u| u.username.clone()).unwrap_or_default();
             let role = if report.user.as_ref().is_some_and(|u| u.is_superuser) {
@@ -313,11 +317,28 @@ fn maas_checks(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Vec<
                 "not an administrator"
             };
             let version = report.maas_version.clone().unwrap_or_default();
-            let machines =
-                report.machines.as_ref().map(|m| format!(", {} machines visible", m.total)).unwrap_or_default();
-            checks.push(Check::ok(names::MAAS, format!("MAAS {version}, key of user {user} ({role}){machines}")));
             found.maas_version = report.maas_version;
-            found.maas_user = Some(user);
+            found.maas_user = Some(user.clone());
+            let listed = match depth {
+                Depth::Full => {
+                    Some(metal::connect(config, 16).and_then(|c| c.list_nodes().map_err(crate::Error::from)))
+                }
+                _ => None,
+            };
+            checks.push(match listed {
+                Some(Err(e)) => {
+                    Check::new(names::MAAS, Status::Fail, format!("cannot list MAAS machines: {e}"), e.hint())
+                }
+                Some(Ok(nodes)) => {
+                    let check = Check::ok(
+                        names::MAAS,
+                        format!("MAAS {version}, key of user {user} ({role}), {} machines visible", nodes.len()),
+                    );
+                    found.nodes = Some(nodes);
+                    check
+                }
+                None => Check::ok(names::MAAS, format!("MAAS {version}, key of user {user} ({role})")),
+            });
         }
         Err(failure) => {
             checks.push(maas_error_check(names::MAAS, failure.stage.failure_prefix(), &failure.error));
@@ -384,6 +405,65 @@ fn ironic_check(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Che
             Check::new(name, Status::Fail, e.to_string(), e.hint())
         }
     }
+}
+
+/// Which machines Watcher would pair with Nova's hypervisors, by Watcher's
+/// own rule: the nodes from the backend, the hypervisors from Nova.
+fn pairing_check(inputs: &Inputs<'_>, config: &CharmConfig, found: &mut Findings) -> Check {
+    let name = names::PAIRING;
+    if inputs.depth != Depth::Full {
+        return Check::skip(name, "checked by the doctor action and command, not by every hook");
+    }
+    let nodes = match found.nodes.take() {
+        Some(nodes) => nodes,
+        None => match metal::connect(config, 16).and_then(|c| c.list_nodes().map_err(crate::Error::from)) {
+            Ok(nodes) => nodes,
+            Err(_) => return Check::skip(name, "the metal backend could not list its nodes (see above)"),
+        },
+    };
+    let listing = crate::nova::NovaClient::from_layout(inputs.layout, crate::nova::NovaOptions::default())
+        .and_then(|client| client.list_hypervisors());
+    let listing = match listing {
+        Ok(listing) => listing,
+        Err(e) => {
+            return Check::new(name, Status::Fail, format!("cannot list Nova's hypervisors: {e}"), e.hint());
+        }
+    };
+    let backend = if config.maas.is_some() { metal::Backend::Maas } else { metal::Backend::Ironic };
+    let pairing = crate::pairing::pair(backend, &nodes, &listing.hypervisors);
+    let summary = &pairing.summary;
+    let counts =
+        format!("{} of {} nodes pair with Nova's {} hypervisors", summary.managed, summary.nodes, summary.hypervisors);
+    found.nodes = Some(nodes);
+    if summary.managed == 0 {
+        let hint = match pairing.near_misses.first() {
+            Some(miss) => format!("{}; Watcher pairs only exact matches", miss.message),
+            None => "Watcher keeps a MAAS machine only when its fqdn equals a hypervisor_hostname exactly (an Ironic node: extra.compute_node_id equals the hypervisor's id)".to_owned(),
+        };
+        return Check::new(name, Status::Fail, format!("no node Watcher could manage: {counts}"), hint);
+    }
+    if let Some(miss) = pairing.near_misses.first() {
+        let more = match pairing.near_misses.len() {
+            1 => String::new(),
+            n => format!(" (and {} more)", n - 1),
+        };
+        return Check::new(
+            name,
+            Status::Warn,
+            format!("{counts}; {} near miss{}", summary.near_misses, if summary.near_misses == 1 { "" } else { "es" }),
+            format!("{}{more}; `watcher-metal nodes --nova` lists them all", miss.message),
+        );
+    }
+    if let Some(warning) = pairing.warnings.first() {
+        return Check::new(name, Status::Warn, counts, warning.clone());
+    }
+    Check::ok(
+        name,
+        format!(
+            "{counts}; saving_energy: {} power-off candidates, {} in reserve, {} busy",
+            summary.power_off_candidates, summary.power_on_reserve, summary.busy
+        ),
+    )
 }
 
 fn debug_check(inputs: &Inputs<'_>, config: &CharmConfig, version: Option<WatcherVersion>) -> Check {

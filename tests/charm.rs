@@ -673,6 +673,32 @@ fn validate_credentials_action() {
 }
 
 #[test]
+fn doctor_action_reports_every_check() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    unit.juju.clear_calls();
+    let r = unit.dispatch("actions/doctor");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for name in
+        ["config", "watcher-version", "python-libmaas", "maas", "maas-tls", "ironic", "nova-pairing", "debug-key-leak"]
+    {
+        assert!(unit.result(&format!("checks.{name}.status")).is_some(), "checks.{name}.status");
+        assert!(unit.result(&format!("checks.{name}.message")).is_some(), "checks.{name}.message");
+    }
+    assert_eq!(unit.result("checks.maas.status").as_deref(), Some("ok"));
+    assert_eq!(unit.result("checks.config.status").as_deref(), Some("ok"));
+    // The principal's watcher.conf here has no [watcher_clients_auth]: Nova cannot be asked.
+    assert_eq!(unit.result("checks.nova-pairing.status").as_deref(), Some("fail"));
+    assert_eq!(unit.result("result").as_deref(), Some("failed"));
+    assert_eq!(unit.result("failed").as_deref(), Some("1"));
+    let fail = unit.juju.calls_to("action-fail");
+    assert_eq!(fail.len(), 1);
+    assert!(fail[0][1].starts_with("nova-pairing: cannot list Nova's hypervisors"), "{:?}", fail[0]);
+    assert!(unit.statuses().is_empty(), "actions do not touch the status");
+}
+
+#[test]
 fn list_nodes_action_with_hypervisors() {
     let sim = maas();
     let unit = Unit::new(Some(&sim), &sim.admin_key());

@@ -8,6 +8,7 @@ use std::fs;
 use std::path::PathBuf;
 
 use common::*;
+use metal_sim::nova::{NovaSim, NovaSimConfig, SimHypervisor};
 use metal_sim::{MaasSim, MaasSimConfig};
 use serde_json::{json, Value};
 
@@ -47,6 +48,16 @@ impl Machine {
     }
 }
 
+/// A Nova whose hypervisors are `hypervisors`, and the principal's
+/// watcher.conf with `[watcher_clients_auth]` for its Keystone.
+fn nova(hypervisors: Vec<SimHypervisor>) -> NovaSim {
+    NovaSim::start(NovaSimConfig { hypervisors, ..Default::default() }).unwrap()
+}
+
+fn principal_with(nova: &NovaSim, defaults: &str) -> String {
+    format!("{defaults}\n{}", nova.clients_auth_section())
+}
+
 fn drop_in(sim: &MaasSim) -> String {
     format!("[maas_client]\nurl = {}\napi_key = {}\ntimeout = 30\n", sim.base_url(), sim.admin_key())
 }
@@ -67,12 +78,17 @@ fn assert_no_key(r: &Run, key: &str) {
 #[test]
 fn a_healthy_unit_passes_every_check() {
     let sim = MaasSim::start(MaasSimConfig::default()).unwrap();
-    let m = Machine::new("[DEFAULT]\ndebug = false\n", Some(&drop_in(&sim)));
+    // Nova knows every machine by its fqdn.
+    let nova = nova(SimHypervisor::generate(sim.machines().len()));
+    let m = Machine::new(&principal_with(&nova, "[DEFAULT]\ndebug = false\n"), Some(&drop_in(&sim)));
     let (r, report) = m.doctor();
     assert_no_key(&r, &sim.admin_key());
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let names: Vec<&str> = report["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["config", "watcher-version", "python-libmaas", "maas", "maas-tls", "ironic", "debug-key-leak"]);
+    assert_eq!(
+        names,
+        ["config", "watcher-version", "python-libmaas", "maas", "maas-tls", "ironic", "nova-pairing", "debug-key-leak"]
+    );
     for c in report["checks"].as_array().unwrap() {
         assert!(c["message"].is_string() && c["hint"].is_string(), "{c}");
         assert!(["ok", "skip"].contains(&c["status"].as_str().unwrap()), "{c}");
@@ -92,7 +108,48 @@ fn a_healthy_unit_passes_every_check() {
     let text = m.juju.run(&["doctor", "--watcher-conf", path_str(&m.conf())]);
     assert_eq!(text.code, 0);
     assert!(text.stdout.starts_with("ok    config "), "{}", text.stdout);
-    assert!(text.stdout.ends_with("7 checks: 0 failed, 0 warned\n"), "{}", text.stdout);
+    assert!(text.stdout.ends_with("8 checks: 0 failed, 0 warned\n"), "{}", text.stdout);
+    assert!(
+        check(&report, "nova-pairing")["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("10 of 10 nodes pair with Nova's 10 hypervisors"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_near_miss_warns_and_no_pair_fails() {
+    let sim = MaasSim::start(MaasSimConfig::default()).unwrap();
+    let machines = sim.machines();
+    // One hypervisor by its short name, the others exact.
+    let mut hypervisors = SimHypervisor::generate(machines.len() - 1);
+    let last = machines.last().unwrap().fqdn();
+    let short = last.split('.').next().unwrap().to_owned();
+    hypervisors.push(SimHypervisor::new(machines.len() as u64, &short, 0));
+    let near = nova(hypervisors);
+    let m = Machine::new(&principal_with(&near, "[DEFAULT]\n"), Some(&drop_in(&sim)));
+    let (r, report) = m.doctor();
+    assert_eq!(r.code, 0, "a near miss is a warning: {}", r.stdout);
+    let pairing = check(&report, "nova-pairing");
+    assert_eq!(pairing["status"], "warn", "{pairing}");
+    assert!(pairing["message"].as_str().unwrap().starts_with("9 of 10 nodes pair"), "{pairing}");
+    assert!(pairing["hint"].as_str().unwrap().contains(&short), "the near miss is named: {pairing}");
+
+    // Nova knows none of them by their fqdn: nothing Watcher could manage.
+    let none = nova(
+        machines
+            .iter()
+            .enumerate()
+            .map(|(i, m)| SimHypervisor::new(i as u64 + 1, &m.fqdn().to_uppercase(), 0))
+            .collect(),
+    );
+    let m = Machine::new(&principal_with(&none, "[DEFAULT]\n"), Some(&drop_in(&sim)));
+    let (r, report) = m.doctor();
+    assert_eq!(r.code, 14);
+    let pairing = check(&report, "nova-pairing");
+    assert_eq!(pairing["status"], "fail");
+    assert!(pairing["message"].as_str().unwrap().starts_with("no node Watcher could manage: 0 of 10"), "{pairing}");
 }
 
 #[test]
@@ -133,7 +190,8 @@ fn every_problem_is_reported_not_only_the_first() {
 #[test]
 fn warnings_do_not_fail_and_a_dead_maas_does() {
     let sim = MaasSim::start(MaasSimConfig::default()).unwrap();
-    let m = Machine::new("[DEFAULT]\ndebug = true\n", Some(&drop_in(&sim)));
+    let nova = nova(SimHypervisor::generate(sim.machines().len()));
+    let m = Machine::new(&principal_with(&nova, "[DEFAULT]\ndebug = true\n"), Some(&drop_in(&sim)));
     let (r, report) = m.doctor();
     assert_eq!((r.code, status(&report, "debug-key-leak")), (0, "warn".to_owned()), "{}", r.stdout);
     let key = sim.admin_key();

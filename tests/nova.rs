@@ -31,7 +31,7 @@ impl Env {
         let maas = MaasSim::start(MaasSimConfig { machines, ..Default::default() }).unwrap();
         let nova = NovaSim::start(nova).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("watcher.conf");
+        let conf = conf_path(dir.path());
         write(&conf, &format!("[DEFAULT]\ndebug = false\n\n{}\n{extra_conf}", nova.clients_auth_section()));
         let config = dir.path().join("charm.yaml");
         write(
@@ -47,7 +47,7 @@ impl Env {
     }
 
     fn conf_path(&self) -> std::path::PathBuf {
-        self.dir.path().join("watcher.conf")
+        conf_path(self.dir.path())
     }
 
     /// Runs `nodes --nova ARGS`, checking that no secret is printed.
