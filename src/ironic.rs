@@ -535,6 +535,7 @@ impl IronicClient {
             .header(ACCEPT, "application/json")
             .header(CONTENT_TYPE, "application/json")
             .body(self.auth.request_body().to_string())
+            .timeout(self.timeout)
             .send()
             .map_err(|e| IronicError::Transport {
                 peer: Peer::Keystone,
@@ -655,7 +656,7 @@ impl IronicClient {
             if let Some(body) = body {
                 request = request.header(CONTENT_TYPE, "application/json").body(body.to_string());
             }
-            let response = request.send().map_err(|e| IronicError::Transport {
+            let response = request.timeout(self.timeout).send().map_err(|e| IronicError::Transport {
                 peer: Peer::Ironic,
                 error: http::classify_transport(&e, &url, self.timeout),
             })?;

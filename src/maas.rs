@@ -381,7 +381,12 @@ impl MaasClient {
             if let Some(form) = form {
                 request = request.header(CONTENT_TYPE, "application/x-www-form-urlencoded").body(encode_form(form));
             }
-            let response = request.send().map_err(|e| classify_transport(&e, &url, self.options.http.timeout))?;
+            // The request's own timeout bounds it whole, body included (the
+            // client's alone would apply to each read).
+            let response = request
+                .timeout(self.options.http.timeout)
+                .send()
+                .map_err(|e| classify_transport(&e, &url, self.options.http.timeout))?;
             let status = response.status();
             if status.is_success() {
                 return Ok(response);

@@ -465,6 +465,7 @@ impl NovaClient {
             .header(ACCEPT, "application/json")
             .header(CONTENT_TYPE, "application/json")
             .body(self.auth.request_body().to_string())
+            .timeout(self.timeout)
             .send()
             .map_err(|e| NovaError::Transport {
                 service: Service::Keystone,
@@ -588,6 +589,7 @@ impl NovaClient {
                 .header("X-Auth-Token", token_value)
                 .header("X-OpenStack-Nova-API-Version", &version)
                 .header("OpenStack-API-Version", format!("compute {version}"))
+                .timeout(self.timeout)
                 .send()
                 .map_err(|e| NovaError::Transport {
                     service: Service::Nova,

@@ -64,6 +64,35 @@ fn a_maas_that_answers_one_byte_a_second_times_out() {
 }
 
 #[test]
+fn one_deadline_covers_the_whole_request_body_included() {
+    // The listing's headers arrive after 1.5 s and its body, about 5 s of it
+    // at this rate, keeps coming: the request must still end at its 2 s, as
+    // Watcher's own calls do, not 2 s after the headers.
+    let sim =
+        MaasSim::start(MaasSimConfig { machines: metal_sim::SimMachine::generate(40), ..Default::default() }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("charm.yaml");
+    write(&config, &format!("maas-url: {}\nmaas-api-key: {}\nmaas-timeout: 2\n", sim.base_url(), sim.admin_key()));
+    let listing_bytes = {
+        let r = run(&["nodes", "--format", "json", "-c", path_str(&config)]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.stdout.len() as u32
+    };
+    let rate = (listing_bytes / 5).max(200);
+    sim.add_fault(FaultRule {
+        path_contains: "machines/".into(),
+        op: None,
+        times: None,
+        fault: Fault::LateTrickle { delay: Duration::from_millis(1500), bytes_per_sec: rate },
+    });
+    let started = Instant::now();
+    let r = run(&["nodes", "-c", path_str(&config)]);
+    let took = started.elapsed();
+    assert_eq!((r.code, error_line(&r)), (22, "error: no answer within 2 s"), "{}", r.stderr);
+    assert!(took < Duration::from_millis(3500), "the request ran {took:?} against a 2 s timeout");
+}
+
+#[test]
 fn an_endless_body_is_cut_off_in_bounded_memory() {
     // On version/ the first bytes already have the wrong shape.
     let (r, _) = validate_with(Fault::EndlessBody);

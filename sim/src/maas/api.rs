@@ -656,6 +656,12 @@ impl Service for MaasService {
             }
             Some(Fault::Hang) => Reply::Hang,
             Some(Fault::Trickle { bytes_per_sec }) => Reply::Trickle(normal(), bytes_per_sec),
+            Some(Fault::LateTrickle { delay, bytes_per_sec }) => {
+                if !conn.stop.sleep(delay) {
+                    return Reply::Hang;
+                }
+                Reply::Trickle(normal(), bytes_per_sec)
+            }
             Some(Fault::EndlessBody) => Reply::EndlessBody(finish(Response::new(200, JSON, ""))),
             Some(Fault::CloseMidResponse) => {
                 let mut resp = normal();

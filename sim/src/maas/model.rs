@@ -298,6 +298,9 @@ pub enum Fault {
     Hang,
     /// The normal answer, sent this slowly.
     Trickle { bytes_per_sec: u32 },
+    /// Nothing for `delay`, then the normal answer sent this slowly: the
+    /// headers arrive late and the body keeps coming.
+    LateTrickle { delay: Duration, bytes_per_sec: u32 },
     /// 200 `application/json`, chunked, never ending.
     EndlessBody,
     /// The normal answer's headers and half its body, then the connection
