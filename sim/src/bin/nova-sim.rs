@@ -18,7 +18,7 @@ struct Args {
     /// Port on 127.0.0.1 (0 = any free port).
     #[arg(long, default_value_t = 0)]
     port: u16,
-    /// Most hypervisors in one page (Nova's [api] max_limit).
+    /// Most hypervisors in one page (Nova's `[api] max_limit`).
     #[arg(long, default_value_t = 1000)]
     page_size: usize,
     /// Highest microversion served.
