@@ -170,13 +170,19 @@ fn oslo(python: &str, cases: &[(PathBuf, PathBuf)]) -> Vec<Views> {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-proptest! {
-    // Each case runs one Python process over a batch of layouts.
-    #![proptest_config(ProptestConfig { cases: 6, max_shrink_iters: 30, failure_persistence: None, ..ProptestConfig::default() })]
+/// Batches of layouts run, each by one Python process: a fixed number, not
+/// `PROPTEST_CASES` (CI raises that for the cheap property tests; one batch
+/// here costs seconds).
+const BATCHES: u32 = 6;
 
-    #[test]
-    fn the_effective_configuration_is_what_watcher_reads(batch in prop::collection::vec(layout(), 40)) {
-        let Some(python) = python() else { return Ok(()) };
+#[test]
+fn the_effective_configuration_is_what_watcher_reads() {
+    let Some(python) = python() else { return };
+    // A runner of our own: the proptest! macro would take PROPTEST_CASES.
+    let config =
+        ProptestConfig { cases: BATCHES, max_shrink_iters: 30, failure_persistence: None, ..ProptestConfig::default() };
+    let mut runner = proptest::test_runner::TestRunner::new(config);
+    let outcome = runner.run(&prop::collection::vec(layout(), 40), |batch| {
         let root = tempfile::tempdir().unwrap();
         let cases: Vec<_> = batch.iter().enumerate().map(|(n, case)| write_case(root.path(), n, case)).collect();
         let theirs = oslo(&python, &cases);
@@ -185,5 +191,9 @@ proptest! {
             let theirs = &theirs[n];
             prop_assert_eq!(&ours, theirs, "case {}: {:?}", n, batch[n]);
         }
+        Ok(())
+    });
+    if let Err(e) = outcome {
+        panic!("{e}");
     }
 }

@@ -25,10 +25,7 @@ fn readme_codes() -> Vec<u8> {
     let start = readme.find("\n## Exit codes").expect("README.md has an exit-code section");
     let section = &readme[start + 1..];
     let end = section[3..].find("\n## ").map_or(section.len(), |i| i + 3);
-    section[..end]
-        .lines()
-        .filter_map(|line| line.strip_prefix("| ")?.split(" |").next()?.trim().parse().ok())
-        .collect()
+    section[..end].lines().filter_map(|line| line.strip_prefix("| ")?.split(" |").next()?.trim().parse().ok()).collect()
 }
 
 #[test]
