@@ -162,20 +162,33 @@ pub fn run(inputs: &Inputs<'_>) -> (Report, Findings) {
         }
         return (report, found);
     };
-    match &config.maas {
-        Some(_) => {
-            report.checks.push(libmaas_check(inputs.system));
-            report.checks.extend(maas_checks(config, inputs.depth, &mut found));
-            report.checks.push(Check::skip(names::IRONIC, "Watcher uses MAAS ([maas_client] url is set)"));
+    // Nova's hypervisors download while the backend is checked and listed.
+    std::thread::scope(|scope| {
+        let hypervisors = (inputs.depth == Depth::Full).then(|| {
+            scope.spawn(|| {
+                crate::nova::NovaClient::from_layout(inputs.layout, crate::nova::NovaOptions::default())
+                    .and_then(|client| client.list_hypervisors())
+            })
+        });
+        match &config.maas {
+            Some(_) => {
+                report.checks.push(libmaas_check(inputs.system));
+                report.checks.extend(maas_checks(config, inputs.depth, &mut found));
+                report.checks.push(Check::skip(names::IRONIC, "Watcher uses MAAS ([maas_client] url is set)"));
+            }
+            None => {
+                report.checks.push(Check::skip(names::LIBMAAS, "Watcher uses Ironic; python-libmaas is not needed"));
+                report.checks.push(Check::skip(names::MAAS, "[maas_client] url is unset: Watcher uses Ironic"));
+                report.checks.push(Check::skip(names::MAAS_TLS, "[maas_client] url is unset"));
+                report.checks.push(ironic_check(config, inputs.depth, &mut found));
+            }
         }
-        None => {
-            report.checks.push(Check::skip(names::LIBMAAS, "Watcher uses Ironic; python-libmaas is not needed"));
-            report.checks.push(Check::skip(names::MAAS, "[maas_client] url is unset: Watcher uses Ironic"));
-            report.checks.push(Check::skip(names::MAAS_TLS, "[maas_client] url is unset"));
-            report.checks.push(ironic_check(config, inputs.depth, &mut found));
-        }
-    }
-    report.checks.push(pairing_check(inputs, config, &mut found));
+        let listing = hypervisors.map(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(crate::nova::NovaError::Unexpected { detail: "the listing stopped".into() }))
+        });
+        report.checks.push(pairing_check(config, listing, &mut found));
+    });
     report.checks.push(debug_check(inputs, config, found.watcher_version));
     (report, found)
 }
@@ -409,11 +422,15 @@ fn ironic_check(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Che
 
 /// Which machines Watcher would pair with Nova's hypervisors, by Watcher's
 /// own rule: the nodes from the backend, the hypervisors from Nova.
-fn pairing_check(inputs: &Inputs<'_>, config: &CharmConfig, found: &mut Findings) -> Check {
+fn pairing_check(
+    config: &CharmConfig,
+    listing: Option<Result<crate::nova::HypervisorListing, crate::nova::NovaError>>,
+    found: &mut Findings,
+) -> Check {
     let name = names::PAIRING;
-    if inputs.depth != Depth::Full {
+    let Some(listing) = listing else {
         return Check::skip(name, "checked by the doctor action and command, not by every hook");
-    }
+    };
     let nodes = match found.nodes.take() {
         Some(nodes) => nodes,
         None => match metal::connect(config, 16).and_then(|c| c.list_nodes().map_err(crate::Error::from)) {
@@ -421,8 +438,6 @@ fn pairing_check(inputs: &Inputs<'_>, config: &CharmConfig, found: &mut Findings
             Err(_) => return Check::skip(name, "the metal backend could not list its nodes (see above)"),
         },
     };
-    let listing = crate::nova::NovaClient::from_layout(inputs.layout, crate::nova::NovaOptions::default())
-        .and_then(|client| client.list_hypervisors());
     let listing = match listing {
         Ok(listing) => listing,
         Err(e) => {
