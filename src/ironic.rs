@@ -369,6 +369,16 @@ impl KeystoneAuth {
         self.timeout
     }
 
+    /// `text` with every secret of these credentials, and `token`, masked
+    /// (a server may echo what it was sent).
+    pub fn mask(&self, text: &str, token: Option<&SecretString>) -> String {
+        let mut secrets = self.secrets();
+        if let Some(token) = token {
+            secrets.push(token.expose());
+        }
+        crate::secret::mask(text, &secrets)
+    }
+
     /// Every secret in these credentials, for masking.
     pub fn secrets(&self) -> Vec<&str> {
         match &self.method {
@@ -379,15 +389,78 @@ impl KeystoneAuth {
 }
 
 /// A token and the Ironic endpoint found with it.
-struct Session {
-    token: SecretString,
-    expires_at: Option<SystemTime>,
-    endpoint: Url,
+pub(crate) struct Session {
+    pub(crate) token: SecretString,
+    pub(crate) expires_at: Option<SystemTime>,
+    pub(crate) endpoint: Url,
 }
 
 impl Session {
-    fn fresh(&self) -> bool {
+    /// Whether the token is good for a while yet.
+    pub(crate) fn fresh(&self) -> bool {
         self.expires_at.is_none_or(|at| at > SystemTime::now() + MIN_TOKEN_LIFE)
+    }
+}
+
+/// Keystone's answer to `POST /v3/auth/tokens`: the token's expiry and its
+/// service catalog (Ironic and Nova read the same one).
+#[derive(Deserialize)]
+pub(crate) struct TokenAnswer {
+    token: TokenBody,
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    #[serde(default)]
+    expires_at: Option<String>,
+    #[serde(default)]
+    catalog: Vec<CatalogService>,
+}
+
+#[derive(Deserialize)]
+struct CatalogService {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    endpoints: Vec<CatalogEndpoint>,
+}
+
+#[derive(Deserialize)]
+struct CatalogEndpoint {
+    interface: String,
+    url: String,
+    #[serde(default)]
+    region_id: Option<String>,
+    #[serde(default)]
+    region: Option<String>,
+}
+
+/// Why a token answer names no service endpoint.
+pub(crate) const NO_CATALOG: &str = "Keystone's token has no service catalog (the credentials name no project): set project_name and project_domain_name, or project_id";
+
+impl TokenAnswer {
+    /// Whether the token carries a catalog (a scoped token).
+    pub(crate) fn has_catalog(&self) -> bool {
+        !self.token.catalog.is_empty()
+    }
+
+    /// The URL of `service_type`'s endpoint of `interface`, in `region` when
+    /// one is given (matched on `region_id` or `region`).
+    pub(crate) fn endpoint_url(&self, service_type: &str, interface: &str, region: Option<&str>) -> Option<&str> {
+        self.token
+            .catalog
+            .iter()
+            .filter(|s| s.kind == service_type)
+            .flat_map(|s| &s.endpoints)
+            .find(|e| {
+                e.interface == interface
+                    && region.is_none_or(|r| e.region_id.as_deref().or(e.region.as_deref()) == Some(r))
+            })
+            .map(|e| e.url.as_str())
+    }
+
+    pub(crate) fn expires_at(&self) -> Option<SystemTime> {
+        self.token.expires_at.as_deref().and_then(parse_rfc3339)
     }
 }
 
@@ -555,58 +628,18 @@ impl IronicClient {
             .and_then(|v| v.to_str().ok())
             .map(SecretString::new)
             .ok_or_else(|| IronicError::Unexpected { detail: "Keystone sent no X-Subject-Token".to_owned() })?;
-        #[derive(Deserialize)]
-        struct Catalog {
-            token: TokenBody,
-        }
-        #[derive(Deserialize)]
-        struct TokenBody {
-            #[serde(default)]
-            expires_at: Option<String>,
-            #[serde(default)]
-            catalog: Vec<Service>,
-        }
-        #[derive(Deserialize)]
-        struct Service {
-            #[serde(rename = "type")]
-            kind: String,
-            #[serde(default)]
-            endpoints: Vec<Endpoint>,
-        }
-        #[derive(Deserialize)]
-        struct Endpoint {
-            interface: String,
-            url: String,
-            #[serde(default)]
-            region_id: Option<String>,
-            #[serde(default)]
-            region: Option<String>,
-        }
-        let body: Catalog = http::read_json(response, SMALL_BODY_LIMIT, self.timeout)
+        let body: TokenAnswer = http::read_json(response, SMALL_BODY_LIMIT, self.timeout)
             .map_err(|e| IronicError::body(Peer::Keystone, e))?;
-        if body.token.catalog.is_empty() {
-            return Err(IronicError::Config {
-                message: "Keystone's token has no service catalog (the credentials name no project): set project_name and project_domain_name, or project_id".to_owned(),
-            });
+        if !body.has_catalog() {
+            return Err(IronicError::Config { message: NO_CATALOG.to_owned() });
         }
         let interface = self.interface();
         let region = self.settings.region_name.as_deref();
-        let endpoint = body
-            .token
-            .catalog
-            .iter()
-            .filter(|s| s.kind == "baremetal")
-            .flat_map(|s| &s.endpoints)
-            .find(|e| {
-                e.interface == interface
-                    && region.is_none_or(|r| e.region_id.as_deref().or(e.region.as_deref()) == Some(r))
-            })
-            .ok_or_else(|| IronicError::NoEndpoint {
-                interface: interface.to_owned(),
-                region: region.map(str::to_owned),
-            })?;
-        let endpoint = ironic_base(&endpoint.url)?;
-        Ok(Session { token, expires_at: body.token.expires_at.as_deref().and_then(parse_rfc3339), endpoint })
+        let url = body.endpoint_url("baremetal", interface, region).ok_or_else(|| IronicError::NoEndpoint {
+            interface: interface.to_owned(),
+            region: region.map(str::to_owned),
+        })?;
+        Ok(Session { token, expires_at: body.expires_at(), endpoint: ironic_base(url)? })
     }
 
     /// The cached session's token and endpoint, authenticating if needed.
@@ -624,11 +657,7 @@ impl IronicClient {
     /// `text` (from a Keystone or Ironic answer) with every secret of these
     /// credentials, and the token in use, masked.
     fn masked(&self, text: &str, token: Option<&SecretString>) -> String {
-        let mut secrets = self.auth.secrets();
-        if let Some(token) = token {
-            secrets.push(token.expose());
-        }
-        crate::secret::mask(text, &secrets)
+        self.auth.mask(text, token)
     }
 
     fn invalidate(&self) {

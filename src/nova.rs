@@ -20,7 +20,7 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
@@ -32,7 +32,7 @@ use url::Url;
 
 use crate::effective::Layout;
 use crate::http::{self, BodyError, HttpOptions, TransportError};
-use crate::ironic::{parse_rfc3339, IronicError, KeystoneAuth};
+use crate::ironic::{IronicError, KeystoneAuth, Session, TokenAnswer, NO_CATALOG};
 use crate::secret::SecretString;
 
 /// Watcher's `[nova_client] api_version` default, which is also the lowest
@@ -46,7 +46,6 @@ pub const RUNNING_VMS_REMOVED: Microversion = Microversion::At(2, 88);
 pub const WITH_SERVERS_ADDED: Microversion = Microversion::At(2, 53);
 
 const MIN_WATCHER: Microversion = Microversion::At(2, 56);
-const MIN_TOKEN_LIFE: Duration = Duration::from_secs(120);
 const PAGE_BODY_LIMIT: u64 = 512 * 1024 * 1024;
 const SMALL_BODY_LIMIT: u64 = 4 * 1024 * 1024;
 /// More pages than this is a server that never stops paging.
@@ -351,19 +350,6 @@ pub struct HypervisorListing {
     pub endpoint: String,
 }
 
-/// A token and the Nova endpoint found with it.
-struct Session {
-    token: SecretString,
-    expires_at: Option<SystemTime>,
-    endpoint: Url,
-}
-
-impl Session {
-    fn fresh(&self) -> bool {
-        self.expires_at.is_none_or(|at| at > SystemTime::now() + MIN_TOKEN_LIFE)
-    }
-}
-
 pub struct NovaClient {
     /// Without the system's CA certificates when Keystone is plain http
     /// (start-up cost); an https compute endpoint gets `https`.
@@ -485,59 +471,20 @@ impl NovaClient {
             .and_then(|v| v.to_str().ok())
             .map(SecretString::new)
             .ok_or_else(|| NovaError::Unexpected { detail: "Keystone sent no X-Subject-Token".to_owned() })?;
-        #[derive(Deserialize)]
-        struct Answer {
-            token: TokenBody,
-        }
-        #[derive(Deserialize)]
-        struct TokenBody {
-            #[serde(default)]
-            expires_at: Option<String>,
-            #[serde(default)]
-            catalog: Vec<CatalogService>,
-        }
-        #[derive(Deserialize)]
-        struct CatalogService {
-            #[serde(rename = "type")]
-            kind: String,
-            #[serde(default)]
-            endpoints: Vec<Endpoint>,
-        }
-        #[derive(Deserialize)]
-        struct Endpoint {
-            interface: String,
-            url: String,
-            #[serde(default)]
-            region_id: Option<String>,
-            #[serde(default)]
-            region: Option<String>,
-        }
-        let body: Answer = http::read_json(response, SMALL_BODY_LIMIT, self.timeout)
+        let body: TokenAnswer = http::read_json(response, SMALL_BODY_LIMIT, self.timeout)
             .map_err(|e| NovaError::body(Service::Keystone, e))?;
-        if body.token.catalog.is_empty() {
-            return Err(NovaError::Auth {
-                message: "Keystone's token has no service catalog (the credentials name no project): set project_name and project_domain_name, or project_id".to_owned(),
-            });
+        if !body.has_catalog() {
+            return Err(NovaError::Auth { message: NO_CATALOG.to_owned() });
         }
         let interface = self.settings.interface();
         let region = self.settings.region_name.as_deref();
-        let endpoint = body
-            .token
-            .catalog
-            .iter()
-            .filter(|s| s.kind == "compute")
-            .flat_map(|s| &s.endpoints)
-            .find(|e| {
-                e.interface == interface
-                    && region.is_none_or(|r| e.region_id.as_deref().or(e.region.as_deref()) == Some(r))
-            })
-            .ok_or_else(|| NovaError::NoEndpoint {
-                interface: interface.to_owned(),
-                region: region.map(str::to_owned),
-            })?;
-        let endpoint = Url::parse(&format!("{}/", endpoint.url.trim_end_matches('/')))
+        let url = body.endpoint_url("compute", interface, region).ok_or_else(|| NovaError::NoEndpoint {
+            interface: interface.to_owned(),
+            region: region.map(str::to_owned),
+        })?;
+        let endpoint = Url::parse(&format!("{}/", url.trim_end_matches('/')))
             .map_err(|e| NovaError::Unexpected { detail: format!("the catalog's compute URL is not a URL ({e})") })?;
-        Ok(Session { token, expires_at: body.token.expires_at.as_deref().and_then(parse_rfc3339), endpoint })
+        Ok(Session { token, expires_at: body.expires_at(), endpoint })
     }
 
     fn session(&self) -> Result<(SecretString, Url), NovaError> {
@@ -554,11 +501,7 @@ impl NovaClient {
     /// `text` with the credentials' secrets and `token` masked (a server
     /// may echo what it was sent).
     fn masked(&self, text: &str, token: Option<&SecretString>) -> String {
-        let mut secrets = self.auth.secrets();
-        if let Some(t) = token {
-            secrets.push(t.expose());
-        }
-        crate::secret::mask(text, &secrets)
+        self.auth.mask(text, token)
     }
 
     fn invalidate(&self) {
