@@ -11,6 +11,8 @@
 //! configuration: a managed option that another file sets is a [`Clash`].
 //!
 //! [`plan`] reads and computes without writing; [`apply`] writes the plan.
+//! [`single`] renders one file alone (`render --full`, `render --output`),
+//! and [`write_single`] writes it.
 
 use std::path::{Path, PathBuf};
 
@@ -18,7 +20,7 @@ use crate::atomic_file::{self, FileError, WriteOutcome};
 use crate::config::{CharmConfig, ConfMode};
 use crate::effective::{self, Clash, Layout};
 use crate::ini::{self, ManagedSection};
-use crate::render::{RenderError, Renderer, IRONIC_SECTION, MAAS_SECTION};
+use crate::render::{RenderContext, RenderError, Renderer, IRONIC_SECTION, MAAS_SECTION};
 
 /// The mode of the drop-in directory when it is created: the services'
 /// group may enter it, others may not.
@@ -149,6 +151,67 @@ pub fn plan(config: &CharmConfig, renderer: &Renderer) -> Result<Plan, PlanError
     }
     let (layout_after, main_target) = main.unwrap_or_default();
     Ok(Plan { mode: config.mode, targets, watcher_conf: conf.clone(), files, layout_after, main_target, clashes })
+}
+
+/// What one file alone would become.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Single {
+    /// The target's current content (`None`: it does not exist, or the
+    /// target is standard output).
+    pub existing: Option<String>,
+    /// Its new content.
+    pub contents: String,
+}
+
+/// What is rendered into the one file.
+#[derive(Debug, Clone, Copy)]
+pub enum Content<'a> {
+    /// A whole watcher.conf from the template and `context`.
+    Full(&'a RenderContext),
+    /// The managed sections as the mode puts them: a drop-in's text, or
+    /// the target (for standard output: watcher-conf-path) with them
+    /// merged in.
+    Managed,
+}
+
+/// Renders `content` for `target` (`None` is standard output) without
+/// writing.
+pub fn single(
+    config: &CharmConfig,
+    renderer: &Renderer,
+    content: Content<'_>,
+    target: Option<&Path>,
+) -> Result<Single, PlanError> {
+    let existing = match target {
+        Some(path) => atomic_file::read_existing(path)?,
+        None => None,
+    };
+    let contents = match content {
+        Content::Full(context) => renderer.full(config, context)?,
+        Content::Managed if config.mode == ConfMode::DropIn => renderer.drop_in(config)?,
+        Content::Managed => {
+            // Printing a merge shows it on watcher-conf-path's content.
+            let base = match target {
+                Some(_) => existing.clone(),
+                None => atomic_file::read_existing(&config.watcher_conf_path)?,
+            };
+            let managed = renderer.managed_sections(config)?;
+            ini::merge(
+                base.as_deref().unwrap_or(""),
+                &[
+                    ManagedSection { name: MAAS_SECTION, body: managed.maas.as_deref() },
+                    ManagedSection { name: IRONIC_SECTION, body: Some(&managed.ironic) },
+                ],
+            )
+        }
+    };
+    Ok(Single { existing, contents })
+}
+
+/// Writes a [`single`] file's contents to `target` unless it holds them
+/// already.
+pub fn write_single(target: &Path, contents: &str) -> Result<WriteOutcome, FileError> {
+    atomic_file::write_if_changed(target, contents)
 }
 
 /// What applying a plan did.

@@ -1,19 +1,17 @@
 //! The command line: arguments, and what each command does with the library.
 
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
-use watcher_metal::atomic_file::{self, WriteOutcome};
-use watcher_metal::config::{self, CharmConfig, ConfMode, NoSecrets, OptionMap, SecretSource, Warning};
-use watcher_metal::effective::Layout;
-use watcher_metal::error::exit;
-use watcher_metal::ini::{self, ManagedSection};
-use watcher_metal::juju::{self, HookSecrets, JujuHookTools};
-use watcher_metal::maas::MaasClient;
-use watcher_metal::render::{RenderContext, Renderer, IRONIC_SECTION, MAAS_SECTION};
-use watcher_metal::{apply, metal, nova, pairing, secret, survey, validate, Error};
+use watcher_metal::apply::{self, Content};
+use watcher_metal::atomic_file::WriteOutcome;
+use watcher_metal::config::{self, CharmConfig, ConfMode, Warning};
+use watcher_metal::juju::{self, JujuHookTools};
+use watcher_metal::render::{RenderContext, Renderer};
+use watcher_metal::source::{self, read_text, Source};
+use watcher_metal::{backend, exit_codes, ini, listing, metal, nova, pairing, power, secret, survey, validate, Error};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -235,32 +233,14 @@ fn print_warnings(warnings: &[Warning]) {
     }
 }
 
-/// Reads the charm options from `--config`, or from `config-get` in a hook.
-fn read_options(source: &ConfigArgs) -> Result<OptionMap, Error> {
-    if let Some(given) = &source.watcher_conf {
-        let path = std::path::absolute(given).unwrap_or_else(|_| given.clone());
-        let layout = Layout::read(&path, config::DEFAULT_PROGRAM)?;
-        if !layout.files.iter().any(|f| f.path == path) {
-            return Err(config::ConfigError::Unreadable {
-                source_name: path.display().to_string(),
-                message: "does not exist".to_owned(),
-                hint: "give --watcher-conf the path of an existing watcher.conf".to_owned(),
-            }
-            .into());
-        }
-        return Ok(config::options_from_layout(&layout, &path));
+/// Where `--config`, `--watcher-conf` or the hook say the options are.
+fn source_of(args: &ConfigArgs) -> Result<Source<'_>, Error> {
+    if let Some(path) = &args.watcher_conf {
+        return Ok(Source::WatcherConf(path));
     }
-    match &source.config {
-        Some(path) => {
-            let name = path.display().to_string();
-            let text = read_text(path).map_err(|message| config::ConfigError::Unreadable {
-                source_name: name.clone(),
-                message,
-                hint: "pass --config a readable YAML file of charm options".to_owned(),
-            })?;
-            Ok(config::parse_yaml(&text, &name, source.app.as_deref())?)
-        }
-        None if juju::in_hook_context() => juju::read_config(&JujuHookTools),
+    match &args.config {
+        Some(path) => Ok(Source::File { path, app: args.app.as_deref() }),
+        None if juju::in_hook_context() => Ok(Source::Hook { tools: &JujuHookTools, refresh: false }),
         None => Err(Error::Usage {
             message: "no charm configuration given".to_owned(),
             hint: "pass --config FILE (a YAML map of charm options), or run inside a Juju hook".to_owned(),
@@ -269,32 +249,10 @@ fn read_options(source: &ConfigArgs) -> Result<OptionMap, Error> {
 }
 
 /// Reads and checks the charm configuration, printing warnings.
-pub fn load_config(source: &ConfigArgs) -> Result<CharmConfig, Error> {
-    let options = read_options(source)?;
-    let hook_secrets;
-    let from_hook = source.config.is_none() && source.watcher_conf.is_none() && juju::in_hook_context();
-    let secrets: &dyn SecretSource = if from_hook {
-        hook_secrets = HookSecrets { tools: &JujuHookTools, refresh: false };
-        &hook_secrets
-    } else {
-        &NoSecrets
-    };
-    let (config, warnings) = config::load(&options, secrets)?;
+pub fn load_config(args: &ConfigArgs) -> Result<CharmConfig, Error> {
+    let (config, warnings) = source::load(source_of(args)?)?;
     print_warnings(&warnings);
     Ok(config)
-}
-
-/// A file's text, or standard input for `-`; the error is a message.
-fn read_text(path: &Path) -> Result<String, String> {
-    if path == Path::new("-") {
-        let mut text = String::new();
-        io::stdin().read_to_string(&mut text).map_err(|e| format!("cannot read standard input: {e}"))?;
-        return Ok(text);
-    }
-    std::fs::read_to_string(path).map_err(|e| match e.kind() {
-        io::ErrorKind::InvalidData => "is not UTF-8 text".to_owned(),
-        _ => format!("cannot read: {e}"),
-    })
 }
 
 fn is_stdout(path: &Path) -> bool {
@@ -330,7 +288,7 @@ fn render(args: &RenderArgs) -> Result<u8, Error> {
                     print_stdout(&shown);
                 }
             }
-            return Ok(exit::WOULD_CHANGE);
+            return Ok(exit_codes::WOULD_CHANGE);
         }
     } else {
         let applied = apply::apply(&plan)?;
@@ -355,9 +313,10 @@ fn render_one(
 ) -> Result<u8, Error> {
     // Without --output this is --full, which writes watcher.conf.
     let target: &Path = args.output.as_deref().unwrap_or(&config.watcher_conf_path);
-    let existing = if is_stdout(target) { None } else { atomic_file::read_existing(target)? };
-    let contents = if args.full {
-        let context = match &args.context {
+    let file = (!is_stdout(target)).then_some(target);
+    let context;
+    let content = if args.full {
+        context = match &args.context {
             Some(path) => {
                 let name = path.display().to_string();
                 let text = read_text(path).map_err(|message| {
@@ -367,36 +326,25 @@ fn render_one(
             }
             None => RenderContext::default(),
         };
-        renderer.full(config, &context)?
-    } else if config.mode == ConfMode::DropIn {
-        renderer.drop_in(config)?
+        Content::Full(&context)
     } else {
-        // Printing a merge shows it on watcher-conf-path's current content.
-        let base =
-            if is_stdout(target) { atomic_file::read_existing(&config.watcher_conf_path)? } else { existing.clone() };
-        let managed = renderer.managed_sections(config)?;
-        ini::merge(
-            base.as_deref().unwrap_or(""),
-            &[
-                ManagedSection { name: MAAS_SECTION, body: managed.maas.as_deref() },
-                ManagedSection { name: IRONIC_SECTION, body: Some(&managed.ironic) },
-            ],
-        )
+        Content::Managed
     };
+    let single = apply::single(config, renderer, content, file)?;
     if args.check {
-        let current = existing.unwrap_or_default();
-        if current == contents {
+        let current = single.existing.unwrap_or_default();
+        if current == single.contents {
             return Ok(0);
         }
-        print_stdout(&diff(&current, &contents, target, mask));
-        return Ok(exit::WOULD_CHANGE);
+        print_stdout(&diff(&current, &single.contents, target, mask));
+        return Ok(exit_codes::WOULD_CHANGE);
     }
-    if is_stdout(target) {
-        print_stdout(&if args.reveal_secrets { contents } else { mask(&contents) });
+    let Some(file) = file else {
+        print_stdout(&if args.reveal_secrets { single.contents } else { mask(&single.contents) });
         return Ok(0);
-    }
-    let outcome = atomic_file::write_if_changed(target, &contents)?;
-    report(outcome, target);
+    };
+    let outcome = apply::write_single(file, &single.contents)?;
+    report(outcome, file);
     Ok(0)
 }
 
@@ -432,7 +380,7 @@ fn validate(args: &ValidateArgs) -> Result<u8, Error> {
     let Some(maas) = &config.maas else {
         return Err(Error::MaasNotConfigured);
     };
-    let client = MaasClient::from_settings(maas)?;
+    let client = backend::maas_client(maas, backend::maas_options(maas))?;
     let outcome = validate::validate(&client, !args.quick);
     match args.format {
         Format::Text => match outcome {
@@ -449,7 +397,7 @@ fn validate(args: &ValidateArgs) -> Result<u8, Error> {
             let (mut value, code) = match outcome {
                 Ok(report) => (json_report("ok", &report), 0),
                 Err(failure) => {
-                    let code = watcher_metal::error::maas_exit_code(&failure.error);
+                    let code = exit_codes::maas(&failure.error);
                     let mut value = json_report("failed", &failure.report);
                     value["stage"] = failure.stage.as_str().into();
                     value["error"] = failure.error.to_string().into();
@@ -485,76 +433,29 @@ fn nodes(args: &NodesArgs) -> Result<u8, Error> {
     let config = load_config(&args.source)?;
     // Read the hypervisor list first: a bad file should fail before any request.
     let hypervisors = match &args.hypervisors {
-        Some(path) => Some(survey::parse_hypervisor_list(&read_text(path).map_err(|message| Error::Command {
-            code: exit::HYPERVISOR_LIST,
-            message: format!("{}: {message}", path.display()),
-            hint: "give --hypervisors a file with one hypervisor hostname a line, or - for stdin".to_owned(),
-        })?)),
+        Some(path) => Some(survey::parse_hypervisor_list(
+            &read_text(path).map_err(|message| Error::HypervisorList { path: path.clone(), message })?,
+        )),
         None => None,
     };
-    // Nova's settings are checked before any request, too.
-    let nova = if args.nova { Some(nova_client(&config)?) } else { None };
-    let client = metal::connect(&config, usize::from(args.concurrency))?;
-    // The two listings download at the same time.
-    let (nodes, listing) = std::thread::scope(|scope| {
-        let listing = nova.as_ref().map(|nova| scope.spawn(|| nova.list_hypervisors()));
-        let nodes = client.list_nodes();
-        let listing = listing.map(|l| l.join().unwrap_or_else(|_| Err(nova_panicked())));
-        (nodes, listing)
-    });
-    let nodes = nodes?;
-    let listing = listing.transpose().map_err(nova_error)?;
-    if nodes.is_empty() {
-        if let Some(hint) = client.empty_listing_hint() {
-            eprintln!("warning: Ironic lists no nodes for these credentials\n  hint: {hint}");
-        }
-    }
-    let rows = if args.live {
-        let bar = progress_bar(nodes.len());
-        let rows = survey::live_power_survey(client.as_ref(), nodes, usize::from(args.concurrency), &|done| {
-            bar.set_position(done as u64)
-        });
+    let concurrency = usize::from(args.concurrency);
+    let request = listing::Request { live: args.live, concurrency, hypervisors, nova: args.nova };
+    let bar = std::sync::OnceLock::new();
+    let listed = listing::list(&config, &request, &|done, total| {
+        bar.get_or_init(|| progress_bar(total)).set_position(done as u64)
+    })?;
+    if let Some(bar) = bar.get() {
         bar.finish_and_clear();
-        rows
-    } else {
-        nodes.into_iter().map(|node| survey::NodeRow { node, error: None }).collect()
-    };
-    let backend = client.backend();
-    match (hypervisors, listing) {
-        (Some(list), _) => {
-            let nodes: Vec<_> = rows.iter().map(|r| r.node.clone()).collect();
-            let matches = survey::match_hypervisors(backend, &nodes, &list);
-            print_hypervisor_report(args.format, backend, &matches);
-        }
-        (None, Some(listing)) => {
-            let nodes: Vec<_> = rows.into_iter().map(|r| r.node).collect();
-            let pairing = pairing::pair(backend, &nodes, &listing.hypervisors);
-            print_nova_report(args.format, &listing, &pairing);
-        }
-        (None, None) => print_nodes(args.format, backend, &rows),
+    }
+    if let Some(hint) = &listed.empty_hint {
+        eprintln!("warning: Ironic lists no nodes for these credentials\n  hint: {hint}");
+    }
+    match (&listed.matches, &listed.nova) {
+        (Some(matches), _) => print_hypervisor_report(args.format, listed.backend, matches),
+        (None, Some((nova, pairing))) => print_nova_report(args.format, nova, pairing),
+        (None, None) => print_nodes(args.format, listed.backend, &listed.rows),
     }
     Ok(0)
-}
-
-/// The Nova client Watcher's services would build from watcher-conf-path.
-fn nova_client(config: &CharmConfig) -> Result<nova::NovaClient, Error> {
-    let path = &config.watcher_conf_path;
-    // The decision engine is what pairs nodes and runs saving_energy.
-    let layout = Layout::read(path, watcher_metal::config::DEFAULT_PROGRAM)?;
-    if !layout.files.iter().any(|f| &f.path == path) {
-        return Err(nova_error(nova::NovaError::Auth {
-            message: format!("cannot read {} for the Keystone credentials: it does not exist", path.display()),
-        }));
-    }
-    nova::NovaClient::from_layout(&layout, nova::NovaOptions::default()).map_err(nova_error)
-}
-
-fn nova_error(e: nova::NovaError) -> Error {
-    Error::Command { code: e.exit_code(), message: e.to_string(), hint: e.hint() }
-}
-
-fn nova_panicked() -> nova::NovaError {
-    nova::NovaError::Unexpected { detail: "the Nova listing stopped unexpectedly".to_owned() }
 }
 
 /// One hypervisor of the `--nova` report.
@@ -841,102 +742,20 @@ fn render_table(rows: &[Vec<String>]) -> String {
 
 fn power(args: &PowerArgs) -> Result<u8, Error> {
     let config = load_config(&args.source)?;
-    let client = metal::connect(&config, 2)?;
-    let node = metal::resolve_node(client.as_ref(), &args.node)?;
-    let label = if node.hostname.is_empty() { node.id.clone() } else { format!("{} ({})", node.hostname, node.id) };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(args.timeout);
-    let mut current = client.read_power(&node.id)?;
-    let target = match args.action {
-        PowerAction::Status => {
-            print_power(args.format, &node, &current, None);
-            return Ok(0);
-        }
-        PowerAction::On => metal::PowerState::On,
-        PowerAction::Off => metal::PowerState::Off,
+    let client = backend::connect(&config, 2)?;
+    let request = power::Request {
+        target: match args.action {
+            PowerAction::Status => None,
+            PowerAction::On => Some(metal::PowerState::On),
+            PowerAction::Off => Some(metal::PowerState::Off),
+        },
+        wait: args.wait,
+        force: args.force,
+        timeout: std::time::Duration::from_secs(args.timeout),
     };
-    let mut waited = false;
-    if let Some(changing_to) = current.changing_to {
-        // The service is changing the power now: what the node ends in
-        // decides what to do.
-        if !args.wait {
-            if changing_to == target {
-                print_power(args.format, &node, &current, None);
-                return Ok(0);
-            }
-            return Err(Error::Command {
-                code: exit::POWER_CHANGING,
-                message: format!("{label} is changing its power to {changing_to} now"),
-                hint: "pass --wait to let that change finish and then power it, or retry when it has finished"
-                    .to_owned(),
-            });
-        }
-        let (settled, done) = survey::wait_for_settled(client.as_ref(), &node.id, deadline, &std::thread::sleep)?;
-        if !done {
-            return Err(wait_timed_out(&label, &settled, args.timeout));
-        }
-        current = settled;
-        waited = true;
-    }
-    if current.state == target {
-        print_power(args.format, &node, &current, (!waited).then_some("already"));
-        return Ok(0);
-    }
-    if target == metal::PowerState::Off && !node.deployed && !args.force {
-        return Err(Error::Command {
-            code: exit::POWER_OFF_REFUSED,
-            message: format!("refusing to power off {label}: it is {}, not in use", describe_state(&node)),
-            hint: "Watcher powers off only deployed hosts; pass --force if you mean it".to_owned(),
-        });
-    }
-    let outcome = match target {
-        metal::PowerState::On => client.power_on(&node.id),
-        _ => client.power_off(&node.id),
-    };
-    if let Err(metal::MetalError::Maas(watcher_metal::maas::MaasError::Conflict { detail })) = &outcome {
-        if detail.contains("allocated") {
-            return Err(Error::Command {
-                code: exit::NOT_ALLOCATED,
-                message: format!("MAAS will not power on {label}: it is {}, and MAAS powers on only machines that are allocated or deployed", describe_state(&node)),
-                hint: "deploy (or allocate) the machine in MAAS first".to_owned(),
-            });
-        }
-    }
-    outcome?;
-    if !args.wait {
-        let requested = metal::PowerReading::settled(target, None);
-        print_power(args.format, &node, &requested, Some("requested"));
-        return Ok(0);
-    }
-    let (reading, reached) = survey::wait_for_power(client.as_ref(), &node.id, target, deadline, &std::thread::sleep)?;
-    if !reached {
-        return Err(wait_timed_out(&label, &reading, args.timeout));
-    }
-    print_power(args.format, &node, &reading, None);
+    let done = power::run(client.as_ref(), &args.node, &request)?;
+    print_power(args.format, &done.node, &done.reading, done.note);
     Ok(0)
-}
-
-fn wait_timed_out(label: &str, reading: &metal::PowerReading, timeout: u64) -> Error {
-    Error::Command {
-        code: exit::WAIT_TIMED_OUT,
-        message: format!("{label} is still {} after {timeout} s", describe_reading(reading)),
-        hint: "check the node's BMC, or wait longer with --timeout".to_owned(),
-    }
-}
-
-/// `on`, or `on, changing to off` while a change is in flight.
-fn describe_reading(reading: &metal::PowerReading) -> String {
-    match reading.changing_to {
-        Some(to) => format!("{}, changing to {to}", reading.state),
-        None => reading.state.to_string(),
-    }
-}
-
-fn describe_state(node: &metal::Node) -> String {
-    if node.provision_state.is_empty() {
-        "in an unknown state".to_owned()
-    } else {
-        format!("`{}`", node.provision_state)
-    }
 }
 
 fn print_power(format: Format, node: &metal::Node, reading: &metal::PowerReading, note: Option<&str>) {
@@ -990,26 +809,13 @@ fn doctor(args: &DoctorArgs) -> Result<u8, Error> {
             .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
             .unwrap_or_else(|| PathBuf::from(config::DEFAULT_WATCHER_CONF_PATH)),
     };
-    let problem = loaded.as_ref().err().map(|e| (e.to_string(), e.hint()));
-    let program = loaded.as_ref().map_or(config::DEFAULT_PROGRAM, |c| c.main_program());
-    let layout = Layout::read(&conf_path, program)?;
-    let clashes = match &loaded {
-        Ok(config) => watcher_metal::doctor::clashes_now(config)?,
-        Err(_) => Vec::new(),
-    };
-    let inputs = watcher_metal::doctor::Inputs {
-        config: loaded.as_ref().map_err(|_| problem.clone().unwrap_or_default()),
-        layout: &layout,
-        clashes: &clashes,
-        system: &watcher_metal::system::Host,
-        depth: watcher_metal::doctor::Depth::Full,
-    };
-    let (report, _) = watcher_metal::doctor::run(&inputs);
+    let config = loaded.as_ref().map_err(|e| (e.to_string(), e.hint()));
+    let report = watcher_metal::doctor::diagnose(config, &conf_path, &watcher_metal::system::Host)?;
     match args.format {
         Format::Text => print_stdout(&lines(&watcher_metal::doctor::human_lines(&report))),
         Format::Json => write_json_line(&report),
     }
-    Ok(if report.failed() { exit::DOCTOR_FAILED } else { 0 })
+    Ok(if report.failed() { exit_codes::DOCTOR_FAILED } else { 0 })
 }
 
 fn dispatch() -> Result<u8, Error> {

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::api_key::MaasApiKey;
+use crate::ironic::IronicSettings;
 use crate::maas_url::MaasUrl;
 use crate::secret::SecretString;
 
@@ -52,8 +53,8 @@ pub const SECRET_CONTENT_KEY: &str = "api-key";
 /// MAAS waits up to 60 s for a BMC and Watcher never retries a call, so
 /// the default leaves room for one slow BMC query and the round trip.
 pub const DEFAULT_MAAS_TIMEOUT: u32 = 120;
-pub const DEFAULT_IRONIC_API_VERSION: &str = "1";
-pub const DEFAULT_IRONIC_ENDPOINT_TYPE: &str = "publicURL";
+pub const DEFAULT_IRONIC_API_VERSION: &str = crate::ironic::DEFAULT_API_VERSION;
+pub const DEFAULT_IRONIC_ENDPOINT_TYPE: &str = crate::ironic::DEFAULT_ENDPOINT_TYPE;
 pub const DEFAULT_WATCHER_CONF_PATH: &str = "/etc/watcher/watcher.conf";
 /// The drop-in's name: it sorts after the usual `00-`..`49-` site files.
 pub const DEFAULT_DROP_IN_NAME: &str = "50-watcher-metal.conf";
@@ -167,23 +168,6 @@ pub struct CharmOptions {
     pub mode: ConfMode,
     pub drop_in_name: String,
     pub services: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IronicSettings {
-    pub api_version: String,
-    pub endpoint_type: String,
-    pub region_name: Option<String>,
-}
-
-impl Default for IronicSettings {
-    fn default() -> Self {
-        IronicSettings {
-            api_version: DEFAULT_IRONIC_API_VERSION.to_owned(),
-            endpoint_type: DEFAULT_IRONIC_ENDPOINT_TYPE.to_owned(),
-            region_name: None,
-        }
-    }
 }
 
 /// Everything Watcher needs to reach MAAS.

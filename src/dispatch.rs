@@ -15,15 +15,16 @@ use std::time::Duration;
 
 use crate::apply::{self, Plan, Role};
 use crate::atomic_file::{self, FileError};
+use crate::backend;
 use crate::config::{self, CharmConfig, ConfMode, ConfigError, Warning};
 use crate::doctor;
-use crate::effective::Layout;
-use crate::juju::{HookSecrets, HookTools, LogLevel, Status};
-use crate::maas::{MaasClient, MaasError};
-use crate::metal;
+use crate::juju::{HookTools, LogLevel, Status};
+use crate::maas::MaasError;
 use crate::render::Renderer;
+use crate::source::{self, Source};
 use crate::survey;
 use crate::system::{self, System};
+use crate::unit::{self, StateFiles};
 use crate::validate::{self, Stage};
 use crate::watcher_version::{self, MaasSupport, WatcherVersion};
 use crate::Error;
@@ -56,8 +57,7 @@ impl Event {
 
 /// Where the charm installs `maas-ca-cert` so that Watcher (python-libmaas
 /// uses the system's CA bundle) trusts MAAS too.
-pub const DEFAULT_CA_DIR: &str = "/usr/local/share/ca-certificates";
-const CA_FILE_NAME: &str = "watcher-maas.crt";
+pub use crate::unit::DEFAULT_CA_DIR;
 
 /// Everything a hook or action needs from its surroundings.
 pub struct Context<'a> {
@@ -108,14 +108,12 @@ enum Check {
 /// is read with `secret-get --refresh` every time, so a new revision of the
 /// secret, or another secret, is never missed.
 fn read_config(ctx: &Context<'_>) -> Result<Result<CharmConfig, String>, Error> {
-    let options = crate::juju::read_config(ctx.tools)?;
-    let secrets = HookSecrets { tools: ctx.tools, refresh: true };
-    match config::load(&options, &secrets) {
+    match source::load(Source::Hook { tools: ctx.tools, refresh: true }) {
         Ok((config, warnings)) => {
             log_warnings(ctx, &warnings)?;
             Ok(Ok(config))
         }
-        Err(ConfigError::Invalid(problems)) => {
+        Err(Error::Config(ConfigError::Invalid(problems))) => {
             for p in &problems {
                 ctx.tools.log(LogLevel::Warning, &format!("config: {p} ({})", p.hint))?;
             }
@@ -126,11 +124,11 @@ fn read_config(ctx: &Context<'_>) -> Result<Result<CharmConfig, String>, Error> 
             };
             Ok(Err(format!("{first}{more}")))
         }
-        Err(e @ ConfigError::Secret { .. }) => {
+        Err(Error::Config(e @ ConfigError::Secret { .. })) => {
             ctx.tools.log(LogLevel::Warning, &format!("{e} ({})", e.hint()))?;
             Ok(Err(format!("{e}; {}", e.hint())))
         }
-        Err(e @ ConfigError::Unreadable { .. }) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }
 
@@ -164,11 +162,10 @@ fn converge(ctx: &Context<'_>, check: Check) -> Result<(), Error> {
     };
     let path = config.watcher_conf_path.clone();
     let version = watcher_version(ctx)?;
+    let state = state_files(ctx, &path);
     match atomic_file::read_existing(&path) {
-        Ok(Some(_)) => {
-            let _ = std::fs::remove_file(waiting_marker(ctx, &path));
-        }
-        Ok(None) => return wait_for_watcher(ctx, &path, version),
+        Ok(Some(_)) => state.done_waiting(),
+        Ok(None) => return wait_for_watcher(ctx, &path, &state, version),
         Err(e) if blocked_file_problem(&e) => return blocked(ctx, &format!("{e}; {}", e.hint())),
         Err(e) => return Err(e.into()),
     }
@@ -197,12 +194,11 @@ fn converge(ctx: &Context<'_>, check: Check) -> Result<(), Error> {
     };
 
     // A restart that failed last time is owed even if nothing changed now.
-    let marker = restart_marker(ctx, &path);
-    if applied.settings_changed() || ca_changed || ready.installed_libmaas || marker.exists() {
-        let _ = std::fs::write(&marker, b"");
+    if applied.settings_changed() || ca_changed || ready.installed_libmaas || state.restart_owed() {
+        state.owe_restart();
         set_status(ctx, Status::Maintenance, "restarting Watcher's services")?;
         restart_services(ctx, &config)?;
-        let _ = std::fs::remove_file(&marker);
+        state.restarted();
     }
 
     if let Some(problem) = ready.blocked {
@@ -263,17 +259,14 @@ const WATCHER_WAIT_LIMIT: Duration = Duration::from_secs(30 * 60);
 
 /// watcher.conf does not exist (yet): waiting while the Watcher charm may
 /// still be installing; `blocked` once that is no longer believable.
-fn wait_for_watcher(ctx: &Context<'_>, path: &Path, version: Option<WatcherVersion>) -> Result<(), Error> {
-    let marker = waiting_marker(ctx, path);
+fn wait_for_watcher(
+    ctx: &Context<'_>,
+    path: &Path,
+    state: &StateFiles,
+    version: Option<WatcherVersion>,
+) -> Result<(), Error> {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
-    let since = std::fs::read_to_string(&marker).ok().and_then(|t| t.trim().parse::<u64>().ok());
-    let since = match since {
-        Some(t) => t,
-        None => {
-            let _ = std::fs::write(&marker, now.to_string());
-            now
-        }
-    };
+    let since = state.waiting_since(now);
     let waited = Duration::from_secs(now.saturating_sub(since));
     if version.is_none() && waited >= WATCHER_WAIT_LIMIT {
         return blocked(
@@ -293,8 +286,9 @@ fn wait_for_watcher(ctx: &Context<'_>, path: &Path, version: Option<WatcherVersi
     )
 }
 
-fn waiting_marker(ctx: &Context<'_>, conf: &Path) -> PathBuf {
-    state_dir(ctx, conf).join(".watcher-metal-waiting-since")
+/// The unit's state files.
+fn state_files(ctx: &Context<'_>, conf: &Path) -> StateFiles {
+    StateFiles::new(ctx.charm_dir.as_deref(), conf)
 }
 
 /// Watcher's installed version, also shown by `juju status` as the
@@ -355,14 +349,7 @@ fn check_maas_ready(ctx: &Context<'_>, version: Option<WatcherVersion>) -> Resul
         }
         Some(_) => {}
     }
-    let imports = |ctx: &Context<'_>| match ctx.system.python_imports(system::LIBMAAS_MODULE) {
-        Ok(ok) => Ok(ok),
-        Err(e) => Err(Error::Command {
-            code: crate::error::exit::SERVICE_RESTART,
-            message: format!("cannot check python-libmaas: {e}"),
-            hint: format!("Watcher's services run on {}; check that it is installed", system::WATCHER_PYTHON),
-        }),
-    };
+    let imports = |ctx: &Context<'_>| unit::libmaas_importable(ctx.system);
     if imports(ctx)? {
         return Ok(ready);
     }
@@ -416,57 +403,22 @@ fn write(ctx: &Context<'_>, plan: &Plan) -> Result<apply::Applied, Error> {
 /// rebuilds the bundle when that changed. Returns whether it changed, so
 /// the services are restarted to pick the bundle up.
 fn install_ca(ctx: &Context<'_>, pem: Option<&str>) -> Result<bool, Error> {
-    let path = ctx.ca_dir.join(CA_FILE_NAME);
-    let changed = match pem {
-        Some(pem) => {
-            let text = if pem.ends_with('\n') { pem.to_owned() } else { format!("{pem}\n") };
-            let outcome = atomic_file::write_if_changed_with_mode(&path, &text, 0o644)?;
-            outcome.changed()
-        }
-        None => match std::fs::remove_file(&path) {
-            Ok(()) => true,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-            Err(e) => {
-                return Err(Error::Command {
-                    code: crate::error::exit::CONF_WRITE,
-                    message: format!("cannot remove {}: {e}", path.display()),
-                    hint: "check the file's permissions".to_owned(),
-                })
-            }
-        },
-    };
+    let changed = unit::install_ca(ctx.system, &ctx.ca_dir, pem)?;
     if changed {
-        ctx.system.refresh_ca_bundle().map_err(|message| Error::Command {
-            code: crate::error::exit::SERVICE_RESTART,
-            message,
-            hint: "check that the ca-certificates package is installed".to_owned(),
-        })?;
-        let verb = if pem.is_some() { "installed" } else { "removed" };
-        ctx.tools.log(LogLevel::Info, &format!("{verb} {} and rebuilt the CA bundle", path.display()))?;
+        log_ca_change(ctx, pem.is_some())?;
     }
     Ok(changed)
 }
 
-/// Marks a restart as owed until it succeeds, so a hook retried after a
-/// failed restart restarts again. Kept in the charm directory (or beside
-/// watcher.conf when there is none).
-fn restart_marker(ctx: &Context<'_>, conf: &Path) -> PathBuf {
-    state_dir(ctx, conf).join(".watcher-metal-restart-pending")
-}
-
-/// Where the charm keeps its state files: the charm directory (or beside
-/// watcher.conf when there is none).
-fn state_dir(ctx: &Context<'_>, conf: &Path) -> PathBuf {
-    ctx.charm_dir.clone().unwrap_or_else(|| conf.parent().map(Path::to_path_buf).unwrap_or_default())
+fn log_ca_change(ctx: &Context<'_>, installed: bool) -> Result<(), Error> {
+    let verb = if installed { "installed" } else { "removed" };
+    let path = ctx.ca_dir.join(unit::CA_FILE_NAME);
+    Ok(ctx.tools.log(LogLevel::Info, &format!("{verb} {} and rebuilt the CA bundle", path.display()))?)
 }
 
 fn restart_services(ctx: &Context<'_>, config: &CharmConfig) -> Result<(), Error> {
     for service in &config.services {
-        ctx.system.restart(service).map_err(|message| Error::Command {
-            code: crate::error::exit::SERVICE_RESTART,
-            message: message.clone(),
-            hint: "check `systemctl status` and `journalctl -u` for the service".to_owned(),
-        })?;
+        unit::restart(ctx.system, service)?;
         ctx.tools.log(LogLevel::Info, &format!("restarted {service}"))?;
     }
     Ok(())
@@ -476,7 +428,7 @@ fn restart_services(ctx: &Context<'_>, config: &CharmConfig) -> Result<(), Error
 /// managed sections, the CA certificate), then restart the services once.
 /// Works from the raw options, since the config may be invalid by now.
 fn remove(ctx: &Context<'_>) -> Result<(), Error> {
-    let options = crate::juju::read_config(ctx.tools)?;
+    let options = source::read_options(Source::Hook { tools: ctx.tools, refresh: false })?;
     let raw = |name: &str| {
         options.iter().rev().find(|(k, _)| k == name).and_then(|(_, v)| v.as_str().filter(|s| !s.is_empty()))
     };
@@ -490,25 +442,15 @@ fn remove(ctx: &Context<'_>) -> Result<(), Error> {
     let conf = config.watcher_conf_path.clone();
     let mut drop_ins = config::drop_in_paths_of(&conf, &config.services, &config.drop_in_name);
     drop_ins.push(crate::effective::drop_in_dir(&conf).join(&config.drop_in_name));
-    let files = apply::plan_removal(&conf, &drop_ins, config.mode)?;
-    let applied = apply::apply_removal(&files, &conf)?;
-    for (path, _, outcome) in applied.outcomes.iter().filter(|(_, _, o)| o.changed()) {
+    let state = state_files(ctx, &conf);
+    let removed = unit::remove(ctx.system, &conf, &drop_ins, config.mode, &ctx.ca_dir, &state)?;
+    for (path, _, outcome) in removed.applied.outcomes.iter().filter(|(_, _, o)| o.changed()) {
         ctx.tools.log(LogLevel::Info, &format!("{} {}", outcome.as_str(), path.display()))?;
     }
-    let ca_changed = install_ca(ctx, None)?;
-    // Nothing of ours stays: lock and temporary files, state files, and the
-    // drop-in directory when nothing else is in it.
-    for drop_in in &drop_ins {
-        atomic_file::remove_lock(drop_in);
-        if let Some(dir) = drop_in.parent() {
-            let _ = std::fs::remove_dir(dir);
-        }
+    if removed.ca_changed {
+        log_ca_change(ctx, false)?;
     }
-    atomic_file::remove_lock(&conf);
-    atomic_file::remove_lock(&ctx.ca_dir.join(CA_FILE_NAME));
-    let _ = std::fs::remove_file(restart_marker(ctx, &conf));
-    let _ = std::fs::remove_file(waiting_marker(ctx, &conf));
-    if applied.settings_changed() || ca_changed {
+    if removed.applied.settings_changed() || removed.ca_changed {
         for service in &config::services_from_options(&options) {
             // Best effort: the unit is going away.
             if let Err(e) = ctx.system.restart(service) {
@@ -606,7 +548,7 @@ fn action_validate(ctx: &Context<'_>) -> Result<(), ActionFailure> {
         ])?;
         return Err(ActionFailure(format!("{error}; {hint}")));
     };
-    let client = MaasClient::from_settings(maas).map_err(Error::from)?;
+    let client = backend::maas_client(maas, backend::maas_options(maas)).map_err(Error::from)?;
     match validate::validate(&client, true) {
         Ok(report) => {
             let mut results =
@@ -643,7 +585,7 @@ fn action_list_nodes(ctx: &Context<'_>) -> Result<(), ActionFailure> {
     let live = params.get("live").and_then(serde_json::Value::as_bool).unwrap_or(false);
     let hypervisors = params.get("hypervisors").and_then(serde_json::Value::as_str).unwrap_or("");
     let config = action_config(ctx)?;
-    let client = metal::connect(&config, 16)?;
+    let client = backend::connect(&config, 16)?;
     let nodes = client.list_nodes().map_err(Error::from)?;
     let rows = if live {
         survey::live_power_survey(client.as_ref(), nodes, 16, &|_| {})
@@ -690,8 +632,8 @@ fn action_power_status(ctx: &Context<'_>) -> Result<(), ActionFailure> {
         return Err(ActionFailure("the `node` parameter is required (a node id or hostname)".to_owned()));
     };
     let config = action_config(ctx)?;
-    let client = metal::connect(&config, 1)?;
-    let node = metal::resolve_node(client.as_ref(), wanted).map_err(Error::from)?;
+    let client = backend::connect(&config, 1)?;
+    let node = crate::metal::resolve_node(client.as_ref(), wanted).map_err(Error::from)?;
     let state = client.query_power_state(&node.id).map_err(Error::from)?;
     ctx.tools.action_set(&[
         pair("result", "success"),
@@ -711,20 +653,8 @@ fn action_doctor(ctx: &Context<'_>) -> Result<(), ActionFailure> {
         Ok(config) => config.watcher_conf_path.clone(),
         Err(_) => PathBuf::from(config::DEFAULT_WATCHER_CONF_PATH),
     };
-    let program = loaded.as_ref().map_or(config::DEFAULT_PROGRAM, |c| c.main_program());
-    let layout = Layout::read(&conf, program).map_err(Error::from)?;
-    let clashes = match &loaded {
-        Ok(config) => doctor::clashes_now(config).map_err(Error::from)?,
-        Err(_) => Vec::new(),
-    };
-    let inputs = doctor::Inputs {
-        config: loaded.as_ref().map_err(|p| (p.clone(), "fix the charm configuration".to_owned())),
-        layout: &layout,
-        clashes: &clashes,
-        system: ctx.system,
-        depth: doctor::Depth::Full,
-    };
-    let (report, _) = doctor::run(&inputs);
+    let config = loaded.as_ref().map_err(|p| (p.clone(), "fix the charm configuration".to_owned()));
+    let report = doctor::diagnose(config, &conf, ctx.system).map_err(Error::from)?;
     let mut results = vec![
         pair("result", if report.failed() { "failed" } else { "ok" }),
         pair("failed", report.count(doctor::Status::Fail)),

@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::backend;
 use crate::config::CharmConfig;
 use crate::effective::{self, Layout};
-use crate::maas::{ClientOptions, MaasClient, MaasError};
+use crate::maas::MaasError;
 use crate::metal::{self, Node};
 use crate::system::{self, System};
 use crate::validate;
@@ -148,6 +149,24 @@ pub fn clashes_now(config: &CharmConfig) -> Result<Vec<effective::Clash>, crate:
     effective::clashes_on_disk(conf, &config.programs(), &ours)
 }
 
+/// Every check, at full depth, of what is on disk for `config` (or, when
+/// it cannot be loaded, of watcher.conf at `conf`): the CLI's `doctor` and
+/// the charm's action.
+pub fn diagnose(
+    config: Result<&CharmConfig, (String, String)>,
+    conf: &Path,
+    system: &dyn System,
+) -> Result<Report, crate::atomic_file::FileError> {
+    let program = config.as_ref().map_or(crate::config::DEFAULT_PROGRAM, |c| c.main_program());
+    let layout = Layout::read(conf, program)?;
+    let clashes = match &config {
+        Ok(config) => clashes_now(config)?,
+        Err(_) => Vec::new(),
+    };
+    let inputs = Inputs { config, layout: &layout, clashes: &clashes, system, depth: Depth::Full };
+    Ok(run(&inputs).0)
+}
+
 /// Runs every check.
 pub fn run(inputs: &Inputs<'_>) -> (Report, Findings) {
     let mut report =
@@ -166,7 +185,7 @@ pub fn run(inputs: &Inputs<'_>) -> (Report, Findings) {
     std::thread::scope(|scope| {
         let hypervisors = (inputs.depth == Depth::Full).then(|| {
             scope.spawn(|| {
-                crate::nova::NovaClient::from_layout(inputs.layout, crate::nova::NovaOptions::default())
+                backend::nova_client_for(inputs.layout, crate::nova::NovaOptions::default())
                     .and_then(|client| client.list_hypervisors())
             })
         });
@@ -299,14 +318,14 @@ fn maas_error_check(name: &'static str, prefix: &str, error: &MaasError) -> Chec
 /// MAAS as the charm configured it, then TLS as Watcher sees it.
 fn maas_checks(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Vec<Check> {
     let Some(maas) = &config.maas else { return Vec::new() };
-    let mut options = ClientOptions::for_settings(maas);
+    let mut options = backend::maas_options(maas);
     if depth == Depth::Cheap {
         options.http.timeout = options.http.timeout.min(Duration::from_secs(10));
         options.retry.max_total = Duration::from_secs(15);
     }
     let https = maas.url.api_root().scheme() == "https";
     let mut checks = Vec::new();
-    let client = match MaasClient::with_options(maas, options.clone()) {
+    let client = match backend::maas_client(maas, options.clone()) {
         Ok(client) => client,
         Err(e) => {
             checks.push(Check::new(
@@ -334,7 +353,7 @@ fn maas_checks(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Vec<
             found.maas_user = Some(user.clone());
             let listed = match depth {
                 Depth::Full => {
-                    Some(metal::connect(config, 16).and_then(|c| c.list_nodes().map_err(crate::Error::from)))
+                    Some(backend::connect(config, 16).and_then(|c| c.list_nodes().map_err(crate::Error::from)))
                 }
                 _ => None,
             };
@@ -364,7 +383,7 @@ fn maas_checks(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Vec<
     // python-libmaas trusts the system's store only: check without maas-ca-cert.
     let mut system_only = options;
     system_only.http.ca_cert_pem = None;
-    let tls = MaasClient::with_options(maas, system_only).map_err(|e| e.to_string()).map(|c| c.version());
+    let tls = backend::maas_client(maas, system_only).map_err(|e| e.to_string()).map(|c| c.version());
     checks.push(match tls {
         Ok(Ok(_)) => Check::ok(names::MAAS_TLS, "MAAS's certificate is trusted by the system's CA store, as Watcher needs"),
         Ok(Err(MaasError::Transport(t)))
@@ -397,7 +416,7 @@ fn ironic_check(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Che
     if depth != Depth::Full {
         return Check::skip(name, "checked by the doctor action and command, not by every hook");
     }
-    let client = match metal::connect(config, 4) {
+    let client = match backend::connect(config, 4) {
         Ok(client) => client,
         Err(e) => return Check::new(name, Status::Fail, e.to_string(), e.hint()),
     };
@@ -433,7 +452,7 @@ fn pairing_check(
     };
     let nodes = match found.nodes.take() {
         Some(nodes) => nodes,
-        None => match metal::connect(config, 16).and_then(|c| c.list_nodes().map_err(crate::Error::from)) {
+        None => match backend::connect(config, 16).and_then(|c| c.list_nodes().map_err(crate::Error::from)) {
             Ok(nodes) => nodes,
             Err(_) => return Check::skip(name, "the metal backend could not list its nodes (see above)"),
         },

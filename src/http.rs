@@ -201,6 +201,19 @@ fn content_type_contains(headers: &HeaderMap, what: &str) -> bool {
     headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.to_ascii_lowercase().contains(what))
 }
 
+/// The first non-blank line of a service's message, at most 300
+/// characters, for a one-line diagnosis ("no reason given" when empty).
+/// Mask secrets in the whole text first: a cut could split one.
+pub fn first_line(text: &str) -> String {
+    let line: String =
+        text.split(['\n', '\r']).find(|l| !l.trim().is_empty()).unwrap_or("").trim().chars().take(300).collect();
+    if line.is_empty() {
+        "no reason given".to_owned()
+    } else {
+        line
+    }
+}
+
 /// The start of an error body, as text.
 pub fn read_error_body(response: Response) -> String {
     let mut buf = Vec::new();

@@ -7,7 +7,7 @@
 use std::ffi::OsStr;
 use std::process::{Command, Stdio};
 
-use crate::config::{OptionMap, SecretSource};
+use crate::config::SecretSource;
 use crate::secret::SecretString;
 
 #[derive(Debug, thiserror::Error)]
@@ -182,12 +182,6 @@ impl HookTools for JujuHookTools {
             .map(SecretString::new)
             .map_err(|_| HookToolError { tool: "secret-get".to_owned(), message: "output is not UTF-8".to_owned() })
     }
-}
-
-/// Reads the charm options through `config-get`.
-pub fn read_config(tools: &dyn HookTools) -> Result<OptionMap, crate::Error> {
-    let text = tools.config_get_all()?;
-    Ok(crate::config::parse_config_get(&text)?)
 }
 
 /// Adapts [`HookTools`] to the [`SecretSource`] the config loader asks.

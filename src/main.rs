@@ -5,7 +5,7 @@ mod cli;
 use std::process::ExitCode;
 
 use clap::Parser;
-use watcher_metal::error::exit;
+use watcher_metal::exit_codes;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
@@ -17,23 +17,22 @@ fn main() -> ExitCode {
     }));
     match std::panic::catch_unwind(|| run(cli)) {
         Ok(code) => ExitCode::from(code),
-        Err(_) => ExitCode::from(exit::INTERNAL),
+        Err(_) => ExitCode::from(exit_codes::INTERNAL),
     }
 }
 
+/// Runs the command; a failure is printed as its one-line cause and hint,
+/// and ends in its own exit code.
 fn run(cli: cli::Cli) -> u8 {
-    match cli::run(cli).map_err(anyhow::Error::from) {
+    match cli::run(cli) {
         Ok(code) => code,
         Err(error) => {
-            let (code, hint) = match error.downcast_ref::<watcher_metal::Error>() {
-                Some(e) => (e.exit_code(), e.hint()),
-                None => (exit::INTERNAL, String::new()),
-            };
             eprintln!("error: {error}");
+            let hint = error.hint();
             if !hint.is_empty() {
                 eprintln!("  hint: {hint}");
             }
-            code
+            exit_codes::of(&error)
         }
     }
 }

@@ -19,21 +19,19 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use reqwest::blocking::{Client, Response};
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT};
 use reqwest::StatusCode;
 use serde::de::{self, IgnoredAny, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use url::Url;
 
-use crate::effective::Layout;
 use crate::http::{self, BodyError, HttpOptions, TransportError};
-use crate::ironic::{IronicError, KeystoneAuth, Session, TokenAnswer, NO_CATALOG};
-use crate::secret::SecretString;
+use crate::keystone::{self, KeystoneAuth, KeystoneError, Session, SessionCache};
 
 /// Watcher's `[nova_client] api_version` default, which is also the lowest
 /// it accepts (`watcher.common.clients.MIN_NOVA_API_VERSION`).
@@ -47,7 +45,6 @@ pub const WITH_SERVERS_ADDED: Microversion = Microversion::At(2, 53);
 
 const MIN_WATCHER: Microversion = Microversion::At(2, 56);
 const PAGE_BODY_LIMIT: u64 = 512 * 1024 * 1024;
-const SMALL_BODY_LIMIT: u64 = 4 * 1024 * 1024;
 /// More pages than this is a server that never stops paging.
 const MAX_PAGES: usize = 100_000;
 
@@ -120,11 +117,6 @@ impl NovaSettings {
         }
     }
 
-    /// `[nova_client]` of the effective configuration.
-    pub fn from_layout(layout: &Layout) -> NovaSettings {
-        NovaSettings::from_section(&layout.section("nova_client"))
-    }
-
     /// The catalog interface: `publicURL` → `public`.
     pub fn interface(&self) -> &str {
         self.endpoint_type.trim_end_matches("URL")
@@ -163,24 +155,15 @@ impl Default for NovaOptions {
     }
 }
 
-/// Which service a transport failure came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Service {
-    Keystone,
-    Nova,
-}
-
-/// Why a Nova (or Keystone, on Nova's behalf) call failed.
+/// Why a Nova call (or the Keystone call before it) failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NovaError {
-    /// `[watcher_clients_auth]` is missing or incomplete.
-    Auth { message: String },
+    /// Keystone refused the credentials, or they are unusable.
+    Keystone(KeystoneError),
     /// `[nova_client]` is unusable.
     Config { message: String },
-    /// Below HTTP, talking to Keystone or to Nova.
-    Transport { service: Service, error: TransportError },
-    /// Keystone refused the credentials (or the request).
-    Keystone { status: u16, message: String },
+    /// Below HTTP, talking to Nova.
+    Transport(TransportError),
     /// The catalog has no matching `compute` endpoint.
     NoEndpoint { interface: String, region: Option<String> },
     /// Nova does not serve the microversion asked for (406).
@@ -194,11 +177,9 @@ pub enum NovaError {
 impl fmt::Display for NovaError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            NovaError::Auth { message } => write!(f, "[watcher_clients_auth]: {message}"),
+            NovaError::Keystone(e) => e.fmt(f),
             NovaError::Config { message } => f.write_str(message),
-            NovaError::Transport { service: Service::Keystone, error } => write!(f, "Keystone: {error}"),
-            NovaError::Transport { service: Service::Nova, error } => write!(f, "Nova: {error}"),
-            NovaError::Keystone { status, message } => write!(f, "Keystone refused ({status}): {message}"),
+            NovaError::Transport(error) => write!(f, "Nova: {error}"),
             NovaError::NoEndpoint { interface, region } => write!(
                 f,
                 "no compute endpoint with interface `{interface}`{} in the Keystone catalog",
@@ -215,55 +196,29 @@ impl fmt::Display for NovaError {
 
 impl std::error::Error for NovaError {}
 
+fn auth_config(message: String) -> NovaError {
+    NovaError::Keystone(KeystoneError::Config { message })
+}
+
 impl NovaError {
-    /// A body that could not be read from `service`.
-    fn body(service: Service, e: BodyError) -> NovaError {
+    /// A Nova body that could not be read as expected.
+    fn body(e: BodyError) -> NovaError {
         match e {
-            BodyError::Transport(error) => NovaError::Transport { service, error },
+            BodyError::Transport(error) => NovaError::Transport(error),
             other => NovaError::Unexpected { detail: other.describe_shape() },
         }
     }
 }
 
-impl From<IronicError> for NovaError {
-    /// Only what [`KeystoneAuth`] reports: configuration problems.
-    fn from(e: IronicError) -> Self {
-        match e {
-            IronicError::Config { message } => NovaError::Auth { message },
-            IronicError::Transport { error, .. } => NovaError::Transport { service: Service::Keystone, error },
-            IronicError::Keystone { status, message } => NovaError::Keystone { status, message },
-            other => NovaError::Unexpected { detail: other.to_string() },
-        }
-    }
-}
-
 impl NovaError {
-    pub fn exit_code(&self) -> u8 {
-        use crate::error::exit;
-        match self {
-            NovaError::Auth { .. } => exit::IRONIC_CONFIG,
-            NovaError::Keystone { .. } => exit::KEYSTONE_REFUSED,
-            NovaError::Transport { error, .. } => crate::error::transport_exit_code(error),
-            NovaError::Config { .. } => exit::NOVA_CONFIG,
-            NovaError::NoEndpoint { .. } => exit::NOVA_NO_ENDPOINT,
-            NovaError::Microversion { .. } => exit::NOVA_MICROVERSION,
-            NovaError::Api { .. } | NovaError::Unexpected { .. } => exit::NOVA_API,
-        }
-    }
-
+    /// What to do about it.
     pub fn hint(&self) -> String {
         match self {
-            NovaError::Auth { .. } => {
-                "Watcher reaches Nova with the Keystone credentials in [watcher_clients_auth] of watcher.conf".into()
-            }
+            NovaError::Keystone(e) => e.hint("Nova"),
             NovaError::Config { .. } => "set [nova_client] api_version to 2.56 (Watcher's default) or later".into(),
-            NovaError::Transport { service: Service::Keystone, error } => {
-                error.hint("[watcher_clients_auth] auth_url", "[watcher_clients_auth] cafile")
-            }
-            NovaError::Transport { service: Service::Nova, error } => {
+            NovaError::Transport(error) => {
                 error.hint("the catalog's compute endpoint", "[watcher_clients_auth] cafile")
             }
-            NovaError::Keystone { .. } => "check the user, password and project in [watcher_clients_auth]".into(),
             NovaError::NoEndpoint { .. } => {
                 "check [nova_client] endpoint_type and region_name against `openstack endpoint list --service compute`"
                     .into()
@@ -361,7 +316,7 @@ pub struct NovaClient {
     microversion: Microversion,
     page_limit: Option<u32>,
     timeout: Duration,
-    session: Mutex<Option<Session>>,
+    session: SessionCache,
 }
 
 impl fmt::Debug for NovaClient {
@@ -384,15 +339,12 @@ impl NovaClient {
         }
         if let (Some(cafile), None) = (auth.cafile(), &http_options.ca_cert_pem) {
             let pem = std::fs::read_to_string(cafile)
-                .map_err(|e| NovaError::Auth { message: format!("cannot read cafile {cafile}: {e}") })?;
+                .map_err(|e| auth_config(format!("cannot read cafile {cafile}: {e}")))?;
             http_options.ca_cert_pem = Some(pem);
         }
         let https = auth.token_url().map(|u| u.scheme() == "https").unwrap_or(true);
         let build = |https: bool| {
-            http::build_client(&http_options, https).map_err(|e| {
-                let text = e.0.replace("maas-ca-cert", "cafile");
-                NovaError::Auth { message: text }
-            })
+            http::build_client(&http_options, https).map_err(|e| auth_config(e.0.replace("maas-ca-cert", "cafile")))
         };
         let http = build(https)?;
         let https_client = OnceLock::new();
@@ -408,15 +360,8 @@ impl NovaClient {
             settings,
             microversion,
             page_limit: options.page_limit,
-            session: Mutex::new(None),
+            session: SessionCache::default(),
         })
-    }
-
-    /// The client Watcher's services would build from their effective
-    /// configuration: `[watcher_clients_auth]` and `[nova_client]`.
-    pub fn from_layout(layout: &Layout, options: NovaOptions) -> Result<NovaClient, NovaError> {
-        let auth = KeystoneAuth::from_layout(layout)?;
-        NovaClient::new(auth, NovaSettings::from_layout(layout), options)
     }
 
     pub fn settings(&self) -> &NovaSettings {
@@ -440,84 +385,34 @@ impl NovaClient {
         let built = self.https.get_or_init(|| {
             http::build_client(&self.http_options, true).map_err(|e| e.0.replace("maas-ca-cert", "cafile"))
         });
-        built.as_ref().map_err(|message| NovaError::Auth { message: message.clone() })
+        built.as_ref().map_err(|message| auth_config(message.clone()))
     }
 
     fn authenticate(&self) -> Result<Session, NovaError> {
-        let url = self.auth.token_url()?;
-        let response = self
-            .client_for(&url)?
-            .post(url.clone())
-            .header(ACCEPT, "application/json")
-            .header(CONTENT_TYPE, "application/json")
-            .body(self.auth.request_body().to_string())
-            .timeout(self.timeout)
-            .send()
-            .map_err(|e| NovaError::Transport {
-                service: Service::Keystone,
-                error: http::classify_transport(&e, &url, self.timeout),
-            })?;
-        let status = response.status();
-        if !status.is_success() {
-            let body = http::read_error_body(response);
-            return Err(NovaError::Keystone {
-                status: status.as_u16(),
-                message: self.masked(&fault_message(&body), None),
-            });
-        }
-        let token = response
-            .headers()
-            .get("X-Subject-Token")
-            .and_then(|v| v.to_str().ok())
-            .map(SecretString::new)
-            .ok_or_else(|| NovaError::Unexpected { detail: "Keystone sent no X-Subject-Token".to_owned() })?;
-        let body: TokenAnswer = http::read_json(response, SMALL_BODY_LIMIT, self.timeout)
-            .map_err(|e| NovaError::body(Service::Keystone, e))?;
-        if !body.has_catalog() {
-            return Err(NovaError::Auth { message: NO_CATALOG.to_owned() });
-        }
+        let token_url = self.auth.token_url().map_err(NovaError::Keystone)?;
+        let issued = keystone::authenticate(self.client_for(&token_url)?, &self.auth, self.timeout)
+            .map_err(NovaError::Keystone)?;
         let interface = self.settings.interface();
         let region = self.settings.region_name.as_deref();
-        let url = body.endpoint_url("compute", interface, region).ok_or_else(|| NovaError::NoEndpoint {
+        let url = issued.answer.endpoint_url("compute", interface, region).ok_or_else(|| NovaError::NoEndpoint {
             interface: interface.to_owned(),
             region: region.map(str::to_owned),
         })?;
         let endpoint = Url::parse(&format!("{}/", url.trim_end_matches('/')))
             .map_err(|e| NovaError::Unexpected { detail: format!("the catalog's compute URL is not a URL ({e})") })?;
-        Ok(Session { token, expires_at: body.expires_at(), endpoint })
-    }
-
-    fn session(&self) -> Result<(SecretString, Url), NovaError> {
-        let mut guard = self.session.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(s) = guard.as_ref().filter(|s| s.fresh()) {
-            return Ok((s.token.clone(), s.endpoint.clone()));
-        }
-        let session = self.authenticate()?;
-        let out = (session.token.clone(), session.endpoint.clone());
-        *guard = Some(session);
-        Ok(out)
-    }
-
-    /// `text` with the credentials' secrets and `token` masked (a server
-    /// may echo what it was sent).
-    fn masked(&self, text: &str, token: Option<&SecretString>) -> String {
-        self.auth.mask(text, token)
-    }
-
-    fn invalidate(&self) {
-        *self.session.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        Ok(Session { token: issued.token, expires_at: issued.answer.expires_at(), endpoint })
     }
 
     /// The compute endpoint the catalog gives for these settings.
     pub fn endpoint(&self) -> Result<Url, NovaError> {
-        Ok(self.session()?.1)
+        Ok(self.session.get(|| self.authenticate())?.1)
     }
 
     /// One GET below the compute endpoint; re-authenticates once on 401.
     fn get(&self, path_and_query: &str) -> Result<Response, NovaError> {
         let mut reauthenticated = false;
         loop {
-            let (token, endpoint) = self.session()?;
+            let (token, endpoint) = self.session.get(|| self.authenticate())?;
             let url = endpoint
                 .join(path_and_query)
                 .map_err(|e| NovaError::Unexpected { detail: format!("bad request path ({e})") })?;
@@ -534,21 +429,18 @@ impl NovaClient {
                 .header("OpenStack-API-Version", format!("compute {version}"))
                 .timeout(self.timeout)
                 .send()
-                .map_err(|e| NovaError::Transport {
-                    service: Service::Nova,
-                    error: http::classify_transport(&e, &url, self.timeout),
-                })?;
+                .map_err(|e| NovaError::Transport(http::classify_transport(&e, &url, self.timeout)))?;
             let status = response.status();
             if status.is_success() {
                 return Ok(response);
             }
             if status == StatusCode::UNAUTHORIZED && !reauthenticated {
                 reauthenticated = true;
-                self.invalidate();
+                self.session.invalidate();
                 continue;
             }
             let body = http::read_error_body(response);
-            let message = self.masked(&fault_message(&body), Some(&token));
+            let message = http::first_line(&self.auth.mask(&fault_text(&body), Some(&token)));
             return Err(if status == StatusCode::NOT_ACCEPTABLE {
                 NovaError::Microversion { requested: version, message }
             } else {
@@ -580,8 +472,7 @@ impl NovaClient {
         loop {
             let response = self.get(&path)?;
             answered = answered.or_else(|| answered_microversion(response.headers()));
-            let page: Page = http::read_json(response, PAGE_BODY_LIMIT, self.timeout)
-                .map_err(|e| NovaError::body(Service::Nova, e))?;
+            let page: Page = http::read_json(response, PAGE_BODY_LIMIT, self.timeout).map_err(NovaError::body)?;
             let page_index = pages;
             pages += 1;
             let empty = page.hypervisors.is_empty();
@@ -720,20 +611,19 @@ fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error>
     d.deserialize_any(Id)
 }
 
-/// Nova's `{"itemNotFound": {"code": 404, "message": "..."}}`, Keystone's
-/// `{"error": {"message": "..."}}`, or the first line of the text.
+/// The message of Nova's `{"itemNotFound": {"code": 404, "message":
+/// "..."}}` (or of Keystone's `{"error": {"message": "..."}}`, from an auth
+/// middleware), in one line.
 pub fn fault_message(body: &str) -> String {
+    http::first_line(&fault_text(body))
+}
+
+/// The message of a Nova error, whole (mask it, then take its first line).
+fn fault_text(body: &str) -> String {
     let parsed: Option<String> = serde_json::from_str::<Value>(body).ok().and_then(|v| {
         v.as_object()?.values().find_map(|inner| inner.get("message").and_then(Value::as_str).map(str::to_owned))
     });
-    let text = parsed.as_deref().unwrap_or(body);
-    let line: String =
-        text.split(['\n', '\r']).find(|l| !l.trim().is_empty()).unwrap_or("").trim().chars().take(300).collect();
-    if line.is_empty() {
-        "no reason given".to_owned()
-    } else {
-        line
-    }
+    parsed.unwrap_or_else(|| body.to_owned())
 }
 
 #[cfg(test)]
@@ -811,12 +701,16 @@ mod tests {
 
     #[test]
     fn errors_have_codes_and_never_quote_secrets() {
-        use crate::error::exit;
+        use crate::exit_codes;
         let e = NovaError::Api { status: 403, message: "no".into() };
-        assert_eq!(e.exit_code(), exit::NOVA_API);
+        assert_eq!(exit_codes::nova(&e), exit_codes::NOVA_API);
         assert!(e.hint().contains("admin"));
-        assert_eq!(NovaError::Keystone { status: 401, message: "x".into() }.exit_code(), exit::KEYSTONE_REFUSED);
-        assert_eq!(NovaError::Auth { message: "x".into() }.exit_code(), exit::IRONIC_CONFIG);
+        let refused = NovaError::Keystone(KeystoneError::Refused { status: 401, message: "x".into() });
+        assert_eq!(exit_codes::nova(&refused), exit_codes::KEYSTONE_REFUSED);
+        let config = NovaError::Keystone(KeystoneError::Config { message: "x".into() });
+        assert_eq!(exit_codes::nova(&config), exit_codes::KEYSTONE_CONFIG);
+        let unexpected = NovaError::Keystone(KeystoneError::Unexpected { detail: "x".into() });
+        assert_eq!(exit_codes::nova(&unexpected), exit_codes::NOVA_API);
         assert_eq!(
             NovaError::NoEndpoint { interface: "public".into(), region: Some("R".into()) }.to_string(),
             "no compute endpoint with interface `public` in region `R` in the Keystone catalog"

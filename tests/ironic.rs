@@ -11,10 +11,10 @@ use std::time::Duration;
 use common::{conf_path, path_str, run, write, Run};
 use metal_sim::ironic::{IronicSim, IronicSimConfig, SimNode};
 use serde_json::Value;
-use watcher_metal::config::IronicSettings;
-use watcher_metal::error::exit;
+use watcher_metal::exit_codes as exit;
 use watcher_metal::http::HttpOptions;
-use watcher_metal::ironic::{IronicClient, IronicRetry, KeystoneAuth};
+use watcher_metal::ironic::{IronicClient, IronicRetry, IronicSettings};
+use watcher_metal::keystone::KeystoneAuth;
 use watcher_metal::metal::{MetalClient, PowerState};
 
 /// A password that must never be shown.
@@ -85,7 +85,7 @@ impl Setup {
     /// The library client Watcher's configuration gives, with quick retries.
     fn client(&self) -> IronicClient {
         let text = std::fs::read_to_string(self.conf_path()).unwrap();
-        let auth = KeystoneAuth::from_watcher_conf(&text).unwrap();
+        let auth = KeystoneAuth::from_sections(&|section| watcher_metal::ini::read_section(&text, section)).unwrap();
         let retry = IronicRetry { max_retries: 5, interval: Duration::from_millis(20) };
         IronicClient::new(auth, IronicSettings::default(), HttpOptions::new(Duration::from_secs(20)), retry).unwrap()
     }
@@ -442,7 +442,7 @@ fn a_missing_section_or_an_unreachable_keystone_is_reported() {
     let s = Setup::new(IronicSimConfig::default());
     write(&s.conf_path(), "[DEFAULT]\ndebug = true\n");
     let r = s.run(&["nodes"]);
-    assert_eq!(r.code, i32::from(exit::IRONIC_CONFIG), "{}", r.stderr);
+    assert_eq!(r.code, i32::from(exit::KEYSTONE_CONFIG), "{}", r.stderr);
     assert!(r.stderr.contains("[watcher_clients_auth]: the section is missing or empty"), "{}", r.stderr);
 
     // A port nothing listens on: bind one, then free it.
@@ -450,7 +450,7 @@ fn a_missing_section_or_an_unreachable_keystone_is_reported() {
     let section = s.sim.clients_auth_section().replace(&s.sim.auth_url(), &format!("http://127.0.0.1:{port}/identity"));
     write(&s.conf_path(), &section);
     let r = s.run(&["nodes"]);
-    assert_eq!(r.code, i32::from(exit::MAAS_REFUSED), "{}", r.stderr);
+    assert_eq!(r.code, i32::from(exit::REFUSED), "{}", r.stderr);
     assert!(r.stderr.contains(&format!("error: Keystone: connection refused by 127.0.0.1:{port}")), "{}", r.stderr);
     assert_eq!(s.sim.stats().requests, 0);
 }

@@ -111,7 +111,7 @@ fn unresolvable_host_is_a_dns_error() {
     let err = client.version().unwrap_err();
     assert_eq!(err, MaasError::Transport(TransportError::Dns { host: "maas.invalid".into() }));
     assert_eq!(err.to_string(), "cannot resolve host name `maas.invalid`");
-    assert_eq!(watcher_metal::error::maas_exit_code(&err), 20);
+    assert_eq!(watcher_metal::exit_codes::maas(&err), watcher_metal::exit_codes::DNS);
 }
 
 #[test]

@@ -26,7 +26,7 @@ use std::time::Instant;
 
 use common::{path_str, write, Run};
 use serde_json::Value;
-use watcher_metal::error::exit;
+use watcher_metal::exit_codes as exit;
 
 const NODES: usize = 12;
 const PAGE_SIZE: usize = 5;
@@ -324,7 +324,7 @@ fn region_and_refused_connections_name_the_service() {
     // The catalog's Ironic is down.
     let setup = s.setup("ironic-endpoint-type: internalURL\nironic-region-name: RegionDown\n");
     let r = setup.run(&["nodes"]);
-    assert_eq!(r.code, code(exit::MAAS_REFUSED), "{}", r.stderr);
+    assert_eq!(r.code, code(exit::REFUSED), "{}", r.stderr);
     assert!(r.stderr.contains("error: Ironic: connection refused by 127.0.0.1:"), "{}", r.stderr);
     assert!(r.stderr.contains("the catalog's baremetal endpoint"), "{}", r.stderr);
 
@@ -334,7 +334,7 @@ fn region_and_refused_connections_name_the_service() {
         .auth_section("watcher", &format!("password = {}", s.passwords.watcher))
         .replace(&s.keystone, &format!("http://127.0.0.1:{port}"));
     let r = s.setup_for(&section, "").run(&["nodes"]);
-    assert_eq!(r.code, code(exit::MAAS_REFUSED), "{}", r.stderr);
+    assert_eq!(r.code, code(exit::REFUSED), "{}", r.stderr);
     assert!(r.stderr.contains(&format!("error: Keystone: connection refused by 127.0.0.1:{port}")), "{}", r.stderr);
     assert!(r.stderr.contains("auth_url in [watcher_clients_auth]"), "{}", r.stderr);
 }

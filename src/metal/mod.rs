@@ -1,13 +1,18 @@
 //! The metal client: one trait over MAAS and Ironic, the node type both
-//! return, power states mapped exactly as Watcher maps them, and the
-//! backend choice Watcher makes (MAAS when `[maas_client] url` is set).
+//! return, and power states mapped exactly as Watcher maps them. Each
+//! backend's protocol client knows nothing of this trait: the adapters in
+//! `maas` and `ironic` below map their answers onto it. Which backend to
+//! use is decided above this module (`backend::connect`).
 
 use std::fmt;
 
 use serde::Serialize;
 
-use crate::config::CharmConfig;
-use crate::maas::{ClientOptions, MaasClient, MaasError, Machine, MachineFilter, StopMode};
+use crate::ironic::IronicError;
+use crate::maas::MaasError;
+
+mod ironic;
+mod maas;
 
 /// Watcher's power states (`watcher.common.metal_helper.constants`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -126,7 +131,7 @@ pub enum MetalError {
     #[error(transparent)]
     Maas(#[from] MaasError),
     #[error(transparent)]
-    Ironic(#[from] crate::ironic::IronicError),
+    Ironic(#[from] IronicError),
     #[error("no node `{0}`")]
     NotFound(String),
     #[error("`{name}` matches {count} nodes")]
@@ -168,75 +173,6 @@ pub trait MetalClient: Send + Sync {
     }
     fn power_on(&self, id: &str) -> Result<(), MetalError>;
     fn power_off(&self, id: &str) -> Result<(), MetalError>;
-}
-
-impl Node {
-    pub fn from_maas(m: Machine) -> Node {
-        let deployed = m.status == Some(6) || m.status_name.eq_ignore_ascii_case("deployed");
-        Node {
-            power_state: PowerState::from_maas(&m.power_state),
-            raw_power_state: Some(m.power_state),
-            provision_state: m.status_name,
-            hypervisor_match: (!m.fqdn.is_empty()).then(|| m.fqdn.clone()),
-            id: m.system_id,
-            hostname: m.hostname,
-            fqdn: m.fqdn,
-            deployed,
-        }
-    }
-}
-
-impl MetalClient for MaasClient {
-    fn backend(&self) -> Backend {
-        Backend::Maas
-    }
-
-    fn list_nodes(&self) -> Result<Vec<Node>, MetalError> {
-        Ok(self.machines(&MachineFilter::default())?.into_iter().map(Node::from_maas).collect())
-    }
-
-    fn get_node(&self, id: &str) -> Result<Node, MetalError> {
-        match self.machine(id) {
-            Ok(m) => Ok(Node::from_maas(m)),
-            Err(MaasError::NotFound { .. }) => Err(MetalError::NotFound(id.to_owned())),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    fn query_power_state(&self, id: &str) -> Result<PowerState, MetalError> {
-        Ok(PowerState::from_maas(&MaasClient::query_power_state(self, id)?))
-    }
-
-    fn read_power(&self, id: &str) -> Result<PowerReading, MetalError> {
-        let raw = MaasClient::query_power_state(self, id)?;
-        Ok(PowerReading::settled(PowerState::from_maas(&raw), Some(raw)))
-    }
-
-    fn power_on(&self, id: &str) -> Result<(), MetalError> {
-        MaasClient::power_on(self, id)?;
-        Ok(())
-    }
-
-    /// A hard power-off, as Watcher does it.
-    fn power_off(&self, id: &str) -> Result<(), MetalError> {
-        MaasClient::power_off(self, id, StopMode::Hard)?;
-        Ok(())
-    }
-}
-
-/// The client Watcher would use for this configuration: MAAS when it is
-/// configured, Ironic otherwise (with Keystone credentials from the
-/// `[watcher_clients_auth]` section of watcher-conf-path). `pool_size`
-/// sizes the connection pool for concurrent use.
-pub fn connect(config: &CharmConfig, pool_size: usize) -> Result<Box<dyn MetalClient>, crate::Error> {
-    match &config.maas {
-        Some(maas) => {
-            let mut options = ClientOptions::for_settings(maas);
-            options.http.pool_size = pool_size.max(1);
-            Ok(Box::new(MaasClient::with_options(maas, options)?))
-        }
-        None => Ok(Box::new(crate::ironic::IronicClient::from_config(config).map_err(MetalError::Ironic)?)),
-    }
 }
 
 /// Looks a node up by id, then by hostname or fqdn.

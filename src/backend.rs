@@ -1,0 +1,99 @@
+//! The clients Watcher's services would build from a configuration: MAAS
+//! when `maas-url` is set, Ironic otherwise, and Nova; with the Keystone,
+//! `[ironic_client]` and `[nova_client]` settings of watcher.conf and its
+//! drop-ins as the decision engine reads them. The protocol clients take
+//! plain settings; this is where the charm's configuration becomes them.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::config::{CharmConfig, MaasSettings};
+use crate::effective::Layout;
+use crate::http::{ClientBuildError, HttpOptions};
+use crate::ironic::{IronicClient, IronicError, IronicRetry};
+use crate::keystone::{KeystoneAuth, KeystoneError};
+use crate::maas::{ClientOptions, MaasClient};
+use crate::metal::{MetalClient, MetalError};
+use crate::nova::{NovaClient, NovaError, NovaOptions, NovaSettings};
+use crate::Error;
+
+/// How long an Ironic request may take (Watcher's client has no timeout).
+const IRONIC_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The MAAS client options the settings imply: their timeout and CA.
+pub fn maas_options(settings: &MaasSettings) -> ClientOptions {
+    let mut options = ClientOptions::new(Duration::from_secs(settings.timeout.into()));
+    options.http.ca_cert_pem = settings.ca_cert.clone();
+    options
+}
+
+/// A MAAS client for the settings, with `options` (see [`maas_options`]).
+pub fn maas_client(settings: &MaasSettings, options: ClientOptions) -> Result<MaasClient, ClientBuildError> {
+    MaasClient::new(settings.url.clone(), settings.api_key.clone(), options)
+}
+
+/// The Keystone credentials of the effective `[watcher_clients_auth]`.
+pub fn keystone_auth(layout: &Layout) -> Result<KeystoneAuth, KeystoneError> {
+    KeystoneAuth::from_sections(&|section| layout.section(section))
+}
+
+/// The effective configuration of the configuration's main program, which
+/// must include watcher-conf-path itself: the Keystone credentials are
+/// there.
+fn credentials_layout(config: &CharmConfig) -> Result<Layout, KeystoneError> {
+    let path: &Path = &config.watcher_conf_path;
+    let config_error = |message: String| KeystoneError::Config { message };
+    let layout = Layout::read(path, config.main_program())
+        .map_err(|e| config_error(format!("cannot read the Keystone credentials: {e}")))?;
+    if !layout.files.iter().any(|f| f.path == path) {
+        return Err(config_error(format!(
+            "cannot read {} for the Keystone credentials: it does not exist",
+            path.display()
+        )));
+    }
+    Ok(layout)
+}
+
+/// The Ironic client Watcher would build: credentials from the effective
+/// `[watcher_clients_auth]` of watcher-conf-path and its drop-ins, as the
+/// decision engine reads them (it lists the nodes; the applier, which
+/// powers them, reads the same credentials).
+pub fn ironic_client(config: &CharmConfig) -> Result<IronicClient, IronicError> {
+    let layout = credentials_layout(config).map_err(IronicError::Keystone)?;
+    let auth = keystone_auth(&layout).map_err(IronicError::Keystone)?;
+    IronicClient::new(auth, config.ironic.clone(), HttpOptions::new(IRONIC_TIMEOUT), IronicRetry::default())
+}
+
+/// The metal client Watcher would use for this configuration: MAAS when it
+/// is configured, Ironic otherwise. `pool_size` sizes the connection pool
+/// for concurrent use.
+pub fn connect(config: &CharmConfig, pool_size: usize) -> Result<Box<dyn MetalClient>, Error> {
+    match &config.maas {
+        Some(maas) => {
+            let mut options = maas_options(maas);
+            options.http.pool_size = pool_size.max(1);
+            Ok(Box::new(maas_client(maas, options)?))
+        }
+        None => Ok(Box::new(ironic_client(config).map_err(MetalError::Ironic)?)),
+    }
+}
+
+/// The Nova client Watcher's services would build from their effective
+/// configuration: `[watcher_clients_auth]` and `[nova_client]`.
+pub fn nova_client_for(layout: &Layout, options: NovaOptions) -> Result<NovaClient, NovaError> {
+    let auth = keystone_auth(layout).map_err(NovaError::Keystone)?;
+    NovaClient::new(auth, NovaSettings::from_section(&layout.section("nova_client")), options)
+}
+
+/// The Nova client of watcher-conf-path, as the decision engine (which
+/// pairs nodes and runs saving_energy) reads it.
+pub fn nova_client(config: &CharmConfig) -> Result<NovaClient, Error> {
+    let path = &config.watcher_conf_path;
+    let layout = Layout::read(path, crate::config::DEFAULT_PROGRAM)?;
+    if !layout.files.iter().any(|f| &f.path == path) {
+        return Err(Error::Nova(NovaError::Keystone(KeystoneError::Config {
+            message: format!("cannot read {} for the Keystone credentials: it does not exist", path.display()),
+        })));
+    }
+    Ok(nova_client_for(&layout, NovaOptions::default())?)
+}

@@ -1,0 +1,84 @@
+//! Where the charm options come from, for both faces: a YAML file (or
+//! standard input), `config-get` and `secret-get` in a hook, or the
+//! `[maas_client]`/`[ironic_client]` sections of an existing watcher.conf.
+//! Loading reads them and checks them into a [`CharmConfig`].
+
+use std::io::{self, Read};
+use std::path::Path;
+
+use crate::config::{self, CharmConfig, ConfigError, NoSecrets, OptionMap, SecretSource, Warning};
+use crate::effective::Layout;
+use crate::juju::{HookSecrets, HookTools};
+use crate::Error;
+
+/// One source of charm options.
+#[derive(Clone, Copy)]
+pub enum Source<'a> {
+    /// A YAML map of options (flat, or `juju deploy --config`'s form keyed
+    /// by application); `-` is standard input.
+    File { path: &'a Path, app: Option<&'a str> },
+    /// `config-get`, with the key from `secret-get` (`--refresh` when
+    /// `refresh`, so a new revision is never missed).
+    Hook { tools: &'a dyn HookTools, refresh: bool },
+    /// The managed sections of a watcher.conf and its drop-ins.
+    WatcherConf(&'a Path),
+}
+
+/// The options as the source gives them, unchecked.
+pub fn read_options(source: Source<'_>) -> Result<OptionMap, Error> {
+    match source {
+        Source::File { path, app } => {
+            let name = path.display().to_string();
+            let text = read_text(path).map_err(|message| ConfigError::Unreadable {
+                source_name: name.clone(),
+                message,
+                hint: "pass --config a readable YAML file of charm options".to_owned(),
+            })?;
+            Ok(config::parse_yaml(&text, &name, app)?)
+        }
+        Source::Hook { tools, .. } => {
+            let text = tools.config_get_all()?;
+            Ok(config::parse_config_get(&text)?)
+        }
+        Source::WatcherConf(given) => {
+            let path = std::path::absolute(given).unwrap_or_else(|_| given.to_path_buf());
+            let layout = Layout::read(&path, config::DEFAULT_PROGRAM)?;
+            if !layout.files.iter().any(|f| f.path == path) {
+                return Err(ConfigError::Unreadable {
+                    source_name: path.display().to_string(),
+                    message: "does not exist".to_owned(),
+                    hint: "give --watcher-conf the path of an existing watcher.conf".to_owned(),
+                }
+                .into());
+            }
+            Ok(config::options_from_layout(&layout, &path))
+        }
+    }
+}
+
+/// The checked configuration, and what was worth a warning.
+pub fn load(source: Source<'_>) -> Result<(CharmConfig, Vec<Warning>), Error> {
+    let options = read_options(source)?;
+    let hook_secrets;
+    let secrets: &dyn SecretSource = match source {
+        Source::Hook { tools, refresh } => {
+            hook_secrets = HookSecrets { tools, refresh };
+            &hook_secrets
+        }
+        _ => &NoSecrets,
+    };
+    Ok(config::load(&options, secrets)?)
+}
+
+/// A file's text, or standard input's for `-`; the error is a message.
+pub fn read_text(path: &Path) -> Result<String, String> {
+    if path == Path::new("-") {
+        let mut text = String::new();
+        io::stdin().read_to_string(&mut text).map_err(|e| format!("cannot read standard input: {e}"))?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        io::ErrorKind::InvalidData => "is not UTF-8 text".to_owned(),
+        _ => format!("cannot read: {e}"),
+    })
+}

@@ -1,0 +1,154 @@
+//! What the charm changes on its unit besides Watcher's configuration: the
+//! MAAS CA certificate in the system's store, the services' restarts, and
+//! the charm's state files; and taking all of it (and the configuration)
+//! out again when the unit goes away.
+
+use std::path::{Path, PathBuf};
+
+use crate::apply::{self, Applied};
+use crate::atomic_file::{self, FileError};
+use crate::config::ConfMode;
+use crate::system::{self, System};
+use crate::Error;
+
+/// The system's directory of extra CA certificates.
+pub const DEFAULT_CA_DIR: &str = "/usr/local/share/ca-certificates";
+/// The certificate's file name there.
+pub const CA_FILE_NAME: &str = "watcher-maas.crt";
+
+/// Installs `pem` (or, for `None`, removes the certificate) in `ca_dir` and
+/// rebuilds the system's bundle when that changed. Returns whether it
+/// changed: the services must restart to read the new bundle.
+pub fn install_ca(system: &dyn System, ca_dir: &Path, pem: Option<&str>) -> Result<bool, Error> {
+    let path = ca_dir.join(CA_FILE_NAME);
+    let changed = match pem {
+        Some(pem) => {
+            let text = if pem.ends_with('\n') { pem.to_owned() } else { format!("{pem}\n") };
+            atomic_file::write_if_changed_with_mode(&path, &text, 0o644)?.changed()
+        }
+        None => match std::fs::remove_file(&path) {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(source) => return Err(FileError::Write { path, step: "remove", source }.into()),
+        },
+    };
+    if changed {
+        system.refresh_ca_bundle().map_err(|message| Error::System {
+            message,
+            hint: "check that the ca-certificates package is installed".to_owned(),
+        })?;
+    }
+    Ok(changed)
+}
+
+/// Restarts one service.
+pub fn restart(system: &dyn System, service: &str) -> Result<(), Error> {
+    system.restart(service).map_err(|message| Error::System {
+        message,
+        hint: "check `systemctl status` and `journalctl -u` for the service".to_owned(),
+    })
+}
+
+/// Whether Watcher's Python imports python-libmaas.
+pub fn libmaas_importable(system: &dyn System) -> Result<bool, Error> {
+    system.python_imports(system::LIBMAAS_MODULE).map_err(|e| Error::System {
+        message: format!("cannot check python-libmaas: {e}"),
+        hint: format!("Watcher's services run on {}; check that it is installed", system::WATCHER_PYTHON),
+    })
+}
+
+/// The charm's state files, kept in the charm directory (or beside
+/// watcher.conf when there is none).
+#[derive(Debug, Clone)]
+pub struct StateFiles {
+    dir: PathBuf,
+}
+
+impl StateFiles {
+    /// The state files for a unit whose charm is in `charm_dir`.
+    pub fn new(charm_dir: Option<&Path>, watcher_conf: &Path) -> StateFiles {
+        let dir = charm_dir
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| watcher_conf.parent().map(Path::to_path_buf).unwrap_or_default());
+        StateFiles { dir }
+    }
+
+    fn restart_marker(&self) -> PathBuf {
+        self.dir.join(".watcher-metal-restart-pending")
+    }
+
+    fn waiting_marker(&self) -> PathBuf {
+        self.dir.join(".watcher-metal-waiting-since")
+    }
+
+    /// Whether a restart that failed is still owed.
+    pub fn restart_owed(&self) -> bool {
+        self.restart_marker().exists()
+    }
+
+    /// Marks a restart as owed until [`StateFiles::restarted`], so a hook
+    /// retried after a failed restart restarts again.
+    pub fn owe_restart(&self) {
+        let _ = std::fs::write(self.restart_marker(), b"");
+    }
+
+    /// The owed restart is done.
+    pub fn restarted(&self) {
+        let _ = std::fs::remove_file(self.restart_marker());
+    }
+
+    /// Since when (seconds since the epoch) the unit has waited for
+    /// watcher.conf, counting from `now` on the first call.
+    pub fn waiting_since(&self, now: u64) -> u64 {
+        let marker = self.waiting_marker();
+        match std::fs::read_to_string(&marker).ok().and_then(|t| t.trim().parse::<u64>().ok()) {
+            Some(since) => since,
+            None => {
+                let _ = std::fs::write(&marker, now.to_string());
+                now
+            }
+        }
+    }
+
+    /// watcher.conf is there: the wait is over.
+    pub fn done_waiting(&self) {
+        let _ = std::fs::remove_file(self.waiting_marker());
+    }
+}
+
+/// What removal took out.
+#[derive(Debug)]
+pub struct Removed {
+    /// The configuration files changed or removed.
+    pub applied: Applied,
+    /// Whether the CA certificate was removed.
+    pub ca_changed: bool,
+}
+
+/// Takes out what the charm wrote: the managed sections or drop-ins (also
+/// `watcher.conf.d`'s, where an earlier version wrote it), the CA
+/// certificate, the lock and state files, and drop-in directories left
+/// empty.
+pub fn remove(
+    system: &dyn System,
+    conf: &Path,
+    drop_ins: &[PathBuf],
+    mode: ConfMode,
+    ca_dir: &Path,
+    state: &StateFiles,
+) -> Result<Removed, Error> {
+    let files = apply::plan_removal(conf, drop_ins, mode)?;
+    let applied = apply::apply_removal(&files, conf)?;
+    let ca_changed = install_ca(system, ca_dir, None)?;
+    for drop_in in drop_ins {
+        atomic_file::remove_lock(drop_in);
+        if let Some(dir) = drop_in.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+    atomic_file::remove_lock(conf);
+    atomic_file::remove_lock(&ca_dir.join(CA_FILE_NAME));
+    state.restarted();
+    state.done_waiting();
+    Ok(Removed { applied, ca_changed })
+}
