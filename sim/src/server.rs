@@ -1,7 +1,8 @@
 //! The loopback server shared by the simulators: a listener on
 //! `127.0.0.1`, one thread per connection, optional TLS, keep-alive, and the
-//! raw socket behaviours used for fault injection. Stopping it closes every
-//! connection and joins every thread.
+//! raw socket behaviours used for fault injection; and [`Running`], the
+//! service-plus-server pair each simulator's handle holds. Stopping it
+//! closes every connection and joins every thread.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -158,6 +159,40 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A service being served on 127.0.0.1: what each simulator's public handle
+/// holds. Dropping it stops the server.
+pub(crate) struct Running<S> {
+    server: Server,
+    service: Arc<S>,
+}
+
+impl<S: Service> Running<S> {
+    /// Serves `service` on `127.0.0.1:port` (0 = a free port), over TLS with
+    /// `tls`.
+    pub fn start(service: S, port: u16, tls: Option<Arc<rustls::ServerConfig>>) -> io::Result<Running<S>> {
+        let service = Arc::new(service);
+        let server = Server::start(port, tls, service.clone())?;
+        Ok(Running { server, service })
+    }
+}
+
+impl<S> Running<S> {
+    /// The port listened on.
+    pub fn port(&self) -> u16 {
+        self.server.addr().port()
+    }
+
+    /// `http://127.0.0.1:PORT` followed by `path`.
+    pub fn local_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port())
+    }
+
+    /// The service answering the requests.
+    pub fn service(&self) -> &S {
+        &self.service
     }
 }
 

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use metal_sim::cli::{self, KeystoneArgs, ServeArgs};
 use metal_sim::ironic::{IronicSim, IronicSimConfig, SimNode};
 
 #[derive(Parser, Debug)]
@@ -15,24 +16,16 @@ struct Args {
     /// Number of nodes.
     #[arg(long, default_value_t = 10)]
     nodes: usize,
-    /// Port on 127.0.0.1 (0 = any free port).
-    #[arg(long, default_value_t = 0)]
-    port: u16,
     /// Most nodes in one page (Ironic's max_limit).
     #[arg(long, default_value_t = 1000)]
     page_size: usize,
     /// Delay before a power request changes the power state, in milliseconds.
     #[arg(long, default_value_t = 0)]
     power_delay_ms: u64,
-    /// Token lifetime, in seconds.
-    #[arg(long, default_value_t = 3600)]
-    token_ttl: u64,
-    /// Region of the catalog endpoints.
-    #[arg(long, default_value = "RegionOne")]
-    region: String,
-    /// Keep serving when standard input closes (stop with a signal instead).
-    #[arg(long)]
-    ignore_stdin: bool,
+    #[command(flatten)]
+    keystone: KeystoneArgs,
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
 fn main() -> ExitCode {
@@ -41,28 +34,24 @@ fn main() -> ExitCode {
         nodes: SimNode::generate(args.nodes),
         page_size: args.page_size,
         power_delay: Duration::from_millis(args.power_delay_ms),
-        token_ttl: Duration::from_secs(args.token_ttl),
-        region: args.region,
+        token_ttl: args.keystone.token_ttl(),
+        region: args.keystone.region.clone(),
         ..Default::default()
     };
     let (username, password) = config.users.first().cloned().unwrap_or_default();
-    let sim = match IronicSim::start_on_port(config, args.port) {
-        Ok(sim) => sim,
-        Err(e) => {
-            eprintln!("ironic-sim: cannot start: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let line = serde_json::json!({
-        "auth_url": sim.auth_url(),
-        "ironic_url": sim.ironic_url(),
-        "username": username,
-        "password": password,
-        "clients_auth_section": sim.clients_auth_section(),
-    });
-    println!("{line}");
-
-    metal_sim::wait_for_stdin_close(args.ignore_stdin);
-    drop(sim);
-    ExitCode::SUCCESS
+    cli::run(
+        "ironic-sim",
+        &args.serve,
+        |port| IronicSim::start_on_port(config, port),
+        |sim| {
+            let line = serde_json::json!({
+                "auth_url": sim.auth_url(),
+                "ironic_url": sim.ironic_url(),
+                "username": username,
+                "password": password,
+                "clients_auth_section": sim.clients_auth_section(),
+            });
+            Ok((line, ()))
+        },
+    )
 }

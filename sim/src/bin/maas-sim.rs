@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use metal_sim::cli::{self, ServeArgs};
 use metal_sim::{MaasSim, MaasSimConfig, SimMachine, TlsNames};
 
 #[derive(Parser, Debug)]
@@ -15,9 +16,6 @@ struct Args {
     /// Number of machines.
     #[arg(long, default_value_t = 10)]
     machines: usize,
-    /// Port on 127.0.0.1 (0 = any free port).
-    #[arg(long, default_value_t = 0)]
-    port: u16,
     /// Serve HTTPS with a fresh CA (its PEM written to a file).
     #[arg(long)]
     tls: bool,
@@ -30,9 +28,17 @@ struct Args {
     /// Most query_power_state at once; more get 503 with Retry-After.
     #[arg(long)]
     max_concurrent_power_queries: Option<usize>,
-    /// Keep serving when standard input closes (stop with a signal instead).
-    #[arg(long)]
-    ignore_stdin: bool,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+/// A file removed when dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 fn main() -> ExitCode {
@@ -45,35 +51,26 @@ fn main() -> ExitCode {
         max_concurrent_power_queries: args.max_concurrent_power_queries,
         ..Default::default()
     };
-    let sim = match MaasSim::start_on_port(config, args.port) {
-        Ok(sim) => sim,
-        Err(e) => {
-            eprintln!("maas-sim: cannot start: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let ca_file: Option<PathBuf> = match sim.ca_pem() {
-        Some(pem) => {
-            let path = std::env::temp_dir().join(format!("maas-sim-{}-{}-ca.pem", std::process::id(), sim.port()));
-            if let Err(e) = std::fs::write(&path, pem) {
-                eprintln!("maas-sim: cannot write {}: {e}", path.display());
-                return ExitCode::FAILURE;
-            }
-            Some(path)
-        }
-        None => None,
-    };
-    let line = serde_json::json!({
-        "url": sim.base_url(),
-        "api_key": sim.admin_key(),
-        "ca_pem_file": ca_file.as_ref().map(|p| p.display().to_string()),
-    });
-    println!("{line}");
-
-    metal_sim::wait_for_stdin_close(args.ignore_stdin);
-    drop(sim);
-    if let Some(path) = ca_file {
-        let _ = std::fs::remove_file(path);
-    }
-    ExitCode::SUCCESS
+    cli::run(
+        "maas-sim",
+        &args.serve,
+        |port| MaasSim::start_on_port(config, port),
+        |sim| {
+            let ca_file = match sim.ca_pem() {
+                Some(pem) => {
+                    let path =
+                        std::env::temp_dir().join(format!("maas-sim-{}-{}-ca.pem", std::process::id(), sim.port()));
+                    std::fs::write(&path, pem).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                    Some(RemoveOnDrop(path))
+                }
+                None => None,
+            };
+            let line = serde_json::json!({
+                "url": sim.base_url(),
+                "api_key": sim.admin_key(),
+                "ca_pem_file": ca_file.as_ref().map(|f| f.0.display().to_string()),
+            });
+            Ok((line, ca_file))
+        },
+    )
 }

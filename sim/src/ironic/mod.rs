@@ -25,22 +25,27 @@
 //! # let _ = conf;
 //! ```
 
-mod api;
-pub(crate) mod keystone;
+mod errors;
+mod inventory;
 mod model;
+mod nodes;
+mod power;
+mod routes;
+mod service;
 
 use std::io;
-use std::sync::Arc;
 
 pub use model::{IronicSimConfig, IronicStats, SimNode};
 
-use crate::server::Server;
+use crate::keystone;
+use crate::server::Running;
+use routes::INTERFACES;
+use service::IronicService;
 
 /// A running simulated Ironic + Keystone. Dropping it (or
 /// [`IronicSim::stop`]) closes every connection and joins every thread.
 pub struct IronicSim {
-    server: Server,
-    service: Arc<api::IronicService>,
+    running: Running<IronicService>,
 }
 
 impl IronicSim {
@@ -52,20 +57,18 @@ impl IronicSim {
 
     /// Starts a simulator on `127.0.0.1:port` (0 = a free port).
     pub fn start_on_port(config: IronicSimConfig, port: u16) -> io::Result<IronicSim> {
-        let service = Arc::new(api::IronicService::new(config)?);
-        let server = Server::start(port, None, service.clone())?;
-        Ok(IronicSim { server, service })
+        Ok(IronicSim { running: Running::start(IronicService::new(config)?, port, None)? })
     }
 
     /// The port listened on.
     pub fn port(&self) -> u16 {
-        self.server.addr().port()
+        self.running.port()
     }
 
     /// Keystone's URL, `http://127.0.0.1:PORT/identity` (tokens are issued
     /// at this + `/v3/auth/tokens`).
     pub fn auth_url(&self) -> String {
-        format!("http://127.0.0.1:{}/identity", self.port())
+        self.running.local_url("/identity")
     }
 
     /// Ironic's public endpoint, `http://127.0.0.1:PORT/baremetal`.
@@ -76,28 +79,21 @@ impl IronicSim {
     /// Ironic's endpoint for a catalog interface (`public`, `internal` or
     /// `admin`; anything else gives the public one).
     pub fn ironic_url_for(&self, interface: &str) -> String {
-        let prefix = api::INTERFACES.iter().find(|(i, _)| *i == interface).map_or(api::INTERFACES[0].1, |(_, p)| *p);
-        format!("http://127.0.0.1:{}{prefix}", self.port())
+        let prefix = INTERFACES.iter().find(|(i, _)| *i == interface).map_or(INTERFACES[0].1, |(_, p)| *p);
+        self.running.local_url(prefix)
     }
 
     /// A watcher.conf `[watcher_clients_auth]` section for the first user:
     /// password authentication with user and project names and domain
     /// names, as Watcher's install guide writes it.
     pub fn clients_auth_section(&self) -> String {
-        let (user, password) = self.service.users().first().cloned().unwrap_or_default();
-        format!(
-            "[watcher_clients_auth]\nauth_type = password\nauth_url = {}\nusername = {user}\npassword = {password}\n\
-             user_domain_name = {}\nproject_name = {}\nproject_domain_name = {}\n",
-            self.auth_url(),
-            keystone::DOMAIN_NAME,
-            keystone::PROJECT_NAME,
-            keystone::DOMAIN_NAME
-        )
+        let (user, password) = self.running.service().users().first().cloned().unwrap_or_default();
+        keystone::clients_auth_section(&self.auth_url(), &user, &password)
     }
 
     /// The Keystone id of a configured user (a fixed function of the name).
     pub fn user_id(&self, username: &str) -> Option<String> {
-        self.service.users().iter().any(|(u, _)| u == username).then(|| keystone::user_id(username))
+        self.running.service().users().iter().any(|(u, _)| u == username).then(|| keystone::user_id(username))
     }
 
     /// The id of project `service`, the one every user has a role on.
@@ -108,13 +104,13 @@ impl IronicSim {
     /// Every token issued so far (expired ones too), oldest first: for
     /// checking that a client never shows one.
     pub fn issued_tokens(&self) -> Vec<String> {
-        self.service.issued_tokens()
+        self.running.service().issued_tokens()
     }
 
     /// Makes every token issued so far invalid now: Ironic answers 401 to
     /// them. Tokens issued afterwards work.
     pub fn expire_tokens(&self) {
-        self.service.expire_tokens();
+        self.running.service().expire_tokens();
     }
 
     /// Lets `requests` more authenticated Ironic requests through, then
@@ -122,49 +118,43 @@ impl IronicSim {
     /// [`IronicSim::expire_tokens`]) just before the next one: a token that
     /// expires in the middle of a client's run.
     pub fn expire_tokens_after(&self, requests: usize) {
-        self.service.expire_tokens_after(requests);
+        self.running.service().expire_tokens_after(requests);
     }
 
     /// The next `times` power requests for the node (by UUID) answer 409
     /// `NodeLocked`, as when another operation holds the conductor's lock.
     pub fn lock_node(&self, uuid: &str, times: usize) {
-        self.service.lock_node(uuid, times);
+        self.running.service().lock_node(uuid, times);
     }
 
     /// Sets a node's power state now (by UUID or name), cancelling any
     /// pending change. `false` if there is no such node.
     pub fn set_power_state(&self, node: &str, state: Option<&str>) -> bool {
-        self.service.set_power_state(node, state)
+        self.running.service().set_power_state(node, state)
     }
 
     /// A node's current state, by UUID (or name).
     pub fn node(&self, uuid: &str) -> Option<SimNode> {
-        self.service.node(uuid)
+        self.running.service().node(uuid)
     }
 
     /// All nodes' current state, in listing order.
     pub fn nodes(&self) -> Vec<SimNode> {
-        self.service.nodes()
+        self.running.service().nodes()
     }
 
     /// What has been served so far.
     pub fn stats(&self) -> IronicStats {
-        self.service.stats()
+        self.running.service().stats()
     }
 
     /// Zeroes the statistics.
     pub fn reset_stats(&self) {
-        self.service.reset_stats();
+        self.running.service().reset_stats();
     }
 
     /// Stops the simulator (the same as dropping it).
     pub fn stop(self) {
         drop(self);
-    }
-}
-
-impl Drop for IronicSim {
-    fn drop(&mut self) {
-        self.server.stop();
     }
 }

@@ -1,8 +1,10 @@
-//! The simulated Ironic's nodes, the settings of a simulator, what it has
-//! served, and the small pure helpers (ids, versions, times) behind them.
+//! The simulated Ironic's nodes, the settings of a simulator, and what it
+//! has served.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+use crate::openstack::uuid_for;
 
 /// A bare-metal node known to the simulated Ironic.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,73 +117,12 @@ pub struct IronicStats {
     pub requests_without_microversion: usize,
 }
 
-/// A microversion `1.N` as (major, minor).
-pub(crate) fn parse_version(text: &str) -> Option<(u32, u32)> {
-    let (major, minor) = text.trim().split_once('.')?;
-    let digits = |s: &str| !s.is_empty() && s.len() <= 6 && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(major) || !digits(minor) {
-        return None;
-    }
-    Some((major.parse().ok()?, minor.parse().ok()?))
-}
-
-/// SplitMix64: a fixed, well-mixed function of `x`.
-fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-fn bytes_for(salt: u64, i: u64) -> [u8; 16] {
-    let hi = mix(mix(salt) ^ i);
-    let lo = mix(hi ^ 0x5bd1_e995_0000_0001);
-    let mut b = [0u8; 16];
-    b[..8].copy_from_slice(&hi.to_be_bytes());
-    b[8..].copy_from_slice(&lo.to_be_bytes());
-    b
-}
-
-/// A version-4 style UUID (`8-4-4-4-12` lowercase hex), the same for the
-/// same `salt` and `i`, distinct for distinct `i`.
-pub(crate) fn uuid_for(salt: u64, i: u64) -> String {
-    let mut b = bytes_for(salt, i);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
-}
-
-/// A 32-hex-digit id (as Keystone makes them), the same for the same text.
-pub(crate) fn hex_id(text: &str) -> String {
-    // FNV-1a, then mixed into 128 bits.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    bytes_for(h, 0).iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// Whether `s` looks like a UUID (Ironic's `is_uuid_like`): 32 hex digits,
 /// dashes allowed in the usual places or not at all.
 pub(crate) fn is_uuid_like(s: &str) -> bool {
     let plain: String = s.chars().filter(|c| *c != '-').collect();
     let dashed_ok = s.len() == 32 || (s.len() == 36 && [8, 13, 18, 23].iter().all(|&i| s.as_bytes()[i] == b'-'));
     plain.len() == 32 && plain.bytes().all(|b| b.is_ascii_hexdigit()) && dashed_ok
-}
-
-/// A time as Keystone writes it: `2015-11-07T02:58:43.578887Z`.
-pub(crate) fn rfc3339(unix_secs: i64, micros: u32) -> String {
-    let (year, month, day) = crate::util::civil_from_days(unix_secs.div_euclid(86_400));
-    let secs = unix_secs.rem_euclid(86_400);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60,
-        micros.min(999_999)
-    )
 }
 
 #[cfg(test)]
@@ -205,22 +146,10 @@ mod tests {
             (nodes[4].provision_state.as_str(), nodes[4].power_state.as_deref(), nodes[4].compute_node_id.as_deref()),
             ("available", Some("power off"), None)
         );
-        let many: HashSet<_> = (0..100_000).map(|i| uuid_for(1, i)).collect();
-        assert_eq!(many.len(), 100_000);
     }
 
     #[test]
-    fn helpers() {
-        assert_eq!(parse_version("1.46"), Some((1, 46)));
-        assert_eq!(parse_version(" 1.1 "), Some((1, 1)));
-        for bad in ["", "1", "1.", ".1", "1.x", "latest", "1.2.3", "99999999.1", "-1.2"] {
-            assert_eq!(parse_version(bad), None, "{bad}");
-        }
-        assert_eq!(rfc3339(1_446_865_123, 578_887), "2015-11-07T02:58:43.578887Z");
-        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000Z");
-        let id = hex_id("user:watcher");
-        assert_eq!((id.len(), id.clone()), (32, hex_id("user:watcher")));
-        assert_ne!(id, hex_id("user:other"));
+    fn uuid_like() {
         assert!(is_uuid_like("1be26c0b-03f2-4d2e-ae87-c02d7f33c123"));
         assert!(is_uuid_like("1be26c0b03f24d2eae87c02d7f33c123"));
         assert!(!is_uuid_like("bm-0001"));

@@ -274,45 +274,6 @@ impl Default for MaasSimConfig {
     }
 }
 
-/// One injected fault: requests whose path contains `path_contains` and
-/// whose `op` matches (`None` = any op, or none) get `fault` instead of the
-/// normal answer, `times` times (`None` = forever). Rules are checked in the
-/// order they were added; the first match wins.
-#[derive(Clone, Debug)]
-pub struct FaultRule {
-    pub path_contains: String,
-    pub op: Option<String>,
-    pub times: Option<usize>,
-    pub fault: Fault,
-}
-
-/// How a faulty server answers.
-#[derive(Clone, Debug)]
-pub enum Fault {
-    /// This status, content type, body and optional `Retry-After`.
-    Status { status: u16, content_type: String, body: String, retry_after: Option<String> },
-    /// The normal answer, after this delay.
-    Delay(Duration),
-    /// Accept the request and never answer (until the client closes or the
-    /// simulator stops).
-    Hang,
-    /// The normal answer, sent this slowly.
-    Trickle { bytes_per_sec: u32 },
-    /// Nothing for `delay`, then the normal answer sent this slowly: the
-    /// headers arrive late and the body keeps coming.
-    LateTrickle { delay: Duration, bytes_per_sec: u32 },
-    /// 200 `application/json`, chunked, never ending.
-    EndlessBody,
-    /// The normal answer's headers and half its body, then the connection
-    /// closes.
-    CloseMidResponse,
-    /// Headers claiming `Content-Length: 2147483648`, a few bytes, a short
-    /// pause, then the connection closes.
-    HugeContentLength,
-    /// Bytes that are not HTTP at all, then the connection closes.
-    Garbage,
-}
-
 /// A BMC problem `query_power_state`, `power_on` and `power_off` report.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BmcFailure {

@@ -26,22 +26,22 @@
 //! # let _ = conf;
 //! ```
 
-mod api;
 mod model;
+mod service;
 
 use std::io;
-use std::sync::Arc;
 
 pub use model::{NovaSimConfig, NovaStats, SimHypervisor};
 
-pub use crate::maas::{Fault, FaultRule};
-use crate::server::Server;
+pub use crate::fault::{Fault, FaultRule};
+use crate::keystone;
+use crate::server::Running;
+use service::{NovaService, INTERFACES};
 
 /// A running simulated Nova + Keystone. Dropping it (or [`NovaSim::stop`])
 /// closes every connection and joins every thread.
 pub struct NovaSim {
-    server: Server,
-    service: Arc<api::NovaService>,
+    running: Running<NovaService>,
 }
 
 impl NovaSim {
@@ -53,87 +53,76 @@ impl NovaSim {
 
     /// Starts a simulator on `127.0.0.1:port` (0 = a free port).
     pub fn start_on_port(config: NovaSimConfig, port: u16) -> io::Result<NovaSim> {
-        let service = Arc::new(api::NovaService::new(config)?);
-        let server = Server::start(port, None, service.clone())?;
-        Ok(NovaSim { server, service })
+        Ok(NovaSim { running: Running::start(NovaService::new(config)?, port, None)? })
     }
 
+    /// The port listened on.
     pub fn port(&self) -> u16 {
-        self.server.addr().port()
+        self.running.port()
     }
 
     /// Keystone's URL, `http://127.0.0.1:PORT/identity`.
     pub fn auth_url(&self) -> String {
-        format!("http://127.0.0.1:{}/identity", self.port())
+        self.running.local_url("/identity")
     }
 
     /// Nova's endpoint for a catalog interface (`public`, `internal`,
     /// `admin`; anything else gives the public one).
     pub fn nova_url_for(&self, interface: &str) -> String {
-        let prefix = api::INTERFACES.iter().find(|(i, _)| *i == interface).map_or(api::INTERFACES[0].1, |(_, p)| *p);
-        format!("http://127.0.0.1:{}{prefix}/v2.1", self.port())
+        let prefix = INTERFACES.iter().find(|(i, _)| *i == interface).map_or(INTERFACES[0].1, |(_, p)| *p);
+        self.running.local_url(&format!("{prefix}/v2.1"))
     }
 
     /// A watcher.conf `[watcher_clients_auth]` section for the first user
     /// (password, user and project names with domain names).
     pub fn clients_auth_section(&self) -> String {
-        let (user, password) = self.service.users().first().cloned().unwrap_or_default();
-        format!(
-            "[watcher_clients_auth]\nauth_type = password\nauth_url = {}\nusername = {user}\npassword = {password}\n\
-             user_domain_name = {}\nproject_name = {}\nproject_domain_name = {}\n",
-            self.auth_url(),
-            crate::ironic::keystone::DOMAIN_NAME,
-            crate::ironic::keystone::PROJECT_NAME,
-            crate::ironic::keystone::DOMAIN_NAME
-        )
+        let (user, password) = self.running.service().users().first().cloned().unwrap_or_default();
+        keystone::clients_auth_section(&self.auth_url(), &user, &password)
     }
 
     /// Every token issued so far, oldest first.
     pub fn issued_tokens(&self) -> Vec<String> {
-        self.service.issued_tokens()
+        self.running.service().issued_tokens()
     }
 
     /// Makes every token issued so far invalid: Nova answers 401 to them.
     pub fn expire_tokens(&self) {
-        self.service.expire_tokens();
+        self.running.service().expire_tokens();
     }
 
     /// Adds a fault rule: requests whose path contains `path_contains` get
     /// the fault (`op` is not used). Rules are checked in the order added.
     pub fn add_fault(&self, rule: FaultRule) {
-        self.service.add_fault(rule);
+        self.running.service().add_fault(rule);
     }
 
+    /// Removes all fault rules.
     pub fn clear_faults(&self) {
-        self.service.clear_faults();
+        self.running.service().clear_faults();
     }
 
     /// The hypervisors, in listing order.
     pub fn hypervisors(&self) -> Vec<SimHypervisor> {
-        self.service.hypervisors()
+        self.running.service().hypervisors()
     }
 
     /// Replaces the hypervisors.
     pub fn set_hypervisors(&self, hypervisors: Vec<SimHypervisor>) {
-        self.service.set_hypervisors(hypervisors);
+        self.running.service().set_hypervisors(hypervisors);
     }
 
+    /// What has been served so far.
     pub fn stats(&self) -> NovaStats {
-        self.service.stats()
+        self.running.service().stats()
     }
 
+    /// Zeroes the statistics.
     pub fn reset_stats(&self) {
-        self.service.reset_stats();
+        self.running.service().reset_stats();
     }
 
     /// Stops the simulator (the same as dropping it).
     pub fn stop(self) {
         drop(self);
-    }
-}
-
-impl Drop for NovaSim {
-    fn drop(&mut self) {
-        self.server.stop();
     }
 }

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::openstack::uuid_for;
+
 /// A hypervisor (compute node) known to the simulated Nova.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SimHypervisor {
@@ -128,38 +130,6 @@ pub struct NovaStats {
     pub limit_requests: usize,
 }
 
-/// `2.N` as (major, minor).
-pub(crate) fn parse_version(text: &str) -> Option<(u32, u32)> {
-    let (major, minor) = text.trim().split_once('.')?;
-    let digits = |s: &str| !s.is_empty() && s.len() <= 6 && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(major) || !digits(minor) {
-        return None;
-    }
-    Some((major.parse().ok()?, minor.parse().ok()?))
-}
-
-/// SplitMix64.
-fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// A version-4 style UUID, the same for the same `salt` and `i`, distinct
-/// for distinct `i`.
-pub(crate) fn uuid_for(salt: u64, i: u64) -> String {
-    let hi = mix(mix(salt) ^ i);
-    let lo = mix(hi ^ 0x5bd1_e995_0000_0001);
-    let mut b = [0u8; 16];
-    b[..8].copy_from_slice(&hi.to_be_bytes());
-    b[8..].copy_from_slice(&lo.to_be_bytes());
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,7 +145,5 @@ mod tests {
         assert_eq!((hs[0].running_vms(), hs[2].running_vms()), (1, 0));
         assert_eq!((hs[10].state.as_str(), hs[12].status.as_str()), ("down", "disabled"));
         assert_eq!(hs[0].uuid.len(), 36);
-        assert_eq!(parse_version("2.56"), Some((2, 56)));
-        assert_eq!(parse_version("2"), None);
     }
 }

@@ -6,18 +6,23 @@ use std::sync::Mutex;
 
 use serde_json::{json, Map, Value};
 
-use super::model::{parse_version, NovaSimConfig, NovaStats, SimHypervisor};
+use super::model::{NovaSimConfig, NovaStats, SimHypervisor};
+use crate::fault::{self, FaultBodies, FaultRule, FaultRules};
 use crate::http::{Request, Response};
-use crate::ironic::keystone::{keystone_error_body, Keystone, UNAUTHORIZED};
-use crate::maas::{Fault, FaultRule};
+use crate::keystone::{self, Keystone};
+use crate::openstack::{bool_from_string, parse_version, uuid_for, version_text};
 use crate::server::{lock, ConnInfo, Reply, Service};
-use crate::util::{http_date, json_str, parse_form, percent_decode, unix_now};
+use crate::util::{http_date, json_str, last, parse_form, percent_decode, unix_now};
 
 const JSON: &str = "application/json";
 const TEXT: &str = "text/plain; charset=utf-8";
 
 /// The catalog interfaces and the path prefix each is served under; the
 /// catalog URL is the prefix + `/v2.1`.
+/// Nova's broken answers.
+const FAULT_BODIES: FaultBodies =
+    FaultBodies { content_type: JSON, short_body: b"{\"hypervisors\": [{\"id\": 1}]}", huge_prefix: "{\"hyp" };
+
 pub(crate) const INTERFACES: [(&str, &str); 3] =
     [("public", "/compute"), ("internal", "/compute-internal"), ("admin", "/compute-admin")];
 
@@ -95,23 +100,6 @@ pub(crate) fn nova_error(status: u16, message: &str) -> Response {
     Response::new(status, JSON, format!("{{\"{name}\": {{\"code\": {status}, \"message\": {}}}}}", json_str(message)))
 }
 
-fn version_text(v: (u32, u32)) -> String {
-    format!("{}.{}", v.0, v.1)
-}
-
-/// oslo's strict `bool_from_string`.
-fn strict_bool(s: &str) -> Option<bool> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "1" | "t" | "true" | "on" | "y" | "yes" => Some(true),
-        "0" | "f" | "false" | "off" | "n" | "no" => Some(false),
-        _ => None,
-    }
-}
-
-fn last<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    params.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
-}
-
 fn is_uuid_like(s: &str) -> bool {
     let plain: String = s.chars().filter(|c| *c != '-').collect();
     plain.len() == 32 && plain.bytes().all(|b| b.is_ascii_hexdigit()) && (s.len() == 32 || s.len() == 36)
@@ -123,7 +111,7 @@ pub(crate) struct NovaService {
     page_size: usize,
     min: (u32, u32),
     max: (u32, u32),
-    faults: Mutex<Vec<FaultRule>>,
+    faults: FaultRules,
     stats: Mutex<NovaStats>,
 }
 
@@ -138,14 +126,14 @@ impl NovaService {
         let compute: Vec<(String, String)> =
             INTERFACES.iter().map(|(i, p)| ((*i).to_owned(), format!("{p}/v2.1"))).collect();
         let keystone = Keystone::new(config.users, Vec::new(), config.token_ttl, config.region)
-            .with_catalog(false, vec![("compute".into(), "nova".into(), compute)]);
+            .with_catalog(vec![keystone::catalog_identity(), keystone::service("compute", "nova", compute)]);
         Ok(NovaService {
             keystone: Mutex::new(keystone),
             hypervisors: Mutex::new(config.hypervisors),
             page_size: config.page_size.max(1),
             min,
             max,
-            faults: Mutex::new(Vec::new()),
+            faults: FaultRules::default(),
             stats: Mutex::new(NovaStats::default()),
         })
     }
@@ -163,11 +151,11 @@ impl NovaService {
     }
 
     pub fn add_fault(&self, rule: FaultRule) {
-        lock(&self.faults).push(rule);
+        self.faults.add(rule);
     }
 
     pub fn clear_faults(&self) {
-        lock(&self.faults).clear();
+        self.faults.clear();
     }
 
     pub fn hypervisors(&self) -> Vec<SimHypervisor> {
@@ -190,45 +178,20 @@ impl NovaService {
         f(&mut lock(&self.stats));
     }
 
-    fn take_fault(&self, path: &str) -> Option<Fault> {
-        let mut faults = lock(&self.faults);
-        let i = faults.iter().position(|r| path.contains(&r.path_contains) && r.times != Some(0))?;
-        let rule = &mut faults[i];
-        let fault = rule.fault.clone();
-        if let Some(n) = rule.times.as_mut() {
-            *n -= 1;
-            if *n == 0 {
-                faults.remove(i);
-            }
-        }
-        Some(fault)
-    }
-
     fn respond(&self, req: &Request, route: &Route, base: &str) -> Response {
         match route {
             Route::Outside => Response::new(404, TEXT, "404 Not Found\n"),
-            Route::KeystoneOther => {
-                Response::new(404, JSON, keystone_error_body(404, "The resource could not be found."))
-            }
+            Route::KeystoneOther => keystone::not_found(),
             Route::Tokens => {
                 if req.method != "POST" {
-                    return Response::new(
-                        405,
-                        JSON,
-                        keystone_error_body(405, "The method you have requested is not allowed for this resource."),
-                    );
+                    return keystone::method_not_allowed();
                 }
                 let issued = lock(&self.keystone).issue(&req.body, base);
-                match issued {
-                    Ok(t) => {
-                        self.count(|s| s.tokens_issued += 1);
-                        Response::new(201, JSON, t.body).with_header("X-Subject-Token", t.token)
-                    }
-                    Err(e) => {
-                        self.count(|s| s.rejected_auth += 1);
-                        Response::new(e.status, JSON, e.body())
-                    }
-                }
+                self.count(|s| match issued {
+                    Ok(_) => s.tokens_issued += 1,
+                    Err(_) => s.rejected_auth += 1,
+                });
+                keystone::token_response(&issued)
             }
             Route::Nova(iface, r) => self.nova(req, *iface, r, base),
         }
@@ -282,8 +245,7 @@ impl NovaService {
         let token = req.header("X-Auth-Token").unwrap_or("");
         if !lock(&self.keystone).valid(token) {
             self.count(|s| s.rejected_tokens += 1);
-            return Response::new(401, JSON, keystone_error_body(401, UNAUTHORIZED))
-                .with_header("WWW-Authenticate", format!("Keystone uri=\"{base}/identity\""));
+            return keystone::bad_token(base);
         }
         let v = match self.negotiate(req) {
             Ok(v) => v,
@@ -313,7 +275,7 @@ impl NovaService {
         }
         match last(params, "with_servers") {
             None => Ok(false),
-            Some(text) => strict_bool(text).ok_or_else(|| {
+            Some(text) => bool_from_string(text).ok_or_else(|| {
                 nova_error(400, &format!("Invalid input for query parameters with_servers. Value: {text}."))
             }),
         }
@@ -424,7 +386,7 @@ fn hypervisor_json(h: &SimHypervisor, detail: bool, with_servers: bool, v: (u32,
         o.insert(
             "service".into(),
             json!({
-                "id": if uuid_ids { Value::from(super::model::uuid_for(0x7376_6373, h.int_id)) } else { Value::from(h.int_id + 100) },
+                "id": if uuid_ids { Value::from(uuid_for(0x7376_6373, h.int_id)) } else { Value::from(h.int_id + 100) },
                 "host": h.service_host,
                 "disabled_reason": if h.status == "disabled" { Value::from("maintenance") } else { Value::Null },
             }),
@@ -474,41 +436,8 @@ impl Service for NovaService {
             resp.headers.push(("Date".into(), date.clone()));
             resp
         };
-        let normal = || finish(self.respond(&req, &route, &base));
-        match self.take_fault(&req.path) {
-            None => Reply::Send(normal()),
-            Some(Fault::Status { status, content_type, body, retry_after }) => {
-                let mut resp = Response::new(status, &content_type, body);
-                if let Some(ra) = retry_after {
-                    resp = resp.with_header("Retry-After", ra);
-                }
-                Reply::Send(finish(resp))
-            }
-            Some(Fault::Delay(d)) => {
-                if !conn.stop.sleep(d) {
-                    return Reply::Hang;
-                }
-                Reply::Send(normal())
-            }
-            Some(Fault::Hang) => Reply::Hang,
-            Some(Fault::Trickle { bytes_per_sec }) => Reply::Trickle(normal(), bytes_per_sec),
-            Some(Fault::LateTrickle { delay, bytes_per_sec }) => {
-                if !conn.stop.sleep(delay) {
-                    return Reply::Hang;
-                }
-                Reply::Trickle(normal(), bytes_per_sec)
-            }
-            Some(Fault::EndlessBody) => Reply::EndlessBody(finish(Response::new(200, JSON, ""))),
-            Some(Fault::CloseMidResponse) => {
-                let mut resp = normal();
-                if resp.body.len() < 2 {
-                    resp.body = b"{\"hypervisors\": [{\"id\": 1}]}".to_vec();
-                }
-                Reply::CloseMidResponse(resp)
-            }
-            Some(Fault::HugeContentLength) => Reply::HugeContentLength(finish(Response::new(200, JSON, "{\"hyp"))),
-            Some(Fault::Garbage) => Reply::Garbage,
-        }
+        let fault = self.faults.take(|rule| req.path.contains(&rule.path_contains));
+        fault::reply(fault, conn, &FAULT_BODIES, || finish(self.respond(&req, &route, &base)), finish)
     }
 }
 

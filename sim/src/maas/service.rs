@@ -1,175 +1,32 @@
-//! The simulated MAAS region: routing, authentication, the machine
-//! endpoints and their power semantics, injected faults, and statistics.
+//! The simulated MAAS region: its state and the knobs a test turns,
+//! authentication, the answers of each endpoint (machines and their power
+//! semantics included), injected faults, and statistics.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::json::{self, Refs};
+use super::inventory::{Inventory, Pending};
+use super::json;
 use super::model::*;
 use super::oauth::{self, AuthInput, AuthResult, Credentials, NonceStore};
-use crate::http::{multipart_boundary, nginx_page, parse_multipart, Request, Response};
+use super::routes::{endpoint_key, RequestCtx, Route};
+use crate::fault::{self, FaultBodies, FaultRule, FaultRules};
+use crate::http::{nginx_page, Request, Response};
 use crate::server::{lock, ConnInfo, Reply, Service};
-use crate::util::{http_date, parse_form, percent_decode, unix_now};
+use crate::util::{http_date, json_str, unix_now};
 
 const TEXT: &str = "text/plain; charset=utf-8";
 const JSON: &str = "application/json; charset=utf-8";
 const HTML: &str = "text/html; charset=utf-8";
 
-/// Where a request goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Route {
-    /// Not under `/MAAS/`: the front web server's 404.
-    OutsideMaas,
-    /// Under `/MAAS/` but no API: Django's 404 page.
-    MaasOther,
-    /// `/MAAS/api/version/`.
-    ApiVersionText,
-    /// `/MAAS/api/1.0/...`.
-    Api10,
-    Version,
-    Describe,
-    Users,
-    Machines,
-    Machine(String),
-    /// Any other path under `/MAAS/api/2.0/`.
-    UnknownApi,
-}
-
-fn route(path: &str) -> (Route, Option<String>) {
-    let Some(rest) = path.strip_prefix("/MAAS/") else { return (Route::OutsideMaas, None) };
-    if rest.starts_with("api/version/") {
-        return (Route::ApiVersionText, None);
-    }
-    if rest.starts_with("api/1.0/") {
-        return (Route::Api10, None);
-    }
-    let Some(api) = rest.strip_prefix("api/2.0/") else { return (Route::MaasOther, None) };
-    let r = match api {
-        "version/" => Route::Version,
-        "describe/" => Route::Describe,
-        "users/" => Route::Users,
-        "machines/" => Route::Machines,
-        _ => {
-            let segments: Vec<&str> = api.split('/').collect();
-            match segments.as_slice() {
-                ["machines", id, ""] if !id.is_empty() => Route::Machine(id.to_string()),
-                ["machines", id, op] if !id.is_empty() && op.len() > 3 && op.starts_with("op-") => {
-                    return (Route::Machine(id.to_string()), Some(op[3..].to_string()));
-                }
-                ["users", op] if op.len() > 3 && op.starts_with("op-") => {
-                    return (Route::Users, Some(op[3..].to_string()));
-                }
-                ["machines", op] if op.len() > 3 && op.starts_with("op-") => {
-                    return (Route::Machines, Some(op[3..].to_string()));
-                }
-                _ => Route::UnknownApi,
-            }
-        }
-    };
-    (r, None)
-}
-
-fn endpoint_key(method: &str, route: &Route, op: Option<&str>, path: &str) -> String {
-    let base = match route {
-        Route::Version => "version/",
-        Route::Describe => "describe/",
-        Route::Users => "users/",
-        Route::Machines => "machines/",
-        Route::Machine(_) => "machines/{id}/",
-        _ => return format!("{method} {path}"),
-    };
-    match op {
-        Some(op) => format!("{method} {base}?op={op}"),
-        None => format!("{method} {base}"),
-    }
-}
-
-fn last<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    params.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
-}
-
-struct Entry {
-    machine: SimMachine,
-    /// The machine's JSON, rendered when first needed after a change.
-    json: Option<String>,
-}
-
-struct Pending {
-    index: usize,
-    state: PowerState,
-    due: Instant,
-}
-
-struct Inventory {
-    entries: Vec<Entry>,
-    by_id: HashMap<String, usize>,
-    zone_ids: HashMap<String, usize>,
-    pool_ids: HashMap<String, usize>,
-    domain_ids: HashMap<String, usize>,
-    pending: Vec<Pending>,
-    bmc: HashMap<String, BmcFailure>,
-}
-
-impl Inventory {
-    fn new(machines: Vec<SimMachine>) -> Inventory {
-        let mut zone_ids = HashMap::from([("default".to_string(), 1)]);
-        let mut pool_ids = HashMap::from([("default".to_string(), 0)]);
-        let mut domain_ids = HashMap::from([("maas".to_string(), 0)]);
-        let mut by_id = HashMap::new();
-        for (i, m) in machines.iter().enumerate() {
-            by_id.entry(m.system_id.clone()).or_insert(i);
-            let n = zone_ids.len() + 1;
-            zone_ids.entry(m.zone.clone()).or_insert(n);
-            let n = pool_ids.len();
-            pool_ids.entry(m.pool.clone()).or_insert(n);
-            let n = domain_ids.len();
-            domain_ids.entry(m.domain.clone()).or_insert(n);
-        }
-        let entries = machines.into_iter().map(|machine| Entry { machine, json: None }).collect();
-        Inventory { entries, by_id, zone_ids, pool_ids, domain_ids, pending: Vec::new(), bmc: HashMap::new() }
-    }
-
-    /// Applies the power changes that are due.
-    fn settle(&mut self) {
-        if self.pending.is_empty() {
-            return;
-        }
-        let now = Instant::now();
-        let mut i = 0;
-        while i < self.pending.len() {
-            if self.pending[i].due <= now {
-                let p = self.pending.remove(i);
-                self.set_power(p.index, p.state);
-            } else {
-                i += 1;
-            }
-        }
-    }
-
-    fn set_power(&mut self, index: usize, state: PowerState) {
-        if let Some(e) = self.entries.get_mut(index) {
-            if e.machine.power_state != state {
-                e.machine.power_state = state;
-                e.json = None;
-            }
-        }
-    }
-
-    fn json(&mut self, index: usize) -> &str {
-        let refs = {
-            let m = &self.entries[index].machine;
-            Refs {
-                zone_id: self.zone_ids.get(&m.zone).copied().unwrap_or(0),
-                pool_id: self.pool_ids.get(&m.pool).copied().unwrap_or(0),
-                domain_id: self.domain_ids.get(&m.domain).copied().unwrap_or(0),
-            }
-        };
-        let e = &mut self.entries[index];
-        e.json.get_or_insert_with(|| json::machine(&e.machine, index, &refs))
-    }
-}
+/// MAAS's broken answers.
+const FAULT_BODIES: FaultBodies = FaultBodies {
+    content_type: JSON,
+    short_body: b"[{\"system_id\": \"abcdef\"}]",
+    huge_prefix: "[{\"system_id\": \"",
+};
 
 /// The state and behaviour of one simulated MAAS.
 pub(crate) struct MaasService {
@@ -183,7 +40,7 @@ pub(crate) struct MaasService {
     max_concurrent_power_queries: Option<usize>,
     inventory: Mutex<Inventory>,
     nonces: Mutex<NonceStore>,
-    faults: Mutex<Vec<FaultRule>>,
+    faults: FaultRules,
     stats: Mutex<SimStats>,
     power_queries_in_flight: AtomicUsize,
 }
@@ -207,7 +64,7 @@ impl MaasService {
             max_concurrent_power_queries: config.max_concurrent_power_queries,
             inventory: Mutex::new(Inventory::new(config.machines)),
             nonces: Mutex::new(NonceStore::default()),
-            faults: Mutex::new(Vec::new()),
+            faults: FaultRules::default(),
             stats: Mutex::new(SimStats::default()),
             power_queries_in_flight: AtomicUsize::new(0),
         }
@@ -218,11 +75,11 @@ impl MaasService {
     }
 
     pub fn add_fault(&self, rule: FaultRule) {
-        lock(&self.faults).push(rule);
+        self.faults.add(rule);
     }
 
     pub fn clear_faults(&self) {
-        lock(&self.faults).clear();
+        self.faults.clear();
     }
 
     pub fn set_bmc_failure(&self, system_id: &str, failure: Option<BmcFailure>) {
@@ -261,23 +118,6 @@ impl MaasService {
 
     pub fn reset_stats(&self) {
         *lock(&self.stats) = SimStats::default();
-    }
-
-    /// The first fault rule matching, with its use counted.
-    fn take_fault(&self, path: &str, op: Option<&str>) -> Option<Fault> {
-        let mut faults = lock(&self.faults);
-        let i = faults.iter().position(|r| {
-            path.contains(&r.path_contains) && r.op.as_deref().is_none_or(|o| Some(o) == op) && r.times != Some(0)
-        })?;
-        let rule = &mut faults[i];
-        let fault = rule.fault.clone();
-        if let Some(n) = rule.times.as_mut() {
-            *n -= 1;
-            if *n == 0 {
-                faults.remove(i);
-            }
-        }
-        Some(fault)
     }
 
     fn now(&self) -> i64 {
@@ -412,12 +252,12 @@ impl MaasService {
         let unknown_zones: BTreeSet<&str> = zones.iter().copied().filter(|z| !inv.zone_ids.contains_key(*z)).collect();
         if !unknown_zones.is_empty() {
             let names = unknown_zones.into_iter().collect::<Vec<_>>().join(", ");
-            errors.push(format!("\"zone\": [{}]", crate::util::json_str(&format!("No such zone(s): {names}."))));
+            errors.push(format!("\"zone\": [{}]", json_str(&format!("No such zone(s): {names}."))));
         }
         let unknown_pools: BTreeSet<&str> = pools.iter().copied().filter(|p| !inv.pool_ids.contains_key(*p)).collect();
         if !unknown_pools.is_empty() {
             let names = unknown_pools.into_iter().collect::<Vec<_>>().join(", ");
-            errors.push(format!("\"pool\": [{}]", crate::util::json_str(&format!("No such pool(s): {names}."))));
+            errors.push(format!("\"pool\": [{}]", json_str(&format!("No such pool(s): {names}."))));
         }
         if !errors.is_empty() {
             return Response::new(400, JSON, format!("{{{}}}", errors.join(", ")));
@@ -573,46 +413,6 @@ fn bmc_error(failure: &BmcFailure, m: &SimMachine, action: &str) -> Response {
     }
 }
 
-/// What is derived from a request before answering it.
-struct RequestCtx {
-    route: Route,
-    /// The decoded path.
-    path: String,
-    op: Option<String>,
-    query: Vec<(String, String)>,
-    form: Vec<(String, String)>,
-    urlencoded: bool,
-}
-
-impl RequestCtx {
-    fn new(req: &Request) -> RequestCtx {
-        let path = percent_decode(&req.path);
-        let query = parse_form(&req.query);
-        let content_type = req.header("content-type").unwrap_or("");
-        let urlencoded = content_type
-            .split(';')
-            .next()
-            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
-        let form = if req.method != "POST" {
-            Vec::new()
-        } else if urlencoded {
-            parse_form(&String::from_utf8_lossy(&req.body))
-        } else if let Some(boundary) = multipart_boundary(content_type) {
-            parse_multipart(&req.body, &boundary)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|p| (p.name, String::from_utf8_lossy(&p.value).into_owned()))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let (route, path_op) = route(&path);
-        let op = last(&query, "op").filter(|o| !o.is_empty()).or(last(&form, "op").filter(|o| !o.is_empty()));
-        let op = op.map(str::to_string).or(path_op);
-        RequestCtx { route, path, op, query, form, urlencoded }
-    }
-}
-
 impl Service for MaasService {
     fn handle(&self, req: Request, conn: &ConnInfo<'_>) -> Reply {
         let ctx = RequestCtx::new(&req);
@@ -624,7 +424,10 @@ impl Service for MaasService {
                 .entry(endpoint_key(&req.method, &ctx.route, ctx.op.as_deref(), &ctx.path))
                 .or_insert(0) += 1;
         }
-        let fault = self.take_fault(&req.path, ctx.op.as_deref());
+        let op = ctx.op.as_deref();
+        let fault = self
+            .faults
+            .take(|rule| req.path.contains(&rule.path_contains) && rule.op.as_deref().is_none_or(|o| Some(o) == op));
         let date = http_date(self.now());
         let finish = |mut resp: Response| {
             resp.headers.push(("Date".into(), date.clone()));
@@ -638,75 +441,6 @@ impl Service for MaasService {
             }
             resp
         };
-        let normal = || finish(self.respond(&req, &ctx, conn));
-        match fault {
-            None => Reply::Send(normal()),
-            Some(Fault::Status { status, content_type, body, retry_after }) => {
-                let mut resp = Response::new(status, &content_type, body);
-                if let Some(ra) = retry_after {
-                    resp = resp.with_header("Retry-After", ra);
-                }
-                Reply::Send(finish(resp))
-            }
-            Some(Fault::Delay(d)) => {
-                if !conn.stop.sleep(d) {
-                    return Reply::Hang;
-                }
-                Reply::Send(normal())
-            }
-            Some(Fault::Hang) => Reply::Hang,
-            Some(Fault::Trickle { bytes_per_sec }) => Reply::Trickle(normal(), bytes_per_sec),
-            Some(Fault::LateTrickle { delay, bytes_per_sec }) => {
-                if !conn.stop.sleep(delay) {
-                    return Reply::Hang;
-                }
-                Reply::Trickle(normal(), bytes_per_sec)
-            }
-            Some(Fault::EndlessBody) => Reply::EndlessBody(finish(Response::new(200, JSON, ""))),
-            Some(Fault::CloseMidResponse) => {
-                let mut resp = normal();
-                if resp.body.len() < 2 {
-                    resp.body = b"[{\"system_id\": \"abcdef\"}]".to_vec();
-                }
-                Reply::CloseMidResponse(resp)
-            }
-            Some(Fault::HugeContentLength) => {
-                Reply::HugeContentLength(finish(Response::new(200, JSON, "[{\"system_id\": \"")))
-            }
-            Some(Fault::Garbage) => Reply::Garbage,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn routes() {
-        assert_eq!(route("/MAAS/api/2.0/machines/"), (Route::Machines, None));
-        assert_eq!(route("/MAAS/api/2.0/machines/abc123/"), (Route::Machine("abc123".into()), None));
-        assert_eq!(
-            route("/MAAS/api/2.0/machines/abc123/op-power_on"),
-            (Route::Machine("abc123".into()), Some("power_on".into()))
-        );
-        assert_eq!(route("/MAAS/api/2.0/machines").0, Route::UnknownApi);
-        assert_eq!(route("/MAAS/api/2.0/machines/abc123").0, Route::UnknownApi);
-        assert_eq!(route("/MAAS/api/2.0/").0, Route::UnknownApi);
-        assert_eq!(route("/MAAS/api/1.0/nodes/").0, Route::Api10);
-        assert_eq!(route("/MAAS/api/version/").0, Route::ApiVersionText);
-        assert_eq!(route("/api/2.0/version/").0, Route::OutsideMaas);
-        assert_eq!(route("/MAAS/").0, Route::MaasOther);
-    }
-
-    #[test]
-    fn endpoint_keys() {
-        let k = |m, p: &str, op| endpoint_key(m, &route(p).0, op, p);
-        assert_eq!(k("GET", "/MAAS/api/2.0/users/", Some("whoami")), "GET users/?op=whoami");
-        assert_eq!(
-            k("GET", "/MAAS/api/2.0/machines/x/", Some("query_power_state")),
-            "GET machines/{id}/?op=query_power_state"
-        );
-        assert_eq!(k("GET", "/other", None), "GET /other");
+        fault::reply(fault, conn, &FAULT_BODIES, || finish(self.respond(&req, &ctx, conn)), finish)
     }
 }

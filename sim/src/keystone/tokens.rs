@@ -1,63 +1,20 @@
-//! The Keystone v3 part: `POST /v3/auth/tokens` with password or
-//! application-credential authentication, scoping, the service catalog, and
-//! the tokens it has issued.
+//! Keystone's identity service: users and application credentials,
+//! `POST /v3/auth/tokens` with password or application-credential
+//! authentication and scoping, and the tokens it has issued.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use super::model::{hex_id, rfc3339};
-use crate::util::{json_str, random_alnum};
+use super::catalog::{self, CatalogService};
+use super::error::KeystoneError;
+use crate::openstack::{hex_id, rfc3339};
+use crate::util::random_alnum;
 
 pub(crate) const DOMAIN_ID: &str = "default";
 pub(crate) const DOMAIN_NAME: &str = "Default";
 pub(crate) const PROJECT_NAME: &str = "service";
-
-/// Keystone's message for every credential it refuses (it does not say
-/// which part was wrong).
-pub(crate) const UNAUTHORIZED: &str = "The request you have made requires authentication.";
-
-/// A Keystone error: status and `{"error": {"code", "title", "message"}}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct KeystoneError {
-    pub status: u16,
-    pub message: String,
-}
-
-impl KeystoneError {
-    fn unauthorized() -> KeystoneError {
-        KeystoneError { status: 401, message: UNAUTHORIZED.into() }
-    }
-
-    /// Keystone's `ValidationError`.
-    fn expecting(attribute: &str, target: &str) -> KeystoneError {
-        KeystoneError {
-            status: 400,
-            message: format!(
-                "Expecting to find {attribute} in {target}. The server could not comply with the request since it is \
-                 either malformed or otherwise incorrect. The client is assumed to be in error."
-            ),
-        }
-    }
-
-    fn schema(field: &str, detail: &str) -> KeystoneError {
-        KeystoneError { status: 400, message: format!("Invalid input for field '{field}': {detail}") }
-    }
-
-    pub fn body(&self) -> String {
-        keystone_error_body(self.status, &self.message)
-    }
-}
-
-/// `{"error": {"code": 401, "title": "Unauthorized", "message": "..."}}`.
-pub(crate) fn keystone_error_body(status: u16, message: &str) -> String {
-    format!(
-        "{{\"error\": {{\"code\": {status}, \"title\": {}, \"message\": {}}}}}",
-        json_str(crate::http::reason(status)),
-        json_str(message)
-    )
-}
 
 /// A token issued.
 #[derive(Debug, Clone)]
@@ -84,15 +41,9 @@ pub(crate) struct Keystone {
     tokens: HashMap<String, Issued>,
     /// Every token ever issued, expired ones included.
     history: Vec<String>,
-    /// Whether the catalog lists this simulator's Ironic endpoints.
-    baremetal: bool,
-    /// More catalog services: (type, name, [(interface, URL)]); a URL that
-    /// starts with `/` is below the simulator's own base.
-    extra_services: Vec<CatalogService>,
+    /// The services the catalog lists, in order.
+    catalog: Vec<CatalogService>,
 }
-
-/// A catalog service: (type, name, [(interface, URL or `/path`)]).
-pub(crate) type CatalogService = (String, String, Vec<(String, String)>);
 
 /// A token just issued: its id and the response body.
 pub(crate) struct NewToken {
@@ -141,16 +92,14 @@ impl Keystone {
             region,
             tokens: HashMap::new(),
             history: Vec::new(),
-            baremetal: true,
-            extra_services: Vec::new(),
+            catalog: vec![catalog::identity()],
         }
     }
 
-    /// Sets what the catalog lists besides identity: this simulator's
-    /// Ironic endpoints or not, and more services.
-    pub fn with_catalog(mut self, baremetal: bool, extra_services: Vec<CatalogService>) -> Keystone {
-        self.baremetal = baremetal;
-        self.extra_services = extra_services;
+    /// Sets the services the catalog lists, in order (Keystone only,
+    /// [`catalog::identity`], by default).
+    pub fn with_catalog(mut self, services: Vec<CatalogService>) -> Keystone {
+        self.catalog = services;
         self
     }
 
@@ -334,7 +283,7 @@ impl Keystone {
         }
         if *scope != Scope::Unscoped {
             body["roles"] = roles;
-            body["catalog"] = self.catalog(base);
+            body["catalog"] = catalog::render(&self.catalog, &self.region, base);
         }
         if let Some(c) = app_cred {
             let id = self.app_credentials[c].0.clone();
@@ -343,47 +292,6 @@ impl Keystone {
         self.history.push(token.clone());
         self.tokens.insert(token.clone(), Issued { expires: expires.filter(|_| expires_at.is_some()) });
         NewToken { token, body: json!({ "token": body }).to_string() }
-    }
-
-    fn catalog(&self, base: &str) -> Value {
-        let region = &self.region;
-        let endpoint = |kind: &str, interface: &str, url: String| {
-            json!({
-                "id": hex_id(&format!("endpoint:{kind}:{interface}")),
-                "interface": interface,
-                "region": region,
-                "region_id": region,
-                "url": url,
-            })
-        };
-        let baremetal: Vec<Value> = super::api::INTERFACES
-            .iter()
-            .map(|(interface, prefix)| endpoint("baremetal", interface, format!("{base}{prefix}")))
-            .collect();
-        let identity: Vec<Value> = super::api::INTERFACES
-            .iter()
-            .map(|(interface, _)| endpoint("identity", interface, format!("{base}/identity")))
-            .collect();
-        let mut services = Vec::new();
-        if self.baremetal {
-            services.push(json!({ "type": "baremetal", "name": "ironic", "id": hex_id("service:ironic"), "endpoints": baremetal }));
-        }
-        services.push(
-            json!({ "type": "identity", "name": "keystone", "id": hex_id("service:keystone"), "endpoints": identity }),
-        );
-        for (kind, name, endpoints) in &self.extra_services {
-            let endpoints: Vec<Value> = endpoints
-                .iter()
-                .map(|(interface, url)| {
-                    let url = if url.starts_with('/') { format!("{base}{url}") } else { url.clone() };
-                    endpoint(kind, interface, url)
-                })
-                .collect();
-            services.push(
-                json!({ "type": kind, "name": name, "id": hex_id(&format!("service:{name}")), "endpoints": endpoints }),
-            );
-        }
-        Value::Array(services)
     }
 }
 
