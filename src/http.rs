@@ -487,7 +487,7 @@ impl<R: Read> ListBody<R> {
     /// The next byte that is not white space, without consuming it.
     fn next_non_space(&mut self) -> Result<Option<u8>, BodyError> {
         loop {
-            if let Some(skip) = self.buf[self.pos..].iter().position(|b| !b.is_ascii_whitespace()) {
+            if let Some(skip) = self.buf[self.pos..].iter().position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
                 self.pos += skip;
                 return Ok(Some(self.buf[self.pos]));
             }

@@ -7,6 +7,8 @@
 mod common;
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
 use common::*;
 use metal_sim::{Fault, FaultRule, MaasSim, MaasSimConfig, SimUser};
@@ -36,7 +38,54 @@ impl Sweep {
         self.check(&format!("stderr of {args:?}"), &r.stderr);
         r
     }
+
+    /// Runs `args`, expecting exit `code` and `stdout` and `stderr` to hold
+    /// the given texts (and not the key).
+    fn expect(&mut self, args: &[&str], code: i32, stdout: &[&str], stderr: &[&str]) -> Run {
+        let r = self.run(args);
+        assert_eq!(r.code, code, "{args:?}:\n{}{}", r.stdout, r.stderr);
+        for text in stdout {
+            assert!(r.stdout.contains(text), "stdout of {args:?} lacks {text:?}:\n{}", r.stdout);
+        }
+        for text in stderr {
+            assert!(r.stderr.contains(text), "stderr of {args:?} lacks {text:?}:\n{}", r.stderr);
+        }
+        if stderr.is_empty() {
+            assert_eq!(r.stderr, "", "{args:?}");
+        }
+        r
+    }
+
+    /// The files under `dir` that hold the key: each must be one of `allowed`
+    /// and readable by its owner and group only.
+    fn check_files(&self, dir: &Path, allowed: &[PathBuf]) -> Vec<PathBuf> {
+        let mut holding = Vec::new();
+        let mut dirs = vec![dir.to_owned()];
+        while let Some(d) = dirs.pop() {
+            for entry in fs::read_dir(&d).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if self
+                    .secrets
+                    .iter()
+                    .any(|s| fs::read_to_string(&path).unwrap_or_default().contains(s.as_str()))
+                {
+                    holding.push(path);
+                }
+            }
+        }
+        holding.sort();
+        for path in &holding {
+            assert!(allowed.contains(path), "{} holds the key", path.display());
+            let mode = fs::metadata(path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o007, 0, "{} holds the key and is mode {mode:o}", path.display());
+        }
+        holding
+    }
 }
+
+const REDACTED_KEY: &str = "\napi_key = <redacted>\n";
 
 #[test]
 fn no_command_shows_the_key() {
@@ -57,31 +106,41 @@ fn no_command_shows_the_key() {
     let machine = sim.machines()[0].clone();
 
     // render, every mode.
-    assert_eq!(sweep.run(&["render", "-c", c, "--check"]).code, 1);
-    assert_eq!(sweep.run(&["render", "-c", c]).code, 0);
-    let drop_in = dir.path().join("etc/watcher-decision-engine.conf.d/50-watcher-metal.conf");
-    assert!(fs::read_to_string(&drop_in).unwrap().contains(&key), "the key did reach the drop-in");
-    assert_eq!(sweep.run(&["render", "--merge", "-c", c, "--check"]).code, 1);
-    assert_eq!(sweep.run(&["render", "--merge", "-c", c]).code, 0);
-    assert!(fs::read_to_string(&conf).unwrap().contains(&key), "the key did reach watcher.conf");
-    // watcher.conf now sets the key too: render reports the clash, still without the key.
-    assert_eq!(sweep.run(&["render", "-c", c]).code, 0, "the merged sections moved back to the drop-in");
-    sweep.run(&["render", "-c", c, "-o", "-"]);
-    sweep.run(&["render", "-c", c, "--full", "-o", "-"]);
-    sweep.run(&["render", "-c", c, "--check"]);
+    fs::set_permissions(&config, fs::Permissions::from_mode(0o600)).unwrap();
+    let drop_ins = ["watcher-decision-engine", "watcher-applier"]
+        .map(|program| dir.path().join(format!("etc/{program}.conf.d/50-watcher-metal.conf")));
+    let diff = format!("+++ {}\n", drop_ins[0].display());
+    sweep.expect(&["render", "-c", c, "--check"], 1, &[&diff, "\n+api_key = <redacted>\n"], &[]);
+    let created = format!("created {}\n", drop_ins[0].display());
+    sweep.expect(&["render", "-c", c], 0, &[&created], &[]);
+    let holding = sweep.check_files(dir.path(), &[config.clone(), drop_ins[0].clone(), drop_ins[1].clone()]);
+    assert_eq!(holding.len(), 3, "the key did reach both drop-ins: {holding:?}");
+    let diff = format!("+++ {}\n", conf.display());
+    sweep.expect(&["render", "--merge", "-c", c, "--check"], 1, &[&diff, "\n+api_key = <redacted>\n"], &[]);
+    let updated = format!("updated {}\n", conf.display());
+    sweep.expect(&["render", "--merge", "-c", c], 0, &[&updated], &[]);
+    let holding = sweep.check_files(dir.path(), &[config.clone(), conf.clone()]);
+    assert_eq!(holding.len(), 2, "the key did reach watcher.conf: {holding:?}");
+    // watcher.conf sets the key now: render moves the sections back to the drop-ins.
+    sweep.expect(&["render", "-c", c], 0, &[&created, &updated], &[]);
+    sweep.check_files(dir.path(), &[config.clone(), drop_ins[0].clone(), drop_ins[1].clone()]);
+    sweep.expect(&["render", "-c", c, "-o", "-"], 0, &["[maas_client]\n", REDACTED_KEY], &[]);
+    sweep.expect(&["render", "-c", c, "--full", "-o", "-"], 0, &["[maas_client]\n", REDACTED_KEY], &[]);
+    assert_eq!(sweep.expect(&["render", "-c", c, "--check"], 0, &[], &[]).stdout, "");
     // validate, nodes and power, succeeding.
-    for args in [
-        &["validate", "-c", c][..],
-        &["validate", "-c", c, "--format", "json"],
-        &["validate", "--watcher-conf", path_str(&conf)],
-        &["nodes", "-c", c],
-        &["nodes", "-c", c, "--live", "--format", "json"],
-        &["power", "status", &machine.system_id, "-c", c],
-        &["power", "off", &machine.system_id, "-c", c, "--force"],
-        &["power", "on", &machine.system_id, "-c", c, "--format", "json"],
+    let id = machine.system_id.as_str();
+    let accepted = "ok: API key accepted for user admin";
+    for (args, stdout) in [
+        (&["validate", "-c", c][..], accepted),
+        (&["validate", "-c", c, "--format", "json"], r#""result":"ok""#),
+        (&["validate", "--watcher-conf", path_str(&conf)], accepted),
+        (&["nodes", "-c", c], "nodes (9 on, 1 off, 0 unknown, 0 error) via maas"),
+        (&["nodes", "-c", c, "--live", "--format", "json"], r#""backend":"maas""#),
+        (&["power", "status", id, "-c", c], &format!("{id}: on")),
+        (&["power", "off", id, "-c", c, "--force"], &format!("{id}: off (requested)")),
+        (&["power", "on", id, "-c", c, "--format", "json"], r#""power_state":"on""#),
     ] {
-        let r = sweep.run(args);
-        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        sweep.expect(args, 0, &[stdout], &[]);
     }
     // ... and failing: a server error, a timeout, a refused key.
     sim.add_fault(FaultRule {
@@ -90,19 +149,26 @@ fn no_command_shows_the_key() {
         times: Some(1),
         fault: Fault::Status { status: 500, content_type: "text/plain".into(), body: key.clone(), retry_after: None },
     });
-    assert_eq!(sweep.run(&["validate", "-c", c]).code, 36, "even a server echoing the key is masked");
+    // Even a server echoing the key is quoted, masked.
+    sweep.expect(&["validate", "-c", c], 36, &[], &["error: MAAS server error (500): <redacted>\n"]);
     sim.add_fault(FaultRule { path_contains: "machines/".into(), op: None, times: Some(1), fault: Fault::Hang });
-    assert_eq!(sweep.run(&["nodes", "-c", c]).code, 22);
+    sweep.expect(&["nodes", "-c", c], 22, &[], &["error: no answer within 2 s\n"]);
     let admin = SimUser::admin();
     let wrong = format!("{}:{}:WrongSecretWrongSecretWrongSecre", admin.consumer_key, admin.token_key);
     let mut wrong_sweep = Sweep::new(&wrong);
     write(&config, &good.replace(&key, &wrong));
-    assert_eq!(wrong_sweep.run(&["validate", "-c", c]).code, 31);
-    assert_eq!(wrong_sweep.run(&["render", "-c", c, "--check"]).code, 1);
+    wrong_sweep.expect(
+        &["validate", "-c", c],
+        31,
+        &[],
+        &["error: MAAS rejected the API key: wrong token secret (401)\n"],
+    );
+    wrong_sweep.expect(&["render", "-c", c, "--check"], 1, &["only secret values differ (masked)"], &[]);
     // A malformed key is described, never echoed.
     write(&config, &good.replace(&key, &format!("{key}:extra")));
-    assert_eq!(sweep.run(&["render", "-c", c]).code, 3);
-    assert_eq!(sweep.run(&["validate", "-c", c]).code, 3);
+    let described = "error: maas-api-key: the API key has 4 colon-separated part(s); a MAAS API key has 3";
+    sweep.expect(&["render", "-c", c], 3, &[], &[described]);
+    sweep.expect(&["validate", "-c", c], 3, &[], &[described]);
     assert!(sweep.checked >= 30);
 }
 
@@ -121,22 +187,48 @@ fn no_hook_or_action_shows_the_key() {
     };
     let juju = FakeJuju::new(&config(&sim.base_url()), Some(&json!({ "api-key": key }).to_string()));
     let charm_dir = dir.path().display().to_string();
-    let dispatch =
-        |path: &str| juju.run_with(&["dispatch"], &[("JUJU_DISPATCH_PATH", path), ("JUJU_CHARM_DIR", &charm_dir)]);
+    let files = Sweep::new(&key);
+    // Runs `event`, checks all it prints and every hook tool call it makes,
+    // and returns those calls.
+    let mut dispatch = |event: &str| -> Vec<Call> {
+        juju.clear_calls();
+        let r = juju.run_with(&["dispatch"], &[("JUJU_DISPATCH_PATH", event), ("JUJU_CHARM_DIR", &charm_dir)]);
+        assert_eq!(r.code, 0, "{event}: {}", r.stderr);
+        sweep.check(&format!("stdout of {event}"), &r.stdout);
+        sweep.check(&format!("stderr of {event}"), &r.stderr);
+        let calls = juju.call_list();
+        sweep.check(&format!("the hook tool calls of {event}"), &format!("{calls:?}"));
+        calls
+    };
+    let said = |calls: &[Call], tool: &str| -> Vec<String> {
+        calls.iter().filter(|c| c[0] == tool).map(|c| c[1..].join(" ")).collect()
+    };
     let mut events = vec!["hooks/install", "hooks/config-changed", "hooks/update-status", "hooks/secret-changed"];
     events.extend(["actions/validate-credentials", "actions/list-nodes", "actions/power-status"]);
     juju.set_params(&json!({ "node": sim.machines()[0].hostname, "live": true }).to_string());
     for event in &events {
-        let r = dispatch(event);
-        assert_eq!(r.code, 0, "{event}: {}", r.stderr);
-        sweep.check(&format!("stdout of {event}"), &r.stdout);
-        sweep.check(&format!("stderr of {event}"), &r.stderr);
+        let calls = dispatch(event);
+        if event.starts_with("hooks/") {
+            let status = said(&calls, "status-set");
+            assert!(status.last().is_some_and(|s| s.starts_with("active ")), "{event}: {status:?}");
+        } else {
+            assert_eq!(said(&calls, "action-fail"), Vec::<String>::new(), "{event}");
+            let result = said(&calls, "action-set");
+            assert!(result.iter().any(|r| r.starts_with("result=success ")), "{event}: {result:?}");
+        }
     }
+    let holding = sweep_files(&files, &dir, &conf);
+    assert_eq!(holding.len(), 2, "the key did reach both drop-ins: {holding:?}");
+
     // Failing paths: MAAS gone, then MAAS echoing the key in an error.
     juju.set_config(&config("http://127.0.0.1:9/MAAS"));
-    for event in ["hooks/config-changed", "actions/validate-credentials", "actions/list-nodes"] {
-        let r = dispatch(event);
-        sweep.check(&format!("stderr of failing {event}"), &r.stderr);
+    let refused = "connection refused by 127.0.0.1:9";
+    let calls = dispatch("hooks/config-changed");
+    let status = said(&calls, "status-set");
+    assert!(status.last().is_some_and(|s| s.starts_with("waiting ") && s.contains(refused)), "{status:?}");
+    for action in ["actions/validate-credentials", "actions/list-nodes"] {
+        let failed = said(&dispatch(action), "action-fail");
+        assert!(failed.len() == 1 && failed[0].contains(refused), "{action}: {failed:?}");
     }
     juju.set_config(&config(&sim.base_url()));
     sim.add_fault(FaultRule {
@@ -145,11 +237,27 @@ fn no_hook_or_action_shows_the_key() {
         times: None,
         fault: Fault::Status { status: 403, content_type: "text/plain".into(), body: key.clone(), retry_after: None },
     });
-    for event in ["hooks/update-status", "actions/validate-credentials"] {
-        dispatch(event);
-    }
-    assert_eq!(dispatch("hooks/remove").code, 0);
-    let calls = juju.calls();
-    assert!(calls.contains("status-set") && calls.contains("action-set") && calls.contains("juju-log"));
-    sweep.check("the hook tool calls", &calls);
+    let forbidden = "MAAS forbids this (403): <redacted>; check the MAAS user is active";
+    let calls = dispatch("hooks/update-status");
+    let status = said(&calls, "status-set");
+    assert!(status.last().is_some_and(|s| s.starts_with(&format!("blocked {forbidden}"))), "{status:?}");
+    assert!(said(&calls, "juju-log").iter().any(|l| l.contains(forbidden)), "the whole reason is logged");
+    let failed = said(&dispatch("actions/validate-credentials"), "action-fail");
+    assert!(failed.len() == 1 && failed[0].starts_with(forbidden), "{failed:?}");
+    sweep_files(&files, &dir, &conf);
+
+    let calls = dispatch("hooks/remove");
+    let removed = said(&calls, "juju-log");
+    assert!(removed.iter().any(|l| l.ends_with("50-watcher-metal.conf")), "{removed:?}");
+    assert_eq!(sweep_files(&files, &dir, &conf), Vec::<PathBuf>::new(), "remove takes the key away");
+    assert_eq!(sweep.checked, 3 * (events.len() + 6), "every dispatch was checked");
+}
+
+/// Checks the files of the unit (`dir`) and of the fake Juju: the key
+/// may be only in the drop-ins and watcher.conf.
+fn sweep_files(sweep: &Sweep, dir: &tempfile::TempDir, conf: &Path) -> Vec<PathBuf> {
+    let etc = dir.path().join("etc");
+    let drop_ins = ["watcher-decision-engine", "watcher-applier"]
+        .map(|program| etc.join(format!("{program}.conf.d/50-watcher-metal.conf")));
+    sweep.check_files(dir.path(), &[drop_ins[0].clone(), drop_ins[1].clone(), conf.to_owned()])
 }

@@ -278,9 +278,36 @@ pub fn peer_python(var: &str, what: &str) -> Option<String> {
     }
 }
 
+/// Whether the tests run as root (the owner of a new file).
 pub fn running_as_root() -> bool {
     let probe = tempfile::NamedTempFile::new().unwrap();
     fs::metadata(probe.path()).unwrap().uid() == 0
+}
+
+fn env_flag(var: &str) -> bool {
+    std::env::var(var).is_ok_and(|v| v == "1")
+}
+
+/// For `test`, which checks one thing as root and another as any other
+/// user: whether it runs as root. Under `WATCHER_METAL_REQUIRE_UNPRIVILEGED=1`
+/// (how `scripts/test` runs these tests as an unprivileged user) root is a
+/// failure, so the unprivileged half cannot silently not run.
+pub fn takes_root_branch(test: &str) -> bool {
+    let root = running_as_root();
+    assert!(
+        !(root && env_flag("WATCHER_METAL_REQUIRE_UNPRIVILEGED")),
+        "{test}: runs as root although WATCHER_METAL_REQUIRE_UNPRIVILEGED=1 asks for an unprivileged user"
+    );
+    root
+}
+
+/// Reports that `test` did not run, and why, on the real standard error
+/// (past libtest's capture, so it shows for a passing test too). Under
+/// `WATCHER_METAL_REQUIRE_ROOT=1` (CI, which runs as root) it is a failure.
+pub fn skipped(test: &str, why: &str) {
+    assert!(!env_flag("WATCHER_METAL_REQUIRE_ROOT"), "{test}: not run although WATCHER_METAL_REQUIRE_ROOT=1: {why}");
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {why}");
 }
 
 /// A directory on a small tmpfs of its own (root only), unmounted on drop.
@@ -289,17 +316,20 @@ pub struct Tmpfs {
 }
 
 impl Tmpfs {
-    pub fn mount(size: &str) -> Option<Tmpfs> {
+    /// The mounted tmpfs, or why there is none (not root, or `mount` failed).
+    pub fn mount(size: &str) -> Result<Tmpfs, String> {
         if !running_as_root() {
-            return None;
+            return Err("mounting a tmpfs needs root".to_owned());
         }
         let dir = tempfile::tempdir().unwrap();
-        let ok = Command::new("mount")
+        let out = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs", path_str(dir.path())])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then_some(Tmpfs { dir })
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("mount -t tmpfs failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        }
+        Ok(Tmpfs { dir })
     }
 
     pub fn path(&self) -> &Path {
@@ -315,5 +345,15 @@ impl Tmpfs {
 impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// Gives `dir` its mode back on drop (0755), so that a directory made
+/// read-only by a test can be removed even when the test fails.
+pub struct Writable(pub PathBuf);
+
+impl Drop for Writable {
+    fn drop(&mut self) {
+        let _ = fs::set_permissions(&self.0, fs::Permissions::from_mode(0o755));
     }
 }
