@@ -17,7 +17,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use url::Url;
 
-use crate::http::{self, BodyError, HttpOptions, TransportError};
+use crate::http::{self, HttpOptions, TransportError};
+use crate::json_body::{self, BodyError};
 use crate::keystone::{self, KeystoneAuth, KeystoneError, Session, SessionCache};
 
 /// The microversion sent when `[ironic_client] api_version` is plain `1`:
@@ -305,7 +306,7 @@ impl IronicClient {
 
     fn read<T: serde::de::DeserializeOwned>(&self, path: &str, limit: u64) -> Result<T, IronicError> {
         let response = self.call(Method::GET, path, None)?;
-        http::read_json(response, limit, self.timeout).map_err(IronicError::body)
+        json_body::read_json(response, limit, self.timeout).map_err(IronicError::body)
     }
 
     /// `GET /v1/nodes/detail`, following `next` links: one request a page.

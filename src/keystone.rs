@@ -13,7 +13,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use url::Url;
 
-use crate::http::{self, BodyError, TransportError};
+use crate::http::{self, TransportError};
+use crate::json_body::{self, BodyError};
 use crate::secret::SecretString;
 
 /// keystoneauth re-authenticates when a token has less than this left.
@@ -370,7 +371,7 @@ pub fn authenticate(client: &Client, auth: &KeystoneAuth, timeout: Duration) -> 
         .and_then(|v| v.to_str().ok())
         .map(SecretString::new)
         .ok_or_else(|| KeystoneError::Unexpected { detail: "no X-Subject-Token header".to_owned() })?;
-    let answer: TokenAnswer = http::read_json(response, TOKEN_BODY_LIMIT, timeout).map_err(|e| match e {
+    let answer: TokenAnswer = json_body::read_json(response, TOKEN_BODY_LIMIT, timeout).map_err(|e| match e {
         BodyError::Transport(e) => KeystoneError::Transport(e),
         other => KeystoneError::Unexpected { detail: other.describe_shape() },
     })?;

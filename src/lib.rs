@@ -16,6 +16,7 @@ pub mod exit_codes;
 pub mod http;
 pub mod ini;
 pub mod ironic;
+pub mod json_body;
 pub mod juju;
 pub mod keystone;
 pub mod listing;

@@ -23,9 +23,8 @@ use url::Url;
 
 use crate::api_key::MaasApiKey;
 pub use crate::http::ClientBuildError;
-use crate::http::{
-    classify_transport, is_html, read_error_body, read_json, read_json_list, BodyError, HttpOptions, TransportError,
-};
+use crate::http::{classify_transport, is_html, read_error_body, HttpOptions, TransportError};
+use crate::json_body::{read_json, read_json_list, BodyError};
 use crate::maas_url::MaasUrl;
 
 /// The largest non-listing answer read (version, whoami, one machine, errors).

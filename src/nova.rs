@@ -30,7 +30,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use url::Url;
 
-use crate::http::{self, BodyError, HttpOptions, TransportError};
+use crate::http::{self, HttpOptions, TransportError};
+use crate::json_body::{self, BodyError};
 use crate::keystone::{self, KeystoneAuth, KeystoneError, Session, SessionCache};
 
 /// Watcher's `[nova_client] api_version` default, which is also the lowest
@@ -472,7 +473,7 @@ impl NovaClient {
         loop {
             let response = self.get(&path)?;
             answered = answered.or_else(|| answered_microversion(response.headers()));
-            let page: Page = http::read_json(response, PAGE_BODY_LIMIT, self.timeout).map_err(NovaError::body)?;
+            let page: Page = json_body::read_json(response, PAGE_BODY_LIMIT, self.timeout).map_err(NovaError::body)?;
             let page_index = pages;
             pages += 1;
             let empty = page.hypervisors.is_empty();

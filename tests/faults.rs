@@ -40,6 +40,7 @@ fn error_line(r: &Run) -> &str {
 
 /// The largest resident set of any child this test process has waited for,
 /// in KiB.
+#[allow(unsafe_code, reason = "getrusage has no safe wrapper in the tree")]
 fn max_child_rss_kib() -> i64 {
     // SAFETY: getrusage only writes into the struct we pass.
     unsafe {

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{json, Value};
-use watcher_metal::http::{build_client, read_json, read_json_list, BodyError, HttpOptions, TransportError};
+use watcher_metal::http::{build_client, HttpOptions, TransportError};
+use watcher_metal::json_body::{read_json, read_json_list, BodyError};
 use watcher_metal::maas::Machine;
 
 const TIMEOUT: Duration = Duration::from_secs(5);

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: running the binary, fake Juju
 //! hook tools, and read-only or full file systems.
-#![allow(dead_code)]
+// Each test crate uses a part of these helpers, and sees them through a
+// private `mod common`.
+#![allow(dead_code, unreachable_pub)]
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

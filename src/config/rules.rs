@@ -1,0 +1,394 @@
+//! The rules of each option and between options, and resolving the API
+//! key (from a Juju secret when one is named).
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use super::*;
+use crate::api_key::MaasApiKey;
+use crate::secret::SecretString;
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
+    }
+}
+
+/// Collects problems while options are read.
+struct Checker {
+    problems: Vec<Problem>,
+    warnings: Vec<Warning>,
+}
+
+impl Checker {
+    fn problem(&mut self, option: &str, message: impl Into<String>, hint: impl Into<String>) {
+        self.problems.push(Problem { option: option.to_owned(), message: message.into(), hint: hint.into() });
+    }
+
+    /// A string option: `None` when absent, null or "" (Juju's "unset").
+    fn string(&mut self, value: Option<&Value>, option: &str) -> Option<String> {
+        match value {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.is_empty() => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) if option != MAAS_API_KEY => Some(n.to_string()),
+            Some(other) => {
+                self.problem(option, format!("must be a string, got {}", json_kind(other)), "quote the value");
+                None
+            }
+        }
+    }
+}
+
+impl CharmOptions {
+    /// Type-checks `entries` and the rules between options. Every problem
+    /// found is reported; warnings go back beside the options.
+    pub fn from_map(entries: &OptionMap) -> Result<(CharmOptions, Vec<Warning>), ConfigError> {
+        let mut c = Checker { problems: Vec::new(), warnings: Vec::new() };
+        let get = |name: &str| entries.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v);
+
+        let mut seen = BTreeSet::new();
+        for (name, _) in entries {
+            if !KNOWN_OPTIONS.contains(&name.as_str()) {
+                let hint = match closest_option(name) {
+                    Some(near) => format!("did you mean `{near}`?"),
+                    None => format!("known options: {}", KNOWN_OPTIONS.join(", ")),
+                };
+                c.problem(name, "unknown option", hint);
+            } else if !seen.insert(name.as_str()) {
+                c.problem(name, "is set more than once", "keep one setting of each option");
+            }
+        }
+
+        let maas_url = c.string(get(MAAS_URL), MAAS_URL).and_then(|raw| match MaasUrl::parse(&raw) {
+            Ok(url) => {
+                if url.lacks_base_path() {
+                    c.warnings.push(Warning(format!(
+                        "{MAAS_URL} has no path; MAAS normally serves its API under /MAAS (e.g. http://HOST:5240/MAAS)"
+                    )));
+                }
+                Some(url)
+            }
+            Err(e) => {
+                c.problem(MAAS_URL, e.to_string(), e.hint());
+                None
+            }
+        });
+        let url_given = maas_url.is_some() || get(MAAS_URL).is_some_and(|v| !is_unset(v));
+
+        let maas_api_key = c.string(get(MAAS_API_KEY), MAAS_API_KEY).map(SecretString::new);
+        if let Some(key) = &maas_api_key {
+            check_api_key(&mut c, key, MAAS_API_KEY);
+        }
+
+        let maas_api_key_secret = c.string(get(MAAS_API_KEY_SECRET), MAAS_API_KEY_SECRET);
+        if let Some(uri) = &maas_api_key_secret {
+            if !is_secret_uri(uri) {
+                c.problem(
+                    MAAS_API_KEY_SECRET,
+                    "is not a Juju secret URI",
+                    "create one with `juju add-secret maas-api-key api-key=...`, `juju grant-secret` it to the application, and set its URI (secret:...)",
+                );
+            }
+        }
+
+        let maas_timeout = timeout(&mut c, get(MAAS_TIMEOUT));
+
+        let maas_ca_cert = c.string(get(MAAS_CA_CERT), MAAS_CA_CERT);
+        if let Some(pem) = &maas_ca_cert {
+            if !(pem.contains("-----BEGIN CERTIFICATE-----") && pem.contains("-----END CERTIFICATE-----")) {
+                c.problem(
+                    MAAS_CA_CERT,
+                    "is not a PEM certificate",
+                    "paste the CA certificate in PEM form, including the BEGIN/END CERTIFICATE lines",
+                );
+            }
+        }
+
+        let key_given = [MAAS_API_KEY, MAAS_API_KEY_SECRET].iter().any(|k| get(k).is_some_and(|v| !is_unset(v)));
+        if maas_api_key.is_some() && maas_api_key_secret.is_some() {
+            c.problem(
+                MAAS_API_KEY,
+                format!("is set together with {MAAS_API_KEY_SECRET}"),
+                format!("set only one; {MAAS_API_KEY_SECRET} keeps the key out of the charm config"),
+            );
+        }
+        if url_given && !key_given {
+            c.problem(
+                MAAS_URL,
+                "is set but no API key is",
+                format!("set {MAAS_API_KEY_SECRET} (or {MAAS_API_KEY}); get a key with `maas apikey --username USER`"),
+            );
+        }
+        if key_given && !url_given {
+            let which = if maas_api_key.is_some() { MAAS_API_KEY } else { MAAS_API_KEY_SECRET };
+            c.problem(
+                which,
+                format!("is set but {MAAS_URL} is not"),
+                format!("set {MAAS_URL} (e.g. http://HOST:5240/MAAS), or unset the key to use Ironic"),
+            );
+        }
+
+        let api_version = c
+            .string(get(IRONIC_API_VERSION), IRONIC_API_VERSION)
+            .unwrap_or_else(|| DEFAULT_IRONIC_API_VERSION.to_owned());
+        if !is_ironic_api_version(&api_version) {
+            c.problem(
+                IRONIC_API_VERSION,
+                format!("`{api_version}` is not an Ironic API version"),
+                "use 1, a microversion such as 1.78, or latest",
+            );
+        }
+        let endpoint_type = c
+            .string(get(IRONIC_ENDPOINT_TYPE), IRONIC_ENDPOINT_TYPE)
+            .unwrap_or_else(|| DEFAULT_IRONIC_ENDPOINT_TYPE.to_owned());
+        if !IRONIC_ENDPOINT_TYPES.contains(&endpoint_type.as_str()) {
+            c.problem(
+                IRONIC_ENDPOINT_TYPE,
+                format!("`{}` is not one of Watcher's endpoint types", printable(&endpoint_type)),
+                format!("use one of: {}", IRONIC_ENDPOINT_TYPES.join(", ")),
+            );
+        }
+        let region_name = c.string(get(IRONIC_REGION_NAME), IRONIC_REGION_NAME);
+        if region_name.as_deref().is_some_and(has_control_or_edge_space) {
+            c.problem(
+                IRONIC_REGION_NAME,
+                "contains control characters or surrounding spaces",
+                "use the region name as `openstack region list` shows it",
+            );
+        }
+
+        let watcher_conf_path =
+            c.string(get(WATCHER_CONF_PATH), WATCHER_CONF_PATH).unwrap_or_else(|| DEFAULT_WATCHER_CONF_PATH.to_owned());
+        if !Path::new(&watcher_conf_path).is_absolute() || watcher_conf_path.chars().any(char::is_control) {
+            c.problem(
+                WATCHER_CONF_PATH,
+                format!("`{}` is not an absolute path", printable(&watcher_conf_path)),
+                format!("use an absolute path such as {DEFAULT_WATCHER_CONF_PATH}"),
+            );
+        }
+
+        let mode = match c.string(get(WATCHER_CONF_MODE), WATCHER_CONF_MODE).as_deref() {
+            None | Some("drop-in") => ConfMode::DropIn,
+            Some("merge") => ConfMode::Merge,
+            Some(other) => {
+                c.problem(
+                    WATCHER_CONF_MODE,
+                    format!("`{}` is not a mode", printable(other)),
+                    "use drop-in (a file in watcher.conf.d/, the default) or merge (into watcher.conf)",
+                );
+                ConfMode::DropIn
+            }
+        };
+        let drop_in_name = c.string(get(DROP_IN_NAME), DROP_IN_NAME).unwrap_or_else(|| DEFAULT_DROP_IN_NAME.to_owned());
+        if !is_drop_in_name(&drop_in_name) {
+            c.problem(
+                DROP_IN_NAME,
+                format!("`{}` is not a drop-in file name", printable(&drop_in_name)),
+                format!("use a plain file name ending in .conf, such as {DEFAULT_DROP_IN_NAME} (Watcher reads only *.conf, in sorted order)"),
+            );
+        }
+
+        let services_text = c.string(get(WATCHER_SERVICES), WATCHER_SERVICES);
+        let services = split_services(services_text.as_deref().unwrap_or(DEFAULT_WATCHER_SERVICES));
+        if let Some(bad) = services.iter().find(|s| !is_unit_name(s)) {
+            c.problem(
+                WATCHER_SERVICES,
+                format!("`{}` is not a systemd unit name", printable(bad)),
+                "list unit names separated by spaces, e.g. watcher-decision-engine watcher-applier",
+            );
+        }
+
+        if !c.problems.is_empty() {
+            return Err(ConfigError::Invalid(c.problems));
+        }
+        Ok((
+            CharmOptions {
+                maas_url,
+                maas_api_key,
+                maas_api_key_secret,
+                maas_timeout,
+                maas_ca_cert,
+                ironic: IronicSettings { api_version, endpoint_type, region_name },
+                watcher_conf_path: PathBuf::from(watcher_conf_path),
+                mode,
+                drop_in_name,
+                services,
+            },
+            c.warnings,
+        ))
+    }
+
+    /// Fetches the API key (from the option or the Juju secret) and parses it.
+    pub fn resolve(self, secrets: &dyn SecretSource) -> Result<(CharmConfig, Vec<Warning>), ConfigError> {
+        let mut warnings = Vec::new();
+        let maas = match self.maas_url {
+            None => None,
+            Some(url) => {
+                let (raw, option) = match (&self.maas_api_key, &self.maas_api_key_secret) {
+                    (Some(key), _) => (key.clone(), MAAS_API_KEY),
+                    (None, Some(uri)) => (read_secret_key(secrets, uri)?, MAAS_API_KEY_SECRET),
+                    // from_map refuses a URL without a key.
+                    (None, None) => return Err(missing_key()),
+                };
+                let parsed = MaasApiKey::parse(raw.expose()).map_err(|e| {
+                    ConfigError::Invalid(vec![Problem {
+                        option: option.to_owned(),
+                        message: format!("the API key {e}"),
+                        hint: api_key_hint().to_owned(),
+                    }])
+                })?;
+                if parsed.trimmed {
+                    warnings.push(Warning(format!(
+                        "{option}: the API key had surrounding whitespace or a newline; it was trimmed"
+                    )));
+                }
+                Some(MaasSettings { url, api_key: parsed.key, timeout: self.maas_timeout, ca_cert: self.maas_ca_cert })
+            }
+        };
+        let config = CharmConfig {
+            maas,
+            ironic: self.ironic,
+            watcher_conf_path: self.watcher_conf_path,
+            mode: self.mode,
+            drop_in_name: self.drop_in_name,
+            services: self.services,
+        };
+        Ok((config, warnings))
+    }
+}
+
+fn missing_key() -> ConfigError {
+    ConfigError::Invalid(vec![Problem {
+        option: MAAS_URL.to_owned(),
+        message: "is set but no API key is".to_owned(),
+        hint: format!("set {MAAS_API_KEY_SECRET} (or {MAAS_API_KEY})"),
+    }])
+}
+
+fn api_key_hint() -> &'static str {
+    "copy the whole key printed by `maas apikey --username USER` (consumer_key:token_key:token_secret)"
+}
+
+fn check_api_key(c: &mut Checker, key: &SecretString, option: &str) {
+    if let Err(e) = MaasApiKey::parse(key.expose()) {
+        c.problem(option, format!("the API key {e}"), api_key_hint());
+    }
+}
+
+fn read_secret_key(secrets: &dyn SecretSource, uri: &str) -> Result<SecretString, ConfigError> {
+    let content = secrets.secret_content(uri).map_err(|message| ConfigError::Secret {
+        uri: uri.to_owned(),
+        message,
+        hint: "check the URI and that the secret is granted: `juju grant-secret SECRET APP`".to_owned(),
+    })?;
+    let keys: Vec<&str> = content.iter().map(|(k, _)| k.as_str()).collect();
+    match content.iter().find(|(k, _)| k == SECRET_CONTENT_KEY) {
+        Some((_, value)) => Ok(value.clone()),
+        None => Err(ConfigError::Secret {
+            uri: uri.to_owned(),
+            message: format!("it has no `{SECRET_CONTENT_KEY}` key (it has: {})", keys.join(", ")),
+            hint: format!("store the key as `juju update-secret {uri} {SECRET_CONTENT_KEY}=...`"),
+        }),
+    }
+}
+
+fn timeout(c: &mut Checker, value: Option<&Value>) -> u32 {
+    let hint = "set a whole number of seconds greater than 0, e.g. 60";
+    let n = match value {
+        None | Some(Value::Null) => return DEFAULT_MAAS_TIMEOUT,
+        Some(Value::String(s)) if s.trim().is_empty() => return DEFAULT_MAAS_TIMEOUT,
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
+        Some(_) => None,
+    };
+    match n {
+        Some(n) if n > 0 && n <= i64::from(i32::MAX) => n as u32,
+        Some(n) => {
+            c.problem(MAAS_TIMEOUT, format!("must be greater than 0, got {n}"), hint);
+            DEFAULT_MAAS_TIMEOUT
+        }
+        None => {
+            let shown = match value {
+                Some(Value::String(s)) => format!("`{}`", printable(s)),
+                Some(other) => json_kind(other).to_owned(),
+                None => String::new(),
+            };
+            c.problem(MAAS_TIMEOUT, format!("must be a whole number of seconds, got {shown}"), hint);
+            DEFAULT_MAAS_TIMEOUT
+        }
+    }
+}
+
+fn is_unset(v: &Value) -> bool {
+    matches!(v, Value::Null) || matches!(v, Value::String(s) if s.is_empty())
+}
+
+/// Juju secret URIs: `secret:ID` or `secret://MODEL-UUID/ID`.
+pub fn is_secret_uri(uri: &str) -> bool {
+    let Some(rest) = uri.strip_prefix("secret:") else { return false };
+    let id = rest.strip_prefix("//").map_or(Some(rest), |r| r.split_once('/').map(|(_, id)| id));
+    id.is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+}
+
+pub(super) fn split_services(text: &str) -> Vec<String> {
+    text.split([' ', ',', '\n', '\t']).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+/// A file name oslo.config reads from a config directory: `*.conf`, not
+/// hidden, no directory part, printable.
+fn is_drop_in_name(name: &str) -> bool {
+    crate::effective::is_read_as_drop_in(name)
+        && name.len() > ".conf".len()
+        && name.len() <= 200
+        && !name.contains('/')
+        && !name.chars().any(|c| c.is_control() || c.is_whitespace())
+}
+
+/// systemd unit names: letters, digits, `:-_.\@`, not starting with `-`.
+pub(super) fn is_unit_name(name: &str) -> bool {
+    !name.starts_with('-')
+        && name.len() <= 255
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'-' | b'_' | b'.' | b'@' | b'\\'))
+}
+
+fn is_ironic_api_version(v: &str) -> bool {
+    if v == "1" || v == "latest" {
+        return true;
+    }
+    match v.split_once('.') {
+        Some(("1", minor)) => !minor.is_empty() && minor.len() <= 4 && minor.bytes().all(|b| b.is_ascii_digit()),
+        _ => false,
+    }
+}
+
+fn has_control_or_edge_space(s: &str) -> bool {
+    s.chars().any(char::is_control) || s.trim() != s
+}
+
+/// A value shortened and stripped of control characters for messages.
+fn printable(s: &str) -> String {
+    let cleaned: String = s.chars().map(|c| if c.is_control() { '?' } else { c }).take(60).collect();
+    if s.chars().count() > 60 {
+        format!("{cleaned}...")
+    } else {
+        cleaned
+    }
+}
+
+/// The known option nearest to a misspelt one, when it is near enough.
+fn closest_option(name: &str) -> Option<&'static str> {
+    let normalised = name.replace('_', "-").to_ascii_lowercase();
+    KNOWN_OPTIONS
+        .iter()
+        .map(|known| (strsim::levenshtein(&normalised, known), *known))
+        .filter(|(distance, _)| *distance <= 3)
+        .min()
+        .map(|(_, known)| known)
+}
