@@ -3,8 +3,9 @@
 //! about it, serve until standard input closes, stop it).
 
 use std::io;
-use std::process::ExitCode;
 use std::time::Duration;
+
+use anyhow::Context;
 
 use crate::util::wait_for_stdin_close;
 
@@ -37,34 +38,21 @@ impl KeystoneArgs {
     }
 }
 
-/// Runs a simulator binary named `name`: `start(port)` starts the
-/// simulator, `describe` gives the JSON line printed about it and a value
-/// kept until the simulator has stopped (a file to remove, say), then it
-/// serves until standard input closes (or for ever with `--ignore-stdin`).
-/// Failures are reported on standard error as `NAME: ...`.
+/// Runs a simulator binary: `start(port)` starts the simulator,
+/// `describe` gives the JSON line printed about it and a value kept until
+/// the simulator has stopped (a file to remove, say), then it serves until
+/// standard input closes (or for ever with `--ignore-stdin`). A failure
+/// comes back with what was being done, for `main` to print.
 pub fn run<S, G>(
-    name: &str,
     args: &ServeArgs,
     start: impl FnOnce(u16) -> io::Result<S>,
-    describe: impl FnOnce(&S) -> Result<(serde_json::Value, G), String>,
-) -> ExitCode {
-    let sim = match start(args.port) {
-        Ok(sim) => sim,
-        Err(e) => {
-            eprintln!("{name}: cannot start: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let (line, keep) = match describe(&sim) {
-        Ok(described) => described,
-        Err(e) => {
-            eprintln!("{name}: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    describe: impl FnOnce(&S) -> anyhow::Result<(serde_json::Value, G)>,
+) -> anyhow::Result<()> {
+    let sim = start(args.port).with_context(|| format!("cannot start on 127.0.0.1:{}", args.port))?;
+    let (line, keep) = describe(&sim)?;
     println!("{line}");
     wait_for_stdin_close(args.ignore_stdin);
     drop(sim);
     drop(keep);
-    ExitCode::SUCCESS
+    Ok(())
 }

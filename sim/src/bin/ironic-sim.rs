@@ -3,7 +3,6 @@
 //! `ironic_url`, `username`, `password`, `clients_auth_section`) and serves
 //! until killed or until its standard input closes.
 
-use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
@@ -28,7 +27,7 @@ struct Args {
     serve: ServeArgs,
 }
 
-fn main() -> ExitCode {
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let config = IronicSimConfig {
         nodes: SimNode::generate(args.nodes),
@@ -40,7 +39,6 @@ fn main() -> ExitCode {
     };
     let (username, password) = config.users.first().cloned().unwrap_or_default();
     cli::run(
-        "ironic-sim",
         &args.serve,
         |port| IronicSim::start_on_port(config, port),
         |sim| {

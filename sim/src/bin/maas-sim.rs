@@ -3,9 +3,9 @@
 //! and serves until killed or until its standard input closes.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::Parser;
 use metal_sim::cli::{self, ServeArgs};
 use metal_sim::{MaasSim, MaasSimConfig, SimMachine, TlsNames};
@@ -41,7 +41,7 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-fn main() -> ExitCode {
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let config = MaasSimConfig {
         machines: SimMachine::generate(args.machines),
@@ -52,7 +52,6 @@ fn main() -> ExitCode {
         ..Default::default()
     };
     cli::run(
-        "maas-sim",
         &args.serve,
         |port| MaasSim::start_on_port(config, port),
         |sim| {
@@ -60,7 +59,7 @@ fn main() -> ExitCode {
                 Some(pem) => {
                     let path =
                         std::env::temp_dir().join(format!("maas-sim-{}-{}-ca.pem", std::process::id(), sim.port()));
-                    std::fs::write(&path, pem).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                    std::fs::write(&path, pem).with_context(|| format!("cannot write {}", path.display()))?;
                     Some(RemoveOnDrop(path))
                 }
                 None => None,

@@ -3,7 +3,6 @@
 //! `nova_url`, `username`, `password`, `clients_auth_section`) and serves
 //! until killed or until its standard input closes.
 
-use std::process::ExitCode;
 
 use clap::Parser;
 use metal_sim::cli::{self, KeystoneArgs, ServeArgs};
@@ -27,7 +26,7 @@ struct Args {
     serve: ServeArgs,
 }
 
-fn main() -> ExitCode {
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let config = NovaSimConfig {
         hypervisors: SimHypervisor::generate(args.hypervisors),
@@ -39,7 +38,6 @@ fn main() -> ExitCode {
     };
     let (username, password) = config.users.first().cloned().unwrap_or_default();
     cli::run(
-        "nova-sim",
         &args.serve,
         |port| NovaSim::start_on_port(config, port),
         |sim| {
