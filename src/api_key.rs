@@ -21,14 +21,25 @@ pub struct MaasApiKey {
 /// Why a string is not a MAAS API key. Messages never include the key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiKeyError {
+    /// Nothing but whitespace.
     #[error("is empty")]
     Empty,
+    /// Not three `:`-separated parts.
     #[error("has {parts} colon-separated part(s); a MAAS API key has 3 (consumer_key:token_key:token_secret)")]
-    WrongPartCount { parts: usize },
+    WrongPartCount {
+        /// How many parts the key has.
+        parts: usize,
+    },
+    /// One of the three parts is empty.
     #[error("has an empty {which} part; a MAAS API key is consumer_key:token_key:token_secret")]
-    EmptyPart { which: &'static str },
+    EmptyPart {
+        /// `"consumer key"`, `"token key"` or `"token secret"`.
+        which: &'static str,
+    },
+    /// Whitespace or a control character inside the trimmed key.
     #[error("contains whitespace or control characters inside the key")]
     BadCharacter,
+    /// A byte outside ASCII letters, digits and `-._~`.
     #[error("contains characters a MAAS key never has (MAAS keys are letters and digits)")]
     Unusual,
 }
@@ -38,11 +49,13 @@ pub enum ApiKeyError {
 /// copy-paste picked up a newline).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedKey {
+    /// The key, without the surrounding whitespace.
     pub key: MaasApiKey,
-    pub trimmed: bool,
+    pub(crate) trimmed: bool,
 }
 
 impl MaasApiKey {
+    /// Parses `raw` after trimming surrounding whitespace.
     pub fn parse(raw: &str) -> Result<ParsedKey, ApiKeyError> {
         let key = raw.trim();
         let trimmed = key.len() != raw.len();
@@ -80,24 +93,27 @@ impl MaasApiKey {
     }
 
     /// The key as MAAS printed it, for the rendered `api_key` option.
-    pub fn whole(&self) -> &SecretString {
+    pub(crate) fn whole(&self) -> &SecretString {
         &self.whole
     }
 
-    pub fn consumer_key(&self) -> &SecretString {
+    /// The first part: the OAuth consumer key.
+    pub(crate) fn consumer_key(&self) -> &SecretString {
         &self.consumer_key
     }
 
-    pub fn token_key(&self) -> &SecretString {
+    /// The second part: the OAuth token key.
+    pub(crate) fn token_key(&self) -> &SecretString {
         &self.token_key
     }
 
-    pub fn token_secret(&self) -> &SecretString {
+    /// The third part: the OAuth token secret, the one secret part.
+    pub(crate) fn token_secret(&self) -> &SecretString {
         &self.token_secret
     }
 
     /// Every string that must be masked wherever output could show it.
-    pub fn secrets(&self) -> [&str; 2] {
+    pub(crate) fn secrets(&self) -> [&str; 2] {
         [self.whole.expose(), self.token_secret.expose()]
     }
 }
@@ -166,7 +182,7 @@ mod tests {
                 let whole = parsed.key.whole().expose();
                 prop_assert_eq!(whole.split(':').count(), 3);
                 prop_assert_eq!(whole, raw.trim());
-                prop_assert!(!parsed.key.token_secret().is_empty());
+                prop_assert!(!parsed.key.token_secret().expose().is_empty());
             }
         }
 

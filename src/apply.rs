@@ -1,10 +1,11 @@
 //! Putting the managed settings where Watcher reads them: the application
 //! operation that both the CLI (`render`) and the charm (every hook) run.
 //!
-//! In drop-in mode (the default) the managed sections go to
-//! `watcher.conf.d/<drop-in-name>` beside watcher.conf, and watcher.conf is
-//! left to the charm that owns it, with one exception: sections an earlier
-//! merge wrote there (they carry [`ini::MARKER`]) are removed, since
+//! In drop-in mode (the default) the managed sections go to each
+//! program's `<program>.conf.d/<drop-in-name>` beside watcher.conf's
+//! directory, and watcher.conf is left to the charm that owns it, with one
+//! exception: sections an earlier merge wrote there (they carry the
+//! `# Managed by watcher-metal` marker) are removed, since
 //! watcher.conf is read last and would override the drop-in. In merge mode
 //! the sections are merged into watcher.conf and an old drop-in of ours is
 //! removed. Either way the result is checked against the effective
@@ -24,7 +25,7 @@ use crate::render::{RenderContext, RenderError, Renderer, IRONIC_SECTION, MAAS_S
 
 /// The mode of the drop-in directory when it is created: the services'
 /// group may enter it, others may not.
-pub const DROP_IN_DIR_MODE: u32 = 0o750;
+const DROP_IN_DIR_MODE: u32 = 0o750;
 
 /// Why a file is part of the plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,14 +42,17 @@ pub enum Role {
 /// One file the plan writes (`new` is `Some`) or removes (`None`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileChange {
+    /// The file.
     pub path: PathBuf,
-    pub role: Role,
+    role: Role,
     /// The current content; `None` when the file does not exist.
     pub old: Option<String>,
+    /// The content it gets; `None` when the plan removes it.
     pub new: Option<String>,
 }
 
 impl FileChange {
+    /// Whether applying it alters the file (writing the same text does not).
     pub fn changes(&self) -> bool {
         self.old != self.new
     }
@@ -57,28 +61,26 @@ impl FileChange {
 /// What rendering would do, computed without writing.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    pub mode: ConfMode,
-    /// The files holding the managed sections: one drop-in per program, or
-    /// watcher.conf.
-    pub targets: Vec<PathBuf>,
+    pub(crate) mode: ConfMode,
     /// watcher.conf, whose owner new files and directories get.
-    pub watcher_conf: PathBuf,
+    watcher_conf: PathBuf,
     /// Every file the plan touches, the managed ones first.
     pub files: Vec<FileChange>,
     /// What the main program (the decision engine) would read at start-up
     /// once the plan is applied.
-    pub layout_after: Layout,
-    /// What the main program's managed file is.
-    pub main_target: PathBuf,
+    pub(crate) layout_after: Layout,
     /// Managed options some program would take from another file, at
     /// start-up or after Watcher 12.0.0-16.0.0's second parse.
     pub clashes: Vec<Clash>,
 }
 
+/// Why a plan (or a [`single`] file) could not be computed.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
+    /// A template failed to render.
     #[error(transparent)]
     Render(#[from] RenderError),
+    /// A file the plan reads could not be read.
     #[error(transparent)]
     File(#[from] FileError),
 }
@@ -132,7 +134,6 @@ pub fn plan(config: &CharmConfig, renderer: &Renderer) -> Result<Plan, PlanError
         files.push(FileChange { path: legacy, role: Role::Cleanup, old: Some(old), new: None });
     }
 
-    let targets: Vec<PathBuf> = files.iter().filter(|f| f.role == Role::Managed).map(|f| f.path.clone()).collect();
     let mut clashes: Vec<Clash> = Vec::new();
     let mut main = None;
     for (program, target) in programs.iter().zip(config.target_paths()) {
@@ -145,12 +146,12 @@ pub fn plan(config: &CharmConfig, renderer: &Renderer) -> Result<Plan, PlanError
                 }
             }
             if main.is_none() && !reloaded {
-                main = Some((after, target.clone()));
+                main = Some(after);
             }
         }
     }
-    let (layout_after, main_target) = main.unwrap_or_default();
-    Ok(Plan { mode: config.mode, targets, watcher_conf: conf.clone(), files, layout_after, main_target, clashes })
+    let layout_after = main.unwrap_or_default();
+    Ok(Plan { mode: config.mode, watcher_conf: conf.clone(), files, layout_after, clashes })
 }
 
 /// What one file alone would become.
@@ -222,16 +223,21 @@ pub struct Applied {
     pub outcomes: Vec<(PathBuf, Role, Outcome)>,
     /// The drop-in directory was created: the services must be restarted
     /// for it to count, since oslo.config looks only at start-up.
-    pub created_dir: bool,
+    created_dir: bool,
 }
 
+/// What applying one [`FileChange`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
+    /// The file was created, updated, or left as it was (also: a removal
+    /// that found no file).
     Written(WriteOutcome),
+    /// The file was removed.
     Removed,
 }
 
 impl Outcome {
+    /// `created`, `updated`, `unchanged` or `removed`, for reports.
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Written(w) => w.as_str(),
@@ -239,6 +245,7 @@ impl Outcome {
         }
     }
 
+    /// Whether the file on disk changed.
     pub fn changed(self) -> bool {
         !matches!(self, Outcome::Written(WriteOutcome::Unchanged))
     }
@@ -248,7 +255,7 @@ impl Applied {
     /// Whether what Watcher reads for the managed options changed, so the
     /// services need a restart: any file of the plan changed, or the
     /// directory was created.
-    pub fn settings_changed(&self) -> bool {
+    pub(crate) fn settings_changed(&self) -> bool {
         self.created_dir || self.outcomes.iter().any(|(_, _, o)| o.changed())
     }
 }
@@ -290,7 +297,7 @@ pub fn apply(plan: &Plan) -> Result<Applied, FileError> {
 /// Removes what watcher-metal wrote: the drop-ins (each program's and any
 /// in watcher.conf.d/), and the managed sections in watcher.conf (all of
 /// them in merge mode, the marked ones in drop-in mode).
-pub fn plan_removal(conf: &Path, drop_ins: &[PathBuf], mode: ConfMode) -> Result<Vec<FileChange>, FileError> {
+pub(crate) fn plan_removal(conf: &Path, drop_ins: &[PathBuf], mode: ConfMode) -> Result<Vec<FileChange>, FileError> {
     let mut files = Vec::new();
     for drop_in in drop_ins {
         if let Some(old) = atomic_file::read_existing(drop_in)? {
@@ -316,14 +323,12 @@ pub fn plan_removal(conf: &Path, drop_ins: &[PathBuf], mode: ConfMode) -> Result
 }
 
 /// Applies a removal plan (see [`plan_removal`]).
-pub fn apply_removal(files: &[FileChange], watcher_conf: &Path) -> Result<Applied, FileError> {
+pub(crate) fn apply_removal(files: &[FileChange], watcher_conf: &Path) -> Result<Applied, FileError> {
     let plan = Plan {
         mode: ConfMode::Merge,
-        targets: Vec::new(),
         watcher_conf: watcher_conf.to_owned(),
         files: files.to_vec(),
         layout_after: Layout::default(),
-        main_target: watcher_conf.to_owned(),
         clashes: Vec::new(),
     };
     apply(&plan)

@@ -15,16 +15,22 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsE
 use std::path::{Path, PathBuf};
 
 /// The mode of every file this tool writes.
-pub const FILE_MODE: u32 = 0o640;
+const FILE_MODE: u32 = 0o640;
 
+/// What a write did to the target file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteOutcome {
+    /// The file did not exist and now does.
     Created,
+    /// The file existed with other content and was replaced.
     Updated,
+    /// The file already held exactly these bytes; nothing was written.
     Unchanged,
 }
 
 impl WriteOutcome {
+    /// The outcome as one lowercase word (`created`, `updated`, `unchanged`),
+    /// as the CLI prints it.
     pub fn as_str(self) -> &'static str {
         match self {
             WriteOutcome::Created => "created",
@@ -33,31 +39,71 @@ impl WriteOutcome {
         }
     }
 
-    pub fn changed(self) -> bool {
+    pub(crate) fn changed(self) -> bool {
         self != WriteOutcome::Unchanged
     }
 }
 
+/// Why a file could not be read, written or removed. `path` is always the
+/// file or directory concerned, as the caller gave it.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
+    /// The path is a symbolic link; links are never followed or replaced.
     #[error("{} is a symbolic link; refusing to replace it", path.display())]
-    Symlink { path: PathBuf },
+    Symlink {
+        /// The link.
+        path: PathBuf,
+    },
+    /// The path names a directory where a file was expected.
     #[error("{} is a directory, not a file", path.display())]
-    Directory { path: PathBuf },
+    Directory {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// The path is neither a regular file nor a directory (a socket, a
+    /// device), or a file where a directory should be.
     #[error("{} is not a regular file", path.display())]
-    NotRegular { path: PathBuf },
+    NotRegular {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The directory that should hold the file does not exist, or is not a
+    /// directory.
     #[error("directory {} does not exist", path.display())]
-    MissingDirectory { path: PathBuf },
+    MissingDirectory {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// Reading the file, or its metadata, failed.
     #[error("cannot read {}: {source}", path.display())]
-    Read { path: PathBuf, source: io::Error },
+    Read {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The file's content is not UTF-8.
     #[error("{} is not UTF-8 text", path.display())]
-    NotText { path: PathBuf },
+    NotText {
+        /// The file.
+        path: PathBuf,
+    },
+    /// One step of writing, creating or removing failed. A failed write
+    /// leaves the old file, if any, as it was.
     #[error("cannot write {}: {step}: {source}", path.display())]
-    Write { path: PathBuf, step: &'static str, source: io::Error },
+    Write {
+        /// The file or directory being written.
+        path: PathBuf,
+        /// The step that failed, e.g. `"locking"`, `"renaming into place"`.
+        step: &'static str,
+        /// The I/O error.
+        source: io::Error,
+    },
 }
 
 impl FileError {
-    pub fn hint(&self) -> String {
+    /// One line telling the user what to do about it.
+    pub(crate) fn hint(&self) -> String {
         match self {
             FileError::Symlink { .. } => {
                 "point watcher-conf-path (or --output) at the real file, not at a link".to_owned()
@@ -87,7 +133,7 @@ impl FileError {
 
 /// Reads the current content of `path`: `None` when it does not exist.
 /// Refuses links, directories and non-UTF-8 content.
-pub fn read_existing(path: &Path) -> Result<Option<String>, FileError> {
+pub(crate) fn read_existing(path: &Path) -> Result<Option<String>, FileError> {
     match fs::symlink_metadata(path) {
         Ok(meta) => check_kind(path, &meta)?,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -123,19 +169,19 @@ fn file_name(path: &Path) -> String {
 
 /// Writes `contents` to `path` atomically unless it already holds exactly
 /// that. See the module documentation for the steps.
-pub fn write_if_changed(path: &Path, contents: &str) -> Result<WriteOutcome, FileError> {
+pub(crate) fn write_if_changed(path: &Path, contents: &str) -> Result<WriteOutcome, FileError> {
     write_if_changed_with_mode(path, contents, FILE_MODE)
 }
 
 /// [`write_if_changed`] with another final mode (a public certificate is
 /// 0644, say).
-pub fn write_if_changed_with_mode(path: &Path, contents: &str, mode: u32) -> Result<WriteOutcome, FileError> {
+pub(crate) fn write_if_changed_with_mode(path: &Path, contents: &str, mode: u32) -> Result<WriteOutcome, FileError> {
     write_file(path, contents, mode, None)
 }
 
 /// [`write_if_changed`] for a file that, when it is new, gets `owner`
 /// (uid, gid) instead of the writer's; an existing file keeps its own.
-pub fn write_if_changed_owned(
+pub(crate) fn write_if_changed_owned(
     path: &Path,
     contents: &str,
     owner: Option<(u32, u32)>,
@@ -144,14 +190,14 @@ pub fn write_if_changed_owned(
 }
 
 /// The owner and group of `path`, if it exists.
-pub fn owner_of(path: &Path) -> Option<(u32, u32)> {
+pub(crate) fn owner_of(path: &Path) -> Option<(u32, u32)> {
     fs::metadata(path).ok().map(|m| (m.uid(), m.gid()))
 }
 
 /// Creates `dir` (one level: its parent must exist) with `mode` and
 /// `owner` unless it exists. Returns whether it was created. A link, or
 /// anything that is not a directory, is refused.
-pub fn ensure_dir(dir: &Path, mode: u32, owner: Option<(u32, u32)>) -> Result<bool, FileError> {
+pub(crate) fn ensure_dir(dir: &Path, mode: u32, owner: Option<(u32, u32)>) -> Result<bool, FileError> {
     match fs::symlink_metadata(dir) {
         Ok(meta) if meta.is_dir() => return Ok(false),
         Ok(meta) if meta.file_type().is_symlink() => return Err(FileError::Symlink { path: dir.to_owned() }),
@@ -268,7 +314,7 @@ fn temp_prefix(name: &str) -> String {
 
 /// Removes `path` and the lock file beside it; `false` when there was no
 /// file. A link or directory is refused, not removed.
-pub fn remove(path: &Path) -> Result<bool, FileError> {
+pub(crate) fn remove(path: &Path) -> Result<bool, FileError> {
     match fs::symlink_metadata(path) {
         Ok(meta) => check_kind(path, &meta)?,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
@@ -284,7 +330,7 @@ pub fn remove(path: &Path) -> Result<bool, FileError> {
 
 /// Removes the lock file (and any stale temporary files) this module keeps
 /// beside `path`, once nothing will write `path` again.
-pub fn remove_lock(path: &Path) {
+pub(crate) fn remove_lock(path: &Path) {
     let dir = parent_dir(path);
     let name = file_name(path);
     remove_stale_temp_files(dir, &name);

@@ -33,7 +33,7 @@ pub fn maas_client(settings: &MaasSettings, options: ClientOptions) -> Result<Ma
 }
 
 /// The Keystone credentials of the effective `[watcher_clients_auth]`.
-pub fn keystone_auth(layout: &Layout) -> Result<KeystoneAuth, KeystoneError> {
+fn keystone_auth(layout: &Layout) -> Result<KeystoneAuth, KeystoneError> {
     KeystoneAuth::from_sections(&|section| layout.section(section))
 }
 
@@ -58,7 +58,7 @@ fn credentials_layout(config: &CharmConfig) -> Result<Layout, KeystoneError> {
 /// `[watcher_clients_auth]` of watcher-conf-path and its drop-ins, as the
 /// decision engine reads them (it lists the nodes; the applier, which
 /// powers them, reads the same credentials).
-pub fn ironic_client(config: &CharmConfig) -> Result<IronicClient, IronicError> {
+fn ironic_client(config: &CharmConfig) -> Result<IronicClient, IronicError> {
     let layout = credentials_layout(config).map_err(IronicError::Keystone)?;
     let auth = keystone_auth(&layout).map_err(IronicError::Keystone)?;
     IronicClient::new(auth, config.ironic.clone(), HttpOptions::new(IRONIC_TIMEOUT), IronicRetry::default())
@@ -80,14 +80,14 @@ pub fn connect(config: &CharmConfig, pool_size: usize) -> Result<Box<dyn MetalCl
 
 /// The Nova client Watcher's services would build from their effective
 /// configuration: `[watcher_clients_auth]` and `[nova_client]`.
-pub fn nova_client_for(layout: &Layout, options: NovaOptions) -> Result<NovaClient, NovaError> {
+pub(crate) fn nova_client_for(layout: &Layout, options: NovaOptions) -> Result<NovaClient, NovaError> {
     let auth = keystone_auth(layout).map_err(NovaError::Keystone)?;
     NovaClient::new(auth, NovaSettings::from_section(&layout.section("nova_client")), options)
 }
 
 /// The Nova client of watcher-conf-path, as the decision engine (which
 /// pairs nodes and runs saving_energy) reads it.
-pub fn nova_client(config: &CharmConfig) -> Result<NovaClient, Error> {
+pub(crate) fn nova_client(config: &CharmConfig) -> Result<NovaClient, Error> {
     let path = &config.watcher_conf_path;
     let layout = Layout::read(path, crate::config::DEFAULT_PROGRAM)?;
     if !layout.files.iter().any(|f| &f.path == path) {

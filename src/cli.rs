@@ -20,13 +20,13 @@ use watcher_metal::{backend, exit_codes, ini, listing, metal, nova, pairing, pow
     about = "Render and check OpenStack Watcher's MAAS / Ironic configuration for Juju charms",
     max_term_width = 100
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+enum Command {
     /// Render the managed [maas_client] and [ironic_client] sections: into a
     /// drop-in beside watcher.conf (default), merged into watcher.conf
     /// (--merge), or a whole watcher.conf (--full).
@@ -50,173 +50,173 @@ pub enum Command {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum TableFormat {
+enum TableFormat {
     Table,
     Json,
 }
 
 #[derive(Debug, Args)]
-pub struct NodesArgs {
+struct NodesArgs {
     #[command(flatten)]
-    pub source: ConfigArgs,
+    source: ConfigArgs,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
-    pub format: TableFormat,
+    format: TableFormat,
 
     /// Re-read each node's power state now instead of taking the listing's:
     /// MAAS asks the BMC (query_power_state); Ironic has no such call, so
     /// this reads the conductor's record, which it refreshes from the BMC
     /// periodically. Nodes whose query fails show `error` and why.
     #[arg(long)]
-    pub live: bool,
+    live: bool,
 
     /// Live queries in flight at once.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256), requires = "live")]
-    pub concurrency: u16,
+    concurrency: u16,
 
     /// A file of hypervisor hostnames, one a line (`-` for stdin): report
     /// which ones Watcher can power-manage, using Watcher's matching rule.
     #[arg(long, value_name = "FILE", conflicts_with = "nova")]
-    pub hypervisors: Option<PathBuf>,
+    hypervisors: Option<PathBuf>,
 
     /// Ask Nova for the hypervisors (Keystone from [watcher_clients_auth],
     /// [nova_client] of watcher-conf-path) and report which ones Watcher
     /// pairs with a node, their state, status and running VMs, and what
     /// saving_energy would do with each pair.
     #[arg(long)]
-    pub nova: bool,
+    nova: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum PowerAction {
+enum PowerAction {
     Status,
     On,
     Off,
 }
 
 #[derive(Debug, Args)]
-pub struct PowerArgs {
+struct PowerArgs {
     #[command(flatten)]
-    pub source: ConfigArgs,
+    source: ConfigArgs,
 
     /// status, on or off.
     #[arg(value_enum)]
-    pub action: PowerAction,
+    action: PowerAction,
 
     /// The node: its id (MAAS system_id, Ironic uuid) or hostname.
-    pub node: String,
+    node: String,
 
     /// After on/off, poll until the node reports the new state.
     #[arg(long)]
-    pub wait: bool,
+    wait: bool,
 
     /// With --wait: give up after this many seconds.
     #[arg(long, default_value_t = 600, requires = "wait", value_parser = clap::value_parser!(u64).range(1..=86400))]
-    pub timeout: u64,
+    timeout: u64,
 
     /// Power off even when the node is not deployed (MAAS) or active (Ironic).
     #[arg(long)]
-    pub force: bool,
+    force: bool,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    format: Format,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
+enum Format {
     Text,
     Json,
 }
 
 #[derive(Debug, Args)]
-pub struct DoctorArgs {
+struct DoctorArgs {
     #[command(flatten)]
-    pub source: ConfigArgs,
+    source: ConfigArgs,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    format: Format,
 }
 
 #[derive(Debug, Args)]
-pub struct ValidateArgs {
+struct ValidateArgs {
     #[command(flatten)]
-    pub source: ConfigArgs,
+    source: ConfigArgs,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    format: Format,
 
     /// Skip the machine listing: only version and key checks (two requests).
     #[arg(long)]
-    pub quick: bool,
+    quick: bool,
 }
 
 /// Where the charm options come from.
 #[derive(Debug, Args)]
-pub struct ConfigArgs {
+struct ConfigArgs {
     /// A YAML file of charm options (a flat map, or `juju deploy --config`'s
     /// {application: {option: value}} form); `-` reads standard input.
     /// Without it, inside a Juju hook, options come from `config-get`.
     #[arg(long, short = 'c', value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    config: Option<PathBuf>,
 
     /// The application to read when the config file holds several.
     #[arg(long, value_name = "NAME", requires = "config")]
-    pub app: Option<String>,
+    app: Option<String>,
 
     /// Read the MAAS and Ironic settings from an existing watcher.conf
     /// instead: the effective [maas_client] and [ironic_client] values of
     /// its drop-ins (watcher.conf.d/*.conf, sorted) and the file itself,
     /// the last setting winning, as Watcher's services read them.
     #[arg(long, value_name = "PATH", conflicts_with = "config")]
-    pub watcher_conf: Option<PathBuf>,
+    watcher_conf: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
-pub struct RenderArgs {
+struct RenderArgs {
     #[command(flatten)]
-    pub source: ConfigArgs,
+    source: ConfigArgs,
 
     /// Render the whole file from watcher.conf.j2 instead.
     #[arg(long, conflicts_with = "merge")]
-    pub full: bool,
+    full: bool,
 
     /// Merge the managed sections into watcher.conf itself instead of
     /// writing the drop-in (overrides the watcher-conf-mode option).
     #[arg(long)]
-    pub merge: bool,
+    merge: bool,
 
     /// YAML or JSON file with the other sections for --full
     /// ({section: {option: value}}).
     #[arg(long, value_name = "FILE", requires = "full")]
-    pub context: Option<PathBuf>,
+    context: Option<PathBuf>,
 
     /// Directory whose templates override the built-in ones, file by file.
     #[arg(long, value_name = "DIR")]
-    pub templates: Option<PathBuf>,
+    templates: Option<PathBuf>,
 
     /// Where to write; `-` prints to standard output. Default: the drop-in
     /// (watcher.conf.d/DROP-IN-NAME beside watcher-conf-path), or
     /// watcher-conf-path with --merge or --full. With a PATH only that file
     /// is written: no migration, no clash check.
     #[arg(long, short = 'o', value_name = "PATH")]
-    pub output: Option<PathBuf>,
+    output: Option<PathBuf>,
 
     /// Write nothing: exit 0 when the file is up to date, 1 with a diff
     /// (secrets masked) when it would change.
     #[arg(long, conflicts_with = "reveal_secrets")]
-    pub check: bool,
+    check: bool,
 
     /// With `--output -`, print secrets instead of masking them.
     #[arg(long)]
-    pub reveal_secrets: bool,
+    reveal_secrets: bool,
 }
 
 /// Runs a command; `Ok` carries the exit code of a run that did its job.
-pub fn run(cli: Cli) -> Result<u8, Error> {
+pub(crate) fn run(cli: Cli) -> Result<u8, Error> {
     match cli.command {
         Command::Render(args) => render(&args),
         Command::Validate(args) => validate(&args),
@@ -249,7 +249,7 @@ fn source_of(args: &ConfigArgs) -> Result<Source<'_>, Error> {
 }
 
 /// Reads and checks the charm configuration, printing warnings.
-pub fn load_config(args: &ConfigArgs) -> Result<CharmConfig, Error> {
+fn load_config(args: &ConfigArgs) -> Result<CharmConfig, Error> {
     let (config, warnings) = source::load(source_of(args)?)?;
     print_warnings(&warnings);
     Ok(config)
@@ -442,7 +442,7 @@ fn nodes(args: &NodesArgs) -> Result<u8, Error> {
     let request = listing::Request { live: args.live, concurrency, hypervisors, nova: args.nova };
     let bar = std::sync::OnceLock::new();
     let listed = listing::list(&config, &request, &|done, total| {
-        bar.get_or_init(|| progress_bar(total)).set_position(done as u64)
+        bar.get_or_init(|| progress_bar(total)).set_position(done as u64);
     })?;
     if let Some(bar) = bar.get() {
         bar.finish_and_clear();
@@ -700,9 +700,11 @@ fn print_hypervisor_report(format: TableFormat, backend: metal::Backend, matches
             let mut table = vec![["HYPERVISOR", "WATCHER", "NODE", "DETAIL"].map(str::to_owned).to_vec()];
             for m in matches {
                 let (verdict, node, detail) = match &m.node_id {
-                    Some(id) => {
-                        ("manages", id.clone(), format!("power {}", m.power_state.map(|s| s.as_str()).unwrap_or("?")))
-                    }
+                    Some(id) => (
+                        "manages",
+                        id.clone(),
+                        format!("power {}", m.power_state.map(metal::PowerState::as_str).unwrap_or("?")),
+                    ),
                     None => ("skips", "-".to_owned(), m.reason.clone().unwrap_or_default()),
                 };
                 table.push(vec![m.hypervisor.clone(), verdict.to_owned(), node, detail]);

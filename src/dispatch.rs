@@ -36,7 +36,9 @@ const MAX_RESULT_VALUE: usize = 60_000;
 /// What `JUJU_DISPATCH_PATH` names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// A hook, by name (`config-changed`).
     Hook(String),
+    /// An action, by name (`validate-credentials`).
     Action(String),
 }
 
@@ -61,7 +63,9 @@ pub use crate::unit::DEFAULT_CA_DIR;
 
 /// Everything a hook or action needs from its surroundings.
 pub struct Context<'a> {
+    /// The Juju hook tools (config-get, secret-get, status-set, action-set, ...).
     pub tools: &'a dyn HookTools,
+    /// The machine: service restarts, the CA bundle, packages, Watcher's Python.
     pub system: &'a dyn System,
     /// The charm's directory; `templates/` there overrides built-in templates.
     pub charm_dir: Option<PathBuf>,
@@ -368,7 +372,7 @@ fn check_maas_ready(ctx: &Context<'_>, version: Option<WatcherVersion>) -> Resul
             ready.blocked = Some(format!(
                 "{package} is installed but Watcher's Python still cannot import {}",
                 system::LIBMAAS_MODULE
-            ))
+            ));
         }
         Err(line) => {
             ctx.tools.log(LogLevel::Error, &format!("cannot install {package}: {line}"))?;

@@ -20,17 +20,23 @@ use crate::system::{self, System};
 use crate::validate;
 use crate::watcher_version::{self, MaasSupport, WatcherVersion};
 
+/// A check's verdict. Only `Fail` fails the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub(crate) enum Status {
+    /// Passed.
     Ok,
+    /// Works, but something is worth fixing.
     Warn,
+    /// Watcher's metal path cannot work as configured.
     Fail,
+    /// Not run: it does not apply, needs what an earlier check could not
+    /// get, or is left out at this [`Depth`].
     Skip,
 }
 
 impl Status {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Ok => "ok",
             Status::Warn => "warn",
@@ -42,15 +48,19 @@ impl Status {
 
 /// One check's outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Check {
-    pub name: &'static str,
-    pub status: Status,
-    pub message: String,
-    pub hint: String,
+pub(crate) struct Check {
+    /// One of the names in [`names`], e.g. `maas-tls`.
+    pub(crate) name: &'static str,
+    /// The verdict.
+    pub(crate) status: Status,
+    /// One line: what was found.
+    pub(crate) message: String,
+    /// One line: what to do about it; empty when there is nothing to do.
+    pub(crate) hint: String,
     /// A failure that may pass by itself (MAAS unreachable, slow, 5xx): the
     /// charm waits instead of blocking.
     #[serde(skip)]
-    pub transient: bool,
+    pub(crate) transient: bool,
 }
 
 impl Check {
@@ -70,40 +80,44 @@ impl Check {
 /// The checks, in the order they ran.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Report {
-    pub checks: Vec<Check>,
+    /// Every check's outcome.
+    pub(crate) checks: Vec<Check>,
     /// The files Watcher's services read, in order.
-    pub files: Vec<PathBuf>,
+    files: Vec<PathBuf>,
 }
 
 impl Report {
+    /// Whether any check failed (warnings do not count).
     pub fn failed(&self) -> bool {
         self.checks.iter().any(|c| c.status == Status::Fail)
     }
 
-    pub fn first(&self, status: Status) -> Option<&Check> {
+    /// The first check, in run order, with `status`.
+    pub(crate) fn first(&self, status: Status) -> Option<&Check> {
         self.checks.iter().find(|c| c.status == status)
     }
 
-    pub fn count(&self, status: Status) -> usize {
+    /// How many checks have `status`.
+    pub(crate) fn count(&self, status: Status) -> usize {
         self.checks.iter().filter(|c| c.status == status).count()
     }
 }
 
 /// Check names, shared with the charm's action results.
-pub mod names {
-    pub const CONFIG: &str = "config";
-    pub const WATCHER: &str = "watcher-version";
-    pub const LIBMAAS: &str = "python-libmaas";
-    pub const MAAS: &str = "maas";
-    pub const MAAS_TLS: &str = "maas-tls";
-    pub const IRONIC: &str = "ironic";
-    pub const DEBUG_KEY: &str = "debug-key-leak";
-    pub const PAIRING: &str = "nova-pairing";
+mod names {
+    pub(crate) const CONFIG: &str = "config";
+    pub(crate) const WATCHER: &str = "watcher-version";
+    pub(crate) const LIBMAAS: &str = "python-libmaas";
+    pub(crate) const MAAS: &str = "maas";
+    pub(crate) const MAAS_TLS: &str = "maas-tls";
+    pub(crate) const IRONIC: &str = "ironic";
+    pub(crate) const DEBUG_KEY: &str = "debug-key-leak";
+    pub(crate) const PAIRING: &str = "nova-pairing";
 }
 
 /// How much to check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Depth {
+pub(crate) enum Depth {
     /// update-status: MAAS's version and key with short timeouts; no
     /// listing, no Ironic.
     Cheap,
@@ -114,31 +128,31 @@ pub enum Depth {
 }
 
 /// What the checks look at.
-pub struct Inputs<'a> {
+pub(crate) struct Inputs<'a> {
     /// The configuration, or why it cannot be loaded (message, hint).
-    pub config: Result<&'a CharmConfig, (String, String)>,
+    pub(crate) config: Result<&'a CharmConfig, (String, String)>,
     /// What Watcher's services read.
-    pub layout: &'a Layout,
+    pub(crate) layout: &'a Layout,
     /// Managed options some Watcher program would take from another file
     /// (see [`effective::clashes_on_disk`]).
-    pub clashes: &'a [effective::Clash],
-    pub system: &'a dyn System,
-    pub depth: Depth,
+    pub(crate) clashes: &'a [effective::Clash],
+    pub(crate) system: &'a dyn System,
+    pub(crate) depth: Depth,
 }
 
 /// What the checks learnt beyond their outcome, for callers that go on.
 #[derive(Debug, Default)]
-pub struct Findings {
-    pub watcher_version: Option<WatcherVersion>,
-    pub maas_version: Option<String>,
-    pub maas_user: Option<String>,
+pub(crate) struct Findings {
+    watcher_version: Option<WatcherVersion>,
+    pub(crate) maas_version: Option<String>,
+    pub(crate) maas_user: Option<String>,
     /// The nodes Watcher's backend lists (full depth only).
-    pub nodes: Option<Vec<Node>>,
+    nodes: Option<Vec<Node>>,
 }
 
 /// The clashes in what is on disk for `config`: against our drop-ins (or
 /// watcher.conf in merge mode, or when the drop-ins are not there yet).
-pub fn clashes_now(config: &CharmConfig) -> Result<Vec<effective::Clash>, crate::atomic_file::FileError> {
+fn clashes_now(config: &CharmConfig) -> Result<Vec<effective::Clash>, crate::atomic_file::FileError> {
     let conf = &config.watcher_conf_path;
     let ours: Vec<PathBuf> = match config.mode {
         crate::config::ConfMode::DropIn => {
@@ -168,7 +182,7 @@ pub fn diagnose(
 }
 
 /// Runs every check.
-pub fn run(inputs: &Inputs<'_>) -> (Report, Findings) {
+pub(crate) fn run(inputs: &Inputs<'_>) -> (Report, Findings) {
     let mut report =
         Report { checks: Vec::new(), files: inputs.layout.paths().iter().map(|p| p.to_path_buf()).collect() };
     let mut found = Findings::default();
@@ -227,7 +241,7 @@ fn config_check(inputs: &Inputs<'_>) -> Check {
     // Which file set the managed options, grouped by file.
     let mut by_file: Vec<(String, Vec<&str>)> = Vec::new();
     for (section, options) in effective::MANAGED_OPTIONS {
-        for option in options.iter() {
+        for option in options {
             if let Some(s) = inputs.layout.setting(section, option) {
                 let file = file_name(&s.path);
                 match by_file.iter_mut().find(|(f, _)| *f == file) {

@@ -21,7 +21,7 @@
 //! [`Layout`] holds the files one program reads, in order ([`Layout::read`]
 //! at start-up, [`Layout::read_reloaded`] after the second parse);
 //! [`Layout::setting`] answers which file set an option last, and
-//! [`clashes`] which of the managed options Watcher would not take from the
+//! `clashes` which of the managed options Watcher would not take from the
 //! file watcher-metal wrote.
 
 use std::path::{Path, PathBuf};
@@ -30,7 +30,7 @@ use crate::atomic_file::FileError;
 use crate::ini;
 
 /// The project's drop-in directory name.
-pub const DROP_IN_DIR_NAME: &str = "watcher.conf.d";
+const DROP_IN_DIR_NAME: &str = "watcher.conf.d";
 
 fn conf_dir(watcher_conf: &Path) -> &Path {
     watcher_conf.parent().unwrap_or_else(|| Path::new("/"))
@@ -39,47 +39,47 @@ fn conf_dir(watcher_conf: &Path) -> &Path {
 /// The project's drop-in directory beside a watcher.conf:
 /// `<its directory>/watcher.conf.d`. Read at start-up only by Watcher
 /// 12.0.0 to 16.0.0.
-pub fn drop_in_dir(watcher_conf: &Path) -> PathBuf {
+pub(crate) fn drop_in_dir(watcher_conf: &Path) -> PathBuf {
     conf_dir(watcher_conf).join(DROP_IN_DIR_NAME)
 }
 
 /// The program name a systemd unit of Watcher runs (`watcher-applier` for
 /// `watcher-applier.service`).
-pub fn program_name(service: &str) -> &str {
+pub(crate) fn program_name(service: &str) -> &str {
     service.strip_suffix(".service").unwrap_or(service)
 }
 
 /// A program's drop-in directory, where watcher-metal writes:
 /// `/etc/<program>.conf.d` for `/etc/watcher/watcher.conf` (the parent of
 /// watcher.conf's directory).
-pub fn program_drop_in_dir(watcher_conf: &Path, program: &str) -> PathBuf {
+pub(crate) fn program_drop_in_dir(watcher_conf: &Path, program: &str) -> PathBuf {
     let dir = conf_dir(watcher_conf);
     dir.parent().unwrap_or(dir).join(format!("{program}.conf.d"))
 }
 
 /// The directory that, when it exists, oslo.config reads at start-up
 /// instead of [`program_drop_in_dir`]: `/etc/watcher/<program>.conf.d`.
-pub fn shadowing_program_dir(watcher_conf: &Path, program: &str) -> PathBuf {
+fn shadowing_program_dir(watcher_conf: &Path, program: &str) -> PathBuf {
     conf_dir(watcher_conf).join(format!("{program}.conf.d"))
 }
 
 /// Whether oslo.config reads a directory entry named `name` (`*.conf`,
 /// not hidden).
-pub fn is_read_as_drop_in(name: &str) -> bool {
+pub(crate) fn is_read_as_drop_in(name: &str) -> bool {
     name.ends_with(".conf") && !name.starts_with('.')
 }
 
 /// One configuration file as read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfFile {
-    pub path: PathBuf,
-    pub text: String,
+pub(crate) struct ConfFile {
+    pub(crate) path: PathBuf,
+    pub(crate) text: String,
 }
 
 /// The files one Watcher program reads, in the order it reads them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Layout {
-    pub files: Vec<ConfFile>,
+    pub(crate) files: Vec<ConfFile>,
     /// The drop-in directories, in the order they are read.
     dirs: Vec<PathBuf>,
     /// watcher.conf, read last.
@@ -89,8 +89,9 @@ pub struct Layout {
 /// Where an option's effective value comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Setting {
+    /// The value in force, as oslo.config reads it from that file.
     pub value: String,
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
 }
 
 impl Layout {
@@ -126,7 +127,7 @@ impl Layout {
     }
 
     /// Whether this program reads files in `dir`.
-    pub fn reads_dir(&self, dir: &Path) -> bool {
+    fn reads_dir(&self, dir: &Path) -> bool {
         self.dirs.iter().any(|d| d == dir)
     }
 
@@ -134,7 +135,7 @@ impl Layout {
     /// read order), or with `path` left out when `text` is `None`: what
     /// Watcher would read once a file is written or removed. A file in a
     /// directory this program does not read is left out.
-    pub fn with_file(&self, path: &Path, text: Option<&str>) -> Layout {
+    pub(crate) fn with_file(&self, path: &Path, text: Option<&str>) -> Layout {
         let mut out = self.clone();
         out.files.retain(|f| f.path != path);
         let Some(text) = text else { return out };
@@ -152,7 +153,7 @@ impl Layout {
 
     /// The options of `section` across all files, in read order: the last
     /// entry of a key is its effective value.
-    pub fn section(&self, section: &str) -> Vec<(String, String)> {
+    pub(crate) fn section(&self, section: &str) -> Vec<(String, String)> {
         self.files.iter().flat_map(|f| ini::read_section(&f.text, section)).collect()
     }
 
@@ -168,13 +169,13 @@ impl Layout {
     }
 
     /// The paths read, in order.
-    pub fn paths(&self) -> Vec<&Path> {
+    pub(crate) fn paths(&self) -> Vec<&Path> {
         self.files.iter().map(|f| f.path.as_path()).collect()
     }
 
-    /// A layout of exactly these files, read in this order (for tests and
-    /// callers that hold the texts already).
-    pub fn from_files(files: Vec<ConfFile>) -> Layout {
+    /// A layout of exactly these files, read in this order.
+    #[cfg(test)]
+    pub(crate) fn from_files(files: Vec<ConfFile>) -> Layout {
         let conf = files.last().map(|f| f.path.clone()).unwrap_or_default();
         let mut dirs: Vec<PathBuf> = Vec::new();
         for f in &files {
@@ -205,7 +206,7 @@ fn read_followed(path: &Path) -> Result<Option<String>, FileError> {
 
 /// The `*.conf` files of `dir` in the order oslo.config reads them (sorted
 /// by name, as Python sorts strings); none when `dir` does not exist.
-pub fn drop_in_paths(dir: &Path) -> Result<Vec<PathBuf>, FileError> {
+fn drop_in_paths(dir: &Path) -> Result<Vec<PathBuf>, FileError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -230,14 +231,21 @@ pub enum Clash {
     /// Another file sets a managed option to another value (or sets one the
     /// charm leaves unset), and Watcher reads it later.
     Option {
+        /// The managed section (`maas_client` or `ironic_client`).
         section: &'static str,
+        /// The option in it.
         option: &'static str,
         /// The file whose setting Watcher would use.
         path: PathBuf,
     },
     /// Watcher reads another directory of the same name instead of the one
     /// holding our file (oslo.config takes the first it finds).
-    Shadowed { dir: PathBuf, ours: PathBuf },
+    Shadowed {
+        /// The same-named directory Watcher reads instead.
+        dir: PathBuf,
+        /// The file watcher-metal wrote, which Watcher therefore skips.
+        ours: PathBuf,
+    },
 }
 
 impl std::fmt::Display for Clash {
@@ -254,7 +262,7 @@ impl std::fmt::Display for Clash {
 }
 
 impl Clash {
-    pub fn hint(&self) -> String {
+    pub(crate) fn hint(&self) -> String {
         match self {
             Clash::Option { section, option, path } => format!(
                 "remove `{option}` from [{section}] in {}: Watcher reads watcher.conf after its drop-ins, and a later drop-in after an earlier one",
@@ -278,7 +286,7 @@ pub const MANAGED_OPTIONS: [(&str, &[&str]); 2] = [
 /// Every managed option whose effective value in `layout` differs from what
 /// `ours` (the file watcher-metal wrote, included in `layout`) sets. An
 /// empty value counts as unset, as Watcher treats an empty `url`.
-pub fn clashes(layout: &Layout, ours: &Path) -> Vec<Clash> {
+pub(crate) fn clashes(layout: &Layout, ours: &Path) -> Vec<Clash> {
     if let Some(dir) = ours.parent().filter(|d| ours != layout.conf && !layout.reads_dir(d)) {
         let name = dir.file_name();
         if let Some(read) = layout.dirs.iter().find(|d| d.file_name() == name) {
@@ -308,7 +316,11 @@ pub fn clashes(layout: &Layout, ours: &Path) -> Vec<Clash> {
 /// The clashes in what is on disk now, for each program with its drop-in
 /// (`ours`, the same order as `programs`), at start-up and after Watcher
 /// 12.0.0-16.0.0's second parse.
-pub fn clashes_on_disk(watcher_conf: &Path, programs: &[&str], ours: &[PathBuf]) -> Result<Vec<Clash>, FileError> {
+pub(crate) fn clashes_on_disk(
+    watcher_conf: &Path,
+    programs: &[&str],
+    ours: &[PathBuf],
+) -> Result<Vec<Clash>, FileError> {
     let mut out = Vec::new();
     for (program, own) in programs.iter().zip(ours) {
         for layout in [Layout::read(watcher_conf, program)?, Layout::read_reloaded(watcher_conf, program)?] {

@@ -13,44 +13,71 @@ use crate::nova::NovaError;
 use crate::power::PowerError;
 use crate::render::RenderError;
 
-/// Any failure of an operation.
-
+/// Any failure of an operation; [`crate::exit_codes::of`] gives its exit
+/// code.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The charm configuration is unreadable, breaks a rule, or names a secret that cannot be read.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A template, the templates directory or the `--context` file failed.
     #[error(transparent)]
     Render(#[from] RenderError),
+    /// A configuration file could not be read or written.
     #[error(transparent)]
     File(#[from] FileError),
+    /// A Juju hook tool failed.
     #[error(transparent)]
     HookTool(#[from] HookToolError),
+    /// A MAAS request failed: below HTTP or with one of MAAS's diagnoses.
     #[error(transparent)]
     Maas(#[from] MaasError),
+    /// The MAAS client could not be set up: `maas-ca-cert` is not a usable PEM certificate, or
+    /// HTTPS could not be configured.
     #[error(transparent)]
     MaasSetup(#[from] ClientBuildError),
     /// The files were written, but Watcher would take a managed option from
     /// another file. Never empty.
     #[error("{}{}", .0[0], more(.0.len()))]
     Clash(Vec<crate::effective::Clash>),
+    /// A MAAS-only command was asked for, but `maas-url` is unset.
     #[error("MAAS is not configured (maas-url is unset), so Watcher uses Ironic")]
     MaasNotConfigured,
+    /// Finding or listing nodes failed: no such node, several, or the MAAS or Ironic request
+    /// failed.
     #[error(transparent)]
     Metal(#[from] MetalError),
+    /// A Nova request failed: its configuration, Keystone, the transport or Nova itself.
     #[error(transparent)]
     Nova(#[from] NovaError),
+    /// A `power` command was refused, timed out or failed.
     #[error(transparent)]
     Power(#[from] PowerError),
     /// The `--hypervisors` list could not be read.
     #[error("{}: {message}", path.display())]
-    HypervisorList { path: PathBuf, message: String },
+    HypervisorList {
+        /// The path given to `--hypervisors`.
+        path: PathBuf,
+        /// Why it could not be read.
+        message: String,
+    },
     /// The system could not do what the unit needs of it (restart a
     /// service, rebuild the CA bundle, run Watcher's Python).
     #[error("{message}")]
-    System { message: String, hint: String },
+    System {
+        /// What failed, as the system reported it.
+        message: String,
+        /// What to do about it.
+        hint: String,
+    },
     /// The command was given wrongly.
     #[error("{message}")]
-    Usage { message: String, hint: String },
+    Usage {
+        /// What is wrong with the command line.
+        message: String,
+        /// How to give it rightly.
+        hint: String,
+    },
 }
 
 fn more(n: usize) -> String {

@@ -175,7 +175,7 @@ pub fn maas(e: &MaasError) -> u8 {
 }
 
 /// The exit code for a failure below HTTP, whichever service it was.
-pub fn transport(e: &TransportError) -> u8 {
+fn transport(e: &TransportError) -> u8 {
     match e {
         TransportError::Dns { .. } => DNS,
         TransportError::Refused { .. } => REFUSED,
@@ -209,7 +209,7 @@ fn ironic(e: &IronicError) -> u8 {
 }
 
 /// The exit code for a Nova failure.
-pub fn nova(e: &NovaError) -> u8 {
+pub(crate) fn nova(e: &NovaError) -> u8 {
     match e {
         NovaError::Keystone(e) => keystone(e, NOVA_API),
         NovaError::Transport(e) => transport(e),

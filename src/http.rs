@@ -13,22 +13,25 @@ use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use url::Url;
 
 /// How much of an error body is kept for messages.
-pub const ERROR_BODY_LIMIT: u64 = 16 * 1024;
+const ERROR_BODY_LIMIT: u64 = 16 * 1024;
 
 /// Options every client of this stack takes.
 #[derive(Clone)]
 pub struct HttpOptions {
     /// For the whole request, body included.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// PEM certificates trusted beside the system's.
-    pub ca_cert_pem: Option<String>,
+    pub(crate) ca_cert_pem: Option<String>,
     /// Replaces the system resolver (tests use one that never touches DNS).
     pub resolver: Option<Arc<dyn reqwest::dns::Resolve>>,
     /// Idle connections kept per host; raise for concurrent use.
-    pub pool_size: usize,
+    pub(crate) pool_size: usize,
 }
 
 impl HttpOptions {
+    /// Options with this whole-request timeout, the system's CA
+    /// certificates only, the system resolver and 32 idle connections per
+    /// host.
     pub fn new(timeout: Duration) -> HttpOptions {
         HttpOptions { timeout, ca_cert_pem: None, resolver: None, pool_size: 32 }
     }
@@ -48,7 +51,7 @@ impl fmt::Debug for HttpOptions {
 /// Why the HTTP client could not be built: a bad CA certificate, mostly.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct ClientBuildError(pub String);
+pub struct ClientBuildError(pub(crate) String);
 
 /// A resolver behind an `Arc<dyn _>`, as reqwest wants a sized type.
 struct SharedResolver(Arc<dyn reqwest::dns::Resolve>);
@@ -94,21 +97,46 @@ pub fn build_client(options: &HttpOptions, https: bool) -> Result<Client, Client
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransportError {
     /// The host name does not resolve.
-    Dns { host: String },
+    Dns {
+        /// The URL's host name.
+        host: String,
+    },
     /// Nothing listens at the address.
-    Refused { address: String },
+    Refused {
+        /// `host:port`, the port the scheme's default when the URL has none.
+        address: String,
+    },
     /// No complete answer within the timeout.
-    Timeout { after: Duration },
+    Timeout {
+        /// The timeout that ran out.
+        after: Duration,
+    },
     /// The server's certificate is not signed by a trusted CA.
-    TlsUntrusted { detail: String },
+    TlsUntrusted {
+        /// rustls's reason ("unknown certificate authority", ...).
+        detail: String,
+    },
     /// The certificate is for another host name.
-    TlsHostname { host: String },
+    TlsHostname {
+        /// The host name the URL asked for.
+        host: String,
+    },
     /// Another TLS failure (expired certificate, not TLS at all, ...).
-    Tls { detail: String },
+    Tls {
+        /// What went wrong, in a few words.
+        detail: String,
+    },
     /// The answer was larger than the cap.
-    TooLarge { limit: u64 },
+    TooLarge {
+        /// The cap that was passed, in bytes: of the whole answer, or of one
+        /// value in it.
+        limit: u64,
+    },
     /// The connection broke or the answer was not valid HTTP.
-    Protocol { detail: String },
+    Protocol {
+        /// What went wrong, in a few words.
+        detail: String,
+    },
 }
 
 impl fmt::Display for TransportError {
@@ -135,7 +163,7 @@ impl fmt::Display for TransportError {
 
 impl TransportError {
     /// What to do, for a service reached at the URL in `option`.
-    pub fn hint(&self, option: &str, ca_option: &str) -> String {
+    pub(crate) fn hint(&self, option: &str, ca_option: &str) -> String {
         match self {
             TransportError::Dns { .. } => format!("check the host name in {option}, or use an IP address"),
             TransportError::Refused { .. } => {
@@ -159,11 +187,11 @@ impl TransportError {
     }
 }
 
-pub fn is_html(headers: &HeaderMap) -> bool {
+pub(crate) fn is_html(headers: &HeaderMap) -> bool {
     content_type_contains(headers, "html")
 }
 
-pub fn is_json(headers: &HeaderMap) -> bool {
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
     content_type_contains(headers, "json")
 }
 
@@ -174,7 +202,7 @@ fn content_type_contains(headers: &HeaderMap, what: &str) -> bool {
 /// The first non-blank line of a service's message, at most 300
 /// characters, for a one-line diagnosis ("no reason given" when empty).
 /// Mask secrets in the whole text first: a cut could split one.
-pub fn first_line(text: &str) -> String {
+pub(crate) fn first_line(text: &str) -> String {
     let line: String =
         text.split(['\n', '\r']).find(|l| !l.trim().is_empty()).unwrap_or("").trim().chars().take(300).collect();
     if line.is_empty() {
@@ -185,14 +213,14 @@ pub fn first_line(text: &str) -> String {
 }
 
 /// The start of an error body, as text.
-pub fn read_error_body(response: Response) -> String {
+pub(crate) fn read_error_body(response: Response) -> String {
     let mut buf = Vec::new();
     let _ = response.take(ERROR_BODY_LIMIT).read_to_end(&mut buf);
     String::from_utf8_lossy(&buf).into_owned()
 }
 
 /// Turns a transport failure into what the user needs to hear.
-pub fn classify_transport(e: &reqwest::Error, url: &Url, timeout: Duration) -> TransportError {
+pub(crate) fn classify_transport(e: &reqwest::Error, url: &Url, timeout: Duration) -> TransportError {
     let host = url.host_str().unwrap_or("").to_owned();
     let address = format!("{host}:{}", url.port_or_known_default().unwrap_or(0));
     if e.is_timeout() {

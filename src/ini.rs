@@ -10,9 +10,9 @@
 /// One section to keep in the file: `body` is its rendered text (header
 /// included, `\n` line endings), or `None` to remove the section.
 #[derive(Debug, Clone, Copy)]
-pub struct ManagedSection<'a> {
-    pub name: &'a str,
-    pub body: Option<&'a str>,
+pub(crate) struct ManagedSection<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) body: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +36,7 @@ fn classify(line: &str) -> LineKind<'_> {
 }
 
 /// The name oslo.config files a section under.
-pub fn normalise_section(name: &str) -> String {
+pub(crate) fn normalise_section(name: &str) -> String {
     if name == "DEFAULT" {
         name.to_owned()
     } else {
@@ -98,7 +98,7 @@ fn sections(lines: &[&str]) -> Vec<Span> {
 /// after its last option stay); later duplicates are removed, since
 /// oslo.config would let them override ours. A section not in the file is
 /// appended. The result uses the file's line ending.
-pub fn merge(existing: &str, managed: &[ManagedSection<'_>]) -> String {
+pub(crate) fn merge(existing: &str, managed: &[ManagedSection<'_>]) -> String {
     let eol = line_ending(existing);
     let lines: Vec<&str> = existing.split_inclusive('\n').collect();
     let spans = sections(&lines);
@@ -156,13 +156,13 @@ pub fn merge(existing: &str, managed: &[ManagedSection<'_>]) -> String {
 }
 
 /// The comment line that starts every section watcher-metal renders.
-pub const MARKER: &str = "# Managed by watcher-metal";
+const MARKER: &str = "# Managed by watcher-metal";
 
 /// Removes the sections named in `names` that carry watcher-metal's
 /// [`MARKER`] comment (the sections an earlier merge wrote), with the blank
 /// lines right after them. Sections of those names without the marker, and
 /// every other byte, stay.
-pub fn remove_marked_sections(existing: &str, names: &[&str]) -> String {
+pub(crate) fn remove_marked_sections(existing: &str, names: &[&str]) -> String {
     let lines: Vec<&str> = existing.split_inclusive('\n').collect();
     let wanted: Vec<String> = names.iter().map(|n| normalise_section(n)).collect();
     let spans = sections(&lines);

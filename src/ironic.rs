@@ -23,7 +23,7 @@ use crate::keystone::{self, KeystoneAuth, KeystoneError, Session, SessionCache};
 
 /// The microversion sent when `[ironic_client] api_version` is plain `1`:
 /// Rocky's, the first with everything used here (`detail=True` is 1.43).
-pub const DEFAULT_MICROVERSION: &str = "1.46";
+const DEFAULT_MICROVERSION: &str = "1.46";
 
 const MICROVERSION_HEADER: &str = "X-OpenStack-Ironic-API-Version";
 const TOKEN_HEADER: &str = "X-Auth-Token";
@@ -31,19 +31,19 @@ const PAGE_BODY_LIMIT: u64 = 256 * 1024 * 1024;
 const SMALL_BODY_LIMIT: u64 = 4 * 1024 * 1024;
 
 /// The default of `[ironic_client] api_version`.
-pub const DEFAULT_API_VERSION: &str = "1";
+pub(crate) const DEFAULT_API_VERSION: &str = "1";
 /// The default of `[ironic_client] endpoint_type`.
-pub const DEFAULT_ENDPOINT_TYPE: &str = "publicURL";
+pub(crate) const DEFAULT_ENDPOINT_TYPE: &str = "publicURL";
 
 /// `[ironic_client]` as Watcher reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IronicSettings {
     /// `api_version`: `1` (the default microversion) or `1.N`.
-    pub api_version: String,
+    pub(crate) api_version: String,
     /// `endpoint_type`: the catalog interface, with or without `URL`.
-    pub endpoint_type: String,
+    pub(crate) endpoint_type: String,
     /// `region_name`: the catalog region; any when unset.
-    pub region_name: Option<String>,
+    pub(crate) region_name: Option<String>,
 }
 
 impl Default for IronicSettings {
@@ -64,13 +64,35 @@ pub enum IronicError {
     /// The connection to Ironic (the catalog's endpoint) failed.
     Transport(TransportError),
     /// The catalog has no matching `baremetal` endpoint.
-    NoEndpoint { interface: String, region: Option<String> },
+    NoEndpoint {
+        /// The interface looked for (`public`, `internal`, `admin`: a
+        /// trailing `URL` dropped).
+        interface: String,
+        /// The region looked for; `None`: any region.
+        region: Option<String>,
+    },
     /// Ironic does not serve the microversion asked for (406).
-    Microversion { requested: String, min: Option<String>, max: Option<String> },
+    Microversion {
+        /// The microversion sent (`1` is sent as `1.46`).
+        requested: String,
+        /// The lowest Ironic serves, from its answer's headers; `None` when
+        /// it did not say.
+        min: Option<String>,
+        /// The highest Ironic serves; `None` when it did not say.
+        max: Option<String>,
+    },
     /// Ironic answered an error, with its message.
-    Api { status: u16, message: String },
+    Api {
+        /// The HTTP status, after the retries of 409 and 503.
+        status: u16,
+        /// The first line of Ironic's fault string, secrets masked.
+        message: String,
+    },
     /// The answer is not what Ironic or Keystone send.
-    Unexpected { detail: String },
+    Unexpected {
+        /// What was wrong with it.
+        detail: String,
+    },
 }
 
 impl fmt::Display for IronicError {
@@ -107,7 +129,7 @@ impl IronicError {
     }
 
     /// What to do about it.
-    pub fn hint(&self) -> String {
+    pub(crate) fn hint(&self) -> String {
         match self {
             IronicError::Keystone(e @ KeystoneError::Config { .. }) => {
                 format!("{}; set maas-url to use MAAS instead", e.hint("Ironic"))
@@ -132,7 +154,9 @@ impl IronicError {
 /// official client does.
 #[derive(Debug, Clone, Copy)]
 pub struct IronicRetry {
+    /// Retries after the first attempt (5); 0 reports the first 409/503.
     pub max_retries: u32,
+    /// The wait before each retry (2 s).
     pub interval: Duration,
 }
 
@@ -160,7 +184,7 @@ impl fmt::Debug for IronicClient {
 }
 
 /// The microversion for `[ironic_client] api_version`.
-pub fn microversion_for(api_version: &str) -> String {
+fn microversion_for(api_version: &str) -> String {
     if api_version == "1" {
         DEFAULT_MICROVERSION.to_owned()
     } else {
@@ -170,26 +194,26 @@ pub fn microversion_for(api_version: &str) -> String {
 
 /// A node as Ironic describes it (the fields read here).
 #[derive(Debug, Clone, Deserialize)]
-pub struct IronicNode {
-    pub uuid: String,
+pub(crate) struct IronicNode {
+    pub(crate) uuid: String,
     #[serde(default)]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     #[serde(default)]
-    pub power_state: Option<String>,
+    pub(crate) power_state: Option<String>,
     #[serde(default)]
-    pub provision_state: Option<String>,
+    pub(crate) provision_state: Option<String>,
     #[serde(default)]
-    pub extra: Option<serde_json::Map<String, Value>>,
+    pub(crate) extra: Option<serde_json::Map<String, Value>>,
 }
 
 /// `GET /v1/nodes/{id}/states`: the conductor's power record, and the
 /// target of a power change in flight.
 #[derive(Debug, Clone, Deserialize)]
-pub struct NodeStates {
+pub(crate) struct NodeStates {
     #[serde(default)]
-    pub power_state: Option<String>,
+    pub(crate) power_state: Option<String>,
     #[serde(default)]
-    pub target_power_state: Option<String>,
+    pub(crate) target_power_state: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -312,7 +336,7 @@ impl IronicClient {
     /// `GET /v1/nodes/detail`, following `next` links: one request a page.
     /// (`?detail=True` needs microversion 1.43; `/detail` works at every
     /// version Ironic accepts.)
-    pub fn nodes(&self) -> Result<Vec<IronicNode>, IronicError> {
+    pub(crate) fn nodes(&self) -> Result<Vec<IronicNode>, IronicError> {
         let mut nodes = Vec::new();
         let mut path = "v1/nodes/detail".to_owned();
         loop {
@@ -330,20 +354,20 @@ impl IronicClient {
     }
 
     /// `GET /v1/nodes/{id}` (a UUID or a name).
-    pub fn node(&self, id: &str) -> Result<IronicNode, IronicError> {
+    pub(crate) fn node(&self, id: &str) -> Result<IronicNode, IronicError> {
         self.read(&Self::node_path(id), SMALL_BODY_LIMIT)
     }
 
     /// `GET /v1/nodes/{id}/states`. Ironic has no synchronous BMC query:
     /// this is the conductor's record, which it refreshes from the BMC every
     /// `[conductor] sync_power_state_interval`.
-    pub fn states(&self, id: &str) -> Result<NodeStates, IronicError> {
+    pub(crate) fn states(&self, id: &str) -> Result<NodeStates, IronicError> {
         self.read(&format!("{}/states", Self::node_path(id)), SMALL_BODY_LIMIT)
     }
 
     /// `PUT /v1/nodes/{id}/states/power` with `target` (`power on`,
     /// `power off`).
-    pub fn set_power_state(&self, id: &str, target: &str) -> Result<(), IronicError> {
+    pub(crate) fn set_power_state(&self, id: &str, target: &str) -> Result<(), IronicError> {
         let path = format!("{}/states/power", Self::node_path(id));
         self.call(Method::PUT, &path, Some(&json!({ "target": target })))?;
         Ok(())
@@ -363,13 +387,10 @@ fn ironic_base(url: &str) -> Result<Url, IronicError> {
         .map_err(|e| IronicError::Unexpected { detail: format!("the catalog's baremetal URL is not a URL ({e})") })
 }
 
-/// Ironic errors: `{"error_message": "<JSON with faultstring>"}`, where the
-/// inner JSON is a string (or, on some versions, already an object).
-pub fn ironic_fault(body: &str) -> String {
-    http::first_line(&ironic_fault_text(body))
-}
-
-/// The message of an Ironic error, whole (mask it, then [`clean`] it).
+/// The message of an Ironic error, whole (mask it, then take its first
+/// line): Ironic answers `{"error_message": "<JSON with faultstring>"}`,
+/// where the inner JSON is a string (or, on some versions, already an
+/// object).
 fn ironic_fault_text(body: &str) -> String {
     let outer: Option<Value> = serde_json::from_str(body).ok();
     let inner = outer.as_ref().and_then(|v| v.get("error_message"));
@@ -388,6 +409,11 @@ fn ironic_fault_text(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The first line of an Ironic error's message, as the client reports it.
+    fn ironic_fault(body: &str) -> String {
+        http::first_line(&ironic_fault_text(body))
+    }
 
     #[test]
     fn ironic_faults_are_unwrapped() {

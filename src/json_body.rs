@@ -15,20 +15,24 @@ use crate::http::{is_html, is_json, TransportError};
 /// Why a 2xx body could not be read as the JSON expected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BodyError {
+    /// The body broke off, took past the deadline, or passed a size cap.
     Transport(TransportError),
     /// An HTML page instead of JSON.
     Html,
     /// Not JSON, or JSON of another shape (`json_declared`: the server said
     /// it was JSON).
     Shape {
+        /// Whether the `Content-Type` said JSON.
         json_declared: bool,
+        /// What is wrong, never quoting the body (serde's error kind with
+        /// its line and column, for one).
         detail: String,
     },
 }
 
 impl BodyError {
     /// The words for a `Shape` or `Html` error.
-    pub fn describe_shape(&self) -> String {
+    pub(crate) fn describe_shape(&self) -> String {
         match self {
             BodyError::Html => "the answer is an HTML page, not JSON".to_owned(),
             BodyError::Shape { json_declared: true, detail } => {
@@ -43,7 +47,7 @@ impl BodyError {
 /// The longest JSON string accepted in an answer. The parser buffers each
 /// string it keeps whole, so this bounds memory against a server that sends
 /// one endless string.
-pub const MAX_JSON_STRING: usize = 1024 * 1024;
+const MAX_JSON_STRING: usize = 1024 * 1024;
 
 /// A reader over a response body that stops, recording why in `stopped`,
 /// when more than `limit` bytes arrive, when one JSON string runs longer
@@ -174,7 +178,7 @@ pub fn read_json<T: DeserializeOwned>(response: Response, limit: u64, timeout: D
 
 /// The largest single element of a streamed JSON list (a MAAS machine is
 /// a few tens of KiB). Bounds memory against a server that never ends one.
-pub const MAX_LIST_ELEMENT: usize = 16 * 1024 * 1024;
+const MAX_LIST_ELEMENT: usize = 16 * 1024 * 1024;
 
 const LIST_CHUNK: usize = 256 * 1024;
 
@@ -362,7 +366,7 @@ fn error_at_end(e: &serde_json::Error, data: &[u8]) -> bool {
 }
 
 /// serde_json's error without any quoted input.
-pub fn describe_json_error(e: &serde_json::Error) -> String {
+fn describe_json_error(e: &serde_json::Error) -> String {
     let kind = match e.classify() {
         serde_json::error::Category::Syntax => "syntax error",
         serde_json::error::Category::Data => "unexpected value",

@@ -10,15 +10,18 @@ use std::process::{Command, Stdio};
 use crate::config::SecretSource;
 use crate::secret::SecretString;
 
+/// A hook tool that could not run or exited non-zero: the tool's name and
+/// what went wrong (the first line of its stderr, or why it did not start).
 #[derive(Debug, thiserror::Error)]
 #[error("{tool}: {message}")]
 pub struct HookToolError {
-    pub tool: String,
-    pub message: String,
+    tool: String,
+    message: String,
 }
 
 impl HookToolError {
-    pub fn hint(&self) -> &'static str {
+    /// One line telling the user where to look next.
+    pub(crate) fn hint(&self) -> &'static str {
         if self.message.contains("not found") {
             "hook tools exist only inside a Juju hook or action; outside Juju pass --config FILE"
         } else {
@@ -57,14 +60,19 @@ pub trait HookTools {
 /// The workload statuses a unit may set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
+    /// The charm is doing work on the unit (installing, restarting).
     Maintenance,
+    /// The operator must act (bad or missing config, a secret not granted).
     Blocked,
+    /// Something outside the charm must happen first (MAAS to answer,
+    /// Watcher to be installed).
     Waiting,
+    /// Ready.
     Active,
 }
 
 impl Status {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Maintenance => "maintenance",
             Status::Blocked => "blocked",
@@ -74,16 +82,21 @@ impl Status {
     }
 }
 
+/// The level of a `juju-log` line, as `juju debug-log` filters it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogLevel {
+    /// `DEBUG`.
     Debug,
+    /// `INFO`.
     Info,
+    /// `WARNING`.
     Warning,
+    /// `ERROR`.
     Error,
 }
 
 impl LogLevel {
-    pub fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             LogLevel::Debug => "DEBUG",
             LogLevel::Info => "INFO",
@@ -185,9 +198,9 @@ impl HookTools for JujuHookTools {
 }
 
 /// Adapts [`HookTools`] to the [`SecretSource`] the config loader asks.
-pub struct HookSecrets<'a> {
-    pub tools: &'a dyn HookTools,
-    pub refresh: bool,
+pub(crate) struct HookSecrets<'a> {
+    pub(crate) tools: &'a dyn HookTools,
+    pub(crate) refresh: bool,
 }
 
 impl SecretSource for HookSecrets<'_> {

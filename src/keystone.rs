@@ -26,13 +26,24 @@ const TOKEN_BODY_LIMIT: u64 = 4 * 1024 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeystoneError {
     /// `[watcher_clients_auth]` is missing, incomplete or unusable.
-    Config { message: String },
+    Config {
+        /// What is missing or wrong.
+        message: String,
+    },
     /// The connection to Keystone (`auth_url`) failed.
     Transport(TransportError),
     /// Keystone refused the credentials (or failed: 5xx).
-    Refused { status: u16, message: String },
+    Refused {
+        /// The HTTP status Keystone answered (401, 5xx, ...).
+        status: u16,
+        /// The first line of Keystone's error message, credentials masked.
+        message: String,
+    },
     /// The answer is not Keystone's.
-    Unexpected { detail: String },
+    Unexpected {
+        /// What was wrong with it.
+        detail: String,
+    },
 }
 
 impl fmt::Display for KeystoneError {
@@ -51,7 +62,7 @@ impl std::error::Error for KeystoneError {}
 impl KeystoneError {
     /// What to do, for credentials used to reach `service` (`Ironic`,
     /// `Nova`).
-    pub fn hint(&self, service: &str) -> String {
+    pub(crate) fn hint(&self, service: &str) -> String {
         match self {
             KeystoneError::Config { .. } => {
                 format!(
@@ -228,7 +239,7 @@ impl KeystoneAuth {
     }
 
     /// `POST .../v3/auth/tokens`, as keystoneauth's v3 plugins build it.
-    pub fn token_url(&self) -> Result<Url, KeystoneError> {
+    pub(crate) fn token_url(&self) -> Result<Url, KeystoneError> {
         let base = self.auth_url.trim_end_matches('/');
         let text = if base.ends_with("/v3") { format!("{base}/auth/tokens") } else { format!("{base}/v3/auth/tokens") };
         Url::parse(&text).map_err(|e| KeystoneError::Config { message: format!("auth_url is not a URL ({e})") })
@@ -236,7 +247,7 @@ impl KeystoneAuth {
 
     /// The token request's body. It holds the password or secret: send it,
     /// never show it.
-    pub fn request_body(&self) -> Value {
+    fn request_body(&self) -> Value {
         let identity = match &self.method {
             Method3::Password { user, password } => {
                 let mut user = user.json();
@@ -272,18 +283,18 @@ impl KeystoneAuth {
 
     /// `cafile`: the CA bundle keystoneauth trusts for Keystone and the
     /// services it finds in the catalog.
-    pub fn cafile(&self) -> Option<&str> {
+    pub(crate) fn cafile(&self) -> Option<&str> {
         self.cafile.as_deref()
     }
 
     /// `timeout`: seconds for each request, when set.
-    pub fn timeout(&self) -> Option<Duration> {
+    pub(crate) fn timeout(&self) -> Option<Duration> {
         self.timeout
     }
 
     /// `text` with every secret of these credentials, and `token`, masked
     /// (a server may echo what it was sent).
-    pub fn mask(&self, text: &str, token: Option<&SecretString>) -> String {
+    pub(crate) fn mask(&self, text: &str, token: Option<&SecretString>) -> String {
         let mut secrets = self.secrets();
         if let Some(token) = token {
             secrets.push(token.expose());
@@ -301,10 +312,10 @@ impl KeystoneAuth {
 }
 
 /// A token, and the endpoint of the service it was asked for.
-pub struct Session {
-    pub token: SecretString,
-    pub expires_at: Option<SystemTime>,
-    pub endpoint: Url,
+pub(crate) struct Session {
+    pub(crate) token: SecretString,
+    pub(crate) expires_at: Option<SystemTime>,
+    pub(crate) endpoint: Url,
 }
 
 impl Session {
@@ -316,13 +327,13 @@ impl Session {
 
 /// The session a client reuses until its token nears expiry.
 #[derive(Default)]
-pub struct SessionCache(Mutex<Option<Session>>);
+pub(crate) struct SessionCache(Mutex<Option<Session>>);
 
 impl SessionCache {
     /// The cached token and endpoint, or `open`'s when there is none or the
     /// token is about to expire.
-    pub fn get<E>(&self, open: impl FnOnce() -> Result<Session, E>) -> Result<(SecretString, Url), E> {
-        let mut guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
+    pub(crate) fn get<E>(&self, open: impl FnOnce() -> Result<Session, E>) -> Result<(SecretString, Url), E> {
+        let mut guard = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(s) = guard.as_ref().filter(|s| s.fresh()) {
             return Ok((s.token.clone(), s.endpoint.clone()));
         }
@@ -333,21 +344,21 @@ impl SessionCache {
     }
 
     /// Forgets the session (the service refused its token).
-    pub fn invalidate(&self) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    pub(crate) fn invalidate(&self) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 }
 
 /// A token Keystone issued, with its answer.
-pub struct Token {
-    pub token: SecretString,
-    pub answer: TokenAnswer,
+pub(crate) struct Token {
+    pub(crate) token: SecretString,
+    pub(crate) answer: TokenAnswer,
 }
 
 /// `POST /v3/auth/tokens` with `auth`'s credentials. A token without a
 /// service catalog (unscoped credentials) is refused: no service can be
 /// found with it.
-pub fn authenticate(client: &Client, auth: &KeystoneAuth, timeout: Duration) -> Result<Token, KeystoneError> {
+pub(crate) fn authenticate(client: &Client, auth: &KeystoneAuth, timeout: Duration) -> Result<Token, KeystoneError> {
     let url = auth.token_url()?;
     let response = client
         .post(url.clone())
@@ -386,7 +397,7 @@ const NO_CATALOG: &str = "Keystone's token has no service catalog (the credentia
 
 /// The message of a Keystone error (`{"error": {"message": ...}}`), or the
 /// body itself; whole (mask it, then take its first line).
-pub fn error_text(body: &str) -> String {
+pub(crate) fn error_text(body: &str) -> String {
     let parsed: Option<String> = serde_json::from_str::<Value>(body)
         .ok()
         .and_then(|v| v.get("error").and_then(|e| e.get("message")).and_then(Value::as_str).map(str::to_owned));
@@ -396,7 +407,7 @@ pub fn error_text(body: &str) -> String {
 /// Keystone's answer to `POST /v3/auth/tokens`: the token's expiry and its
 /// service catalog (Ironic and Nova read the same one).
 #[derive(Deserialize)]
-pub struct TokenAnswer {
+pub(crate) struct TokenAnswer {
     token: TokenBody,
 }
 
@@ -429,7 +440,7 @@ struct CatalogEndpoint {
 impl TokenAnswer {
     /// The URL of `service_type`'s endpoint of `interface`, in `region` when
     /// one is given (matched on `region_id` or `region`).
-    pub fn endpoint_url(&self, service_type: &str, interface: &str, region: Option<&str>) -> Option<&str> {
+    pub(crate) fn endpoint_url(&self, service_type: &str, interface: &str, region: Option<&str>) -> Option<&str> {
         self.token
             .catalog
             .iter()
@@ -443,7 +454,7 @@ impl TokenAnswer {
     }
 
     /// When the token expires, if Keystone said so in RFC 3339.
-    pub fn expires_at(&self) -> Option<SystemTime> {
+    pub(crate) fn expires_at(&self) -> Option<SystemTime> {
         let text = self.token.expires_at.as_deref()?;
         time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339).ok().map(Into::into)
     }

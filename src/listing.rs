@@ -26,7 +26,10 @@ pub struct Request {
 /// What was listed.
 #[derive(Debug)]
 pub struct Listing {
+    /// The backend listed: MAAS when `maas-url` is set, else Ironic.
     pub backend: Backend,
+    /// Every node, in the backend's order; with [`Request::live`], with the
+    /// power state just asked (or why the query failed).
     pub rows: Vec<NodeRow>,
     /// How the named hypervisors match, with [`Request::hypervisors`].
     pub matches: Option<Vec<HypervisorMatch>>,

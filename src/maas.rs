@@ -22,27 +22,27 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::api_key::MaasApiKey;
-pub use crate::http::ClientBuildError;
+pub(crate) use crate::http::ClientBuildError;
 use crate::http::{classify_transport, is_html, read_error_body, HttpOptions, TransportError};
 use crate::json_body::{read_json, read_json_list, BodyError};
 use crate::maas_url::MaasUrl;
 
 /// The largest non-listing answer read (version, whoami, one machine, errors).
-pub const SMALL_BODY_LIMIT: u64 = 4 * 1024 * 1024;
+const SMALL_BODY_LIMIT: u64 = 4 * 1024 * 1024;
 /// The largest machine listing read (about 20 KiB a machine for tens of
 /// thousands of machines). Parsed as it streams, keeping only the fields
 /// used, so memory stays far below this.
-pub const LIST_BODY_LIMIT: u64 = 1024 * 1024 * 1024;
+const LIST_BODY_LIMIT: u64 = 1024 * 1024 * 1024;
 
 /// How 503/409 answers with `Retry-After` are retried.
 #[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     /// Retries after the first attempt (gomaasapi: 4).
-    pub max_retries: u32,
+    max_retries: u32,
     /// No retry starts if it would end later than this after the first attempt.
-    pub max_total: Duration,
+    pub(crate) max_total: Duration,
     /// The longest single wait honoured; a longer `Retry-After` is cut to this.
-    pub max_wait: Duration,
+    max_wait: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -54,11 +54,14 @@ impl Default for RetryPolicy {
 /// How a client talks to MAAS: HTTP settings (timeout, CA, pool) and retries.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
+    /// Timeout of each request (body included), extra CA, resolver, pool.
     pub http: HttpOptions,
-    pub retry: RetryPolicy,
+    pub(crate) retry: RetryPolicy,
 }
 
 impl ClientOptions {
+    /// The default retry policy, and `timeout` for each request, body
+    /// included.
     pub fn new(timeout: Duration) -> ClientOptions {
         ClientOptions { http: HttpOptions::new(timeout), retry: RetryPolicy::default() }
     }
@@ -70,9 +73,22 @@ pub enum MaasError {
     /// Name resolution, connection, TLS, timeout or size.
     Transport(TransportError),
     /// MAAS answered with a redirect (usually: TLS is on, use https).
-    Redirect { status: u16, location: String, suggestion: Option<String> },
+    Redirect {
+        /// The 3xx status.
+        status: u16,
+        /// The `Location` header; empty when there is none.
+        location: String,
+        /// The https base URL to set as `maas-url` instead, when one can be
+        /// told.
+        suggestion: Option<String>,
+    },
     /// 404: the URL's path is wrong.
-    NotFound { url: String, html: bool },
+    NotFound {
+        /// The URL requested, query included.
+        url: String,
+        /// The answer was an HTML page: a web server, not MAAS's API.
+        html: bool,
+    },
     /// 410: the URL points at the retired API 1.0.
     Gone,
     /// 401: the consumer key is unknown to MAAS.
@@ -82,23 +98,57 @@ pub enum MaasError {
     /// 401: the token secret does not match.
     BadSignature,
     /// 401: the request's timestamp is too old for MAAS: clock skew.
-    ExpiredTimestamp { skew_secs: Option<i64> },
+    ExpiredTimestamp {
+        /// MAAS's clock minus this machine's, in seconds (positive: this
+        /// machine is behind); `None` when neither MAAS's message nor its
+        /// `Date` header tells.
+        skew_secs: Option<i64>,
+    },
     /// 401: the nonce was seen before.
     NonceReused,
     /// 401 without OAuth detail ("Forbidden"), or another 401 message.
-    Unauthorized { detail: String },
+    Unauthorized {
+        /// MAAS's words before any quote (which could name a key), or
+        /// `no reason given`.
+        detail: String,
+    },
     /// 403: the user may not do this (inactive user, locked machine, ...).
-    Forbidden { detail: String },
+    Forbidden {
+        /// MAAS's message (see [`MaasError::BadRequest`]), or `no reason
+        /// given`.
+        detail: String,
+    },
     /// 400: MAAS refused the request's parameters.
-    BadRequest { detail: String },
+    BadRequest {
+        /// The first line of MAAS's answer, keys masked, at most 200
+        /// characters; `an HTML page` for HTML.
+        detail: String,
+    },
     /// 409: the request conflicts with the machine's state.
-    Conflict { detail: String },
+    Conflict {
+        /// MAAS's message (see [`MaasError::BadRequest`]), e.g. `Can't start
+        /// node: it hasn't been allocated.`
+        detail: String,
+    },
     /// 5xx (after any retries).
-    Server { status: u16, detail: String },
+    Server {
+        /// The status, 500 to 599.
+        status: u16,
+        /// MAAS's message (see [`MaasError::BadRequest`]).
+        detail: String,
+    },
     /// Another unexpected status.
-    Status { status: u16, detail: String },
+    Status {
+        /// The status.
+        status: u16,
+        /// The answer's message (see [`MaasError::BadRequest`]).
+        detail: String,
+    },
     /// The answer is not what MAAS's API sends (HTML, not JSON, wrong shape).
-    NotMaas { detail: String },
+    NotMaas {
+        /// What was wrong with the answer.
+        detail: String,
+    },
 }
 
 impl From<TransportError> for MaasError {
@@ -150,6 +200,8 @@ impl fmt::Display for MaasError {
 impl std::error::Error for MaasError {}
 
 impl MaasError {
+    /// What the user should do about it, naming the charm options to
+    /// change.
     pub fn hint(&self) -> String {
         match self {
             MaasError::Transport(TransportError::Refused { .. }) => {
@@ -200,19 +252,25 @@ impl MaasError {
 /// `GET version/`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MaasVersion {
-    pub version: String,
+    /// MAAS's version, e.g. `3.5.0`.
+    pub(crate) version: String,
+    /// Empty on current MAAS; older ones put build details here.
     #[serde(default)]
-    pub subversion: String,
+    subversion: String,
+    /// The API capabilities MAAS announces, e.g. `networks-management`.
     #[serde(default)]
-    pub capabilities: Vec<String>,
+    capabilities: Vec<String>,
 }
 
 /// `GET users/?op=whoami`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WhoAmI {
+    /// The MAAS user the API key belongs to.
     pub username: String,
+    /// That user's e-mail address, if MAAS has one.
     #[serde(default)]
-    pub email: Option<String>,
+    email: Option<String>,
+    /// Whether the user is a MAAS administrator.
     #[serde(default)]
     pub is_superuser: bool,
 }
@@ -220,6 +278,7 @@ pub struct WhoAmI {
 /// A named object MAAS nests in a machine (zone, pool, domain).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Named {
+    /// Its name, e.g. `default`.
     pub name: String,
 }
 
@@ -227,26 +286,39 @@ pub struct Named {
 /// parsing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Machine {
+    /// MAAS's id for the machine, e.g. `d8n3re`: what the power calls take.
     pub system_id: String,
+    /// The short hostname, without the domain.
     pub hostname: String,
+    /// `hostname.domain`: what Watcher compares with Nova's
+    /// `hypervisor_hostname`. Empty when MAAS sent none.
     #[serde(default)]
     pub fqdn: String,
+    /// `on`, `off`, `unknown` or `error`, as MAAS last recorded it (not
+    /// asked of the BMC); empty when null.
     #[serde(default, deserialize_with = "null_as_default")]
     pub power_state: String,
+    /// The power driver, e.g. `ipmi` or `manual`; empty when null.
     #[serde(default, deserialize_with = "null_as_default")]
-    pub power_type: String,
+    power_type: String,
+    /// MAAS's numeric node status (4 Ready, 6 Deployed, 10 Allocated, ...).
     #[serde(default)]
-    pub status: Option<i64>,
+    pub(crate) status: Option<i64>,
+    /// The status in words, e.g. `Deployed`; empty when null.
     #[serde(default, deserialize_with = "null_as_default")]
-    pub status_name: String,
+    pub(crate) status_name: String,
+    /// The user it is allocated to; `None` when it is not allocated.
     #[serde(default)]
-    pub owner: Option<String>,
+    owner: Option<String>,
+    /// Its availability zone.
     #[serde(default)]
     pub zone: Option<Named>,
+    /// Its resource pool.
     #[serde(default)]
-    pub pool: Option<Named>,
+    pool: Option<Named>,
+    /// Locked machines refuse power actions (403).
     #[serde(default)]
-    pub locked: bool,
+    locked: bool,
 }
 
 fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
@@ -257,12 +329,17 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
-/// Server-side filters for `GET machines/`.
+/// Server-side filters for `GET machines/`. Empty lists and `None` filter
+/// nothing; the filters given all apply.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MachineFilter {
+    /// Only machines with one of these hostnames (`hostname=`).
     pub hostnames: Vec<String>,
+    /// Only machines with one of these system ids (`id=`).
     pub ids: Vec<String>,
+    /// Only machines in this zone, by name.
     pub zone: Option<String>,
+    /// Only machines in this resource pool, by name.
     pub pool: Option<String>,
 }
 
@@ -280,10 +357,15 @@ impl MachineFilter {
 /// How `power_off` stops the machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopMode {
+    /// Cut the power at once (`stop_mode=hard`, MAAS's default).
     Hard,
+    /// Ask the machine to shut down, as far as its power driver can
+    /// (`stop_mode=soft`).
     Soft,
 }
 
+/// A client of one MAAS's API 2.0, signing with one API key. `Debug` shows
+/// no key material.
 pub struct MaasClient {
     http: Client,
     url: MaasUrl,
@@ -298,12 +380,14 @@ impl fmt::Debug for MaasClient {
 }
 
 impl MaasClient {
+    /// A client of `url` signing with `key`. Fails only when the HTTP client
+    /// cannot be built (a bad CA certificate, mostly); nothing is sent yet.
     pub fn new(url: MaasUrl, key: MaasApiKey, options: ClientOptions) -> Result<MaasClient, ClientBuildError> {
         let http = crate::http::build_client(&options.http, url.api_root().scheme() == "https")?;
         Ok(MaasClient { http, url, key, options })
     }
 
-    pub fn url(&self) -> &MaasUrl {
+    pub(crate) fn url(&self) -> &MaasUrl {
         &self.url
     }
 
@@ -419,14 +503,15 @@ impl MaasClient {
             return "an HTML page".to_owned();
         }
         let line = body.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
-        let short: String = line.chars().filter(|c| !c.is_control()).take(200).collect();
+        let line: String = line.chars().filter(|c| !c.is_control()).collect();
         let parts = [
             self.key.whole().expose(),
             self.key.token_secret().expose(),
             self.key.token_key().expose(),
             self.key.consumer_key().expose(),
         ];
-        crate::secret::mask(&short, &parts)
+        // Masked whole, then cut: a cut could split a secret.
+        crate::secret::mask(&line, &parts).chars().take(200).collect()
     }
 
     fn get_json<T: DeserializeOwned>(
@@ -445,7 +530,7 @@ impl MaasClient {
     }
 
     /// `GET users/?op=whoami` (signed): proves the key.
-    pub fn whoami(&self) -> Result<WhoAmI, MaasError> {
+    pub(crate) fn whoami(&self) -> Result<WhoAmI, MaasError> {
         self.get_json("users/", &[("op", "whoami")], true)
     }
 
@@ -496,7 +581,7 @@ impl MaasClient {
 
     /// Counts the machines this user can see, by power state, without
     /// keeping them: one listing call, streamed.
-    pub fn count_machines(&self) -> Result<MachineCount, MaasError> {
+    pub(crate) fn count_machines(&self) -> Result<MachineCount, MaasError> {
         #[derive(Deserialize)]
         struct PowerOnly {
             #[serde(default)]
@@ -505,7 +590,7 @@ impl MaasClient {
         let response = self.send(Method::GET, "machines/", &[], None, true)?;
         let mut count = MachineCount::default();
         read_json_list(response, LIST_BODY_LIMIT, self.options.http.timeout, |m: PowerOnly| {
-            count.add(m.power_state.as_deref())
+            count.add(m.power_state.as_deref());
         })?;
         Ok(count)
     }
@@ -514,10 +599,14 @@ impl MaasClient {
 /// Machines counted by power state while the listing streams by.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct MachineCount {
-    pub total: usize,
-    pub on: usize,
-    pub off: usize,
-    pub other: usize,
+    /// Every machine listed.
+    pub(crate) total: usize,
+    /// Machines whose `power_state` is `on`.
+    pub(crate) on: usize,
+    /// Machines whose `power_state` is `off`.
+    pub(crate) off: usize,
+    /// Any other power state (`unknown`, `error`, none).
+    pub(crate) other: usize,
 }
 
 impl MachineCount {

@@ -8,7 +8,8 @@ use std::fmt;
 
 use url::Url;
 
-/// A validated MAAS URL.
+/// A validated MAAS URL: the value as configured, and the API root derived
+/// from it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct MaasUrl {
     configured: String,
@@ -18,26 +19,44 @@ pub struct MaasUrl {
 /// Why a `maas-url` value is not usable. Each has its own message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
+    /// Nothing but whitespace.
     #[error("is empty")]
     Empty,
+    /// The `url` crate cannot parse it.
     #[error("is not a URL ({reason})")]
-    NotAUrl { reason: String },
+    NotAUrl {
+        /// The parser's message.
+        reason: String,
+    },
+    /// A scheme other than `http` or `https`.
     #[error("uses scheme `{scheme}`; MAAS is reached over http or https")]
-    Scheme { scheme: String },
+    Scheme {
+        /// The scheme given, e.g. `ftp`.
+        scheme: String,
+    },
+    /// No host, or an empty one.
     #[error("has no host")]
     NoHost,
+    /// `user:password@` in the URL.
     #[error("contains a user name or password; MAAS authenticates with the API key, not URL credentials")]
     Credentials,
+    /// A `?query` or `#fragment`.
     #[error("has a query string or fragment; give the MAAS base URL only")]
     QueryOrFragment,
+    /// The path ends in `/api/X.Y/` with X.Y other than 2.0.
     #[error("points at MAAS API version {version}; only API 2.0 is supported")]
-    ApiVersion { version: String },
+    ApiVersion {
+        /// The version in the path, e.g. `1.0`.
+        version: String,
+    },
+    /// Whitespace or a control character inside the trimmed value.
     #[error("contains whitespace or control characters")]
     BadCharacter,
 }
 
 impl UrlError {
-    pub fn hint(&self) -> &'static str {
+    /// One line telling the user what form of URL to give instead.
+    pub(crate) fn hint(&self) -> &'static str {
         match self {
             UrlError::ApiVersion { .. } => "use http://HOST:5240/MAAS (the client adds /api/2.0/)",
             UrlError::Credentials => "remove user:password@ from the URL and set maas-api-key",
@@ -47,6 +66,8 @@ impl UrlError {
 }
 
 impl MaasUrl {
+    /// Checks `raw` (trimmed) and derives the API root: `/` then `api/2.0/`
+    /// appended to the path, unless it already ends in `/api/2.0/`.
     pub fn parse(raw: &str) -> Result<MaasUrl, UrlError> {
         let configured = raw.trim();
         if configured.is_empty() {
@@ -84,18 +105,18 @@ impl MaasUrl {
     }
 
     /// The URL as the user wrote it (trimmed): what goes into watcher.conf.
-    pub fn as_configured(&self) -> &str {
+    pub(crate) fn as_configured(&self) -> &str {
         &self.configured
     }
 
     /// The API root, always ending in `/api/2.0/`.
-    pub fn api_root(&self) -> &Url {
+    pub(crate) fn api_root(&self) -> &Url {
         &self.api_root
     }
 
     /// An endpoint below the API root, e.g. `endpoint("users/")`.
     /// `relative` must not start with `/` and should end with `/`.
-    pub fn endpoint(&self, relative: &str) -> Url {
+    pub(crate) fn endpoint(&self, relative: &str) -> Url {
         let mut url = self.api_root.clone();
         let path = format!("{}{}", self.api_root.path(), relative.trim_start_matches('/'));
         url.set_path(&path);
@@ -104,12 +125,12 @@ impl MaasUrl {
 
     /// True when the path before `api/2.0/` is empty: MAAS normally serves
     /// its API under `/MAAS`, so such a URL usually gets 404s.
-    pub fn lacks_base_path(&self) -> bool {
+    pub(crate) fn lacks_base_path(&self) -> bool {
         self.api_root.path() == "/api/2.0/"
     }
 
     /// The same URL over https on MAAS's TLS port, for hints after a redirect.
-    pub fn https_suggestion(&self) -> String {
+    pub(crate) fn https_suggestion(&self) -> String {
         let mut url = self.api_root.clone();
         let _ = url.set_scheme("https");
         let _ = url.set_port(Some(5443));

@@ -36,13 +36,11 @@ use crate::keystone::{self, KeystoneAuth, KeystoneError, Session, SessionCache};
 
 /// Watcher's `[nova_client] api_version` default, which is also the lowest
 /// it accepts (`watcher.common.clients.MIN_NOVA_API_VERSION`).
-pub const WATCHER_MICROVERSION: &str = "2.56";
+const WATCHER_MICROVERSION: &str = "2.56";
 /// Watcher's `[nova_client] endpoint_type` default.
-pub const WATCHER_ENDPOINT_TYPE: &str = "publicURL";
+const WATCHER_ENDPOINT_TYPE: &str = "publicURL";
 /// The first microversion without `running_vms` in hypervisor details.
-pub const RUNNING_VMS_REMOVED: Microversion = Microversion::At(2, 88);
-/// The first microversion with `with_servers` (and UUID ids).
-pub const WITH_SERVERS_ADDED: Microversion = Microversion::At(2, 53);
+const RUNNING_VMS_REMOVED: Microversion = Microversion::At(2, 88);
 
 const MIN_WATCHER: Microversion = Microversion::At(2, 56);
 const PAGE_BODY_LIMIT: u64 = 512 * 1024 * 1024;
@@ -51,14 +49,14 @@ const MAX_PAGES: usize = 100_000;
 
 /// A compute API microversion, or `latest`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Microversion {
+enum Microversion {
     At(u32, u32),
     Latest,
 }
 
 impl Microversion {
     /// `2.N` or `latest` (novaclient's forms; `2` alone is 2.0).
-    pub fn parse(text: &str) -> Option<Microversion> {
+    fn parse(text: &str) -> Option<Microversion> {
         let text = text.trim();
         if text.eq_ignore_ascii_case("latest") {
             return Some(Microversion::Latest);
@@ -83,14 +81,14 @@ impl fmt::Display for Microversion {
 
 /// `[nova_client]` as Watcher reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NovaSettings {
+pub(crate) struct NovaSettings {
     /// `api_version` (default 2.56).
-    pub api_version: String,
+    api_version: String,
     /// `endpoint_type` (default `publicURL`); keystoneauth drops a trailing
     /// `URL`.
-    pub endpoint_type: String,
+    endpoint_type: String,
     /// `region_name` (default unset: any region).
-    pub region_name: Option<String>,
+    region_name: Option<String>,
 }
 
 impl Default for NovaSettings {
@@ -106,7 +104,7 @@ impl Default for NovaSettings {
 impl NovaSettings {
     /// The options of a `[nova_client]` section in file order (the last
     /// setting wins; empty values mean the default).
-    pub fn from_section(values: &[(String, String)]) -> NovaSettings {
+    pub(crate) fn from_section(values: &[(String, String)]) -> NovaSettings {
         let last = |key: &str| {
             values.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.trim().to_owned()).filter(|v| !v.is_empty())
         };
@@ -119,13 +117,13 @@ impl NovaSettings {
     }
 
     /// The catalog interface: `publicURL` → `public`.
-    pub fn interface(&self) -> &str {
+    fn interface(&self) -> &str {
         self.endpoint_type.trim_end_matches("URL")
     }
 
     /// The microversion Watcher sends, refused as Watcher refuses it
     /// (below 2.56, or not a version).
-    pub fn microversion(&self) -> Result<Microversion, NovaError> {
+    fn microversion(&self) -> Result<Microversion, NovaError> {
         let version = Microversion::parse(&self.api_version).ok_or_else(|| NovaError::Config {
             message: format!("[nova_client] api_version `{}` is not a compute API version", self.api_version),
         })?;
@@ -142,12 +140,12 @@ impl NovaSettings {
 
 /// Settings of the client itself.
 #[derive(Debug, Clone)]
-pub struct NovaOptions {
-    pub http: HttpOptions,
+pub(crate) struct NovaOptions {
+    http: HttpOptions,
     /// `limit` sent with each page; `None` (the default, as Watcher) takes
     /// Nova's own page size (`[api] max_limit`), so that the first page is
     /// the one Watcher sees.
-    pub page_limit: Option<u32>,
+    page_limit: Option<u32>,
 }
 
 impl Default for NovaOptions {
@@ -162,17 +160,38 @@ pub enum NovaError {
     /// Keystone refused the credentials, or they are unusable.
     Keystone(KeystoneError),
     /// `[nova_client]` is unusable.
-    Config { message: String },
+    Config {
+        /// What is wrong with `api_version`.
+        message: String,
+    },
     /// Below HTTP, talking to Nova.
     Transport(TransportError),
     /// The catalog has no matching `compute` endpoint.
-    NoEndpoint { interface: String, region: Option<String> },
+    NoEndpoint {
+        /// The interface looked for (`endpoint_type` without a trailing `URL`).
+        interface: String,
+        /// The region looked for; `None`: any region.
+        region: Option<String>,
+    },
     /// Nova does not serve the microversion asked for (406).
-    Microversion { requested: String, message: String },
+    Microversion {
+        /// The microversion sent (`[nova_client] api_version`).
+        requested: String,
+        /// The first line of Nova's message, secrets masked.
+        message: String,
+    },
     /// Nova answered an error, with its message.
-    Api { status: u16, message: String },
+    Api {
+        /// The HTTP status Nova answered.
+        status: u16,
+        /// The first line of Nova's message, secrets masked.
+        message: String,
+    },
     /// The answer is not what Nova or Keystone send.
-    Unexpected { detail: String },
+    Unexpected {
+        /// What was wrong with it.
+        detail: String,
+    },
 }
 
 impl fmt::Display for NovaError {
@@ -213,7 +232,7 @@ impl NovaError {
 
 impl NovaError {
     /// What to do about it.
-    pub fn hint(&self) -> String {
+    pub(crate) fn hint(&self) -> String {
         match self {
             NovaError::Keystone(e) => e.hint("Nova"),
             NovaError::Config { .. } => "set [nova_client] api_version to 2.56 (Watcher's default) or later".into(),
@@ -244,7 +263,7 @@ impl NovaError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Hypervisor {
     /// The compute node's UUID (2.53 and later), or its integer id.
-    pub id: String,
+    pub(crate) id: String,
     /// `hypervisor_hostname`, which Watcher's MAAS helper pairs with a
     /// machine's fqdn.
     pub hostname: String,
@@ -253,9 +272,9 @@ pub struct Hypervisor {
     /// `enabled` or `disabled`.
     pub status: Option<String>,
     /// `QEMU`, `ironic`, ...
-    pub hypervisor_type: Option<String>,
+    pub(crate) hypervisor_type: Option<String>,
     /// `service.host`: the compute service's host name.
-    pub service_host: Option<String>,
+    pub(crate) service_host: Option<String>,
     /// `running_vms`, or the servers counted where Nova no longer reports
     /// it; `None` when unknown (a hand-made list).
     pub running_vms: Option<u64>,
@@ -268,7 +287,7 @@ pub struct Hypervisor {
 impl Hypervisor {
     /// A hypervisor known only by name (one line of a hand-made list): the
     /// name stands for the hostname and, for Ironic, the id.
-    pub fn named(name: &str) -> Hypervisor {
+    pub(crate) fn named(name: &str) -> Hypervisor {
         Hypervisor {
             id: name.to_owned(),
             hostname: name.to_owned(),
@@ -295,18 +314,21 @@ pub enum RunningVmsSource {
 /// Every hypervisor Nova lists, and how it was listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HypervisorListing {
+    /// Every hypervisor, in Nova's order, across all pages.
     pub hypervisors: Vec<Hypervisor>,
     /// The microversion asked for.
     pub requested_microversion: String,
     /// The microversion Nova answered with (its `OpenStack-API-Version`).
     pub microversion: Option<String>,
+    /// How many pages Nova's listing took.
     pub pages: usize,
+    /// Where each hypervisor's running VM count comes from.
     pub running_vms_from: RunningVmsSource,
     /// The catalog endpoint used.
     pub endpoint: String,
 }
 
-pub struct NovaClient {
+pub(crate) struct NovaClient {
     /// Without the system's CA certificates when Keystone is plain http
     /// (start-up cost); an https compute endpoint gets `https`.
     http: Client,
@@ -332,7 +354,11 @@ impl fmt::Debug for NovaClient {
 impl NovaClient {
     /// A client for these credentials and settings. Fails on an
     /// api_version Watcher would refuse, or an unreadable `cafile`.
-    pub fn new(auth: KeystoneAuth, settings: NovaSettings, options: NovaOptions) -> Result<NovaClient, NovaError> {
+    pub(crate) fn new(
+        auth: KeystoneAuth,
+        settings: NovaSettings,
+        options: NovaOptions,
+    ) -> Result<NovaClient, NovaError> {
         let microversion = settings.microversion()?;
         let mut http_options = options.http;
         if let Some(timeout) = auth.timeout() {
@@ -365,17 +391,8 @@ impl NovaClient {
         })
     }
 
-    pub fn settings(&self) -> &NovaSettings {
-        &self.settings
-    }
-
-    /// The microversion sent.
-    pub fn microversion(&self) -> Microversion {
-        self.microversion
-    }
-
     /// Whether the servers are counted (Nova no longer sends `running_vms`).
-    pub fn counts_servers(&self) -> bool {
+    fn counts_servers(&self) -> bool {
         self.microversion >= RUNNING_VMS_REMOVED
     }
 
@@ -405,7 +422,7 @@ impl NovaClient {
     }
 
     /// The compute endpoint the catalog gives for these settings.
-    pub fn endpoint(&self) -> Result<Url, NovaError> {
+    fn endpoint(&self) -> Result<Url, NovaError> {
         Ok(self.session.get(|| self.authenticate())?.1)
     }
 
@@ -453,7 +470,7 @@ impl NovaClient {
     /// `GET /os-hypervisors/detail`, every page, following
     /// `hypervisors_links` (only their query: their host may be Nova's
     /// public URL rather than the endpoint in use).
-    pub fn list_hypervisors(&self) -> Result<HypervisorListing, NovaError> {
+    pub(crate) fn list_hypervisors(&self) -> Result<HypervisorListing, NovaError> {
         let with_servers = self.counts_servers();
         let mut query = Vec::new();
         if with_servers {
@@ -612,14 +629,9 @@ fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error>
     d.deserialize_any(Id)
 }
 
-/// The message of Nova's `{"itemNotFound": {"code": 404, "message":
-/// "..."}}` (or of Keystone's `{"error": {"message": "..."}}`, from an auth
-/// middleware), in one line.
-pub fn fault_message(body: &str) -> String {
-    http::first_line(&fault_text(body))
-}
-
-/// The message of a Nova error, whole (mask it, then take its first line).
+/// The message of a Nova error, whole (mask it, then take its first line):
+/// of Nova's `{"itemNotFound": {"code": 404, "message": "..."}}` (or of
+/// Keystone's `{"error": {"message": "..."}}`, from an auth middleware).
 fn fault_text(body: &str) -> String {
     let parsed: Option<String> = serde_json::from_str::<Value>(body).ok().and_then(|v| {
         v.as_object()?.values().find_map(|inner| inner.get("message").and_then(Value::as_str).map(str::to_owned))
@@ -630,6 +642,11 @@ fn fault_text(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The first line of a Nova error's message, as the client reports it.
+    fn fault_message(body: &str) -> String {
+        http::first_line(&fault_text(body))
+    }
 
     fn section(text: &str) -> Vec<(String, String)> {
         crate::ini::read_section(text, "nova_client")

@@ -29,9 +29,10 @@ use serde::Serialize;
 use crate::metal::{Backend, Node, PowerState};
 use crate::nova::Hypervisor;
 
-/// saving_energy's defaults: `free_used_percent`, `min_free_hosts_num`.
-pub const FREE_USED_PERCENT: f64 = 10.0;
-pub const MIN_FREE_HOSTS_NUM: f64 = 1.0;
+/// saving_energy's default `free_used_percent`.
+const FREE_USED_PERCENT: f64 = 10.0;
+/// saving_energy's default `min_free_hosts_num`.
+const MIN_FREE_HOSTS_NUM: f64 = 1.0;
 
 /// Which of saving_energy's pools a pair falls in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -48,6 +49,7 @@ pub enum SavingEnergy {
 }
 
 impl SavingEnergy {
+    /// The pool in words for a table, e.g. `power-off candidate`.
     pub fn as_str(self) -> &'static str {
         match self {
             SavingEnergy::PowerOffCandidate => "power-off candidate",
@@ -65,14 +67,20 @@ pub struct Managed {
     pub node_id: String,
     /// MAAS fqdn, or Ironic name.
     pub node_name: String,
+    /// The node's power state as its listing gave it.
     pub power_state: PowerState,
-    /// The hypervisor's position in the list given to [`pair`].
+    /// The hypervisor's position in the list given to `pair`.
     pub hypervisor_index: usize,
-    pub hypervisor_id: String,
-    pub hypervisor_hostname: String,
-    pub state: Option<String>,
-    pub status: Option<String>,
-    pub running_vms: Option<u64>,
+    /// The hypervisor's Nova id.
+    hypervisor_id: String,
+    /// The hypervisor's `hypervisor_hostname`.
+    hypervisor_hostname: String,
+    /// The hypervisor's `up`/`down`; `None` when unknown.
+    state: Option<String>,
+    /// The hypervisor's `enabled`/`disabled`; `None` when unknown.
+    status: Option<String>,
+    /// VMs running on the hypervisor; `None` when unknown.
+    running_vms: Option<u64>,
     /// `None` when it cannot be told (VM count or state unknown).
     pub saving_energy: Option<SavingEnergy>,
     /// Why it is ignored or unknown; that Nova has it disabled.
@@ -80,13 +88,13 @@ pub struct Managed {
     pub note: Option<String>,
     /// The hypervisor came on a later page of Nova's listing than the first.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub beyond_first_page: bool,
+    beyond_first_page: bool,
 }
 
 /// How a name nearly matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum MissKind {
+enum MissKind {
     /// The hypervisor hostname and a machine's fqdn differ only in case.
     Case,
     /// The hypervisor hostname is a machine's short name (no domain).
@@ -103,16 +111,20 @@ pub enum MissKind {
 /// A hypervisor that was probably meant to pair with a node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NearMiss {
-    pub kind: MissKind,
+    /// How the names differ.
+    kind: MissKind,
+    /// The hypervisor's `hypervisor_hostname`.
     pub hypervisor: String,
-    pub hypervisor_id: String,
-    pub node_id: String,
+    /// The hypervisor's Nova id.
+    hypervisor_id: String,
+    /// The node's MAAS `system_id` or Ironic uuid.
+    node_id: String,
     /// What Watcher compared: the machine's fqdn, or the node's
     /// `compute_node_id` (or name, when it has none).
-    pub node_key: String,
+    pub(crate) node_key: String,
     /// Whether that node is paired with another hypervisor already.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub node_paired: bool,
+    node_paired: bool,
     /// One line, e.g. "is the short name of machine fqdn `x` (node y);
     /// Watcher compares exactly".
     pub message: String,
@@ -121,22 +133,28 @@ pub struct NearMiss {
 /// A node Watcher skips.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UnpairedNode {
+    /// MAAS `system_id` or Ironic uuid.
     pub node_id: String,
+    /// MAAS fqdn (the hostname when it has none), or Ironic name.
     pub node_name: String,
+    /// One line: why Watcher skips it, naming the near miss if there is one.
     pub reason: String,
     /// Watcher's whole node listing fails because of it (Ironic: a
     /// `compute_node_id` Nova does not know).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub breaks_listing: bool,
+    breaks_listing: bool,
 }
 
 /// A hypervisor no node pairs with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UnpairedHypervisor {
-    /// Its position in the list given to [`pair`].
+    /// Its position in the list given to `pair`.
     pub index: usize,
-    pub hostname: String,
-    pub id: String,
+    /// Its `hypervisor_hostname`.
+    hostname: String,
+    /// Its Nova id.
+    id: String,
+    /// One line: why no node pairs with it.
     pub reason: String,
     /// Index into [`Pairing::near_misses`].
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -147,8 +165,10 @@ pub struct UnpairedHypervisor {
 /// pairs whose pool is known.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Plan {
-    pub free_used_percent: f64,
-    pub min_free_hosts_num: f64,
+    /// The `free_used_percent` planned with, in percent of busy nodes.
+    free_used_percent: f64,
+    /// The `min_free_hosts_num` planned with.
+    min_free_hosts_num: f64,
     /// Free nodes it keeps on: `int(max(busy * percent / 100, min))`.
     pub keep_on: usize,
     /// How many candidates it powers off (chosen at random).
@@ -160,49 +180,53 @@ pub struct Plan {
 /// The counts a summary needs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
-    pub nodes: usize,
+    /// Nodes listed.
+    pub(crate) nodes: usize,
+    /// Hypervisors listed.
     pub hypervisors: usize,
     /// Nodes Watcher manages (pairs).
     pub managed: usize,
+    /// Unpaired hypervisors with a near miss.
     pub near_misses: usize,
+    /// Nodes Watcher skips.
     pub unpaired_nodes: usize,
-    pub unpaired_hypervisors: usize,
+    /// Hypervisors no node pairs with.
+    unpaired_hypervisors: usize,
+    /// Pairs in [`SavingEnergy::PowerOffCandidate`].
     pub power_off_candidates: usize,
+    /// Pairs in [`SavingEnergy::PowerOnReserve`].
     pub power_on_reserve: usize,
+    /// Pairs in [`SavingEnergy::Busy`].
     pub busy: usize,
+    /// Pairs in [`SavingEnergy::Ignored`].
     pub ignored: usize,
     /// Pairs whose pool cannot be told.
     pub unknown: usize,
     /// Pairs whose hypervisor is past the first page of Nova's listing.
-    pub beyond_first_page: usize,
+    beyond_first_page: usize,
     /// Nodes that make Watcher's whole listing fail.
-    pub breaking_nodes: usize,
+    breaking_nodes: usize,
 }
 
 /// Watcher's pairing of one node listing with one hypervisor listing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Pairing {
+    /// The backend whose rule was applied.
     pub backend: Backend,
+    /// The counts of everything below.
     pub summary: Summary,
     /// What Watcher's `list_compute_nodes` returns, in node order.
     pub managed: Vec<Managed>,
+    /// At most one for each unpaired hypervisor, in hypervisor order.
     pub near_misses: Vec<NearMiss>,
+    /// The nodes Watcher skips, in node order.
     pub unpaired_nodes: Vec<UnpairedNode>,
+    /// The hypervisors no node pairs with, in hypervisor order.
     pub unpaired_hypervisors: Vec<UnpairedHypervisor>,
+    /// What saving_energy would do with the pairs.
     pub plan: Plan,
     /// Things about the whole pairing (one line each).
     pub warnings: Vec<String>,
-}
-
-impl Pairing {
-    pub fn managed_count(&self) -> usize {
-        self.managed.len()
-    }
-
-    /// The pair (if any) of the hypervisor at `index` of the list given.
-    pub fn managed_for_hypervisor(&self, index: usize) -> Option<&Managed> {
-        self.managed.iter().find(|m| m.hypervisor_index == index)
-    }
 }
 
 fn short_lower(name: &str) -> String {
@@ -211,7 +235,7 @@ fn short_lower(name: &str) -> String {
 
 /// Pairs `nodes` with `hypervisors` as Watcher does for `backend`, and says
 /// what saving_energy would do with each pair.
-pub fn pair(backend: Backend, nodes: &[Node], hypervisors: &[Hypervisor]) -> Pairing {
+pub(crate) fn pair(backend: Backend, nodes: &[Node], hypervisors: &[Hypervisor]) -> Pairing {
     let mut managed = Vec::new();
     let mut unpaired_nodes = Vec::new();
     // The hypervisor each node pairs with, and which hypervisors are taken.

@@ -27,6 +27,7 @@ pub struct Request {
 /// What was done, for the report.
 #[derive(Debug, Clone)]
 pub struct Outcome {
+    /// The node found for the id or name given.
     pub node: Node,
     /// The power now, or the state requested when not waiting.
     pub reading: PowerReading,
@@ -37,26 +38,36 @@ pub struct Outcome {
 /// Why the node was not powered as asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PowerError {
+    /// Finding the node, reading its power or asking for the change failed.
     Metal(MetalError),
     /// The service is changing the node's power to the other state.
     Changing {
+        /// The node, as `hostname (id)` or its id alone.
         label: String,
+        /// The state the service is moving it to.
         to: PowerState,
     },
     /// Power-off of a node that is not in use, without `force`.
     OffRefused {
+        /// The node, as `hostname (id)` or its id alone.
         label: String,
+        /// Its provision state, quoted (or `in an unknown state`).
         state: String,
     },
     /// MAAS powers on only machines that are allocated or deployed.
     NotAllocated {
+        /// The node, as `hostname (id)` or its id alone.
         label: String,
+        /// Its provision state, quoted (or `in an unknown state`).
         state: String,
     },
     /// `wait`: the state was not reached in time.
     WaitTimedOut {
+        /// The node, as `hostname (id)` or its id alone.
         label: String,
+        /// The last power read: `on`, or `on, changing to off`.
         reading: String,
+        /// How long was waited ([`Request::timeout`]).
         timeout: Duration,
     },
 }
@@ -90,7 +101,7 @@ impl std::error::Error for PowerError {}
 
 impl PowerError {
     /// What to do about it.
-    pub fn hint(&self) -> String {
+    pub(crate) fn hint(&self) -> String {
         match self {
             PowerError::Metal(e) => e.hint(),
             PowerError::Changing { .. } => {

@@ -16,37 +16,57 @@ use serde::Serialize;
 
 use crate::config::CharmConfig;
 
-pub const FULL_TEMPLATE: &str = "watcher.conf.j2";
-pub const MAAS_TEMPLATE: &str = "maas_client.conf.j2";
-pub const IRONIC_TEMPLATE: &str = "ironic_client.conf.j2";
+const FULL_TEMPLATE: &str = "watcher.conf.j2";
+const MAAS_TEMPLATE: &str = "maas_client.conf.j2";
+const IRONIC_TEMPLATE: &str = "ironic_client.conf.j2";
 
-pub const MAAS_SECTION: &str = "maas_client";
-pub const IRONIC_SECTION: &str = "ironic_client";
+pub(crate) const MAAS_SECTION: &str = "maas_client";
+pub(crate) const IRONIC_SECTION: &str = "ironic_client";
 
 /// The first lines of the drop-in file.
-pub const DROP_IN_HEADER: &str = "# Written by watcher-metal from the charm config; local edits are replaced.\n\
+const DROP_IN_HEADER: &str = "# Written by watcher-metal from the charm config; local edits are replaced.\n\
 # Watcher reads this directory's *.conf files in sorted order, then watcher.conf:\n\
 # a later file wins, so watcher.conf must not set these options.\n";
 
 /// The templates built into the binary.
-pub const EMBEDDED: [(&str, &str); 3] = [
+const EMBEDDED: [(&str, &str); 3] = [
     (FULL_TEMPLATE, include_str!("../templates/watcher.conf.j2")),
     (MAAS_TEMPLATE, include_str!("../templates/maas_client.conf.j2")),
     (IRONIC_TEMPLATE, include_str!("../templates/ironic_client.conf.j2")),
 ];
 
+/// Why the templates could not be loaded or rendered, or a context file
+/// not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
+    /// The `--templates` directory is missing, is not a directory, or holds
+    /// a template that cannot be read.
     #[error("templates directory {}: {message}", path.display())]
-    TemplatesDir { path: PathBuf, message: String },
+    TemplatesDir {
+        /// The directory as given.
+        path: PathBuf,
+        /// What is wrong, e.g. `is not a directory`.
+        message: String,
+    },
+    /// A template does not parse or render, or renders something the merge
+    /// cannot use (nothing, or not exactly its own section). The text is one
+    /// line naming the template.
     #[error("template {0}")]
     Template(String),
+    /// The context file is not a YAML map of sections of plain options, or
+    /// sets a managed section.
     #[error("{source_name}: {message}")]
-    Context { source_name: String, message: String },
+    Context {
+        /// The name given to [`RenderContext::parse`], e.g. the file's path.
+        source_name: String,
+        /// What is wrong, naming the section and option where there is one.
+        message: String,
+    },
 }
 
 impl RenderError {
-    pub fn hint(&self) -> &'static str {
+    /// One line telling the user what to fix.
+    pub(crate) fn hint(&self) -> &'static str {
         match self {
             RenderError::TemplatesDir { .. } => {
                 "give --templates a readable directory holding watcher.conf.j2, maas_client.conf.j2 and/or ironic_client.conf.j2"
@@ -67,6 +87,8 @@ pub struct RenderContext {
 }
 
 impl RenderContext {
+    /// Parses and checks the YAML `text`; `source_name` names it in errors.
+    /// An empty document is no sections.
     pub fn parse(text: &str, source_name: &str) -> Result<RenderContext, RenderError> {
         let error = |message: String| RenderError::Context { source_name: source_name.to_owned(), message };
         let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
@@ -212,11 +234,14 @@ fn charm_view(config: &CharmConfig) -> (Option<MaasView>, IronicView) {
 /// The managed sections as rendered: `maas` is `None` when the section
 /// must be removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ManagedRender {
-    pub maas: Option<String>,
-    pub ironic: String,
+pub(crate) struct ManagedRender {
+    /// `[maas_client]`, header included, ending in a newline.
+    pub(crate) maas: Option<String>,
+    /// `[ironic_client]`, header included, ending in a newline.
+    pub(crate) ironic: String,
 }
 
+/// The three templates, each embedded or overridden, ready to render.
 pub struct Renderer {
     env: Environment<'static>,
 }
@@ -250,7 +275,7 @@ impl Renderer {
     }
 
     /// `[maas_client]` and `[ironic_client]` for the managed-sections merge.
-    pub fn managed_sections(&self, config: &CharmConfig) -> Result<ManagedRender, RenderError> {
+    pub(crate) fn managed_sections(&self, config: &CharmConfig) -> Result<ManagedRender, RenderError> {
         let (maas, ironic) = charm_view(config);
         let ctx = minijinja::context! { maas => maas, ironic => ironic };
         let maas = section_body(&self.render(MAAS_TEMPLATE, ctx.clone())?);
@@ -271,7 +296,7 @@ impl Renderer {
 
     /// The drop-in file: a header, then `[maas_client]` (when MAAS is
     /// configured) and `[ironic_client]`.
-    pub fn drop_in(&self, config: &CharmConfig) -> Result<String, RenderError> {
+    pub(crate) fn drop_in(&self, config: &CharmConfig) -> Result<String, RenderError> {
         let managed = self.managed_sections(config)?;
         let mut out = String::from(DROP_IN_HEADER);
         for body in managed.maas.iter().chain([&managed.ironic]) {
@@ -285,7 +310,7 @@ impl Renderer {
     }
 
     /// A whole watcher.conf from the charm config and the context sections.
-    pub fn full(&self, config: &CharmConfig, context: &RenderContext) -> Result<String, RenderError> {
+    pub(crate) fn full(&self, config: &CharmConfig, context: &RenderContext) -> Result<String, RenderError> {
         let (maas, ironic) = charm_view(config);
         let ctx = minijinja::context! {
             maas => maas,

@@ -2,7 +2,7 @@
 //!
 //! `SecretString` cannot reach logs by accident: its `Debug` and `Display`
 //! print a fixed placeholder, and its memory is zeroed when it is dropped.
-//! The only way to read the value is [`SecretString::expose`], which makes
+//! The only way to read the value is `SecretString::expose`, which makes
 //! every use greppable.
 
 use std::fmt;
@@ -10,25 +10,21 @@ use std::fmt;
 use zeroize::Zeroize;
 
 /// What `Debug` and `Display` print instead of a secret.
-pub const REDACTED: &str = "<redacted>";
+pub(crate) const REDACTED: &str = "<redacted>";
 
 /// A secret value. See the module documentation.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct SecretString(String);
 
 impl SecretString {
-    pub fn new(value: impl Into<String>) -> Self {
+    pub(crate) fn new(value: impl Into<String>) -> Self {
         SecretString(value.into())
     }
 
     /// The secret itself. Call only where the value must go on the wire or
     /// into the rendered file.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }
 
@@ -56,7 +52,7 @@ impl Drop for SecretString {
     }
 }
 
-/// Replaces every occurrence of each secret in `text` with [`REDACTED`], in
+/// Replaces every occurrence of each secret in `text` with `REDACTED` (`<redacted>`), in
 /// one pass over the original text. Empty secrets are ignored; where two
 /// secrets start at the same place the longer one is masked whole.
 pub fn mask(text: &str, secrets: &[&str]) -> String {

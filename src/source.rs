@@ -16,16 +16,27 @@ use crate::Error;
 pub enum Source<'a> {
     /// A YAML map of options (flat, or `juju deploy --config`'s form keyed
     /// by application); `-` is standard input.
-    File { path: &'a Path, app: Option<&'a str> },
+    File {
+        /// The file (`-`: standard input).
+        path: &'a Path,
+        /// The application whose options to take from the keyed form;
+        /// `None`: the file's only one. Refused with a flat file.
+        app: Option<&'a str>,
+    },
     /// `config-get`, with the key from `secret-get` (`--refresh` when
     /// `refresh`, so a new revision is never missed).
-    Hook { tools: &'a dyn HookTools, refresh: bool },
+    Hook {
+        /// The hook tools to run.
+        tools: &'a dyn HookTools,
+        /// Pass `--refresh` to `secret-get`.
+        refresh: bool,
+    },
     /// The managed sections of a watcher.conf and its drop-ins.
     WatcherConf(&'a Path),
 }
 
 /// The options as the source gives them, unchecked.
-pub fn read_options(source: Source<'_>) -> Result<OptionMap, Error> {
+pub(crate) fn read_options(source: Source<'_>) -> Result<OptionMap, Error> {
     match source {
         Source::File { path, app } => {
             let name = path.display().to_string();

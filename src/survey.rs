@@ -14,6 +14,8 @@ use crate::metal::{Backend, MetalClient, MetalError, Node, PowerReading, PowerSt
 /// A node and, after a live survey, what its BMC said.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NodeRow {
+    /// The node as listed; after a live survey its power state (and raw
+    /// state) are what the query returned.
     #[serde(flatten)]
     pub node: Node,
     /// Why the live query failed; the power state is then `error`.
@@ -24,7 +26,7 @@ pub struct NodeRow {
 /// Asks every node's power state with at most `concurrency` queries in
 /// flight. Failed or timed-out queries do not stop the survey: those nodes
 /// get `error` and the reason. `progress` is called with the number done.
-pub fn live_power_survey(
+pub(crate) fn live_power_survey(
     client: &dyn MetalClient,
     nodes: Vec<Node>,
     concurrency: usize,
@@ -86,20 +88,24 @@ pub fn count_by_power_state(rows: &[NodeRow]) -> [(PowerState, usize); 4] {
 /// Whether Watcher can power-manage a hypervisor, and why not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HypervisorMatch {
+    /// The hypervisor name as given (trimmed), in the list's order.
     pub hypervisor: String,
     /// The node Watcher will pair with this hypervisor.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_id: Option<String>,
+    /// That node's power state as the node listing gave it (not queried).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub power_state: Option<PowerState>,
     /// For a skipped hypervisor: the node it was probably meant to match.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub near_miss: Option<String>,
+    near_miss: Option<String>,
+    /// For a skipped hypervisor: why no node pairs with it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
 impl HypervisorMatch {
+    /// Whether a node pairs with it, so Watcher can power-manage it.
     pub fn managed(&self) -> bool {
         self.node_id.is_some()
     }
@@ -116,7 +122,7 @@ pub fn parse_hypervisor_list(text: &str) -> Vec<String> {
 /// equals the machine's fqdn, exactly; an Ironic node manages the hypervisor
 /// whose id is the node's `extra.compute_node_id`. Anything else is
 /// skipped, with the nearest miss named (short name vs fqdn, case).
-pub fn match_hypervisors(backend: Backend, nodes: &[Node], hypervisors: &[String]) -> Vec<HypervisorMatch> {
+pub(crate) fn match_hypervisors(backend: Backend, nodes: &[Node], hypervisors: &[String]) -> Vec<HypervisorMatch> {
     let named: Vec<Hypervisor> = hypervisors.iter().map(|h| Hypervisor::named(h)).collect();
     let pairing = crate::pairing::pair(backend, nodes, &named);
     let mut out: Vec<HypervisorMatch> = hypervisors
@@ -147,7 +153,7 @@ pub fn match_hypervisors(backend: Backend, nodes: &[Node], hypervisors: &[String
 /// Polls the live power state until it is `target` with no change in
 /// flight, backing off from 1 s to 10 s between queries, until `deadline`.
 /// Returns the last reading and whether it reached the target.
-pub fn wait_for_power(
+pub(crate) fn wait_for_power(
     client: &dyn MetalClient,
     id: &str,
     target: PowerState,
@@ -159,7 +165,7 @@ pub fn wait_for_power(
 
 /// Polls until the service has finished any power change it is making
 /// (Ironic's `target_power_state` clears), until `deadline`.
-pub fn wait_for_settled(
+pub(crate) fn wait_for_settled(
     client: &dyn MetalClient,
     id: &str,
     deadline: Instant,

@@ -6,13 +6,13 @@
 use std::process::{Command, Stdio};
 
 /// The package that holds Watcher's Python code on Ubuntu.
-pub const WATCHER_PACKAGE: &str = "python3-watcher";
+pub(crate) const WATCHER_PACKAGE: &str = "python3-watcher";
 /// Ubuntu's python-libmaas, which Watcher's MAAS helper imports.
-pub const LIBMAAS_PACKAGE: &str = "python3-libmaas";
+pub(crate) const LIBMAAS_PACKAGE: &str = "python3-libmaas";
 /// The module Watcher's MAAS helper imports.
-pub const LIBMAAS_MODULE: &str = "maas.client";
+pub(crate) const LIBMAAS_MODULE: &str = "maas.client";
 /// The interpreter Ubuntu's Watcher services run on.
-pub const WATCHER_PYTHON: &str = "python3";
+pub(crate) const WATCHER_PYTHON: &str = "python3";
 
 /// What the charm asks of the machine.
 pub trait System {
@@ -58,7 +58,7 @@ fn one_line(text: &str) -> String {
 }
 
 /// The line apt's failure is about: its last `E:` line, or its last line.
-pub fn apt_error_line(stderr: &str) -> String {
+fn apt_error_line(stderr: &str) -> String {
     let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     lines
         .iter()

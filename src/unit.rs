@@ -14,12 +14,12 @@ use crate::Error;
 /// The system's directory of extra CA certificates.
 pub const DEFAULT_CA_DIR: &str = "/usr/local/share/ca-certificates";
 /// The certificate's file name there.
-pub const CA_FILE_NAME: &str = "watcher-maas.crt";
+pub(crate) const CA_FILE_NAME: &str = "watcher-maas.crt";
 
 /// Installs `pem` (or, for `None`, removes the certificate) in `ca_dir` and
 /// rebuilds the system's bundle when that changed. Returns whether it
 /// changed: the services must restart to read the new bundle.
-pub fn install_ca(system: &dyn System, ca_dir: &Path, pem: Option<&str>) -> Result<bool, Error> {
+pub(crate) fn install_ca(system: &dyn System, ca_dir: &Path, pem: Option<&str>) -> Result<bool, Error> {
     let path = ca_dir.join(CA_FILE_NAME);
     let changed = match pem {
         Some(pem) => {
@@ -42,7 +42,7 @@ pub fn install_ca(system: &dyn System, ca_dir: &Path, pem: Option<&str>) -> Resu
 }
 
 /// Restarts one service.
-pub fn restart(system: &dyn System, service: &str) -> Result<(), Error> {
+pub(crate) fn restart(system: &dyn System, service: &str) -> Result<(), Error> {
     system.restart(service).map_err(|message| Error::System {
         message,
         hint: "check `systemctl status` and `journalctl -u` for the service".to_owned(),
@@ -50,7 +50,7 @@ pub fn restart(system: &dyn System, service: &str) -> Result<(), Error> {
 }
 
 /// Whether Watcher's Python imports python-libmaas.
-pub fn libmaas_importable(system: &dyn System) -> Result<bool, Error> {
+pub(crate) fn libmaas_importable(system: &dyn System) -> Result<bool, Error> {
     system.python_imports(system::LIBMAAS_MODULE).map_err(|e| Error::System {
         message: format!("cannot check python-libmaas: {e}"),
         hint: format!("Watcher's services run on {}; check that it is installed", system::WATCHER_PYTHON),
@@ -60,13 +60,13 @@ pub fn libmaas_importable(system: &dyn System) -> Result<bool, Error> {
 /// The charm's state files, kept in the charm directory (or beside
 /// watcher.conf when there is none).
 #[derive(Debug, Clone)]
-pub struct StateFiles {
+pub(crate) struct StateFiles {
     dir: PathBuf,
 }
 
 impl StateFiles {
     /// The state files for a unit whose charm is in `charm_dir`.
-    pub fn new(charm_dir: Option<&Path>, watcher_conf: &Path) -> StateFiles {
+    pub(crate) fn new(charm_dir: Option<&Path>, watcher_conf: &Path) -> StateFiles {
         let dir = charm_dir
             .map(Path::to_path_buf)
             .unwrap_or_else(|| watcher_conf.parent().map(Path::to_path_buf).unwrap_or_default());
@@ -82,24 +82,24 @@ impl StateFiles {
     }
 
     /// Whether a restart that failed is still owed.
-    pub fn restart_owed(&self) -> bool {
+    pub(crate) fn restart_owed(&self) -> bool {
         self.restart_marker().exists()
     }
 
     /// Marks a restart as owed until [`StateFiles::restarted`], so a hook
     /// retried after a failed restart restarts again.
-    pub fn owe_restart(&self) {
+    pub(crate) fn owe_restart(&self) {
         let _ = std::fs::write(self.restart_marker(), b"");
     }
 
     /// The owed restart is done.
-    pub fn restarted(&self) {
+    pub(crate) fn restarted(&self) {
         let _ = std::fs::remove_file(self.restart_marker());
     }
 
     /// Since when (seconds since the epoch) the unit has waited for
     /// watcher.conf, counting from `now` on the first call.
-    pub fn waiting_since(&self, now: u64) -> u64 {
+    pub(crate) fn waiting_since(&self, now: u64) -> u64 {
         let marker = self.waiting_marker();
         match std::fs::read_to_string(&marker).ok().and_then(|t| t.trim().parse::<u64>().ok()) {
             Some(since) => since,
@@ -111,25 +111,25 @@ impl StateFiles {
     }
 
     /// watcher.conf is there: the wait is over.
-    pub fn done_waiting(&self) {
+    pub(crate) fn done_waiting(&self) {
         let _ = std::fs::remove_file(self.waiting_marker());
     }
 }
 
 /// What removal took out.
 #[derive(Debug)]
-pub struct Removed {
+pub(crate) struct Removed {
     /// The configuration files changed or removed.
-    pub applied: Applied,
+    pub(crate) applied: Applied,
     /// Whether the CA certificate was removed.
-    pub ca_changed: bool,
+    pub(crate) ca_changed: bool,
 }
 
 /// Takes out what the charm wrote: the managed sections or drop-ins (also
 /// `watcher.conf.d`'s, where an earlier version wrote it), the CA
 /// certificate, the lock and state files, and drop-in directories left
 /// empty.
-pub fn remove(
+pub(crate) fn remove(
     system: &dyn System,
     conf: &Path,
     drop_ins: &[PathBuf],

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::maas::{MaasClient, MaasError, MachineCount, WhoAmI};
 
+/// The three checks, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Stage {
@@ -27,7 +28,7 @@ pub enum Stage {
 impl Stage {
     /// How a failure at this stage starts, in words (key failures already
     /// say "MAAS rejected the API key").
-    pub fn failure_prefix(self) -> &'static str {
+    pub(crate) fn failure_prefix(self) -> &'static str {
         match self {
             Stage::Reach => "cannot use maas-url: ",
             Stage::Authenticate => "",
@@ -35,6 +36,8 @@ impl Stage {
         }
     }
 
+    /// The stage's kebab-case name (`reach`, `authenticate`,
+    /// `list-machines`), as in JSON output.
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Reach => "reach",
@@ -49,17 +52,26 @@ impl Stage {
 pub struct Report {
     /// The API root every call went to.
     pub api_url: String,
+    /// MAAS's `version` from `version/`; `None` when step 1 failed.
     pub maas_version: Option<String>,
+    /// Whom the key authenticates; `None` when step 2 failed or was not
+    /// reached.
     pub user: Option<WhoAmI>,
+    /// The machines the user can see, by power state; `None` when step 3
+    /// failed, was not reached or was skipped.
     pub machines: Option<MachineCount>,
     /// Wall time of all the checks, in milliseconds.
     pub latency_ms: u64,
 }
 
+/// The first check that failed, and what the ones before it learnt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
+    /// The check that failed.
     pub stage: Stage,
+    /// Why it failed.
     pub error: MaasError,
+    /// What was learnt before; `latency_ms` includes the failed call.
     pub report: Report,
 }
 

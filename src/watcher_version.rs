@@ -6,10 +6,10 @@ use std::fmt;
 
 /// An upstream release number, `MAJOR.MINOR.PATCH`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct WatcherVersion {
-    pub major: u32,
-    pub minor: u32,
-    pub patch: u32,
+pub(crate) struct WatcherVersion {
+    major: u32,
+    minor: u32,
+    patch: u32,
 }
 
 impl fmt::Display for WatcherVersion {
@@ -19,18 +19,18 @@ impl fmt::Display for WatcherVersion {
 }
 
 /// The first release with a MAAS metal helper (2024.1, Caracal).
-pub const FIRST_WITH_MAAS: WatcherVersion = WatcherVersion { major: 12, minor: 0, patch: 0 };
+pub(crate) const FIRST_WITH_MAAS: WatcherVersion = WatcherVersion { major: 12, minor: 0, patch: 0 };
 /// The first release whose `[maas_client] api_key` is a secret option, so
 /// `debug = true` no longer logs it.
-pub const FIRST_WITH_SECRET_KEY: WatcherVersion = WatcherVersion { major: 17, minor: 0, patch: 0 };
+const FIRST_WITH_SECRET_KEY: WatcherVersion = WatcherVersion { major: 17, minor: 0, patch: 0 };
 /// The first release measured with the upstream Nova-helper defects that
 /// break MAAS power actions (16.0.0: `get_node` and saving_energy; 17.0.0
 /// also node listing and the applier's threads).
-pub const FIRST_WITH_NOVA_HELPER_DEFECTS: WatcherVersion = WatcherVersion { major: 16, minor: 0, patch: 0 };
+const FIRST_WITH_NOVA_HELPER_DEFECTS: WatcherVersion = WatcherVersion { major: 16, minor: 0, patch: 0 };
 
 impl WatcherVersion {
     /// `12.0.0`, `12.0.0.0rc1`, `12.0`: the leading numbers.
-    pub fn parse(text: &str) -> Option<WatcherVersion> {
+    fn parse(text: &str) -> Option<WatcherVersion> {
         let mut parts = text.split('.').map(|p| {
             let digits: String = p.chars().take_while(char::is_ascii_digit).collect();
             digits.parse::<u32>().ok()
@@ -43,7 +43,7 @@ impl WatcherVersion {
 
     /// A Debian package version (`2:12.0.0-0ubuntu1~cloud0`): the epoch and
     /// the Debian revision are dropped.
-    pub fn parse_deb(text: &str) -> Option<WatcherVersion> {
+    pub(crate) fn parse_deb(text: &str) -> Option<WatcherVersion> {
         let text = text.trim();
         let upstream = text.split_once(':').map_or(text, |(_, rest)| rest);
         let upstream = upstream.rsplit_once('-').map_or(upstream, |(up, _)| up);
@@ -52,7 +52,7 @@ impl WatcherVersion {
     }
 
     /// What this version's MAAS path does, in a few words.
-    pub fn maas_support(self) -> MaasSupport {
+    pub(crate) fn maas_support(self) -> MaasSupport {
         if self < FIRST_WITH_MAAS {
             MaasSupport::Missing
         } else if self >= FIRST_WITH_NOVA_HELPER_DEFECTS {
@@ -66,24 +66,26 @@ impl WatcherVersion {
 
     /// Whether `[DEFAULT] debug = true` makes this version log the MAAS
     /// key in clear at start-up.
-    pub fn logs_key_with_debug(self) -> bool {
+    pub(crate) fn logs_key_with_debug(self) -> bool {
         self >= FIRST_WITH_MAAS && self < FIRST_WITH_SECRET_KEY
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MaasSupport {
+pub(crate) enum MaasSupport {
     /// No MAAS metal helper at all.
     Missing,
+    /// The helper exists and its power actions work (12.x to 15.x).
     Works,
     /// The helper exists, but power actions fail for the reason given.
     Defective {
+        /// One line naming the upstream defects.
         why: &'static str,
     },
 }
 
 /// oslo.config's boolean: `true`, `1`, `on`, `yes` (any case) are true.
-pub fn oslo_bool(value: &str) -> bool {
+pub(crate) fn oslo_bool(value: &str) -> bool {
     matches!(value.trim().to_ascii_lowercase().as_str(), "true" | "1" | "on" | "yes")
 }
 

@@ -36,6 +36,9 @@ fn modules() -> BTreeMap<String, Vec<(String, String)>> {
                 Some(at) => text[..at].to_owned(),
                 None => text,
             };
+            // Comments (docs included) may name any module.
+            let text: String =
+                text.lines().filter(|l| !l.trim_start().starts_with("//")).map(|l| format!("{l}\n")).collect();
             out.entry(module).or_default().push((path.display().to_string(), text));
         }
     }

@@ -138,7 +138,7 @@ type Values = BTreeMap<String, Option<String>>;
 fn values(layout: &Layout) -> Values {
     let mut out = BTreeMap::new();
     for (section, keys) in MANAGED_OPTIONS {
-        for key in keys.iter() {
+        for key in keys {
             out.insert(format!("{section}.{key}"), layout.setting(section, key).map(|s| s.value));
         }
     }

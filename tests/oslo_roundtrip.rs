@@ -170,7 +170,7 @@ mod differential {
 
     /// What oslo.config reads from `text` for `options` (section -> keys).
     fn oslo_read(oslo: &Mutex<Oslo>, text: &str, options: &BTreeMap<String, Vec<String>>) -> Value {
-        let mut peer = oslo.lock().unwrap_or_else(|p| p.into_inner());
+        let mut peer = oslo.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let request = json!({ "text": text, "options": options });
         writeln!(peer.stdin, "{request}").unwrap();
         peer.stdin.flush().unwrap();

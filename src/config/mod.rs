@@ -2,10 +2,10 @@
 //! names and defaults, and the checked model, [`CharmConfig`].
 //!
 //! Reading happens in steps. `parse` turns a source's text (a YAML file,
-//! `config-get`'s JSON, watcher.conf's sections) into an [`OptionMap`].
-//! `rules` holds [`CharmOptions::from_map`], which type-checks each option
+//! `config-get`'s JSON, watcher.conf's sections) into an `OptionMap`.
+//! `rules` holds `CharmOptions::from_map`, which type-checks each option
 //! and the rules between options, collecting every problem at once so a
-//! user can fix them in one go, and [`CharmOptions::resolve`], which
+//! user can fix them in one go, and `CharmOptions::resolve`, which
 //! fetches the API key from a Juju secret when one is named and parses it.
 
 use std::fmt;
@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 mod parse;
 mod rules;
 
-pub use parse::{options_from_layout, parse_config_get, parse_yaml};
-pub use rules::is_secret_uri;
+pub(crate) use parse::{options_from_layout, parse_config_get, parse_yaml};
+#[cfg(test)]
+use rules::is_secret_uri;
 
 use serde_json::Value;
 
@@ -24,18 +25,18 @@ use crate::ironic::IronicSettings;
 use crate::maas_url::MaasUrl;
 use crate::secret::SecretString;
 
-pub const MAAS_URL: &str = "maas-url";
-pub const MAAS_API_KEY: &str = "maas-api-key";
-pub const MAAS_API_KEY_SECRET: &str = "maas-api-key-secret";
-pub const MAAS_TIMEOUT: &str = "maas-timeout";
-pub const MAAS_CA_CERT: &str = "maas-ca-cert";
-pub const IRONIC_API_VERSION: &str = "ironic-api-version";
-pub const IRONIC_ENDPOINT_TYPE: &str = "ironic-endpoint-type";
-pub const IRONIC_REGION_NAME: &str = "ironic-region-name";
-pub const WATCHER_CONF_PATH: &str = "watcher-conf-path";
-pub const WATCHER_SERVICES: &str = "watcher-services";
-pub const WATCHER_CONF_MODE: &str = "watcher-conf-mode";
-pub const DROP_IN_NAME: &str = "drop-in-name";
+const MAAS_URL: &str = "maas-url";
+const MAAS_API_KEY: &str = "maas-api-key";
+const MAAS_API_KEY_SECRET: &str = "maas-api-key-secret";
+const MAAS_TIMEOUT: &str = "maas-timeout";
+const MAAS_CA_CERT: &str = "maas-ca-cert";
+const IRONIC_API_VERSION: &str = "ironic-api-version";
+const IRONIC_ENDPOINT_TYPE: &str = "ironic-endpoint-type";
+const IRONIC_REGION_NAME: &str = "ironic-region-name";
+pub(crate) const WATCHER_CONF_PATH: &str = "watcher-conf-path";
+const WATCHER_SERVICES: &str = "watcher-services";
+const WATCHER_CONF_MODE: &str = "watcher-conf-mode";
+const DROP_IN_NAME: &str = "drop-in-name";
 
 /// Every option the charm knows, in the order the docs list them.
 pub const KNOWN_OPTIONS: [&str; 12] = [
@@ -54,52 +55,45 @@ pub const KNOWN_OPTIONS: [&str; 12] = [
 ];
 
 /// The content key of the Juju secret named by `maas-api-key-secret`.
-pub const SECRET_CONTENT_KEY: &str = "api-key";
+const SECRET_CONTENT_KEY: &str = "api-key";
 
 /// MAAS waits up to 60 s for a BMC and Watcher never retries a call, so
 /// the default leaves room for one slow BMC query and the round trip.
-pub const DEFAULT_MAAS_TIMEOUT: u32 = 120;
-pub const DEFAULT_IRONIC_API_VERSION: &str = crate::ironic::DEFAULT_API_VERSION;
-pub const DEFAULT_IRONIC_ENDPOINT_TYPE: &str = crate::ironic::DEFAULT_ENDPOINT_TYPE;
+const DEFAULT_MAAS_TIMEOUT: u32 = 120;
+const DEFAULT_IRONIC_API_VERSION: &str = crate::ironic::DEFAULT_API_VERSION;
+const DEFAULT_IRONIC_ENDPOINT_TYPE: &str = crate::ironic::DEFAULT_ENDPOINT_TYPE;
+/// `watcher-conf-path`'s default: where the Watcher packages install it.
 pub const DEFAULT_WATCHER_CONF_PATH: &str = "/etc/watcher/watcher.conf";
 /// The drop-in's name: it sorts after the usual `00-`..`49-` site files.
-pub const DEFAULT_DROP_IN_NAME: &str = "50-watcher-metal.conf";
+const DEFAULT_DROP_IN_NAME: &str = "50-watcher-metal.conf";
 /// The services that read `[maas_client]` / `[ironic_client]`.
-pub const DEFAULT_WATCHER_SERVICES: &str = "watcher-decision-engine watcher-applier";
+const DEFAULT_WATCHER_SERVICES: &str = "watcher-decision-engine watcher-applier";
 /// The program whose view of the configuration matters most: it lists the
 /// nodes and plans the power actions.
-pub const DEFAULT_PROGRAM: &str = "watcher-decision-engine";
+pub(crate) const DEFAULT_PROGRAM: &str = "watcher-decision-engine";
 
 /// The values Watcher's `[ironic_client] endpoint_type` accepts.
-pub const IRONIC_ENDPOINT_TYPES: [&str; 6] = ["public", "internal", "admin", "publicURL", "internalURL", "adminURL"];
+const IRONIC_ENDPOINT_TYPES: [&str; 6] = ["public", "internal", "admin", "publicURL", "internalURL", "adminURL"];
 
 /// Where the managed sections are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ConfMode {
-    /// A drop-in in `watcher.conf.d/` beside watcher.conf, which Watcher's
-    /// services read by themselves; watcher.conf is left to its owner.
+    /// One drop-in per program, in `<program>.conf.d/` beside watcher.conf's
+    /// directory, which Watcher's services read by themselves; watcher.conf
+    /// is left to its owner.
     #[default]
     DropIn,
     /// Merged into watcher.conf itself.
     Merge,
 }
 
-impl ConfMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConfMode::DropIn => "drop-in",
-            ConfMode::Merge => "merge",
-        }
-    }
-}
-
 /// One thing wrong with the configuration: which option, what is wrong,
 /// and what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    pub option: String,
-    pub message: String,
-    pub hint: String,
+    option: String,
+    message: String,
+    pub(crate) hint: String,
 }
 
 impl fmt::Display for Problem {
@@ -110,7 +104,7 @@ impl fmt::Display for Problem {
 
 /// A note worth showing the user that does not stop the run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Warning(pub String);
+pub struct Warning(String);
 
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -118,6 +112,8 @@ impl fmt::Display for Warning {
     }
 }
 
+/// Why the charm configuration cannot be used; each variant has its own
+/// exit code (3, 4, 5).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The configuration was read but breaks one or more rules.
@@ -125,10 +121,25 @@ pub enum ConfigError {
     Invalid(Vec<Problem>),
     /// The configuration source could not be read or parsed.
     #[error("{source_name}: {message}")]
-    Unreadable { source_name: String, message: String, hint: String },
+    Unreadable {
+        /// The source: the `--config` file's or watcher.conf's path, or
+        /// `config-get`.
+        source_name: String,
+        /// What is wrong with it.
+        message: String,
+        /// What to do about it.
+        hint: String,
+    },
     /// The Juju secret holding the API key could not be read.
     #[error("cannot read the API key from Juju secret {uri}: {message}")]
-    Secret { uri: String, message: String, hint: String },
+    Secret {
+        /// The secret's URI, as `maas-api-key-secret` gives it.
+        uri: String,
+        /// Why it could not be read, or that it lacks the `api-key` key.
+        message: String,
+        /// What to do about it.
+        hint: String,
+    },
 }
 
 fn display_problems(problems: &[Problem]) -> String {
@@ -142,7 +153,7 @@ fn display_problems(problems: &[Problem]) -> String {
 }
 
 impl ConfigError {
-    pub fn hint(&self) -> String {
+    pub(crate) fn hint(&self) -> String {
         match self {
             // With several problems, each carries its own hint in the message.
             ConfigError::Invalid(problems) => match problems.as_slice() {
@@ -152,81 +163,77 @@ impl ConfigError {
             ConfigError::Unreadable { hint, .. } | ConfigError::Secret { hint, .. } => hint.clone(),
         }
     }
-
-    pub fn problems(&self) -> &[Problem] {
-        match self {
-            ConfigError::Invalid(problems) => problems,
-            _ => &[],
-        }
-    }
 }
 
 /// The options as read, type-checked, before any secret is fetched.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CharmOptions {
-    pub maas_url: Option<MaasUrl>,
-    pub maas_api_key: Option<SecretString>,
-    pub maas_api_key_secret: Option<String>,
-    pub maas_timeout: u32,
-    pub maas_ca_cert: Option<String>,
-    pub ironic: IronicSettings,
-    pub watcher_conf_path: PathBuf,
-    pub mode: ConfMode,
-    pub drop_in_name: String,
-    pub services: Vec<String>,
+pub(crate) struct CharmOptions {
+    maas_url: Option<MaasUrl>,
+    maas_api_key: Option<SecretString>,
+    maas_api_key_secret: Option<String>,
+    maas_timeout: u32,
+    maas_ca_cert: Option<String>,
+    ironic: IronicSettings,
+    pub(crate) watcher_conf_path: PathBuf,
+    pub(crate) mode: ConfMode,
+    pub(crate) drop_in_name: String,
+    pub(crate) services: Vec<String>,
 }
 
 /// Everything Watcher needs to reach MAAS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MaasSettings {
-    pub url: MaasUrl,
-    pub api_key: MaasApiKey,
-    pub timeout: u32,
-    pub ca_cert: Option<String>,
+    pub(crate) url: MaasUrl,
+    pub(crate) api_key: MaasApiKey,
+    pub(crate) timeout: u32,
+    pub(crate) ca_cert: Option<String>,
 }
 
 /// The checked configuration. `maas` is `None` when MAAS is not configured,
 /// in which case Watcher uses Ironic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CharmConfig {
+    /// How to reach MAAS; `None` when `maas-url` is unset.
     pub maas: Option<MaasSettings>,
-    pub ironic: IronicSettings,
+    pub(crate) ironic: IronicSettings,
+    /// The watcher.conf the services read (`watcher-conf-path`); the
+    /// drop-ins' directories are found from it.
     pub watcher_conf_path: PathBuf,
     /// Drop-in or merge.
     pub mode: ConfMode,
     /// The drop-in's file name inside `watcher.conf.d/`.
-    pub drop_in_name: String,
+    drop_in_name: String,
     /// systemd units restarted when the managed settings change.
-    pub services: Vec<String>,
+    pub(crate) services: Vec<String>,
 }
 
 impl CharmConfig {
     /// The Watcher programs that read the managed options: those the
     /// services run.
-    pub fn programs(&self) -> Vec<&str> {
+    pub(crate) fn programs(&self) -> Vec<&str> {
         programs_of(&self.services)
     }
 
     /// The program whose view of the configuration commands report: the
     /// first service (the decision engine by default).
-    pub fn main_program(&self) -> &str {
+    pub(crate) fn main_program(&self) -> &str {
         self.programs()[0]
     }
 
     /// The drop-in of each program:
     /// `<parent of watcher.conf's dir>/<program>.conf.d/<drop-in-name>`.
-    pub fn drop_in_paths(&self) -> Vec<PathBuf> {
+    pub(crate) fn drop_in_paths(&self) -> Vec<PathBuf> {
         drop_in_paths_of(&self.watcher_conf_path, &self.services, &self.drop_in_name)
     }
 
     /// Where an earlier version wrote the drop-in (`watcher.conf.d/`, which
     /// Watcher 12.0.0-16.0.0 forget): removed when found.
-    pub fn project_drop_in_path(&self) -> PathBuf {
+    pub(crate) fn project_drop_in_path(&self) -> PathBuf {
         crate::effective::drop_in_dir(&self.watcher_conf_path).join(&self.drop_in_name)
     }
 
     /// The files the managed sections go to in this mode.
-    pub fn target_paths(&self) -> Vec<PathBuf> {
+    pub(crate) fn target_paths(&self) -> Vec<PathBuf> {
         match self.mode {
             ConfMode::DropIn => self.drop_in_paths(),
             ConfMode::Merge => vec![self.watcher_conf_path.clone()],
@@ -249,7 +256,7 @@ impl CharmConfig {
 }
 
 /// The Watcher programs the services run (the decision engine when none).
-pub fn programs_of(services: &[String]) -> Vec<&str> {
+fn programs_of(services: &[String]) -> Vec<&str> {
     let programs: Vec<&str> = services.iter().map(|s| crate::effective::program_name(s)).collect();
     if programs.is_empty() {
         vec![DEFAULT_PROGRAM]
@@ -259,18 +266,18 @@ pub fn programs_of(services: &[String]) -> Vec<&str> {
 }
 
 /// Each program's drop-in for a watcher.conf at `conf`.
-pub fn drop_in_paths_of(conf: &Path, services: &[String], name: &str) -> Vec<PathBuf> {
+pub(crate) fn drop_in_paths_of(conf: &Path, services: &[String], name: &str) -> Vec<PathBuf> {
     programs_of(services).into_iter().map(|p| crate::effective::program_drop_in_dir(conf, p).join(name)).collect()
 }
 
 /// Where the API key of a `maas-api-key-secret` comes from.
-pub trait SecretSource {
+pub(crate) trait SecretSource {
     /// The content of the Juju secret `uri`, as key/value pairs.
     fn secret_content(&self, uri: &str) -> Result<Vec<(String, SecretString)>, String>;
 }
 
 /// A secret source for runs outside a Juju hook, where secrets cannot be read.
-pub struct NoSecrets;
+pub(crate) struct NoSecrets;
 
 impl SecretSource for NoSecrets {
     fn secret_content(&self, _uri: &str) -> Result<Vec<(String, SecretString)>, String> {
@@ -279,10 +286,13 @@ impl SecretSource for NoSecrets {
 }
 
 /// The options as a list of (name, value) pairs, in source order.
-pub type OptionMap = Vec<(String, Value)>;
+pub(crate) type OptionMap = Vec<(String, Value)>;
 
 /// Reads, checks and resolves a configuration in one call.
-pub fn load(entries: &OptionMap, secrets: &dyn SecretSource) -> Result<(CharmConfig, Vec<Warning>), ConfigError> {
+pub(crate) fn load(
+    entries: &OptionMap,
+    secrets: &dyn SecretSource,
+) -> Result<(CharmConfig, Vec<Warning>), ConfigError> {
     let (options, mut warnings) = CharmOptions::from_map(entries)?;
     let (config, more) = options.resolve(secrets)?;
     warnings.extend(more);
@@ -291,7 +301,7 @@ pub fn load(entries: &OptionMap, secrets: &dyn SecretSource) -> Result<(CharmCon
 
 /// The services named by the options, for hooks that cannot load the
 /// whole configuration (such as `remove`).
-pub fn services_from_options(entries: &OptionMap) -> Vec<String> {
+pub(crate) fn services_from_options(entries: &OptionMap) -> Vec<String> {
     let text = entries.iter().rev().find(|(k, _)| k == WATCHER_SERVICES).and_then(|(_, v)| v.as_str());
     rules::split_services(text.filter(|t| !t.is_empty()).unwrap_or(DEFAULT_WATCHER_SERVICES))
         .into_iter()

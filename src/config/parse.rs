@@ -11,7 +11,7 @@ use super::*;
 /// Reads a YAML (or JSON) configuration file's text: either a flat map of
 /// options or `juju deploy --config`'s `{application: {option: value}}`.
 /// `app` picks the application when the file names several.
-pub fn parse_yaml(text: &str, source_name: &str, app: Option<&str>) -> Result<OptionMap, ConfigError> {
+pub(crate) fn parse_yaml(text: &str, source_name: &str, app: Option<&str>) -> Result<OptionMap, ConfigError> {
     let unreadable = |message: String, hint: &str| ConfigError::Unreadable {
         source_name: source_name.to_owned(),
         message,
@@ -41,7 +41,7 @@ pub fn parse_yaml(text: &str, source_name: &str, app: Option<&str>) -> Result<Op
 }
 
 /// Reads `config-get --all --format=json` output.
-pub fn parse_config_get(text: &str) -> Result<OptionMap, ConfigError> {
+pub(crate) fn parse_config_get(text: &str) -> Result<OptionMap, ConfigError> {
     let unreadable = |message: String| ConfigError::Unreadable {
         source_name: "config-get".to_owned(),
         message,
@@ -59,7 +59,7 @@ pub fn parse_config_get(text: &str) -> Result<OptionMap, ConfigError> {
 /// `[maas_client]` and `[ironic_client]` values of `layout` (watcher.conf at
 /// `path` and its drop-ins, the last setting winning, as in oslo.config)
 /// under the charm's option names.
-pub fn options_from_layout(layout: &crate::effective::Layout, path: &Path) -> OptionMap {
+pub(crate) fn options_from_layout(layout: &crate::effective::Layout, path: &Path) -> OptionMap {
     let mut entries: OptionMap = Vec::new();
     let sections = [
         ("maas_client", [("url", MAAS_URL), ("api_key", MAAS_API_KEY), ("timeout", MAAS_TIMEOUT)]),

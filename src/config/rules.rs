@@ -49,7 +49,7 @@ impl Checker {
 impl CharmOptions {
     /// Type-checks `entries` and the rules between options. Every problem
     /// found is reported; warnings go back beside the options.
-    pub fn from_map(entries: &OptionMap) -> Result<(CharmOptions, Vec<Warning>), ConfigError> {
+    pub(crate) fn from_map(entries: &OptionMap) -> Result<(CharmOptions, Vec<Warning>), ConfigError> {
         let mut c = Checker { problems: Vec::new(), warnings: Vec::new() };
         let get = |name: &str| entries.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v);
 
@@ -226,7 +226,7 @@ impl CharmOptions {
     }
 
     /// Fetches the API key (from the option or the Juju secret) and parses it.
-    pub fn resolve(self, secrets: &dyn SecretSource) -> Result<(CharmConfig, Vec<Warning>), ConfigError> {
+    pub(crate) fn resolve(self, secrets: &dyn SecretSource) -> Result<(CharmConfig, Vec<Warning>), ConfigError> {
         let mut warnings = Vec::new();
         let maas = match self.maas_url {
             None => None,
@@ -331,7 +331,7 @@ fn is_unset(v: &Value) -> bool {
 }
 
 /// Juju secret URIs: `secret:ID` or `secret://MODEL-UUID/ID`.
-pub fn is_secret_uri(uri: &str) -> bool {
+pub(super) fn is_secret_uri(uri: &str) -> bool {
     let Some(rest) = uri.strip_prefix("secret:") else { return false };
     let id = rest.strip_prefix("//").map_or(Some(rest), |r| r.split_once('/').map(|(_, id)| id));
     id.is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))

@@ -8,7 +8,7 @@ use crate::ironic::{IronicClient, IronicError, IronicNode};
 
 impl Node {
     /// The node an Ironic node is.
-    pub fn from_ironic(n: IronicNode) -> Node {
+    fn from_ironic(n: IronicNode) -> Node {
         let provision_state = n.provision_state.unwrap_or_default();
         let hypervisor_match = n
             .extra

@@ -6,7 +6,7 @@ use crate::maas::{MaasClient, MaasError, Machine, MachineFilter, StopMode};
 
 impl Node {
     /// The node a MAAS machine is.
-    pub fn from_maas(m: Machine) -> Node {
+    fn from_maas(m: Machine) -> Node {
         let deployed = m.status == Some(6) || m.status_name.eq_ignore_ascii_case("deployed");
         Node {
             power_state: PowerState::from_maas(&m.power_state),

@@ -18,13 +18,18 @@ mod maas;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PowerState {
+    /// Powered on (Ironic: also rebooting).
     On,
+    /// Powered off.
     Off,
+    /// Any state Watcher does not map, or none reported.
     Unknown,
+    /// MAAS reports a power error, or a live query of the node failed.
     Error,
 }
 
 impl PowerState {
+    /// Watcher's name of the state: `on`, `off`, `unknown` or `error`.
     pub fn as_str(self) -> &'static str {
         match self {
             PowerState::On => "on",
@@ -36,7 +41,7 @@ impl PowerState {
 
     /// MAAS's `power_state` / `query_power_state` values are Watcher's own;
     /// anything else is unknown.
-    pub fn from_maas(state: &str) -> PowerState {
+    fn from_maas(state: &str) -> PowerState {
         match state {
             "on" => PowerState::On,
             "off" => PowerState::Off,
@@ -47,7 +52,7 @@ impl PowerState {
 
     /// Watcher's `POWER_STATES_MAP` for Ironic: anything else (including
     /// null and Ironic's own "error") is unknown.
-    pub fn from_ironic(state: Option<&str>) -> PowerState {
+    fn from_ironic(state: Option<&str>) -> PowerState {
         match state {
             Some("power on" | "rebooting" | "soft reboot") => PowerState::On,
             Some("power off" | "soft power off") => PowerState::Off,
@@ -76,12 +81,12 @@ pub struct PowerReading {
 
 impl PowerReading {
     /// A reading with no change in flight.
-    pub fn settled(state: PowerState, raw: Option<String>) -> PowerReading {
+    pub(crate) fn settled(state: PowerState, raw: Option<String>) -> PowerReading {
         PowerReading { state, raw, changing_to: None }
     }
 
     /// The state is `target` and nothing is changing it.
-    pub fn is(&self, target: PowerState) -> bool {
+    pub(crate) fn is(&self, target: PowerState) -> bool {
         self.state == target && self.changing_to.is_none()
     }
 }
@@ -90,11 +95,14 @@ impl PowerReading {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
+    /// MAAS, Watcher's choice when `[maas_client] url` is set.
     Maas,
+    /// Ironic, through Keystone's catalog, when MAAS is not configured.
     Ironic,
 }
 
 impl Backend {
+    /// `maas` or `ironic`.
     pub fn as_str(self) -> &'static str {
         match self {
             Backend::Maas => "maas",
@@ -112,34 +120,44 @@ pub struct Node {
     pub hostname: String,
     /// MAAS fully qualified domain name; empty for Ironic.
     pub fqdn: String,
+    /// The power state the service last recorded, mapped as Watcher maps it.
     pub power_state: PowerState,
     /// The backend's own power state string (`"power on"`, `"on"`, ...).
-    pub raw_power_state: Option<String>,
+    pub(crate) raw_power_state: Option<String>,
     /// MAAS status name (`Deployed`, `Ready`, ...) or Ironic provision state.
     pub provision_state: String,
     /// What Watcher matches a Nova hypervisor against: MAAS `fqdn`, or
     /// Ironic `extra.compute_node_id` (a hypervisor id, when set).
-    pub hypervisor_match: Option<String>,
+    pub(crate) hypervisor_match: Option<String>,
     /// Deployed (MAAS) or active (Ironic): a node in use, whose power-off
     /// is what Watcher does.
-    pub deployed: bool,
+    pub(crate) deployed: bool,
 }
 
 /// Why a metal operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MetalError {
+    /// The MAAS request failed.
     #[error(transparent)]
     Maas(#[from] MaasError),
+    /// The Ironic request (or its Keystone authentication) failed.
     #[error(transparent)]
     Ironic(#[from] IronicError),
+    /// No node has this id, hostname or fqdn.
     #[error("no node `{0}`")]
     NotFound(String),
+    /// The name is the hostname or fqdn of several nodes.
     #[error("`{name}` matches {count} nodes")]
-    Ambiguous { name: String, count: usize },
+    Ambiguous {
+        /// The name asked for.
+        name: String,
+        /// How many nodes it matches (at least 2).
+        count: usize,
+    },
 }
 
 impl MetalError {
-    pub fn hint(&self) -> String {
+    pub(crate) fn hint(&self) -> String {
         match self {
             MetalError::Maas(e) => e.hint(),
             MetalError::Ironic(e) => e.hint(),
@@ -151,6 +169,7 @@ impl MetalError {
 
 /// Watcher's metal helper, minus Nova: list, read and power nodes.
 pub trait MetalClient: Send + Sync {
+    /// Which service this client talks to.
     fn backend(&self) -> Backend;
     /// Every node, with the power state the service last recorded.
     fn list_nodes(&self) -> Result<Vec<Node>, MetalError>;
@@ -171,12 +190,17 @@ pub trait MetalClient: Send + Sync {
     fn empty_listing_hint(&self) -> Option<String> {
         None
     }
+    /// Asks the service to power the node on, without waiting for it (MAAS
+    /// `op=power_on`, Ironic target `power on`).
     fn power_on(&self, id: &str) -> Result<(), MetalError>;
+    /// Asks the service for a hard power-off, as Watcher does, without
+    /// waiting for it (MAAS `op=power_off` with `stop_mode=hard`, Ironic
+    /// target `power off`).
     fn power_off(&self, id: &str) -> Result<(), MetalError>;
 }
 
 /// Looks a node up by id, then by hostname or fqdn.
-pub fn resolve_node(client: &dyn MetalClient, wanted: &str) -> Result<Node, MetalError> {
+pub(crate) fn resolve_node(client: &dyn MetalClient, wanted: &str) -> Result<Node, MetalError> {
     match client.get_node(wanted) {
         Ok(node) => Ok(node),
         Err(MetalError::NotFound(_)) => find_node(&client.list_nodes()?, wanted).cloned(),
@@ -185,7 +209,7 @@ pub fn resolve_node(client: &dyn MetalClient, wanted: &str) -> Result<Node, Meta
 }
 
 /// Finds a node by id, hostname or fqdn (case-insensitively for names).
-pub fn find_node<'a>(nodes: &'a [Node], wanted: &str) -> Result<&'a Node, MetalError> {
+fn find_node<'a>(nodes: &'a [Node], wanted: &str) -> Result<&'a Node, MetalError> {
     if let Some(node) = nodes.iter().find(|n| n.id == wanted) {
         return Ok(node);
     }

@@ -3,7 +3,6 @@
 //! `nova_url`, `username`, `password`, `clients_auth_section`) and serves
 //! until killed or until its standard input closes.
 
-
 use clap::Parser;
 use metal_sim::cli::{self, KeystoneArgs, ServeArgs};
 use metal_sim::nova::{NovaSim, NovaSimConfig, SimHypervisor};
