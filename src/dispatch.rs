@@ -24,7 +24,7 @@ use crate::render::Renderer;
 use crate::source::{self, Source};
 use crate::survey;
 use crate::system::{self, System};
-use crate::unit::{self, StateFiles};
+use crate::unit::{self, Libmaas, StateFiles};
 use crate::validate::{self, Stage};
 use crate::watcher_version::{self, MaasSupport, WatcherVersion};
 use crate::Error;
@@ -353,28 +353,28 @@ fn check_maas_ready(ctx: &Context<'_>, version: Option<WatcherVersion>) -> Resul
         }
         Some(_) => {}
     }
-    let imports = |ctx: &Context<'_>| unit::libmaas_importable(ctx.system);
-    if imports(ctx)? {
-        return Ok(ready);
-    }
     let package = system::LIBMAAS_PACKAGE;
-    set_status(ctx, Status::Maintenance, &format!("installing {package} (Watcher's MAAS helper needs it)"))?;
-    ctx.tools.log(
-        LogLevel::Info,
-        &format!("Watcher's Python cannot import {}: installing {package}", system::LIBMAAS_MODULE),
-    )?;
-    match ctx.system.install_package(package) {
-        Ok(()) if imports(ctx)? => {
+    let mut installing = || -> Result<(), Error> {
+        set_status(ctx, Status::Maintenance, &format!("installing {package} (Watcher's MAAS helper needs it)"))?;
+        ctx.tools.log(
+            LogLevel::Info,
+            &format!("Watcher's Python cannot import {}: installing {package}", system::LIBMAAS_MODULE),
+        )?;
+        Ok(())
+    };
+    match unit::ensure_libmaas(ctx.system, &mut installing)? {
+        Libmaas::Present => {}
+        Libmaas::Installed => {
             ctx.tools.log(LogLevel::Info, &format!("installed {package}"))?;
             ready.installed_libmaas = true;
         }
-        Ok(()) => {
+        Libmaas::StillMissing => {
             ready.blocked = Some(format!(
                 "{package} is installed but Watcher's Python still cannot import {}",
                 system::LIBMAAS_MODULE
             ));
         }
-        Err(line) => {
+        Libmaas::InstallFailed(line) => {
             ctx.tools.log(LogLevel::Error, &format!("cannot install {package}: {line}"))?;
             ready.blocked = Some(format!("cannot install {package}: {line}"));
         }

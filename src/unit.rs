@@ -50,11 +50,41 @@ pub(crate) fn restart(system: &dyn System, service: &str) -> Result<(), Error> {
 }
 
 /// Whether Watcher's Python imports python-libmaas.
-pub(crate) fn libmaas_importable(system: &dyn System) -> Result<bool, Error> {
+fn libmaas_importable(system: &dyn System) -> Result<bool, Error> {
     system.python_imports(system::LIBMAAS_MODULE).map_err(|e| Error::System {
         message: format!("cannot check python-libmaas: {e}"),
         hint: format!("Watcher's services run on {}; check that it is installed", system::WATCHER_PYTHON),
     })
+}
+
+/// Where python-libmaas, which Watcher's MAAS helper imports, stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Libmaas {
+    /// Watcher's Python imports it.
+    Present,
+    /// It was missing and is installed now: the services must restart.
+    Installed,
+    /// The package installed, but Watcher's Python still cannot import it.
+    StillMissing,
+    /// The package manager failed; its line that says why.
+    InstallFailed(String),
+}
+
+/// Makes sure Watcher's Python can import python-libmaas, installing the
+/// package when it cannot. `installing` is called just before the install.
+pub(crate) fn ensure_libmaas(
+    system: &dyn System,
+    installing: &mut dyn FnMut() -> Result<(), Error>,
+) -> Result<Libmaas, Error> {
+    if libmaas_importable(system)? {
+        return Ok(Libmaas::Present);
+    }
+    installing()?;
+    match system.install_package(system::LIBMAAS_PACKAGE) {
+        Ok(()) if libmaas_importable(system)? => Ok(Libmaas::Installed),
+        Ok(()) => Ok(Libmaas::StillMissing),
+        Err(line) => Ok(Libmaas::InstallFailed(line)),
+    }
 }
 
 /// The charm's state files, kept in the charm directory (or beside
