@@ -2,8 +2,8 @@
 //! [`HookTools`] trait.
 //!
 //! Every hook converges the unit: read the config, write the managed
-//! sections where Watcher reads them (the drop-in beside watcher.conf, or
-//! merged into it; see [`crate::apply`]), make sure Watcher's MAAS path can
+//! sections where Watcher reads them (a drop-in per Watcher program, or
+//! merged into watcher.conf; see [`crate::apply`]), make sure Watcher's MAAS path can
 //! run (its version, python-libmaas), restart the Watcher services only
 //! when what they read for the managed options changed, and set a status
 //! that says exactly what is wrong. Bad configuration is `blocked` and a
@@ -19,6 +19,7 @@ use crate::backend;
 use crate::config::{self, CharmConfig, ConfMode, ConfigError, Warning};
 use crate::doctor;
 use crate::juju::{HookTools, LogLevel, Status};
+use crate::listing;
 use crate::maas::MaasError;
 use crate::render::Renderer;
 use crate::source::{self, Source};
@@ -589,16 +590,14 @@ fn action_list_nodes(ctx: &Context<'_>) -> Result<(), ActionFailure> {
     let live = params.get("live").and_then(serde_json::Value::as_bool).unwrap_or(false);
     let hypervisors = params.get("hypervisors").and_then(serde_json::Value::as_str).unwrap_or("");
     let config = action_config(ctx)?;
-    let client = backend::connect(&config, 16)?;
-    let nodes = client.list_nodes().map_err(Error::from)?;
-    let rows = if live {
-        survey::live_power_survey(client.as_ref(), nodes, 16, &|_| {})
-    } else {
-        nodes.into_iter().map(|node| survey::NodeRow { node, error: None }).collect()
-    };
+    let wanted = survey::parse_hypervisor_list(&hypervisors.replace(',', "\n"));
+    let request =
+        listing::Request { live, concurrency: 16, hypervisors: (!wanted.is_empty()).then_some(wanted), nova: false };
+    let listed = listing::list(&config, &request, &|_, _| {})?;
+    let rows = &listed.rows;
     let mut results =
-        vec![pair("result", "success"), pair("backend", client.backend().as_str()), pair("total", rows.len())];
-    for (state, n) in survey::count_by_power_state(&rows) {
+        vec![pair("result", "success"), pair("backend", listed.backend.as_str()), pair("total", rows.len())];
+    for (state, n) in survey::count_by_power_state(rows) {
         results.push(pair(&format!("counts.{state}"), n));
     }
     let listing: Vec<String> = rows
@@ -610,10 +609,7 @@ fn action_list_nodes(ctx: &Context<'_>) -> Result<(), ActionFailure> {
         })
         .collect();
     results.push(pair("nodes", truncate(&listing.join("\n"))));
-    let wanted = survey::parse_hypervisor_list(&hypervisors.replace(',', "\n"));
-    if !wanted.is_empty() {
-        let nodes: Vec<_> = rows.iter().map(|r| r.node.clone()).collect();
-        let matches = survey::match_hypervisors(client.backend(), &nodes, &wanted);
+    if let Some(matches) = &listed.matches {
         let managed = matches.iter().filter(|m| m.managed()).count();
         results.push(pair("hypervisors.managed", managed));
         results.push(pair("hypervisors.skipped", matches.len() - managed));
