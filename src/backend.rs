@@ -45,13 +45,17 @@ fn credentials_layout(config: &CharmConfig) -> Result<Layout, KeystoneError> {
     let config_error = |message: String| KeystoneError::Config { message };
     let layout = Layout::read(path, config.main_program())
         .map_err(|e| config_error(format!("cannot read the Keystone credentials: {e}")))?;
-    if !layout.files.iter().any(|f| f.path == path) {
-        return Err(config_error(format!(
-            "cannot read {} for the Keystone credentials: it does not exist",
-            path.display()
-        )));
+    if !layout.has_watcher_conf() {
+        return Err(no_watcher_conf(path));
     }
     Ok(layout)
+}
+
+/// watcher-conf-path does not exist, so there are no credentials.
+fn no_watcher_conf(path: &Path) -> KeystoneError {
+    KeystoneError::Config {
+        message: format!("cannot read {} for the Keystone credentials: it does not exist", path.display()),
+    }
 }
 
 /// The Ironic client Watcher would build: credentials from the effective
@@ -90,10 +94,8 @@ pub(crate) fn nova_client_for(layout: &Layout, options: NovaOptions) -> Result<N
 pub(crate) fn nova_client(config: &CharmConfig) -> Result<NovaClient, Error> {
     let path = &config.watcher_conf_path;
     let layout = Layout::read(path, crate::config::DEFAULT_PROGRAM)?;
-    if !layout.files.iter().any(|f| &f.path == path) {
-        return Err(Error::Nova(NovaError::Keystone(KeystoneError::Config {
-            message: format!("cannot read {} for the Keystone credentials: it does not exist", path.display()),
-        })));
+    if !layout.has_watcher_conf() {
+        return Err(Error::Nova(NovaError::Keystone(no_watcher_conf(path))));
     }
     Ok(nova_client_for(&layout, NovaOptions::default())?)
 }

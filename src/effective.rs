@@ -104,6 +104,12 @@ impl Layout {
         Layout::read_dirs(vec![drop_in_dir(watcher_conf), program_dir], watcher_conf)
     }
 
+    /// Whether watcher.conf itself exists and was read (drop-ins may be
+    /// read without it).
+    pub(crate) fn has_watcher_conf(&self) -> bool {
+        self.files.iter().any(|f| f.path == self.conf)
+    }
+
     /// What `program` reads once Watcher 12.0.0-16.0.0 parsed the
     /// configuration again without the project name: the program's
     /// drop-ins, then `watcher_conf`.

@@ -54,7 +54,7 @@ pub(crate) fn read_options(source: Source<'_>) -> Result<OptionMap, Error> {
         Source::WatcherConf(given) => {
             let path = std::path::absolute(given).unwrap_or_else(|_| given.to_path_buf());
             let layout = Layout::read(&path, config::DEFAULT_PROGRAM)?;
-            if !layout.files.iter().any(|f| f.path == path) {
+            if !layout.has_watcher_conf() {
                 return Err(ConfigError::Unreadable {
                     source_name: path.display().to_string(),
                     message: "does not exist".to_owned(),
