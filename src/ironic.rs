@@ -11,7 +11,7 @@ use std::fmt;
 use std::time::Duration;
 
 use reqwest::blocking::{Client, Response};
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -277,14 +277,11 @@ impl IronicClient {
             let url = endpoint
                 .join(path_and_query)
                 .map_err(|e| IronicError::Unexpected { detail: format!("bad request path ({e})") })?;
-            let mut token_value = HeaderValue::from_str(token.expose())
-                .map_err(|_| IronicError::Unexpected { detail: "Keystone's token is not a header value".to_owned() })?;
-            token_value.set_sensitive(true);
             let mut request = self
                 .http
                 .request(method.clone(), url.clone())
                 .header(ACCEPT, "application/json")
-                .header(TOKEN_HEADER, token_value)
+                .header(TOKEN_HEADER, token.header)
                 .header(MICROVERSION_HEADER, &self.microversion);
             if let Some(body) = body {
                 request = request.header(CONTENT_TYPE, "application/json").body(body.to_string());
@@ -316,7 +313,7 @@ impl IronicClient {
                 }
                 _ => {
                     let body = http::read_error_body(response);
-                    let message = http::first_line(&self.auth.mask(&ironic_fault_text(&body), Some(&token)));
+                    let message = http::first_line(&self.auth.mask(&ironic_fault_text(&body), Some(&token.secret)));
                     return Err(IronicError::Api { status: status.as_u16(), message });
                 }
             }

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use reqwest::blocking::Client;
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use url::Url;
@@ -313,7 +313,7 @@ impl KeystoneAuth {
 
 /// A token, and the endpoint of the service it was asked for.
 pub(crate) struct Session {
-    pub(crate) token: SecretString,
+    pub(crate) token: Token,
     pub(crate) expires_at: Option<SystemTime>,
     pub(crate) endpoint: Url,
 }
@@ -332,7 +332,7 @@ pub(crate) struct SessionCache(Mutex<Option<Session>>);
 impl SessionCache {
     /// The cached token and endpoint, or `open`'s when there is none or the
     /// token is about to expire.
-    pub(crate) fn get<E>(&self, open: impl FnOnce() -> Result<Session, E>) -> Result<(SecretString, Url), E> {
+    pub(crate) fn get<E>(&self, open: impl FnOnce() -> Result<Session, E>) -> Result<(Token, Url), E> {
         let mut guard = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(s) = guard.as_ref().filter(|s| s.fresh()) {
             return Ok((s.token.clone(), s.endpoint.clone()));
@@ -349,16 +349,24 @@ impl SessionCache {
     }
 }
 
-/// A token Keystone issued, with its answer.
+/// A token Keystone issued: its value, for masking what a service echoes,
+/// and the same as an `X-Auth-Token` header value, marked sensitive.
+#[derive(Clone)]
 pub(crate) struct Token {
-    pub(crate) token: SecretString,
+    pub(crate) secret: SecretString,
+    pub(crate) header: HeaderValue,
+}
+
+/// What Keystone answered a token request with.
+pub(crate) struct Issued {
+    pub(crate) token: Token,
     pub(crate) answer: TokenAnswer,
 }
 
 /// `POST /v3/auth/tokens` with `auth`'s credentials. A token without a
 /// service catalog (unscoped credentials) is refused: no service can be
 /// found with it.
-pub(crate) fn authenticate(client: &Client, auth: &KeystoneAuth, timeout: Duration) -> Result<Token, KeystoneError> {
+pub(crate) fn authenticate(client: &Client, auth: &KeystoneAuth, timeout: Duration) -> Result<Issued, KeystoneError> {
     let url = auth.token_url()?;
     let response = client
         .post(url.clone())
@@ -379,8 +387,11 @@ pub(crate) fn authenticate(client: &Client, auth: &KeystoneAuth, timeout: Durati
     let token = response
         .headers()
         .get("X-Subject-Token")
-        .and_then(|v| v.to_str().ok())
-        .map(SecretString::new)
+        .and_then(|v| {
+            let mut header = v.clone();
+            header.set_sensitive(true);
+            Some(Token { secret: SecretString::new(v.to_str().ok()?), header })
+        })
         .ok_or_else(|| KeystoneError::Unexpected { detail: "no X-Subject-Token header".to_owned() })?;
     let answer: TokenAnswer = json_body::read_json(response, TOKEN_BODY_LIMIT, timeout).map_err(|e| match e {
         BodyError::Transport(e) => KeystoneError::Transport(e),
@@ -389,7 +400,7 @@ pub(crate) fn authenticate(client: &Client, auth: &KeystoneAuth, timeout: Durati
     if answer.token.catalog.is_empty() {
         return Err(KeystoneError::Config { message: NO_CATALOG.to_owned() });
     }
-    Ok(Token { token, answer })
+    Ok(Issued { token, answer })
 }
 
 /// Why a token answer names no service endpoint.

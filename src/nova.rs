@@ -23,7 +23,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use reqwest::blocking::{Client, Response};
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT};
+use reqwest::header::{HeaderMap, ACCEPT};
 use reqwest::StatusCode;
 use serde::de::{self, IgnoredAny, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -434,15 +434,12 @@ impl NovaClient {
             let url = endpoint
                 .join(path_and_query)
                 .map_err(|e| NovaError::Unexpected { detail: format!("bad request path ({e})") })?;
-            let mut token_value = HeaderValue::from_str(token.expose())
-                .map_err(|_| NovaError::Unexpected { detail: "Keystone's token is not a header value".to_owned() })?;
-            token_value.set_sensitive(true);
             let version = self.microversion.to_string();
             let response = self
                 .client_for(&url)?
                 .get(url.clone())
                 .header(ACCEPT, "application/json")
-                .header("X-Auth-Token", token_value)
+                .header("X-Auth-Token", token.header)
                 .header("X-OpenStack-Nova-API-Version", &version)
                 .header("OpenStack-API-Version", format!("compute {version}"))
                 .timeout(self.timeout)
@@ -458,7 +455,7 @@ impl NovaClient {
                 continue;
             }
             let body = http::read_error_body(response);
-            let message = http::first_line(&self.auth.mask(&fault_text(&body), Some(&token)));
+            let message = http::first_line(&self.auth.mask(&fault_text(&body), Some(&token.secret)));
             return Err(if status == StatusCode::NOT_ACCEPTABLE {
                 NovaError::Microversion { requested: version, message }
             } else {
