@@ -4,17 +4,17 @@
 //! README's table (`tests/exit_codes.rs` keeps the two equal). The error
 //! types say what went wrong; only this module says which code that is.
 
-use crate::atomic_file::FileError;
+use crate::clients::http::TransportError;
+use crate::clients::maas::MaasError;
+use crate::clients::openstack::ironic::IronicError;
+use crate::clients::openstack::keystone::KeystoneError;
+use crate::clients::openstack::nova::NovaError;
+use crate::config::render::RenderError;
 use crate::config::ConfigError;
-use crate::error::Error;
-use crate::http::TransportError;
-use crate::ironic::IronicError;
-use crate::keystone::KeystoneError;
-use crate::maas::MaasError;
+use crate::host::atomic_file::FileError;
 use crate::metal::MetalError;
-use crate::nova::NovaError;
-use crate::power::PowerError;
-use crate::render::RenderError;
+use crate::ops::error::Error;
+use crate::ops::power::PowerError;
 
 /// `render --check`: the file is not up to date.
 pub const WOULD_CHANGE: u8 = 1;

@@ -1,38 +1,20 @@
 //! watcher-metal: renders, validates and operates OpenStack Watcher's
 //! metal configuration (`[maas_client]`, `[ironic_client]`) for Juju charms.
 //!
-//! See ARCHITECTURE.md for the map of modules.
+//! The folders are the layers, each importing only from those below it
+//! (see ARCHITECTURE.md): the charm face (`charm`; the CLI face is the
+//! binary's `cli`), the operations both faces call (`ops`), Watcher and its
+//! files (`watcher`), the charm's options (`config`), the metal backends
+//! (`metal`), the protocol clients (`clients`), and the host (`host`).
 
-pub mod api_key;
-pub mod apply;
-pub mod atomic_file;
-pub mod backend;
+pub mod charm;
+pub mod clients;
 pub mod config;
-pub mod dispatch;
-pub mod doctor;
-pub mod effective;
-pub mod error;
 pub mod exit_codes;
-pub mod http;
-pub mod ini;
-pub mod ironic;
-pub mod json_body;
-pub mod juju;
-pub mod keystone;
-pub mod listing;
-pub mod maas;
-pub mod maas_url;
+pub mod host;
 pub mod metal;
-pub mod nova;
-pub mod pairing;
-pub mod power;
-pub mod render;
+pub mod ops;
 pub mod secret;
-pub mod source;
-pub mod survey;
-pub mod system;
-pub mod unit;
-pub mod validate;
-pub mod watcher_version;
+pub mod watcher;
 
-pub use error::Error;
+pub use ops::error::Error;

@@ -74,7 +74,7 @@ impl Unit {
         for call in self.juju.calls_to("action-set") {
             for kv in &call[1..] {
                 let key = kv.split_once('=').map(|(k, _)| k).unwrap_or("");
-                assert!(watcher_metal::juju::valid_action_key(key), "action-set key `{key}`");
+                assert!(watcher_metal::host::juju::valid_action_key(key), "action-set key `{key}`");
             }
         }
     }
@@ -835,7 +835,7 @@ fn packed_charm_has_the_right_files_modes_and_schemas() {
     assert_eq!(action_names, ["doctor", "list-nodes", "power-status", "validate-credentials"]);
     for (name, action) in actions {
         let name = name.as_str().unwrap();
-        assert!(watcher_metal::juju::valid_action_key(name) && !name.contains('.'), "{name}");
+        assert!(watcher_metal::host::juju::valid_action_key(name) && !name.contains('.'), "{name}");
         assert_eq!(action["additionalProperties"], false, "{name}");
         assert!(action["params"].is_mapping(), "{name}");
         let text = serde_yaml::to_string(action).unwrap();

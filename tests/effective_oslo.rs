@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use proptest::prelude::*;
-use watcher_metal::effective::{Layout, MANAGED_OPTIONS};
+use watcher_metal::watcher::effective::{Layout, MANAGED_OPTIONS};
 
 fn python() -> Option<String> {
     common::peer_python("WATCHER12_PYTHON", "the oslo.config differential test")

@@ -11,10 +11,10 @@ use std::time::Duration;
 use common::{conf_path, path_str, run, write, Run};
 use metal_sim::ironic::{IronicSim, IronicSimConfig, SimNode};
 use serde_json::Value;
+use watcher_metal::clients::http::HttpOptions;
+use watcher_metal::clients::openstack::ironic::{IronicClient, IronicRetry, IronicSettings};
+use watcher_metal::clients::openstack::keystone::KeystoneAuth;
 use watcher_metal::exit_codes as exit;
-use watcher_metal::http::HttpOptions;
-use watcher_metal::ironic::{IronicClient, IronicRetry, IronicSettings};
-use watcher_metal::keystone::KeystoneAuth;
 use watcher_metal::metal::{MetalClient, PowerState};
 
 /// A password that must never be shown.
@@ -85,7 +85,8 @@ impl Setup {
     /// The library client Watcher's configuration gives, with quick retries.
     fn client(&self) -> IronicClient {
         let text = std::fs::read_to_string(self.conf_path()).unwrap();
-        let auth = KeystoneAuth::from_sections(&|section| watcher_metal::ini::read_section(&text, section)).unwrap();
+        let auth =
+            KeystoneAuth::from_sections(&|section| watcher_metal::watcher::ini::read_section(&text, section)).unwrap();
         let retry = IronicRetry { max_retries: 5, interval: Duration::from_millis(20) };
         IronicClient::new(auth, IronicSettings::default(), HttpOptions::new(Duration::from_secs(20)), retry).unwrap()
     }

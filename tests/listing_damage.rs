@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{json, Value};
-use watcher_metal::http::{build_client, HttpOptions, TransportError};
-use watcher_metal::json_body::{read_json, read_json_list, BodyError};
-use watcher_metal::maas::Machine;
+use watcher_metal::clients::http::{build_client, HttpOptions, TransportError};
+use watcher_metal::clients::json_body::{read_json, read_json_list, BodyError};
+use watcher_metal::clients::maas::Machine;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 const LIMIT: u64 = 1 << 20;

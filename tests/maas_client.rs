@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use metal_sim::{BmcFailure, MaasSim, MaasSimConfig, PowerState, SimMachine};
-use watcher_metal::api_key::MaasApiKey;
-use watcher_metal::http::TransportError;
-use watcher_metal::maas::{ClientOptions, MaasClient, MaasError, MachineFilter, StopMode};
-use watcher_metal::maas_url::MaasUrl;
+use watcher_metal::clients::http::TransportError;
+use watcher_metal::clients::maas::api_key::MaasApiKey;
+use watcher_metal::clients::maas::url::MaasUrl;
+use watcher_metal::clients::maas::{ClientOptions, MaasClient, MaasError, MachineFilter, StopMode};
 
 fn client_for(sim: &MaasSim) -> MaasClient {
     client_with(&sim.base_url(), &sim.admin_key(), ClientOptions::new(Duration::from_secs(10)))

@@ -140,8 +140,8 @@ mod differential {
 
     use proptest::prelude::*;
     use serde_json::{json, Value};
-    use watcher_metal::ini::read_section;
-    use watcher_metal::render::{ini_value, oslo_literal};
+    use watcher_metal::config::render::{ini_value, oslo_literal};
+    use watcher_metal::watcher::ini::read_section;
 
     struct Oslo {
         stdin: ChildStdin,

@@ -53,7 +53,7 @@ fn merge_updates_only_the_managed_sections() {
     assert!(merged.contains(
         "#timeout = 60\n\n[watcher_clients_auth]\nauth_type = password\npassword = kspass\n\n[ironic_client]\n"
     ));
-    insta::assert_snapshot!("merged_existing", watcher_metal::ini::mask_secret_values(&merged));
+    insta::assert_snapshot!("merged_existing", watcher_metal::watcher::ini::mask_secret_values(&merged));
 
     // A second run changes nothing and says so.
     let again = common::run(&["render", "--merge", "--config", path_str(&config)]);

@@ -12,6 +12,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 mod parse;
+pub mod render;
 mod rules;
 
 pub(crate) use parse::{options_from_layout, parse_config_get, parse_yaml};
@@ -20,9 +21,9 @@ use rules::is_secret_uri;
 
 use serde_json::Value;
 
-use crate::api_key::MaasApiKey;
-use crate::ironic::IronicSettings;
-use crate::maas_url::MaasUrl;
+use crate::clients::maas::api_key::MaasApiKey;
+use crate::clients::maas::url::MaasUrl;
+use crate::clients::openstack::ironic::IronicSettings;
 use crate::secret::SecretString;
 
 const MAAS_URL: &str = "maas-url";
@@ -60,8 +61,8 @@ const SECRET_CONTENT_KEY: &str = "api-key";
 /// MAAS waits up to 60 s for a BMC and Watcher never retries a call, so
 /// the default leaves room for one slow BMC query and the round trip.
 const DEFAULT_MAAS_TIMEOUT: u32 = 120;
-const DEFAULT_IRONIC_API_VERSION: &str = crate::ironic::DEFAULT_API_VERSION;
-const DEFAULT_IRONIC_ENDPOINT_TYPE: &str = crate::ironic::DEFAULT_ENDPOINT_TYPE;
+const DEFAULT_IRONIC_API_VERSION: &str = crate::clients::openstack::ironic::DEFAULT_API_VERSION;
+const DEFAULT_IRONIC_ENDPOINT_TYPE: &str = crate::clients::openstack::ironic::DEFAULT_ENDPOINT_TYPE;
 /// `watcher-conf-path`'s default: where the Watcher packages install it.
 pub const DEFAULT_WATCHER_CONF_PATH: &str = "/etc/watcher/watcher.conf";
 /// The drop-in's name: it sorts after the usual `00-`..`49-` site files.
@@ -229,7 +230,7 @@ impl CharmConfig {
     /// Where an earlier version wrote the drop-in (`watcher.conf.d/`, which
     /// Watcher 12.0.0-16.0.0 forget): removed when found.
     pub(crate) fn project_drop_in_path(&self) -> PathBuf {
-        crate::effective::drop_in_dir(&self.watcher_conf_path).join(&self.drop_in_name)
+        crate::watcher::effective::drop_in_dir(&self.watcher_conf_path).join(&self.drop_in_name)
     }
 
     /// The files the managed sections go to in this mode.
@@ -257,7 +258,7 @@ impl CharmConfig {
 
 /// The Watcher programs the services run (the decision engine when none).
 fn programs_of(services: &[String]) -> Vec<&str> {
-    let programs: Vec<&str> = services.iter().map(|s| crate::effective::program_name(s)).collect();
+    let programs: Vec<&str> = services.iter().map(|s| crate::watcher::effective::program_name(s)).collect();
     if programs.is_empty() {
         vec![DEFAULT_PROGRAM]
     } else {
@@ -267,7 +268,10 @@ fn programs_of(services: &[String]) -> Vec<&str> {
 
 /// Each program's drop-in for a watcher.conf at `conf`.
 pub(crate) fn drop_in_paths_of(conf: &Path, services: &[String], name: &str) -> Vec<PathBuf> {
-    programs_of(services).into_iter().map(|p| crate::effective::program_drop_in_dir(conf, p).join(name)).collect()
+    programs_of(services)
+        .into_iter()
+        .map(|p| crate::watcher::effective::program_drop_in_dir(conf, p).join(name))
+        .collect()
 }
 
 /// Where the API key of a `maas-api-key-secret` comes from.
@@ -620,12 +624,12 @@ mod tests {
         let text = format!("[maas_client]\nurl = http://m:5240/MAAS\napi_key = {KEY}\ntimeout = 5\ntimeout = 30\n[ironic_client]\nendpoint_type = internal\n");
         let conf = Path::new("/etc/watcher/watcher.conf");
         let drop_in = "[maas_client]\ntimeout = 99\nurl = http://earlier/MAAS\n[ironic_client]\nregion_name = r1\n";
-        let layout = crate::effective::Layout::from_files(vec![
-            crate::effective::ConfFile {
+        let layout = crate::watcher::effective::Layout::from_files(vec![
+            crate::watcher::effective::ConfFile {
                 path: "/etc/watcher-decision-engine.conf.d/50-x.conf".into(),
                 text: drop_in.into(),
             },
-            crate::effective::ConfFile { path: conf.into(), text },
+            crate::watcher::effective::ConfFile { path: conf.into(), text },
         ]);
         let entries = options_from_layout(&layout, conf);
         let (config, _) = load(&entries, &NoSecrets).unwrap();

@@ -59,7 +59,7 @@ pub(crate) fn parse_config_get(text: &str) -> Result<OptionMap, ConfigError> {
 /// `[maas_client]` and `[ironic_client]` values of `layout` (watcher.conf at
 /// `path` and its drop-ins, the last setting winning, as in oslo.config)
 /// under the charm's option names.
-pub(crate) fn options_from_layout(layout: &crate::effective::Layout, path: &Path) -> OptionMap {
+pub(crate) fn options_from_layout(layout: &crate::watcher::effective::Layout, path: &Path) -> OptionMap {
     let mut entries: OptionMap = Vec::new();
     let sections = [
         ("maas_client", [("url", MAAS_URL), ("api_key", MAAS_API_KEY), ("timeout", MAAS_TIMEOUT)]),

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::*;
-use crate::api_key::MaasApiKey;
+use crate::clients::maas::api_key::MaasApiKey;
 use crate::secret::SecretString;
 
 fn json_kind(v: &Value) -> &'static str {
@@ -344,7 +344,7 @@ pub(super) fn split_services(text: &str) -> Vec<String> {
 /// A file name oslo.config reads from a config directory: `*.conf`, not
 /// hidden, no directory part, printable.
 fn is_drop_in_name(name: &str) -> bool {
-    crate::effective::is_read_as_drop_in(name)
+    crate::watcher::effective::is_read_as_drop_in(name)
         && name.len() > ".conf".len()
         && name.len() <= 200
         && !name.contains('/')

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::{Backend, MetalClient, MetalError, Node, PowerReading, PowerState};
-use crate::ironic::{IronicClient, IronicError, IronicNode};
+use crate::clients::openstack::ironic::{IronicClient, IronicError, IronicNode};
 
 impl Node {
     /// The node an Ironic node is.

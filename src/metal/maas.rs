@@ -2,7 +2,7 @@
 //! Watcher's MAAS helper does it.
 
 use super::{Backend, MetalClient, MetalError, Node, PowerReading, PowerState};
-use crate::maas::{MaasClient, MaasError, Machine, MachineFilter, StopMode};
+use crate::clients::maas::{MaasClient, MaasError, Machine, MachineFilter, StopMode};
 
 impl Node {
     /// The node a MAAS machine is.

@@ -8,8 +8,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::ironic::IronicError;
-use crate::maas::MaasError;
+use crate::clients::maas::MaasError;
+use crate::clients::openstack::ironic::IronicError;
 
 mod ironic;
 mod maas;

@@ -26,8 +26,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::atomic_file::FileError;
-use crate::ini;
+use crate::host::atomic_file::FileError;
+use crate::watcher::ini;
 
 /// The project's drop-in directory name.
 const DROP_IN_DIR_NAME: &str = "watcher.conf.d";

@@ -30,9 +30,9 @@ const DROP_IN_HEADER: &str = "# Written by watcher-metal from the charm config; 
 
 /// The templates built into the binary.
 const EMBEDDED: [(&str, &str); 3] = [
-    (FULL_TEMPLATE, include_str!("../templates/watcher.conf.j2")),
-    (MAAS_TEMPLATE, include_str!("../templates/maas_client.conf.j2")),
-    (IRONIC_TEMPLATE, include_str!("../templates/ironic_client.conf.j2")),
+    (FULL_TEMPLATE, include_str!("../../templates/watcher.conf.j2")),
+    (MAAS_TEMPLATE, include_str!("../../templates/maas_client.conf.j2")),
+    (IRONIC_TEMPLATE, include_str!("../../templates/ironic_client.conf.j2")),
 ];
 
 /// Why the templates could not be loaded or rendered, or a context file
@@ -106,7 +106,7 @@ impl RenderContext {
             let Some(name) = name.as_str().filter(|n| is_ini_name(n)) else {
                 return Err(error(format!("section name {} is not a plain name", describe_key(name))));
             };
-            if [MAAS_SECTION, IRONIC_SECTION].contains(&crate::ini::normalise_section(name).as_str()) {
+            if [MAAS_SECTION, IRONIC_SECTION].contains(&crate::watcher::ini::normalise_section(name).as_str()) {
                 return Err(error(format!("sets [{name}], which is managed from the charm config; remove it")));
             }
             let options = match options {
@@ -366,7 +366,7 @@ fn section_body(rendered: &str) -> Option<String> {
 fn check_single_section(name: &str, body: &str) -> Result<(), RenderError> {
     let headers: Vec<&str> =
         body.lines().map(str::trim_end).filter(|l| l.starts_with('[') && l.ends_with(']') && l.len() > 2).collect();
-    if headers.len() == 1 && crate::ini::normalise_section(&headers[0][1..headers[0].len() - 1]) == name {
+    if headers.len() == 1 && crate::watcher::ini::normalise_section(&headers[0][1..headers[0].len() - 1]) == name {
         Ok(())
     } else {
         Err(RenderError::Template(format!(

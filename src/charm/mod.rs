@@ -3,7 +3,7 @@
 //!
 //! Every hook converges the unit: read the config, write the managed
 //! sections where Watcher reads them (a drop-in per Watcher program, or
-//! merged into watcher.conf; see [`crate::apply`]), make sure Watcher's MAAS path can
+//! merged into watcher.conf; see [`crate::ops::apply`]), make sure Watcher's MAAS path can
 //! run (its version, python-libmaas), restart the Watcher services only
 //! when what they read for the managed options changed, and set a status
 //! that says exactly what is wrong. Bad configuration is `blocked` and a
@@ -13,21 +13,21 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::apply::{self, Plan, Role};
-use crate::atomic_file::{self, FileError};
-use crate::backend;
+use crate::clients::maas::MaasError;
+use crate::config::render::Renderer;
 use crate::config::{self, CharmConfig, ConfMode, ConfigError, Warning};
-use crate::doctor;
-use crate::juju::{HookTools, LogLevel, Status};
-use crate::listing;
-use crate::maas::MaasError;
-use crate::render::Renderer;
-use crate::source::{self, Source};
-use crate::survey;
-use crate::system::{self, System};
-use crate::unit::{self, Libmaas, StateFiles};
-use crate::validate::{self, Stage};
-use crate::watcher_version::{self, MaasSupport, WatcherVersion};
+use crate::host::atomic_file::{self, FileError};
+use crate::host::juju::{HookTools, LogLevel, Status};
+use crate::host::system::{self, System};
+use crate::ops::apply::{self, Plan, Role};
+use crate::ops::backend;
+use crate::ops::doctor;
+use crate::ops::listing;
+use crate::ops::source::{self, Source};
+use crate::ops::survey;
+use crate::ops::unit::{self, Libmaas, StateFiles};
+use crate::ops::validate::{self, Stage};
+use crate::watcher::version::{self, MaasSupport, WatcherVersion};
 use crate::Error;
 
 /// The most text one action result value carries (Juju passes results on
@@ -60,7 +60,7 @@ impl Event {
 
 /// Where the charm installs `maas-ca-cert` so that Watcher (python-libmaas
 /// uses the system's CA bundle) trusts MAAS too.
-pub use crate::unit::DEFAULT_CA_DIR;
+pub use crate::ops::unit::DEFAULT_CA_DIR;
 
 /// Everything a hook or action needs from its surroundings.
 pub struct Context<'a> {
@@ -348,7 +348,7 @@ fn check_maas_ready(ctx: &Context<'_>, version: Option<WatcherVersion>) -> Resul
         Some(version) if version.maas_support() == MaasSupport::Missing => {
             ready.blocked = Some(format!(
                 "Watcher {version} has no MAAS support (2024.1, {}, or later needed)",
-                watcher_version::FIRST_WITH_MAAS
+                version::FIRST_WITH_MAAS
             ));
             return Ok(ready);
         }
@@ -446,7 +446,7 @@ fn remove(ctx: &Context<'_>) -> Result<(), Error> {
     }
     let conf = config.watcher_conf_path.clone();
     let mut drop_ins = config::drop_in_paths_of(&conf, &config.services, &config.drop_in_name);
-    drop_ins.push(crate::effective::drop_in_dir(&conf).join(&config.drop_in_name));
+    drop_ins.push(crate::watcher::effective::drop_in_dir(&conf).join(&config.drop_in_name));
     let state = state_files(ctx, &conf);
     let removed = unit::remove(ctx.system, &conf, &drop_ins, config.mode, &ctx.ca_dir, &state)?;
     for (path, _, outcome) in removed.applied.outcomes.iter().filter(|(_, _, o)| o.changed()) {
@@ -513,8 +513,8 @@ impl From<Error> for ActionFailure {
     }
 }
 
-impl From<crate::juju::HookToolError> for ActionFailure {
-    fn from(e: crate::juju::HookToolError) -> Self {
+impl From<crate::host::juju::HookToolError> for ActionFailure {
+    fn from(e: crate::host::juju::HookToolError) -> Self {
         ActionFailure(e.to_string())
     }
 }

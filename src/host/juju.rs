@@ -7,7 +7,6 @@
 use std::ffi::OsStr;
 use std::process::{Command, Stdio};
 
-use crate::config::SecretSource;
 use crate::secret::SecretString;
 
 /// A hook tool that could not run or exited non-zero: the tool's name and
@@ -197,17 +196,15 @@ impl HookTools for JujuHookTools {
     }
 }
 
-/// Adapts [`HookTools`] to the [`SecretSource`] the config loader asks.
-pub(crate) struct HookSecrets<'a> {
-    pub(crate) tools: &'a dyn HookTools,
-    pub(crate) refresh: bool,
-}
-
-impl SecretSource for HookSecrets<'_> {
-    fn secret_content(&self, uri: &str) -> Result<Vec<(String, SecretString)>, String> {
-        let raw = self.tools.secret_get(uri, self.refresh).map_err(|e| e.to_string())?;
-        parse_secret_content(raw.expose())
-    }
+/// The content of the Juju secret `uri`, read with `secret-get` (with
+/// `--refresh` when `refresh`), as its keys and values.
+pub(crate) fn secret_content(
+    tools: &dyn HookTools,
+    uri: &str,
+    refresh: bool,
+) -> Result<Vec<(String, SecretString)>, String> {
+    let raw = tools.secret_get(uri, refresh).map_err(|e| e.to_string())?;
+    parse_secret_content(raw.expose())
 }
 
 /// `secret-get --format=json` prints the content as a JSON object of strings.

@@ -13,8 +13,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use url::Url;
 
-use crate::http::{self, TransportError};
-use crate::json_body::{self, BodyError};
+use crate::clients::http::{self, TransportError};
+use crate::clients::json_body::{self, BodyError};
 use crate::secret::SecretString;
 
 /// keystoneauth re-authenticates when a token has less than this left.
@@ -476,7 +476,7 @@ mod tests {
     use super::*;
 
     fn from_watcher_conf(text: &str) -> Result<KeystoneAuth, KeystoneError> {
-        KeystoneAuth::from_sections(&|section| crate::ini::read_section(text, section))
+        KeystoneAuth::from_sections(&|section| crate::watcher::ini::read_section(text, section))
     }
 
     const AUTH: &str = "[watcher_clients_auth]\nauth_type = password\nauth_url = http://keystone:5000\nusername = watcher\npassword = s3cret\nuser_domain_name = Default\nproject_name = service\nproject_domain_id = default\n";

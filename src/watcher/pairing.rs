@@ -26,8 +26,8 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
+use crate::clients::openstack::nova::Hypervisor;
 use crate::metal::{Backend, Node, PowerState};
-use crate::nova::Hypervisor;
 
 /// saving_energy's default `free_used_percent`.
 const FREE_USED_PERCENT: f64 = 10.0;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use reqwest::blocking::Response;
 use serde::de::DeserializeOwned;
 
-use crate::http::{is_html, is_json, TransportError};
+use crate::clients::http::{is_html, is_json, TransportError};
 
 /// Why a 2xx body could not be read as the JSON expected.
 #[derive(Debug, Clone, PartialEq, Eq)]

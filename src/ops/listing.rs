@@ -3,11 +3,11 @@
 //! power survey, and what Watcher would pair: with a named hypervisor list,
 //! or with Nova's own.
 
-use crate::backend;
+use crate::clients::openstack::nova::{HypervisorListing, NovaError};
 use crate::metal::Backend;
-use crate::nova::{HypervisorListing, NovaError};
-use crate::pairing::{self, Pairing};
-use crate::survey::{self, HypervisorMatch, NodeRow};
+use crate::ops::backend;
+use crate::ops::survey::{self, HypervisorMatch, NodeRow};
+use crate::watcher::pairing::{self, Pairing};
 use crate::{config::CharmConfig, Error};
 
 /// What to list.

@@ -30,9 +30,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use url::Url;
 
-use crate::http::{self, HttpOptions, TransportError};
-use crate::json_body::{self, BodyError};
-use crate::keystone::{self, KeystoneAuth, KeystoneError, Session, SessionCache};
+use crate::clients::http::{self, HttpOptions, TransportError};
+use crate::clients::json_body::{self, BodyError};
+use crate::clients::openstack::keystone::{self, KeystoneAuth, KeystoneError, Session, SessionCache};
 
 /// Watcher's `[nova_client] api_version` default, which is also the lowest
 /// it accepts (`watcher.common.clients.MIN_NOVA_API_VERSION`).
@@ -646,7 +646,7 @@ mod tests {
     }
 
     fn section(text: &str) -> Vec<(String, String)> {
-        crate::ini::read_section(text, "nova_client")
+        crate::watcher::ini::read_section(text, "nova_client")
     }
 
     #[test]

@@ -5,13 +5,16 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
-use watcher_metal::apply::{self, Content};
-use watcher_metal::atomic_file::WriteOutcome;
+use watcher_metal::config::render::{RenderContext, Renderer};
 use watcher_metal::config::{self, CharmConfig, ConfMode, Warning};
-use watcher_metal::juju::{self, JujuHookTools};
-use watcher_metal::render::{RenderContext, Renderer};
-use watcher_metal::source::{self, read_text, Source};
-use watcher_metal::{backend, exit_codes, ini, listing, metal, nova, pairing, power, secret, survey, validate, Error};
+use watcher_metal::host::atomic_file::WriteOutcome;
+use watcher_metal::host::juju::{self, JujuHookTools};
+use watcher_metal::ops::apply::{self, Content};
+use watcher_metal::ops::source::{self, read_text, Source};
+use watcher_metal::{
+    clients::openstack::nova, exit_codes, metal, ops::backend, ops::listing, ops::power, ops::survey, ops::validate,
+    secret, watcher::ini, watcher::pairing, Error,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -320,7 +323,10 @@ fn render_one(
             Some(path) => {
                 let name = path.display().to_string();
                 let text = read_text(path).map_err(|message| {
-                    Error::Render(watcher_metal::render::RenderError::Context { source_name: name.clone(), message })
+                    Error::Render(watcher_metal::config::render::RenderError::Context {
+                        source_name: name.clone(),
+                        message,
+                    })
                 })?;
                 RenderContext::parse(&text, &name)?
             }
@@ -812,9 +818,9 @@ fn doctor(args: &DoctorArgs) -> Result<u8, Error> {
             .unwrap_or_else(|| PathBuf::from(config::DEFAULT_WATCHER_CONF_PATH)),
     };
     let config = loaded.as_ref().map_err(|e| (e.to_string(), e.hint()));
-    let report = watcher_metal::doctor::diagnose(config, &conf_path, &watcher_metal::system::Host)?;
+    let report = watcher_metal::ops::doctor::diagnose(config, &conf_path, &watcher_metal::host::system::Host)?;
     match args.format {
-        Format::Text => print_stdout(&lines(&watcher_metal::doctor::human_lines(&report))),
+        Format::Text => print_stdout(&lines(&watcher_metal::ops::doctor::human_lines(&report))),
         Format::Json => write_json_line(&report),
     }
     Ok(if report.failed() { exit_codes::DOCTOR_FAILED } else { 0 })
@@ -822,21 +828,21 @@ fn doctor(args: &DoctorArgs) -> Result<u8, Error> {
 
 fn dispatch() -> Result<u8, Error> {
     let path = std::env::var("JUJU_DISPATCH_PATH").unwrap_or_default();
-    let Some(event) = watcher_metal::dispatch::Event::from_dispatch_path(&path) else {
+    let Some(event) = watcher_metal::charm::Event::from_dispatch_path(&path) else {
         return Err(Error::Usage {
             message: format!("JUJU_DISPATCH_PATH `{path}` names no hook or action"),
             hint: "dispatch runs inside Juju, which sets JUJU_DISPATCH_PATH=hooks/NAME or actions/NAME".to_owned(),
         });
     };
     let charm_dir = std::env::var_os("JUJU_CHARM_DIR").or_else(|| std::env::var_os("CHARM_DIR")).map(PathBuf::from);
-    let ctx = watcher_metal::dispatch::Context {
+    let ctx = watcher_metal::charm::Context {
         tools: &JujuHookTools,
-        system: &watcher_metal::system::Host,
+        system: &watcher_metal::host::system::Host,
         charm_dir,
         ca_dir: std::env::var_os("WATCHER_METAL_CA_DIR")
             .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(watcher_metal::dispatch::DEFAULT_CA_DIR)),
+            .unwrap_or_else(|| PathBuf::from(watcher_metal::charm::DEFAULT_CA_DIR)),
     };
-    watcher_metal::dispatch::run(&ctx, &event)?;
+    watcher_metal::charm::run(&ctx, &event)?;
     Ok(0)
 }

@@ -17,9 +17,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use url::Url;
 
-use crate::http::{self, HttpOptions, TransportError};
-use crate::json_body::{self, BodyError};
-use crate::keystone::{self, KeystoneAuth, KeystoneError, Session, SessionCache};
+use crate::clients::http::{self, HttpOptions, TransportError};
+use crate::clients::json_body::{self, BodyError};
+use crate::clients::openstack::keystone::{self, KeystoneAuth, KeystoneError, Session, SessionCache};
 
 /// The microversion sent when `[ironic_client] api_version` is plain `1`:
 /// Rocky's, the first with everything used here (`detail=True` is 1.43).

@@ -5,10 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::apply::{self, Applied};
-use crate::atomic_file::{self, FileError};
 use crate::config::ConfMode;
-use crate::system::{self, System};
+use crate::host::atomic_file::{self, FileError};
+use crate::host::system::{self, System};
+use crate::ops::apply::{self, Applied};
 use crate::Error;
 
 /// The system's directory of extra CA certificates.

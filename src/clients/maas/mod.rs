@@ -11,21 +11,24 @@
 //! - bodies are read through a cap, and large listings are parsed as they
 //!   stream, so memory stays bounded.
 
+pub mod api_key;
+pub mod url;
+
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
+use ::url::Url;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, DATE, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use url::Url;
 
-use crate::api_key::MaasApiKey;
-pub(crate) use crate::http::ClientBuildError;
-use crate::http::{classify_transport, is_html, read_error_body, HttpOptions, TransportError};
-use crate::json_body::{read_json, read_json_list, BodyError};
-use crate::maas_url::MaasUrl;
+pub(crate) use crate::clients::http::ClientBuildError;
+use crate::clients::http::{classify_transport, is_html, read_error_body, HttpOptions, TransportError};
+use crate::clients::json_body::{read_json, read_json_list, BodyError};
+use crate::clients::maas::api_key::MaasApiKey;
+use crate::clients::maas::url::MaasUrl;
 
 /// The largest non-listing answer read (version, whoami, one machine, errors).
 const SMALL_BODY_LIMIT: u64 = 4 * 1024 * 1024;
@@ -383,7 +386,7 @@ impl MaasClient {
     /// A client of `url` signing with `key`. Fails only when the HTTP client
     /// cannot be built (a bad CA certificate, mostly); nothing is sent yet.
     pub fn new(url: MaasUrl, key: MaasApiKey, options: ClientOptions) -> Result<MaasClient, ClientBuildError> {
-        let http = crate::http::build_client(&options.http, url.api_root().scheme() == "https")?;
+        let http = crate::clients::http::build_client(&options.http, url.api_root().scheme() == "https")?;
         Ok(MaasClient { http, url, key, options })
     }
 
@@ -644,12 +647,12 @@ fn encode_signature(header: &str) -> String {
 fn machine_path(system_id: &str) -> String {
     // System ids are short alphanumerics; encode anything else so a hostile
     // id cannot change the path.
-    let encoded: String = url::form_urlencoded::byte_serialize(system_id.as_bytes()).collect();
+    let encoded: String = ::url::form_urlencoded::byte_serialize(system_id.as_bytes()).collect();
     format!("machines/{encoded}/")
 }
 
 fn encode_form(form: &[(&str, &str)]) -> String {
-    let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+    let mut serializer = ::url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in form {
         serializer.append_pair(k, v);
     }

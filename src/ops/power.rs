@@ -7,9 +7,9 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::maas::MaasError;
+use crate::clients::maas::MaasError;
 use crate::metal::{self, MetalClient, MetalError, Node, PowerReading, PowerState};
-use crate::survey;
+use crate::ops::survey;
 
 /// What to do.
 #[derive(Debug, Clone, Copy)]

@@ -7,14 +7,14 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::clients::http::{ClientBuildError, HttpOptions};
+use crate::clients::maas::{ClientOptions, MaasClient};
+use crate::clients::openstack::ironic::{IronicClient, IronicError, IronicRetry};
+use crate::clients::openstack::keystone::{KeystoneAuth, KeystoneError};
+use crate::clients::openstack::nova::{NovaClient, NovaError, NovaOptions, NovaSettings};
 use crate::config::{CharmConfig, MaasSettings};
-use crate::effective::Layout;
-use crate::http::{ClientBuildError, HttpOptions};
-use crate::ironic::{IronicClient, IronicError, IronicRetry};
-use crate::keystone::{KeystoneAuth, KeystoneError};
-use crate::maas::{ClientOptions, MaasClient};
 use crate::metal::{MetalClient, MetalError};
-use crate::nova::{NovaClient, NovaError, NovaOptions, NovaSettings};
+use crate::watcher::effective::Layout;
 use crate::Error;
 
 /// How long an Ironic request may take (Watcher's client has no timeout).

@@ -4,14 +4,14 @@
 
 use std::path::PathBuf;
 
-use crate::atomic_file::FileError;
+use crate::clients::maas::{ClientBuildError, MaasError};
+use crate::clients::openstack::nova::NovaError;
+use crate::config::render::RenderError;
 use crate::config::ConfigError;
-use crate::juju::HookToolError;
-use crate::maas::{ClientBuildError, MaasError};
+use crate::host::atomic_file::FileError;
+use crate::host::juju::HookToolError;
 use crate::metal::MetalError;
-use crate::nova::NovaError;
-use crate::power::PowerError;
-use crate::render::RenderError;
+use crate::ops::power::PowerError;
 
 /// Any failure of an operation; [`crate::exit_codes::of`] gives its exit
 /// code.
@@ -39,7 +39,7 @@ pub enum Error {
     /// The files were written, but Watcher would take a managed option from
     /// another file. Never empty.
     #[error("{}{}", .0[0], more(.0.len()))]
-    Clash(Vec<crate::effective::Clash>),
+    Clash(Vec<crate::watcher::effective::Clash>),
     /// A MAAS-only command was asked for, but `maas-url` is unset.
     #[error("MAAS is not configured (maas-url is unset), so Watcher uses Ironic")]
     MaasNotConfigured,
@@ -88,11 +88,11 @@ fn more(n: usize) -> String {
     }
 }
 
-impl From<crate::apply::PlanError> for Error {
-    fn from(e: crate::apply::PlanError) -> Self {
+impl From<crate::ops::apply::PlanError> for Error {
+    fn from(e: crate::ops::apply::PlanError) -> Self {
         match e {
-            crate::apply::PlanError::Render(e) => Error::Render(e),
-            crate::apply::PlanError::File(e) => Error::File(e),
+            crate::ops::apply::PlanError::Render(e) => Error::Render(e),
+            crate::ops::apply::PlanError::File(e) => Error::File(e),
         }
     }
 }
@@ -107,7 +107,7 @@ impl Error {
             Error::HookTool(e) => e.hint().to_owned(),
             Error::Maas(e) => e.hint(),
             Error::MaasSetup(_) => "paste the CA certificate in PEM form into maas-ca-cert".to_owned(),
-            Error::Clash(clashes) => clashes.first().map(crate::effective::Clash::hint).unwrap_or_default(),
+            Error::Clash(clashes) => clashes.first().map(crate::watcher::effective::Clash::hint).unwrap_or_default(),
             Error::MaasNotConfigured => "set maas-url and maas-api-key-secret (or maas-api-key)".to_owned(),
             Error::Metal(e) => e.hint(),
             Error::Nova(e) => e.hint(),

@@ -11,14 +11,14 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::backend;
+use crate::clients::maas::MaasError;
 use crate::config::CharmConfig;
-use crate::effective::{self, Layout};
-use crate::maas::MaasError;
+use crate::host::system::{self, System};
 use crate::metal::{self, Node};
-use crate::system::{self, System};
-use crate::validate;
-use crate::watcher_version::{self, MaasSupport, WatcherVersion};
+use crate::ops::backend;
+use crate::ops::validate;
+use crate::watcher::effective::{self, Layout};
+use crate::watcher::version::{self, MaasSupport, WatcherVersion};
 
 /// A check's verdict. Only `Fail` fails the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -152,7 +152,7 @@ pub(crate) struct Findings {
 
 /// The clashes in what is on disk for `config`: against our drop-ins (or
 /// watcher.conf in merge mode, or when the drop-ins are not there yet).
-fn clashes_now(config: &CharmConfig) -> Result<Vec<effective::Clash>, crate::atomic_file::FileError> {
+fn clashes_now(config: &CharmConfig) -> Result<Vec<effective::Clash>, crate::host::atomic_file::FileError> {
     let conf = &config.watcher_conf_path;
     let ours: Vec<PathBuf> = match config.mode {
         crate::config::ConfMode::DropIn => {
@@ -170,7 +170,7 @@ pub fn diagnose(
     config: Result<&CharmConfig, (String, String)>,
     conf: &Path,
     system: &dyn System,
-) -> Result<Report, crate::atomic_file::FileError> {
+) -> Result<Report, crate::host::atomic_file::FileError> {
     let program = config.as_ref().map_or(crate::config::DEFAULT_PROGRAM, |c| c.main_program());
     let layout = Layout::read(conf, program)?;
     let clashes = match &config {
@@ -199,7 +199,7 @@ pub(crate) fn run(inputs: &Inputs<'_>) -> (Report, Findings) {
     std::thread::scope(|scope| {
         let hypervisors = (inputs.depth == Depth::Full).then(|| {
             scope.spawn(|| {
-                backend::nova_client_for(inputs.layout, crate::nova::NovaOptions::default())
+                backend::nova_client_for(inputs.layout, crate::clients::openstack::nova::NovaOptions::default())
                     .and_then(|client| client.list_hypervisors())
             })
         });
@@ -217,8 +217,9 @@ pub(crate) fn run(inputs: &Inputs<'_>) -> (Report, Findings) {
             }
         }
         let listing = hypervisors.map(|h| {
-            h.join()
-                .unwrap_or_else(|_| Err(crate::nova::NovaError::Unexpected { detail: "the listing stopped".into() }))
+            h.join().unwrap_or_else(|_| {
+                Err(crate::clients::openstack::nova::NovaError::Unexpected { detail: "the listing stopped".into() })
+            })
         });
         report.checks.push(pairing_check(config, listing, &mut found));
     });
@@ -284,10 +285,7 @@ fn watcher_check(inputs: &Inputs<'_>, found: &mut Findings) -> Check {
         (true, MaasSupport::Missing) => Check::new(
             name,
             Status::Fail,
-            format!(
-                "Watcher {version} has no MAAS support (2024.1, {}, or later needed)",
-                watcher_version::FIRST_WITH_MAAS
-            ),
+            format!("Watcher {version} has no MAAS support (2024.1, {}, or later needed)", version::FIRST_WITH_MAAS),
             "upgrade Watcher to 2024.1 (Ubuntu 24.04) or later, or unset maas-url to use Ironic",
         ),
         (true, MaasSupport::Defective { why }) => Check::new(
@@ -315,7 +313,7 @@ fn libmaas_check(system: &dyn System) -> Check {
 }
 
 fn is_transient(error: &MaasError) -> bool {
-    use crate::http::TransportError as T;
+    use crate::clients::http::TransportError as T;
     match error {
         MaasError::Transport(t) => matches!(t, T::Refused { .. } | T::Timeout { .. } | T::Protocol { .. }),
         MaasError::Server { .. } => true,
@@ -403,9 +401,9 @@ fn maas_checks(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Vec<
         Ok(Err(MaasError::Transport(t)))
             if matches!(
                 t,
-                crate::http::TransportError::TlsUntrusted { .. }
-                    | crate::http::TransportError::TlsHostname { .. }
-                    | crate::http::TransportError::Tls { .. }
+                crate::clients::http::TransportError::TlsUntrusted { .. }
+                    | crate::clients::http::TransportError::TlsHostname { .. }
+                    | crate::clients::http::TransportError::Tls { .. }
             ) =>
         {
             Check::new(
@@ -457,7 +455,9 @@ fn ironic_check(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Che
 /// own rule: the nodes from the backend, the hypervisors from Nova.
 fn pairing_check(
     config: &CharmConfig,
-    listing: Option<Result<crate::nova::HypervisorListing, crate::nova::NovaError>>,
+    listing: Option<
+        Result<crate::clients::openstack::nova::HypervisorListing, crate::clients::openstack::nova::NovaError>,
+    >,
     found: &mut Findings,
 ) -> Check {
     let name = names::PAIRING;
@@ -478,7 +478,7 @@ fn pairing_check(
         }
     };
     let backend = if config.maas.is_some() { metal::Backend::Maas } else { metal::Backend::Ironic };
-    let pairing = crate::pairing::pair(backend, &nodes, &listing.hypervisors);
+    let pairing = crate::watcher::pairing::pair(backend, &nodes, &listing.hypervisors);
     let summary = &pairing.summary;
     let counts =
         format!("{} of {} nodes pair with Nova's {} hypervisors", summary.managed, summary.nodes, summary.hypervisors);
@@ -520,7 +520,7 @@ fn debug_check(inputs: &Inputs<'_>, config: &CharmConfig, version: Option<Watche
         return Check::skip(name, "no MAAS key configured");
     }
     let debug = inputs.layout.setting("DEFAULT", "debug");
-    let on = debug.as_ref().is_some_and(|s| watcher_version::oslo_bool(&s.value));
+    let on = debug.as_ref().is_some_and(|s| version::oslo_bool(&s.value));
     match (on, version) {
         (false, _) => Check::ok(name, "[DEFAULT] debug is off"),
         (true, Some(v)) if !v.logs_key_with_debug() => Check::ok(name, format!("Watcher {v} masks the key even with debug on")),

@@ -7,8 +7,9 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use crate::config::{self, CharmConfig, ConfigError, NoSecrets, OptionMap, SecretSource, Warning};
-use crate::effective::Layout;
-use crate::juju::{HookSecrets, HookTools};
+use crate::host::juju::{self, HookTools};
+use crate::secret::SecretString;
+use crate::watcher::effective::Layout;
 use crate::Error;
 
 /// One source of charm options.
@@ -79,6 +80,18 @@ pub fn load(source: Source<'_>) -> Result<(CharmConfig, Vec<Warning>), Error> {
         _ => &NoSecrets,
     };
     Ok(config::load(&options, secrets)?)
+}
+
+/// Adapts [`HookTools`] to the [`SecretSource`] the config loader asks.
+struct HookSecrets<'a> {
+    tools: &'a dyn HookTools,
+    refresh: bool,
+}
+
+impl SecretSource for HookSecrets<'_> {
+    fn secret_content(&self, uri: &str) -> Result<Vec<(String, SecretString)>, String> {
+        juju::secret_content(self.tools, uri, self.refresh)
+    }
 }
 
 /// A file's text, or standard input's for `-`; the error is a message.

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::maas::{MaasClient, MaasError, MachineCount, WhoAmI};
+use crate::clients::maas::{MaasClient, MaasError, MachineCount, WhoAmI};
 
 /// The three checks, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

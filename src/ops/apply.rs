@@ -17,11 +17,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::atomic_file::{self, FileError, WriteOutcome};
+use crate::config::render::{RenderContext, RenderError, Renderer, IRONIC_SECTION, MAAS_SECTION};
 use crate::config::{CharmConfig, ConfMode};
-use crate::effective::{self, Clash, Layout};
-use crate::ini::{self, ManagedSection};
-use crate::render::{RenderContext, RenderError, Renderer, IRONIC_SECTION, MAAS_SECTION};
+use crate::host::atomic_file::{self, FileError, WriteOutcome};
+use crate::watcher::effective::{self, Clash, Layout};
+use crate::watcher::ini::{self, ManagedSection};
 
 /// The mode of the drop-in directory when it is created: the services'
 /// group may enter it, others may not.

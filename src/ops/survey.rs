@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::nova::Hypervisor;
+use crate::clients::openstack::nova::Hypervisor;
 
 use crate::metal::{Backend, MetalClient, MetalError, Node, PowerReading, PowerState};
 
@@ -117,14 +117,14 @@ pub fn parse_hypervisor_list(text: &str) -> Vec<String> {
     text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned).collect()
 }
 
-/// Applies Watcher's own rule ([`crate::pairing::pair`]) to hypervisors
+/// Applies Watcher's own rule ([`crate::watcher::pairing::pair`]) to hypervisors
 /// known by name only: a MAAS machine manages the hypervisor whose hostname
 /// equals the machine's fqdn, exactly; an Ironic node manages the hypervisor
 /// whose id is the node's `extra.compute_node_id`. Anything else is
 /// skipped, with the nearest miss named (short name vs fqdn, case).
 pub(crate) fn match_hypervisors(backend: Backend, nodes: &[Node], hypervisors: &[String]) -> Vec<HypervisorMatch> {
     let named: Vec<Hypervisor> = hypervisors.iter().map(|h| Hypervisor::named(h)).collect();
-    let pairing = crate::pairing::pair(backend, nodes, &named);
+    let pairing = crate::watcher::pairing::pair(backend, nodes, &named);
     let mut out: Vec<HypervisorMatch> = hypervisors
         .iter()
         .map(|hv| HypervisorMatch {

@@ -1,0 +1,6 @@
+//! The unit the binary runs on: Juju's hook tools, the system's programs,
+//! and files written atomically.
+
+pub mod atomic_file;
+pub mod juju;
+pub mod system;

@@ -1,0 +1,14 @@
+//! The operations both faces call: where the options come from, rendering
+//! to a target, the unit's convergence and removal, the backends Watcher
+//! would build, listing, power, credential checks and the doctor.
+
+pub mod apply;
+pub mod backend;
+pub mod doctor;
+pub mod error;
+pub mod listing;
+pub mod power;
+pub mod source;
+pub mod survey;
+pub mod unit;
+pub mod validate;
