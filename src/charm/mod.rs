@@ -21,8 +21,10 @@ use crate::host::juju::{HookTools, LogLevel, Status};
 use crate::host::system::{self, System};
 use crate::ops::apply::{self, Plan, Role};
 use crate::ops::backend;
+use crate::ops::clock::SystemClock;
 use crate::ops::doctor;
 use crate::ops::listing;
+use crate::ops::power;
 use crate::ops::source::{self, Source};
 use crate::ops::survey;
 use crate::ops::unit::{self, Libmaas, StateFiles};
@@ -633,15 +635,27 @@ fn action_power_status(ctx: &Context<'_>) -> Result<(), ActionFailure> {
     };
     let config = action_config(ctx)?;
     let client = backend::connect(&config, 1)?;
-    let node = crate::metal::resolve_node(client.as_ref(), wanted).map_err(Error::from)?;
-    let state = client.query_power_state(&node.id).map_err(Error::from)?;
-    ctx.tools.action_set(&[
+    // Only a reading: nothing to wait for, force or refuse.
+    let request = power::Request {
+        target: None,
+        wait: false,
+        force: false,
+        timeout: Duration::ZERO,
+        switches: power::Switches::default(),
+    };
+    let done = power::run(client.as_ref(), wanted, &request, &SystemClock).map_err(Error::from)?;
+    let mut results = vec![
         pair("result", "success"),
         pair("backend", client.backend().as_str()),
-        pair("node.id", &node.id),
-        pair("node.hostname", &node.hostname),
-        pair("power-state", state),
-    ])?;
+        pair("node.id", &done.node.id),
+        pair("node.hostname", &done.node.hostname),
+        pair("power-state", done.reading.state),
+    ];
+    // As `watcher-metal power status` says `(changing to off)`.
+    if let Some(to) = done.reading.changing_to {
+        results.push(pair("changing-to", to));
+    }
+    ctx.tools.action_set(&results)?;
     Ok(())
 }
 

@@ -760,8 +760,9 @@ fn power(args: &PowerArgs) -> Result<u8, Error> {
         wait: args.wait,
         force: args.force,
         timeout: std::time::Duration::from_secs(args.timeout),
+        switches: power::Switches { wait: "--wait", force: "--force", timeout: "--timeout" },
     };
-    let done = power::run(client.as_ref(), &args.node, &request)?;
+    let done = power::run(client.as_ref(), &args.node, &request, &watcher_metal::ops::clock::SystemClock)?;
     print_power(args.format, &done.node, &done.reading, done.note);
     Ok(0)
 }

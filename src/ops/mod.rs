@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod backend;
+pub mod clock;
 pub mod doctor;
 pub mod error;
 pub mod listing;

@@ -3,7 +3,6 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -148,52 +147,6 @@ pub(crate) fn match_hypervisors(backend: Backend, nodes: &[Node], hypervisors: &
         }
     }
     out
-}
-
-/// Polls the live power state until it is `target` with no change in
-/// flight, backing off from 1 s to 10 s between queries, until `deadline`.
-/// Returns the last reading and whether it reached the target.
-pub(crate) fn wait_for_power(
-    client: &dyn MetalClient,
-    id: &str,
-    target: PowerState,
-    deadline: Instant,
-    sleep: &dyn Fn(Duration),
-) -> Result<(PowerReading, bool), MetalError> {
-    wait_until(client, id, deadline, sleep, &|r| r.is(target))
-}
-
-/// Polls until the service has finished any power change it is making
-/// (Ironic's `target_power_state` clears), until `deadline`.
-pub(crate) fn wait_for_settled(
-    client: &dyn MetalClient,
-    id: &str,
-    deadline: Instant,
-    sleep: &dyn Fn(Duration),
-) -> Result<(PowerReading, bool), MetalError> {
-    wait_until(client, id, deadline, sleep, &|r| r.changing_to.is_none())
-}
-
-fn wait_until(
-    client: &dyn MetalClient,
-    id: &str,
-    deadline: Instant,
-    sleep: &dyn Fn(Duration),
-    done: &dyn Fn(&PowerReading) -> bool,
-) -> Result<(PowerReading, bool), MetalError> {
-    let mut interval = Duration::from_secs(1);
-    loop {
-        let reading = client.read_power(id)?;
-        if done(&reading) {
-            return Ok((reading, true));
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Ok((reading, false));
-        }
-        sleep(interval.min(deadline - now));
-        interval = (interval * 3 / 2).min(Duration::from_secs(10));
-    }
 }
 
 #[cfg(test)]
