@@ -836,14 +836,15 @@ fn dispatch() -> Result<u8, Error> {
         });
     };
     let charm_dir = std::env::var_os("JUJU_CHARM_DIR").or_else(|| std::env::var_os("CHARM_DIR")).map(PathBuf::from);
-    let ctx = watcher_metal::charm::Context {
+    let unit = watcher_metal::charm::Unit {
         tools: &JujuHookTools,
         system: &watcher_metal::host::system::Host,
+        clock: &watcher_metal::ops::clock::SystemClock,
         charm_dir,
         ca_dir: std::env::var_os("WATCHER_METAL_CA_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(watcher_metal::charm::DEFAULT_CA_DIR)),
     };
-    watcher_metal::charm::run(&ctx, &event)?;
+    watcher_metal::charm::run(&unit, &event)?;
     Ok(0)
 }

@@ -128,7 +128,9 @@ impl PowerError {
             PowerError::Metal(e) => e.hint(),
             PowerError::Changing { switches, .. } => match switches.wait {
                 "" => "retry when it has finished".into(),
-                wait => format!("pass {wait} to let that change finish and then power it, or retry when it has finished"),
+                wait => {
+                    format!("pass {wait} to let that change finish and then power it, or retry when it has finished")
+                }
             },
             PowerError::OffRefused { switches, .. } => match switches.force {
                 "" => "Watcher powers off only deployed hosts".into(),
@@ -145,7 +147,12 @@ impl PowerError {
 
 /// Finds `wanted` (an id or a name) and powers it as `request` says,
 /// waiting on `clock`.
-pub fn run(client: &dyn MetalClient, wanted: &str, request: &Request, clock: &dyn Clock) -> Result<Outcome, PowerError> {
+pub fn run(
+    client: &dyn MetalClient,
+    wanted: &str,
+    request: &Request,
+    clock: &dyn Clock,
+) -> Result<Outcome, PowerError> {
     let node = metal::resolve_node(client, wanted)?;
     let label = if node.hostname.is_empty() { node.id.clone() } else { format!("{} ({})", node.hostname, node.id) };
     let switches = request.switches;
