@@ -11,8 +11,8 @@ use crate::ops::converge::{self, Unit};
 use crate::ops::doctor;
 use crate::ops::listing;
 use crate::ops::power;
-use crate::ops::survey;
 use crate::ops::validate::{self, Stage};
+use crate::watcher::pairing;
 use crate::Error;
 
 use super::status;
@@ -118,14 +118,14 @@ pub(super) fn list_nodes(ctx: &Unit<'_>) -> Result<(), ActionFailure> {
     let live = params.get("live").and_then(serde_json::Value::as_bool).unwrap_or(false);
     let hypervisors = params.get("hypervisors").and_then(serde_json::Value::as_str).unwrap_or("");
     let config = action_config(ctx)?;
-    let wanted = survey::parse_hypervisor_list(&hypervisors.replace(',', "\n"));
+    let wanted = pairing::parse_hypervisor_list(&hypervisors.replace(',', "\n"));
     let request =
         listing::Request { live, concurrency: 16, hypervisors: (!wanted.is_empty()).then_some(wanted), nova: false };
     let listed = listing::list(&config, &request, &|_, _| {})?;
     let rows = &listed.rows;
     let mut results =
         vec![pair("result", "success"), pair("backend", listed.backend.as_str()), pair("total", rows.len())];
-    for (state, n) in survey::count_by_power_state(rows) {
+    for (state, n) in listing::count_by_power_state(rows) {
         results.push(pair(&format!("counts.{state}"), n));
     }
     let listing: Vec<String> = rows

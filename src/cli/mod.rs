@@ -12,8 +12,8 @@ use watcher_metal::host::juju::{self, JujuHookTools};
 use watcher_metal::ops::apply::{self, Content};
 use watcher_metal::ops::source::{self, read_text, Source};
 use watcher_metal::{
-    clients::openstack::nova, exit_codes, metal, ops::backend, ops::listing, ops::power, ops::survey, ops::validate,
-    secret, watcher::ini, watcher::pairing, Error,
+    clients::openstack::nova, exit_codes, metal, ops::backend, ops::listing, ops::power, ops::validate, secret,
+    watcher::ini, watcher::pairing, Error,
 };
 
 #[derive(Debug, Parser)]
@@ -439,7 +439,7 @@ fn nodes(args: &NodesArgs) -> Result<u8, Error> {
     let config = load_config(&args.source)?;
     // Read the hypervisor list first: a bad file should fail before any request.
     let hypervisors = match &args.hypervisors {
-        Some(path) => Some(survey::parse_hypervisor_list(
+        Some(path) => Some(pairing::parse_hypervisor_list(
             &read_text(path).map_err(|message| Error::HypervisorList { path: path.clone(), message })?,
         )),
         None => None,
@@ -533,7 +533,7 @@ fn print_nova_report(format: TableFormat, listing: &nova::HypervisorListing, pai
                 hypervisors: &'a [NovaRow<'a>],
                 near_misses: &'a [pairing::NearMiss],
                 unpaired_nodes: &'a [pairing::UnpairedNode],
-                plan: &'a pairing::Plan,
+                plan: &'a pairing::SavingEnergyPlan,
                 warnings: &'a [String],
             }
             #[derive(serde::Serialize)]
@@ -657,14 +657,14 @@ fn progress_bar(len: usize) -> indicatif::ProgressBar {
     bar
 }
 
-fn print_nodes(format: TableFormat, backend: metal::Backend, rows: &[survey::NodeRow]) {
-    let counts = survey::count_by_power_state(rows);
+fn print_nodes(format: TableFormat, backend: metal::Backend, rows: &[listing::NodeRow]) {
+    let counts = listing::count_by_power_state(rows);
     match format {
         TableFormat::Json => {
             #[derive(serde::Serialize)]
             struct Listing<'a> {
                 backend: metal::Backend,
-                nodes: &'a [survey::NodeRow],
+                nodes: &'a [listing::NodeRow],
                 summary: std::collections::BTreeMap<&'static str, usize>,
             }
             let summary = counts.iter().map(|(s, n)| (s.as_str(), *n)).collect();
@@ -690,7 +690,7 @@ fn print_nodes(format: TableFormat, backend: metal::Backend, rows: &[survey::Nod
     }
 }
 
-fn print_hypervisor_report(format: TableFormat, backend: metal::Backend, matches: &[survey::HypervisorMatch]) {
+fn print_hypervisor_report(format: TableFormat, backend: metal::Backend, matches: &[pairing::HypervisorMatch]) {
     let managed = matches.iter().filter(|m| m.managed()).count();
     match format {
         TableFormat::Json => {

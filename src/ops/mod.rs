@@ -12,6 +12,5 @@ pub mod listing;
 pub mod power;
 pub mod remove;
 pub mod source;
-pub mod survey;
 pub mod unit;
 pub mod validate;
