@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand};
 
 use watcher_metal::config::render::{RenderContext, Renderer};
-use watcher_metal::config::{self, CharmConfig, ConfMode, Warning};
+use watcher_metal::config::{CharmConfig, ConfMode, Warning};
 use watcher_metal::host::atomic_file::WriteOutcome;
 use watcher_metal::host::juju::{self, JujuHookTools};
 use watcher_metal::ops::apply::{self, Content};
@@ -487,38 +487,41 @@ struct NovaRow<'a> {
 }
 
 fn nova_rows<'a>(listing: &'a nova::HypervisorListing, pairing: &'a pairing::Pairing) -> Vec<NovaRow<'a>> {
-    let mut rows: Vec<NovaRow<'a>> = listing
+    let handling = pairing.handling(listing.hypervisors.len());
+    listing
         .hypervisors
         .iter()
-        .map(|hypervisor| NovaRow {
-            hypervisor,
-            watcher: "skips",
-            node_id: None,
-            node_name: None,
-            power_state: None,
-            saving_energy: None,
-            note: None,
-            reason: None,
-            near_miss: None,
+        .zip(handling)
+        .map(|(hypervisor, handling)| {
+            let mut row = NovaRow {
+                hypervisor,
+                watcher: "skips",
+                node_id: None,
+                node_name: None,
+                power_state: None,
+                saving_energy: None,
+                note: None,
+                reason: None,
+                near_miss: None,
+            };
+            match handling {
+                pairing::Handling::Managed(m) => {
+                    row.watcher = "manages";
+                    row.node_id = Some(&m.node_id);
+                    row.node_name = Some(&m.node_name);
+                    row.power_state = Some(m.power_state);
+                    row.saving_energy = m.saving_energy;
+                    row.note = m.note.as_deref();
+                }
+                pairing::Handling::Skipped(u, near) => {
+                    row.reason = Some(&u.reason);
+                    row.near_miss = near;
+                }
+                pairing::Handling::Unknown => {}
+            }
+            row
         })
-        .collect();
-    for m in &pairing.managed {
-        if let Some(row) = rows.get_mut(m.hypervisor_index).filter(|r| r.node_id.is_none()) {
-            row.watcher = "manages";
-            row.node_id = Some(&m.node_id);
-            row.node_name = Some(&m.node_name);
-            row.power_state = Some(m.power_state);
-            row.saving_energy = m.saving_energy;
-            row.note = m.note.as_deref();
-        }
-    }
-    for u in &pairing.unpaired_hypervisors {
-        if let Some(row) = rows.get_mut(u.index) {
-            row.reason = Some(&u.reason);
-            row.near_miss = u.near_miss.and_then(|i| pairing.near_misses.get(i));
-        }
-    }
-    rows
+        .collect()
 }
 
 fn print_nova_report(format: TableFormat, listing: &nova::HypervisorListing, pairing: &pairing::Pairing) {
@@ -797,7 +800,7 @@ fn doctor(args: &DoctorArgs) -> Result<u8, Error> {
         default_source = ConfigArgs {
             config: None,
             app: None,
-            watcher_conf: Some(PathBuf::from(config::DEFAULT_WATCHER_CONF_PATH)),
+            watcher_conf: Some(watcher_metal::ops::doctor::default_watcher_conf()),
         };
         &default_source
     } else {
@@ -816,7 +819,7 @@ fn doctor(args: &DoctorArgs) -> Result<u8, Error> {
             .watcher_conf
             .as_ref()
             .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
-            .unwrap_or_else(|| PathBuf::from(config::DEFAULT_WATCHER_CONF_PATH)),
+            .unwrap_or_else(watcher_metal::ops::doctor::default_watcher_conf),
     };
     let config = loaded.as_ref().map_err(|e| (e.to_string(), e.hint()));
     let report = watcher_metal::ops::doctor::diagnose(config, &conf_path, &watcher_metal::host::system::Host)?;

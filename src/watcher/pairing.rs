@@ -550,6 +550,38 @@ fn plan(busy: usize, candidates: usize, reserve: usize) -> SavingEnergyPlan {
     }
 }
 
+/// What Watcher does with one hypervisor of a [`Pairing`].
+#[derive(Debug, Clone, Copy)]
+pub enum Handling<'a> {
+    /// A node pairs with it: Watcher manages it.
+    Managed(&'a Managed),
+    /// No node pairs with it, and why; the node it was probably meant to
+    /// match, if any.
+    Skipped(&'a UnpairedHypervisor, Option<&'a NearMiss>),
+    /// Neither (a hypervisor the pairing did not see).
+    Unknown,
+}
+
+impl Pairing {
+    /// How Watcher handles each of the `count` hypervisors paired, in their
+    /// order (the first node paired with a hypervisor is the one Watcher
+    /// uses).
+    pub fn handling(&self, count: usize) -> Vec<Handling<'_>> {
+        let mut out = vec![Handling::Unknown; count];
+        for m in &self.managed {
+            if let Some(slot) = out.get_mut(m.hypervisor_index).filter(|v| matches!(v, Handling::Unknown)) {
+                *slot = Handling::Managed(m);
+            }
+        }
+        for u in &self.unpaired_hypervisors {
+            if let Some(slot) = out.get_mut(u.index).filter(|v| !matches!(v, Handling::Managed(_))) {
+                *slot = Handling::Skipped(u, u.near_miss.and_then(|i| self.near_misses.get(i)));
+            }
+        }
+        out
+    }
+}
+
 /// Whether Watcher can power-manage a hypervisor, and why not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HypervisorMatch {
@@ -590,29 +622,32 @@ pub fn parse_hypervisor_list(text: &str) -> Vec<String> {
 pub(crate) fn match_hypervisors(backend: Backend, nodes: &[Node], hypervisors: &[String]) -> Vec<HypervisorMatch> {
     let named: Vec<Hypervisor> = hypervisors.iter().map(|h| Hypervisor::named(h)).collect();
     let pairing = pair(backend, nodes, &named);
-    let mut out: Vec<HypervisorMatch> = hypervisors
+    let handling = pairing.handling(hypervisors.len());
+    hypervisors
         .iter()
-        .map(|hv| HypervisorMatch {
-            hypervisor: hv.clone(),
-            node_id: None,
-            power_state: None,
-            near_miss: None,
-            reason: None,
+        .zip(handling)
+        .map(|(hv, handling)| {
+            let mut out = HypervisorMatch {
+                hypervisor: hv.clone(),
+                node_id: None,
+                power_state: None,
+                near_miss: None,
+                reason: None,
+            };
+            match handling {
+                Handling::Managed(m) => {
+                    out.node_id = Some(m.node_id.clone());
+                    out.power_state = Some(m.power_state);
+                }
+                Handling::Skipped(u, near) => {
+                    out.near_miss = near.map(|m| m.node_key.clone());
+                    out.reason = Some(u.reason.clone());
+                }
+                Handling::Unknown => {}
+            }
+            out
         })
-        .collect();
-    for m in &pairing.managed {
-        if let Some(slot) = out.get_mut(m.hypervisor_index).filter(|s| s.node_id.is_none()) {
-            slot.node_id = Some(m.node_id.clone());
-            slot.power_state = Some(m.power_state);
-        }
-    }
-    for u in &pairing.unpaired_hypervisors {
-        if let Some(slot) = out.get_mut(u.index) {
-            slot.near_miss = u.near_miss.and_then(|i| pairing.near_misses.get(i)).map(|m| m.node_key.clone());
-            slot.reason = Some(u.reason.clone());
-        }
-    }
-    out
+        .collect()
 }
 
 #[cfg(test)]
