@@ -582,12 +582,8 @@ fn print_nova_report(format: TableFormat, listing: &nova::HypervisorListing, pai
                     row.node_id.map_or_else(dash, str::to_owned),
                     row.power_state.map_or_else(dash, |p| p.as_str().to_owned()),
                     row.saving_energy.map_or_else(dash, |v| v.as_str().to_owned()),
-                    match (row.watcher, h.page) {
-                        ("manages", Some(page)) if page > 0 => {
-                            let past =
-                                format!("page {} of Nova's listing: Watcher 12.0.0-15.0.0 do not see it", page + 1);
-                            row.note.map_or(past.clone(), |n| format!("{n}; {past}"))
-                        }
+                    match (row.watcher, h.page.and_then(pairing::unseen_page)) {
+                        ("manages", Some(past)) => row.note.map_or(past.clone(), |n| format!("{n}; {past}")),
                         _ => row.note.or(row.reason).unwrap_or("").to_owned(),
                     },
                 ]);

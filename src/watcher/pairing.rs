@@ -550,6 +550,13 @@ fn plan(busy: usize, candidates: usize, reserve: usize) -> SavingEnergyPlan {
     }
 }
 
+/// Why Watcher 12.0.0-15.0.0, which read only the first page of Nova's
+/// hypervisor listing, do not see a hypervisor on page `page` (from 0);
+/// `None` on the first page.
+pub fn unseen_page(page: usize) -> Option<String> {
+    (page > 0).then(|| format!("page {} of Nova's listing: Watcher 12.0.0-15.0.0 do not see it", page + 1))
+}
+
 /// What Watcher does with one hypervisor of a [`Pairing`].
 #[derive(Debug, Clone, Copy)]
 pub enum Handling<'a> {
