@@ -137,11 +137,11 @@ pub(super) fn list_nodes(ctx: &Unit<'_>) -> Result<(), ActionFailure> {
         })
         .collect();
     results.push(pair("nodes", truncate(&listing.join("\n"))));
-    if let Some(matches) = &listed.matches {
-        let managed = matches.iter().filter(|m| m.managed()).count();
+    if let Some(named) = &listed.named {
+        let managed = named.iter().filter(|m| m.managed()).count();
         results.push(pair("hypervisors.managed", managed));
-        results.push(pair("hypervisors.skipped", matches.len() - managed));
-        let report: Vec<String> = matches
+        results.push(pair("hypervisors.skipped", named.len() - managed));
+        let report: Vec<String> = named
             .iter()
             .map(|m| match &m.node_id {
                 Some(id) => format!("{} managed by node {id}", m.hypervisor),

@@ -196,8 +196,8 @@ pub(super) fn nodes(args: &NodesArgs) -> Result<u8, Error> {
     if let Some(hint) = &listed.empty_hint {
         eprintln!("warning: Ironic lists no nodes for these credentials\n  hint: {hint}");
     }
-    match (&listed.matches, &listed.nova) {
-        (Some(matches), _) => print_hypervisor_report(args.format, listed.backend, matches),
+    match (&listed.named, &listed.nova) {
+        (Some(named), _) => print_hypervisor_report(args.format, listed.backend, named),
         (None, Some((nova, pairing))) => print_nova_report(args.format, nova, pairing),
         (None, None) => print_nodes(args.format, listed.backend, &listed.rows),
     }

@@ -284,25 +284,21 @@ pub(super) fn print_nodes(format: TableFormat, backend: metal::Backend, rows: &[
     }
 }
 
-pub(super) fn print_hypervisor_report(
-    format: TableFormat,
-    backend: metal::Backend,
-    matches: &[pairing::HypervisorMatch],
-) {
-    let managed = matches.iter().filter(|m| m.managed()).count();
+pub(super) fn print_hypervisor_report(format: TableFormat, backend: metal::Backend, pairs: &[pairing::NamedPair]) {
+    let managed = pairs.iter().filter(|m| m.managed()).count();
     match format {
         TableFormat::Json => {
             let value = serde_json::json!({
                 "backend": backend,
                 "managed": managed,
-                "skipped": matches.len() - managed,
-                "hypervisors": matches,
+                "skipped": pairs.len() - managed,
+                "hypervisors": pairs,
             });
             print_stdout(&format!("{value}\n"));
         }
         TableFormat::Table => {
             let mut table = vec![["HYPERVISOR", "WATCHER", "NODE", "DETAIL"].map(str::to_owned).to_vec()];
-            for m in matches {
+            for m in pairs {
                 let (verdict, node, detail) = match &m.node_id {
                     Some(id) => (
                         "manages",
@@ -316,7 +312,7 @@ pub(super) fn print_hypervisor_report(
             let mut out = render_table(&table);
             out.push_str(&format!(
                 "{managed} of {} hypervisors can be power-managed by Watcher via {}\n",
-                matches.len(),
+                pairs.len(),
                 backend.as_str()
             ));
             print_stdout(&out);

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::clients::openstack::nova::{HypervisorListing, NovaError};
 use crate::metal::{Backend, MetalClient, MetalError, Node, PowerReading, PowerState};
 use crate::ops::backend;
-use crate::watcher::pairing::{self, HypervisorMatch, Pairing};
+use crate::watcher::pairing::{self, NamedPair, Pairing};
 use crate::{config::CharmConfig, Error};
 
 /// What to list.
@@ -35,8 +35,8 @@ pub struct Listing {
     /// Every node, in the backend's order; with [`Request::live`], with the
     /// power state just asked (or why the query failed).
     pub rows: Vec<NodeRow>,
-    /// How the named hypervisors match, with [`Request::hypervisors`].
-    pub matches: Option<Vec<HypervisorMatch>>,
+    /// How the named hypervisors pair, with [`Request::hypervisors`].
+    pub named: Option<Vec<NamedPair>>,
     /// Nova's hypervisors and the pairing, with [`Request::nova`].
     pub nova: Option<(HypervisorListing, Pairing)>,
     /// Why the listing may be empty though nodes exist (the backend's
@@ -71,16 +71,16 @@ pub fn list(
         nodes.into_iter().map(|node| NodeRow { node, error: None }).collect()
     };
     let backend = client.backend();
-    let matches = request.hypervisors.as_ref().map(|names| {
+    let named = request.hypervisors.as_ref().map(|names| {
         let nodes: Vec<_> = rows.iter().map(|r| r.node.clone()).collect();
-        pairing::match_hypervisors(backend, &nodes, names)
+        pairing::pair_named(backend, &nodes, names)
     });
     let nova = listing.map(|listing| {
         let nodes: Vec<_> = rows.iter().map(|r| r.node.clone()).collect();
         let pairing = pairing::pair(backend, &nodes, &listing.hypervisors);
         (listing, pairing)
     });
-    Ok(Listing { backend, rows, matches, nova, empty_hint })
+    Ok(Listing { backend, rows, named, nova, empty_hint })
 }
 
 /// A node and, after a live survey, what its BMC said.

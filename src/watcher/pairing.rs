@@ -589,9 +589,10 @@ impl Pairing {
     }
 }
 
-/// Whether Watcher can power-manage a hypervisor, and why not.
+/// A hypervisor known by name, and the node Watcher pairs with it (or why
+/// none).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HypervisorMatch {
+pub struct NamedPair {
     /// The hypervisor name as given (trimmed), in the list's order.
     pub hypervisor: String,
     /// The node Watcher will pair with this hypervisor.
@@ -600,7 +601,7 @@ pub struct HypervisorMatch {
     /// That node's power state as the node listing gave it (not queried).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub power_state: Option<PowerState>,
-    /// For a skipped hypervisor: the node it was probably meant to match.
+    /// For a skipped hypervisor: the node it was probably meant to pair with.
     #[serde(skip_serializing_if = "Option::is_none")]
     near_miss: Option<String>,
     /// For a skipped hypervisor: why no node pairs with it.
@@ -608,7 +609,7 @@ pub struct HypervisorMatch {
     pub reason: Option<String>,
 }
 
-impl HypervisorMatch {
+impl NamedPair {
     /// Whether a node pairs with it, so Watcher can power-manage it.
     pub fn managed(&self) -> bool {
         self.node_id.is_some()
@@ -626,7 +627,7 @@ pub fn parse_hypervisor_list(text: &str) -> Vec<String> {
 /// equals the machine's fqdn, exactly; an Ironic node manages the hypervisor
 /// whose id is the node's `extra.compute_node_id`. Anything else is
 /// skipped, with the nearest miss named (short name vs fqdn, case).
-pub(crate) fn match_hypervisors(backend: Backend, nodes: &[Node], hypervisors: &[String]) -> Vec<HypervisorMatch> {
+pub(crate) fn pair_named(backend: Backend, nodes: &[Node], hypervisors: &[String]) -> Vec<NamedPair> {
     let named: Vec<Hypervisor> = hypervisors.iter().map(|h| Hypervisor::named(h)).collect();
     let pairing = pair(backend, nodes, &named);
     let handling = pairing.handling(hypervisors.len());
@@ -634,13 +635,8 @@ pub(crate) fn match_hypervisors(backend: Backend, nodes: &[Node], hypervisors: &
         .iter()
         .zip(handling)
         .map(|(hv, handling)| {
-            let mut out = HypervisorMatch {
-                hypervisor: hv.clone(),
-                node_id: None,
-                power_state: None,
-                near_miss: None,
-                reason: None,
-            };
+            let mut out =
+                NamedPair { hypervisor: hv.clone(), node_id: None, power_state: None, near_miss: None, reason: None };
             match handling {
                 Handling::Managed(m) => {
                     out.node_id = Some(m.node_id.clone());
@@ -822,14 +818,14 @@ mod hypervisor_list_tests {
     use crate::metal::test_node as node;
 
     #[test]
-    fn maas_matching_is_exact_with_helpful_near_misses() {
+    fn maas_pairing_is_exact_with_helpful_near_misses() {
         let nodes = [
             node("aaa111", "compute-1", "compute-1.maas", Some("compute-1.maas")),
             node("bbb222", "compute-2", "compute-2.maas", Some("compute-2.maas")),
             node("ccc333", "compute-3", "compute-3.maas", Some("compute-3.maas")),
         ];
         let hvs = parse_hypervisor_list("compute-1.maas\n\n# comment\ncompute-2\nCompute-3.MAAS\ncompute-9.maas\n");
-        let m = match_hypervisors(Backend::Maas, &nodes, &hvs);
+        let m = pair_named(Backend::Maas, &nodes, &hvs);
         assert!(m[0].managed());
         assert_eq!(m[0].node_id.as_deref(), Some("aaa111"));
         assert!(!m[1].managed());
@@ -841,9 +837,9 @@ mod hypervisor_list_tests {
     }
 
     #[test]
-    fn ironic_matching_uses_compute_node_id() {
+    fn ironic_pairing_uses_compute_node_id() {
         let nodes = [node("uuid-1", "bm-1", "", Some("hv-id-1")), node("uuid-2", "bm-2", "", None)];
-        let m = match_hypervisors(Backend::Ironic, &nodes, &["hv-id-1".into(), "bm-2".into(), "hv-x".into()]);
+        let m = pair_named(Backend::Ironic, &nodes, &["hv-id-1".into(), "bm-2".into(), "hv-x".into()]);
         assert!(m[0].managed());
         assert!(m[1].reason.as_deref().unwrap().contains("has no extra.compute_node_id"));
         assert!(m[2].reason.as_deref().unwrap().starts_with("no Ironic node has extra.compute_node_id `hv-x`"));
