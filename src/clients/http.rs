@@ -49,9 +49,27 @@ impl fmt::Debug for HttpOptions {
 }
 
 /// Why the HTTP client could not be built: a bad CA certificate, mostly.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ClientBuildError(pub(crate) String);
+/// The caller, which knows where the certificate came from, names it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientBuildError {
+    /// The CA certificate text is not PEM.
+    #[error("not a valid PEM certificate")]
+    InvalidPem,
+    /// The PEM text holds no certificate.
+    #[error("no certificate in the PEM text")]
+    NoCertificate,
+    /// The TLS stack could not be set up.
+    #[error("cannot set up HTTPS: {0}")]
+    Https(String),
+}
+
+impl ClientBuildError {
+    /// Whether the CA certificate given is at fault (rather than the TLS
+    /// stack).
+    pub fn is_about_the_ca(&self) -> bool {
+        matches!(self, ClientBuildError::InvalidPem | ClientBuildError::NoCertificate)
+    }
+}
 
 /// A resolver behind an `Arc<dyn _>`, as reqwest wants a sized type.
 struct SharedResolver(Arc<dyn reqwest::dns::Resolve>);
@@ -78,10 +96,9 @@ pub fn build_client(options: &HttpOptions, https: bool) -> Result<Client, Client
         builder = builder.tls_built_in_root_certs(false);
     }
     if let Some(pem) = &options.ca_cert_pem {
-        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
-            .map_err(|_| ClientBuildError("maas-ca-cert: not a valid PEM certificate".to_owned()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|_| ClientBuildError::InvalidPem)?;
         if certs.is_empty() {
-            return Err(ClientBuildError("maas-ca-cert: no certificate in the PEM text".to_owned()));
+            return Err(ClientBuildError::NoCertificate);
         }
         for cert in certs {
             builder = builder.add_root_certificate(cert);
@@ -90,7 +107,7 @@ pub fn build_client(options: &HttpOptions, https: bool) -> Result<Client, Client
     if let Some(resolver) = &options.resolver {
         builder = builder.dns_resolver(Arc::new(SharedResolver(resolver.clone())));
     }
-    builder.build().map_err(|e| ClientBuildError(format!("cannot set up HTTPS: {e}")))
+    builder.build().map_err(|e| ClientBuildError::Https(e.to_string()))
 }
 
 /// A failure below HTTP: the name, the connection, TLS, time, or size.
@@ -157,32 +174,6 @@ impl fmt::Display for TransportError {
             }
             TransportError::TooLarge { limit } => write!(f, "the answer is larger than the {} MiB limit", limit >> 20),
             TransportError::Protocol { detail } => write!(f, "connection failed: {detail}"),
-        }
-    }
-}
-
-impl TransportError {
-    /// What to do, for a service reached at the URL in `option`.
-    pub(crate) fn hint(&self, option: &str, ca_option: &str) -> String {
-        match self {
-            TransportError::Dns { .. } => format!("check the host name in {option}, or use an IP address"),
-            TransportError::Refused { .. } => {
-                format!("check the host and port in {option} and that the service is running")
-            }
-            TransportError::Timeout { .. } => {
-                "check that the service is reachable from this machine (firewall, routing), or raise the timeout"
-                    .to_owned()
-            }
-            TransportError::TlsUntrusted { .. } => {
-                format!("set {ca_option} to the PEM of the CA that signed the server's certificate")
-            }
-            TransportError::TlsHostname { .. } => {
-                format!("use the host name the server's certificate names in {option}, or reissue the certificate")
-            }
-            TransportError::Tls { .. } | TransportError::Protocol { .. } => {
-                format!("check the scheme in {option} (https for TLS, http otherwise) and any proxy on the way")
-            }
-            TransportError::TooLarge { .. } => "narrow the request (filters)".to_owned(),
         }
     }
 }

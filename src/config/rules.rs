@@ -392,3 +392,19 @@ fn closest_option(name: &str) -> Option<&'static str> {
         .min()
         .map(|(_, known)| known)
 }
+
+/// What to do about a `maas-url` the client cannot use: the form of URL
+/// to give instead, in the charm options' names.
+impl crate::clients::maas::url::UrlError {
+    pub(crate) fn hint(&self) -> String {
+        match self {
+            crate::clients::maas::url::UrlError::ApiVersion { .. } => {
+                "use http://HOST:5240/MAAS (the client adds /api/2.0/)".into()
+            }
+            crate::clients::maas::url::UrlError::Credentials => {
+                "remove user:password@ from the URL and set maas-api-key".into()
+            }
+            _ => "use the form http://HOST:5240/MAAS, or https://HOST:5443/MAAS when MAAS has TLS enabled".into(),
+        }
+    }
+}

@@ -202,56 +202,6 @@ impl fmt::Display for MaasError {
 
 impl std::error::Error for MaasError {}
 
-impl MaasError {
-    /// What the user should do about it, naming the charm options to
-    /// change.
-    pub fn hint(&self) -> String {
-        match self {
-            MaasError::Transport(TransportError::Refused { .. }) => {
-                "check the host and port in maas-url (MAAS listens on 5240, or 5443 with TLS) and that MAAS is running"
-                    .into()
-            }
-            MaasError::Transport(TransportError::Timeout { .. }) => {
-                "check that MAAS is reachable from this machine (firewall, routing), or raise maas-timeout".into()
-            }
-            MaasError::Transport(TransportError::Tls { .. } | TransportError::Protocol { .. }) => {
-                "check the scheme: https for MAAS with TLS (port 5443), http otherwise (port 5240)".into()
-            }
-            MaasError::Transport(TransportError::TooLarge { .. }) => {
-                "filter the listing (by zone, pool or hostname)".into()
-            }
-            MaasError::Transport(e) => e.hint("maas-url", "maas-ca-cert"),
-            MaasError::Redirect { suggestion: Some(url), .. } => {
-                format!("MAAS has TLS enabled: set maas-url to {url} (and maas-ca-cert if its CA is private)")
-            }
-            MaasError::Redirect { .. } => "set maas-url to the address MAAS redirects to".into(),
-            MaasError::NotFound { .. } => {
-                "check the path in maas-url: MAAS serves its API under /MAAS, e.g. http://HOST:5240/MAAS".into()
-            }
-            MaasError::Gone => "remove /api/1.0 from maas-url; use http://HOST:5240/MAAS".into(),
-            MaasError::InvalidApiKey | MaasError::InvalidToken | MaasError::BadSignature => {
-                "create a new key with `maas apikey --generate --username USER` and set it".into()
-            }
-            MaasError::ExpiredTimestamp { .. } => {
-                "synchronise this machine's clock with MAAS's (chrony or systemd-timesyncd)".into()
-            }
-            MaasError::NonceReused => "retry; if it persists, check that the system clock is not stepping back".into(),
-            MaasError::Unauthorized { .. } => "check maas-api-key".into(),
-            MaasError::Forbidden { .. } => {
-                "check the MAAS user is active and may manage these machines (an admin can check in the MAAS UI)".into()
-            }
-            MaasError::BadRequest { .. } | MaasError::Status { .. } => {
-                "check the request; MAAS's message says what it expected".into()
-            }
-            MaasError::Conflict { .. } => "check the machine's state in MAAS".into(),
-            MaasError::Server { .. } => "check MAAS's health (`maas status`, regiond logs) and retry".into(),
-            MaasError::NotMaas { .. } => {
-                "maas-url answers, but not as MAAS: check host, port and path (http://HOST:5240/MAAS)".into()
-            }
-        }
-    }
-}
-
 /// `GET version/`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MaasVersion {

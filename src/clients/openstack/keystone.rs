@@ -59,28 +59,6 @@ impl fmt::Display for KeystoneError {
 
 impl std::error::Error for KeystoneError {}
 
-impl KeystoneError {
-    /// What to do, for credentials used to reach `service` (`Ironic`,
-    /// `Nova`).
-    pub(crate) fn hint(&self, service: &str) -> String {
-        match self {
-            KeystoneError::Config { .. } => {
-                format!(
-                    "Watcher reaches {service} with the Keystone credentials in [watcher_clients_auth] of watcher.conf"
-                )
-            }
-            KeystoneError::Transport(error) => {
-                error.hint("auth_url in [watcher_clients_auth] (Keystone)", "[watcher_clients_auth] cafile")
-            }
-            KeystoneError::Refused { status: 500.., .. } => {
-                "Keystone failed on its side: its log says why; retry when it is fixed".into()
-            }
-            KeystoneError::Refused { .. } => "check the user, password and project in [watcher_clients_auth]".into(),
-            KeystoneError::Unexpected { .. } => "check that auth_url in [watcher_clients_auth] is Keystone's".into(),
-        }
-    }
-}
-
 /// A user or project's domain, by id or by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum DomainRef {
@@ -472,11 +450,29 @@ impl TokenAnswer {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
+    /// The options of section `name` of an INI text in file order: as much
+    /// of oslo.config's syntax as these tests write (no continuation lines,
+    /// no comments after values).
+    pub(crate) fn read_section(text: &str, name: &str) -> Vec<(String, String)> {
+        let mut current = None;
+        let mut options = Vec::new();
+        for line in text.lines().map(str::trim) {
+            if let Some(header) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                current = Some(header.to_owned());
+            } else if current.as_deref() == Some(name) && !line.starts_with(['#', ';']) {
+                if let Some((key, value)) = line.split_once('=') {
+                    options.push((key.trim().to_owned(), value.trim().to_owned()));
+                }
+            }
+        }
+        options
+    }
+
     fn from_watcher_conf(text: &str) -> Result<KeystoneAuth, KeystoneError> {
-        KeystoneAuth::from_sections(&|section| crate::watcher::ini::read_section(text, section))
+        KeystoneAuth::from_sections(&|section| read_section(text, section))
     }
 
     const AUTH: &str = "[watcher_clients_auth]\nauth_type = password\nauth_url = http://keystone:5000\nusername = watcher\npassword = s3cret\nuser_domain_name = Default\nproject_name = service\nproject_domain_id = default\n";
