@@ -111,70 +111,65 @@ pub fn build_client(options: &HttpOptions, https: bool) -> Result<Client, Client
 }
 
 /// A failure below HTTP: the name, the connection, TLS, time, or size.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransportError {
     /// The host name does not resolve.
+    #[error("cannot resolve host name `{host}`")]
     Dns {
         /// The URL's host name.
         host: String,
     },
     /// Nothing listens at the address.
+    #[error("connection refused by {address}")]
     Refused {
         /// `host:port`, the port the scheme's default when the URL has none.
         address: String,
     },
     /// No complete answer within the timeout.
+    #[error("no answer within {} s", after.as_secs().max(1))]
     Timeout {
         /// The timeout that ran out.
         after: Duration,
     },
     /// The server's certificate is not signed by a trusted CA.
+    #[error("TLS: the server's certificate is not trusted ({detail})")]
     TlsUntrusted {
         /// rustls's reason ("unknown certificate authority", ...).
         detail: String,
     },
     /// The certificate is for another host name.
+    #[error("TLS: the server's certificate is not valid for `{host}`")]
     TlsHostname {
         /// The host name the URL asked for.
         host: String,
     },
     /// Another TLS failure (expired certificate, not TLS at all, ...).
+    #[error("TLS: {detail}")]
     Tls {
         /// What went wrong, in a few words.
         detail: String,
     },
     /// The answer was larger than the cap.
+    #[error("{}", too_large(*limit))]
     TooLarge {
         /// The cap that was passed, in bytes: of the whole answer, or of one
         /// value in it.
         limit: u64,
     },
     /// The connection broke or the answer was not valid HTTP.
+    #[error("connection failed: {detail}")]
     Protocol {
         /// What went wrong, in a few words.
         detail: String,
     },
 }
 
-impl fmt::Display for TransportError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TransportError::Dns { host } => write!(f, "cannot resolve host name `{host}`"),
-            TransportError::Refused { address } => write!(f, "connection refused by {address}"),
-            TransportError::Timeout { after } => write!(f, "no answer within {} s", after.as_secs().max(1)),
-            TransportError::TlsUntrusted { detail } => {
-                write!(f, "TLS: the server's certificate is not trusted ({detail})")
-            }
-            TransportError::TlsHostname { host } => {
-                write!(f, "TLS: the server's certificate is not valid for `{host}`")
-            }
-            TransportError::Tls { detail } => write!(f, "TLS: {detail}"),
-            TransportError::TooLarge { limit } if *limit < 1024 * 1024 * 16 => {
-                write!(f, "the answer holds a value larger than the {} KiB limit", limit >> 10)
-            }
-            TransportError::TooLarge { limit } => write!(f, "the answer is larger than the {} MiB limit", limit >> 20),
-            TransportError::Protocol { detail } => write!(f, "connection failed: {detail}"),
-        }
+/// A size cap passed: of one value (below 16 MiB), or of the whole answer.
+fn too_large(limit: u64) -> String {
+    if limit < 1024 * 1024 * 16 {
+        format!("the answer holds a value larger than the {} KiB limit", limit >> 10)
+    } else {
+        format!("the answer is larger than the {} MiB limit", limit >> 20)
     }
 }
 

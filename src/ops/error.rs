@@ -114,9 +114,9 @@ impl Error {
     pub fn hint(&self) -> String {
         match self {
             Error::Config(e) => e.hint(),
-            Error::Render(e) => e.hint().to_owned(),
+            Error::Render(e) => e.hint(),
             Error::File(e) => e.hint(),
-            Error::HookTool(e) => e.hint().to_owned(),
+            Error::HookTool(e) => e.hint(),
             Error::Maas(e) => e.hint(),
             Error::MaasSetup(_) => "paste the CA certificate in PEM form into maas-ca-cert".to_owned(),
             Error::Clash(clashes) => clashes.first().map(crate::watcher::effective::Clash::hint).unwrap_or_default(),

@@ -3,7 +3,6 @@
 //! its answer. Ironic and Nova authenticate through here; each finds its
 //! own endpoint in the catalog.
 
-use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
@@ -23,16 +22,19 @@ const MIN_TOKEN_LIFE: Duration = Duration::from_secs(120);
 const TOKEN_BODY_LIMIT: u64 = 4 * 1024 * 1024;
 
 /// Why the credentials could not be used, or Keystone refused them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeystoneError {
     /// `[watcher_clients_auth]` is missing, incomplete or unusable.
+    #[error("[watcher_clients_auth]: {message}")]
     Config {
         /// What is missing or wrong.
         message: String,
     },
     /// The connection to Keystone (`auth_url`) failed.
+    #[error("Keystone: {0}")]
     Transport(TransportError),
     /// Keystone refused the credentials (or failed: 5xx).
+    #[error("Keystone refused ({status}): {message}")]
     Refused {
         /// The HTTP status Keystone answered (401, 5xx, ...).
         status: u16,
@@ -40,24 +42,12 @@ pub enum KeystoneError {
         message: String,
     },
     /// The answer is not Keystone's.
+    #[error("unexpected answer from Keystone: {detail}")]
     Unexpected {
         /// What was wrong with it.
         detail: String,
     },
 }
-
-impl fmt::Display for KeystoneError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            KeystoneError::Config { message } => write!(f, "[watcher_clients_auth]: {message}"),
-            KeystoneError::Transport(error) => write!(f, "Keystone: {error}"),
-            KeystoneError::Refused { status, message } => write!(f, "Keystone refused ({status}): {message}"),
-            KeystoneError::Unexpected { detail } => write!(f, "unexpected answer from Keystone: {detail}"),
-        }
-    }
-}
-
-impl std::error::Error for KeystoneError {}
 
 /// A user or project's domain, by id or by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
