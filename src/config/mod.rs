@@ -306,7 +306,7 @@ pub(crate) fn load(
 /// The services named by the options, for hooks that cannot load the
 /// whole configuration (such as `remove`).
 pub(crate) fn services_from_options(entries: &OptionMap) -> Vec<String> {
-    let text = entries.iter().rev().find(|(k, _)| k == WATCHER_SERVICES).and_then(|(_, v)| v.as_str());
+    let text = crate::clients::last_setting(entries, WATCHER_SERVICES).and_then(|v| v.as_str());
     rules::split_services(text.filter(|t| !t.is_empty()).unwrap_or(DEFAULT_WATCHER_SERVICES))
         .into_iter()
         .filter(|s| rules::is_unit_name(s))

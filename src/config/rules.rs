@@ -51,7 +51,7 @@ impl CharmOptions {
     /// found is reported; warnings go back beside the options.
     pub(crate) fn from_map(entries: &OptionMap) -> Result<(CharmOptions, Vec<Warning>), ConfigError> {
         let mut c = Checker { problems: Vec::new(), warnings: Vec::new() };
-        let get = |name: &str| entries.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v);
+        let get = |name: &str| crate::clients::last_setting(entries, name);
 
         let mut seen = BTreeSet::new();
         for (name, _) in entries {

@@ -115,7 +115,7 @@ impl KeystoneAuth {
         let last = |values: &[(String, String)], key: &str| {
             // oslo.config has already stripped the value and removed its
             // quotes: spaces inside quotes are part of it.
-            values.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone()).filter(|v| !v.is_empty())
+            crate::clients::last_setting(values, key).cloned().filter(|v| !v.is_empty())
         };
         if let Some(name) = last(&values, "auth_section") {
             values = section(&name);

@@ -105,7 +105,7 @@ impl NovaSettings {
     /// setting wins; empty values mean the default).
     pub(crate) fn from_section(values: &[(String, String)]) -> NovaSettings {
         let last = |key: &str| {
-            values.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.trim().to_owned()).filter(|v| !v.is_empty())
+            crate::clients::last_setting(values, key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
         };
         let defaults = NovaSettings::default();
         NovaSettings {
