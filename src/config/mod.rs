@@ -24,6 +24,7 @@ use serde_json::Value;
 use crate::clients::maas::api_key::MaasApiKey;
 use crate::clients::maas::url::MaasUrl;
 use crate::clients::openstack::ironic::IronicSettings;
+use crate::metal::Backend;
 use crate::secret::SecretString;
 
 const MAAS_URL: &str = "maas-url";
@@ -247,11 +248,11 @@ impl CharmConfig {
     }
 
     /// The metal backend Watcher will pick for this configuration.
-    pub fn backend(&self) -> &'static str {
+    pub fn backend(&self) -> Backend {
         if self.maas.is_some() {
-            "maas"
+            Backend::Maas
         } else {
-            "ironic"
+            Backend::Ironic
         }
     }
 }
@@ -351,7 +352,7 @@ mod tests {
         let (config, warnings) = load(&Vec::new(), &NoSecrets).unwrap();
         assert!(warnings.is_empty());
         assert_eq!(config.maas, None);
-        assert_eq!(config.backend(), "ironic");
+        assert_eq!(config.backend(), Backend::Ironic);
         assert_eq!(config.ironic, IronicSettings::default());
         assert_eq!(config.watcher_conf_path, PathBuf::from(DEFAULT_WATCHER_CONF_PATH));
     }
@@ -372,7 +373,7 @@ mod tests {
         assert_eq!(config.ironic.endpoint_type, "internalURL");
         assert_eq!(config.ironic.api_version, "1.78");
         assert_eq!(config.ironic.region_name.as_deref(), Some("RegionOne"));
-        assert_eq!(config.backend(), "maas");
+        assert_eq!(config.backend(), Backend::Maas);
         assert!(!format!("{config:?}").contains("cm3Q2f5naXYPYsrPDPfQy9Q9cUFaEgbM"));
     }
 
