@@ -203,7 +203,7 @@ pub struct CharmConfig {
     pub watcher_conf_path: PathBuf,
     /// Drop-in or merge.
     pub mode: ConfMode,
-    /// The drop-in's file name inside `watcher.conf.d/`.
+    /// The drop-in's file name inside each program's `/etc/<program>.conf.d/`.
     drop_in_name: String,
     /// systemd units restarted when the managed settings change.
     pub(crate) services: Vec<String>,

@@ -181,7 +181,7 @@ impl CharmOptions {
                 c.problem(
                     WATCHER_CONF_MODE,
                     format!("`{}` is not a mode", printable(other)),
-                    "use drop-in (a file in watcher.conf.d/, the default) or merge (into watcher.conf)",
+                    "use drop-in (a file in /etc/<program>.conf.d/ for each Watcher program, the default) or merge (into watcher.conf)",
                 );
                 ConfMode::DropIn
             }
