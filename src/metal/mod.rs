@@ -134,6 +134,18 @@ pub struct Node {
     pub(crate) deployed: bool,
 }
 
+impl Node {
+    /// The name a node is shown by: its fqdn (what Watcher pairs a MAAS
+    /// machine by), else its hostname (or Ironic name; may be empty).
+    pub fn display_name(&self) -> &str {
+        if self.fqdn.is_empty() {
+            &self.hostname
+        } else {
+            &self.fqdn
+        }
+    }
+}
+
 /// Why a metal operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MetalError {
