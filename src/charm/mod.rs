@@ -18,7 +18,7 @@ use crate::config::render::Renderer;
 use crate::config::{self, CharmConfig, ConfMode, ConfigError, Warning};
 use crate::host::atomic_file::{self, FileError};
 use crate::host::juju::{HookTools, LogLevel, Status};
-use crate::host::system::{self, System};
+use crate::host::system::{self, one_line, System};
 use crate::ops::apply::{self, Plan, Role};
 use crate::ops::backend;
 use crate::ops::doctor;
@@ -496,11 +496,6 @@ fn shorten(text: &str, max: usize) -> String {
 fn blocked(ctx: &Context<'_>, message: &str) -> Result<(), Error> {
     ctx.tools.log(LogLevel::Warning, &format!("blocked: {message}"))?;
     set_status(ctx, Status::Blocked, message)
-}
-
-/// Status messages are one line.
-fn one_line(message: &str) -> String {
-    message.split(['\n', '\r']).map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
 /// An action's failure message (already a diagnosis with its hint).
