@@ -18,7 +18,7 @@ use crate::config::render::Renderer;
 use crate::config::{self, CharmConfig, ConfMode, ConfigError, Warning};
 use crate::host::atomic_file::{self, FileError};
 use crate::host::juju::{HookTools, LogLevel, Status};
-use crate::host::system::{self, System};
+use crate::host::system::{self, one_line, System};
 use crate::ops::apply::{self, Plan, Role};
 use crate::ops::backend;
 use crate::ops::doctor;
@@ -498,11 +498,6 @@ fn blocked(ctx: &Context<'_>, message: &str) -> Result<(), Error> {
     set_status(ctx, Status::Blocked, message)
 }
 
-/// Status messages are one line.
-fn one_line(message: &str) -> String {
-    message.split(['\n', '\r']).map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ")
-}
-
 /// An action's failure message (already a diagnosis with its hint).
 struct ActionFailure(String);
 
@@ -603,7 +598,7 @@ fn action_list_nodes(ctx: &Context<'_>) -> Result<(), ActionFailure> {
     let listing: Vec<String> = rows
         .iter()
         .map(|r| {
-            let name = if r.node.fqdn.is_empty() { &r.node.hostname } else { &r.node.fqdn };
+            let name = r.node.display_name();
             let note = r.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
             format!("{} {} {}{note}", r.node.id, name, r.node.power_state)
         })

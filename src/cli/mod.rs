@@ -412,7 +412,7 @@ fn validate(args: &ValidateArgs) -> Result<u8, Error> {
                     (value, code)
                 }
             };
-            value["backend"] = config.backend().into();
+            value["backend"] = config.backend().as_str().into();
             print_stdout(&format!("{value}\n"));
             Ok(code)
         }
@@ -673,10 +673,9 @@ fn print_nodes(format: TableFormat, backend: metal::Backend, rows: &[survey::Nod
         TableFormat::Table => {
             let mut table = vec![["ID", "HOSTNAME", "POWER", "STATE", "NOTE"].map(str::to_owned).to_vec()];
             for row in rows {
-                let name = if row.node.fqdn.is_empty() { &row.node.hostname } else { &row.node.fqdn };
                 table.push(vec![
                     row.node.id.clone(),
-                    name.clone(),
+                    row.node.display_name().to_owned(),
                     row.node.power_state.as_str().to_owned(),
                     row.node.provision_state.clone(),
                     row.error.clone().unwrap_or_default(),

@@ -3,7 +3,8 @@
 //! power survey, and what Watcher would pair: with a named hypervisor list,
 //! or with Nova's own.
 
-use crate::clients::openstack::nova::{HypervisorListing, NovaError};
+use crate::clients::openstack::nova::HypervisorListing;
+use crate::clients::openstack::service::{OpenStackError, Service};
 use crate::metal::Backend;
 use crate::ops::backend;
 use crate::ops::survey::{self, HypervisorMatch, NodeRow};
@@ -79,6 +80,6 @@ pub fn list(
     Ok(Listing { backend, rows, matches, nova, empty_hint })
 }
 
-fn nova_stopped() -> NovaError {
-    NovaError::Unexpected { detail: "the Nova listing stopped unexpectedly".to_owned() }
+fn nova_stopped() -> OpenStackError {
+    OpenStackError::unexpected(Service::Nova, "the Nova listing stopped unexpectedly")
 }
