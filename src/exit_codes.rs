@@ -6,9 +6,8 @@
 
 use crate::clients::http::TransportError;
 use crate::clients::maas::MaasError;
-use crate::clients::openstack::ironic::IronicError;
 use crate::clients::openstack::keystone::KeystoneError;
-use crate::clients::openstack::nova::NovaError;
+use crate::clients::openstack::service::{ErrorKind, OpenStackError, Service};
 use crate::config::render::RenderError;
 use crate::config::ConfigError;
 use crate::host::atomic_file::FileError;
@@ -140,7 +139,7 @@ pub fn of(error: &Error) -> u8 {
         Error::Clash(_) => CLASH,
         Error::MaasNotConfigured => MAAS_NOT_CONFIGURED,
         Error::Metal(e) => metal(e),
-        Error::Nova(e) => nova(e),
+        Error::Nova(e) => openstack(e),
         Error::Power(e) => power(e),
         Error::HypervisorList { .. } => HYPERVISOR_LIST,
         Error::System { .. } => SERVICE_RESTART,
@@ -198,32 +197,28 @@ fn keystone(e: &KeystoneError, unexpected: u8) -> u8 {
     }
 }
 
-fn ironic(e: &IronicError) -> u8 {
-    match e {
-        IronicError::Keystone(e) => keystone(e, IRONIC_API),
-        IronicError::Transport(e) => transport(e),
-        IronicError::NoEndpoint { .. } => IRONIC_NO_ENDPOINT,
-        IronicError::Microversion { .. } => IRONIC_MICROVERSION,
-        IronicError::Api { .. } | IronicError::Unexpected { .. } => IRONIC_API,
-    }
-}
-
-/// The exit code for a Nova failure.
-pub(crate) fn nova(e: &NovaError) -> u8 {
-    match e {
-        NovaError::Keystone(e) => keystone(e, NOVA_API),
-        NovaError::Transport(e) => transport(e),
-        NovaError::Config { .. } => NOVA_CONFIG,
-        NovaError::NoEndpoint { .. } => NOVA_NO_ENDPOINT,
-        NovaError::Microversion { .. } => NOVA_MICROVERSION,
-        NovaError::Api { .. } | NovaError::Unexpected { .. } => NOVA_API,
+/// The exit code for an Ironic or Nova failure: each service has its own
+/// codes above HTTP, Keystone's and the transport's are shared.
+pub(crate) fn openstack(e: &OpenStackError) -> u8 {
+    let (config, no_endpoint, microversion, api) = match e.service {
+        // Ironic's settings are checked as charm options.
+        Service::Ironic => (CONFIG_INVALID, IRONIC_NO_ENDPOINT, IRONIC_MICROVERSION, IRONIC_API),
+        Service::Nova => (NOVA_CONFIG, NOVA_NO_ENDPOINT, NOVA_MICROVERSION, NOVA_API),
+    };
+    match &e.kind {
+        ErrorKind::Keystone(k) => keystone(k, api),
+        ErrorKind::Transport(t) => transport(t),
+        ErrorKind::Config { .. } => config,
+        ErrorKind::NoEndpoint { .. } => no_endpoint,
+        ErrorKind::Microversion { .. } => microversion,
+        ErrorKind::Api { .. } | ErrorKind::Unexpected { .. } => api,
     }
 }
 
 fn metal(e: &MetalError) -> u8 {
     match e {
         MetalError::Maas(e) => maas(e),
-        MetalError::Ironic(e) => ironic(e),
+        MetalError::Ironic(e) => openstack(e),
         MetalError::NotFound(_) => NODE_NOT_FOUND,
         MetalError::Ambiguous { .. } => NODE_AMBIGUOUS,
     }
@@ -236,5 +231,41 @@ fn power(e: &PowerError) -> u8 {
         PowerError::OffRefused { .. } => POWER_OFF_REFUSED,
         PowerError::NotAllocated { .. } => NOT_ALLOCATED,
         PowerError::WaitTimedOut { .. } => WAIT_TIMED_OUT,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openstack_failures_have_each_services_codes() {
+        let nova = |kind| OpenStackError::new(Service::Nova, kind);
+        let ironic = |kind| OpenStackError::new(Service::Ironic, kind);
+        let forbidden = || ErrorKind::Api { status: 403, message: "no".into() };
+        assert_eq!(openstack(&nova(forbidden())), NOVA_API);
+        assert!(nova(forbidden()).hint().contains("admin"));
+        assert_eq!(openstack(&ironic(forbidden())), IRONIC_API);
+        let keystone = |e| ErrorKind::Keystone(e);
+        let refused = || keystone(KeystoneError::Refused { status: 401, message: "x".into() });
+        assert_eq!(openstack(&nova(refused())), KEYSTONE_REFUSED);
+        assert_eq!(openstack(&ironic(refused())), KEYSTONE_REFUSED);
+        let config = || keystone(KeystoneError::Config { message: "x".into() });
+        assert_eq!(openstack(&nova(config())), KEYSTONE_CONFIG);
+        let unexpected = || keystone(KeystoneError::Unexpected { detail: "x".into() });
+        assert_eq!(openstack(&nova(unexpected())), NOVA_API);
+        assert_eq!(openstack(&ironic(unexpected())), IRONIC_API);
+        let no_endpoint = || ErrorKind::NoEndpoint { interface: "public".into(), region: Some("R".into()) };
+        assert_eq!(openstack(&nova(no_endpoint())), NOVA_NO_ENDPOINT);
+        assert_eq!(openstack(&ironic(no_endpoint())), IRONIC_NO_ENDPOINT);
+        assert_eq!(
+            nova(no_endpoint()).to_string(),
+            "no compute endpoint with interface `public` in region `R` in the Keystone catalog"
+        );
+        assert_eq!(openstack(&nova(ErrorKind::Config { message: "x".into() })), NOVA_CONFIG);
+        // An Ironic failure reaching `Error` is the metal backend's.
+        assert!(matches!(Error::from(ironic(forbidden())), Error::Metal(MetalError::Ironic(_))));
+        assert_eq!(of(&Error::from(ironic(forbidden()))), IRONIC_API);
+        assert_eq!(of(&Error::from(nova(forbidden()))), NOVA_API);
     }
 }

@@ -208,3 +208,53 @@ fn the_code_map_names_every_source_file() {
         assert!(map.contains(&format!("`{}`", file.path)), "ARCHITECTURE.md does not name `{}`", file.path);
     }
 }
+
+/// The charm's option names, the keys of `charm/config.yaml`'s `options:`.
+fn charm_options() -> Vec<String> {
+    let yaml = std::fs::read_to_string("charm/config.yaml").unwrap();
+    let options: Vec<String> = yaml
+        .lines()
+        .filter_map(|l| l.strip_prefix("  ")?.strip_suffix(':'))
+        .filter(|k| !k.starts_with(' ') && k.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+        .map(str::to_owned)
+        .collect();
+    assert!(options.len() >= 10 && options.iter().any(|o| o == "maas-url"), "options not read: {options:?}");
+    options
+}
+
+/// `--` followed by a lowercase word, as a CLI flag is written.
+fn cli_flags(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("--") {
+        rest = &rest[at + 2..];
+        let word: String = rest.chars().take_while(|c| c.is_ascii_lowercase() || *c == '-').collect();
+        if word.chars().next().is_some_and(|c| c.is_ascii_lowercase()) {
+            found.push(format!("--{word}"));
+        }
+    }
+    found
+}
+
+#[test]
+fn protocol_clients_name_no_charm_option_nor_cli_flag() {
+    assert_eq!(cli_flags("a --wait b, --format json, -- x, ---, --9"), ["--wait", "--format"]);
+    let options = charm_options();
+    let clients: Vec<File> = files().into_iter().filter(|f| f.layer() == "clients").collect();
+    assert!(clients.len() >= 8, "the clients were not found");
+    let mut wrong = Vec::new();
+    for client in &clients {
+        for option in &options {
+            if client.text.contains(option.as_str()) {
+                wrong.push(format!("{} names the charm option {option}", client.path));
+            }
+        }
+        for flag in cli_flags(&client.text) {
+            wrong.push(format!("{} names the CLI flag {flag}", client.path));
+        }
+        if client.text.contains("watcher-metal ") {
+            wrong.push(format!("{} names the command `watcher-metal ...`", client.path));
+        }
+    }
+    assert!(wrong.is_empty(), "protocol clients speak only their protocol:\n{}", wrong.join("\n"));
+}

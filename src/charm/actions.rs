@@ -131,7 +131,7 @@ pub(super) fn list_nodes(ctx: &Unit<'_>) -> Result<(), ActionFailure> {
     let listing: Vec<String> = rows
         .iter()
         .map(|r| {
-            let name = if r.node.fqdn.is_empty() { &r.node.hostname } else { &r.node.fqdn };
+            let name = r.node.display_name();
             let note = r.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
             format!("{} {} {}{note}", r.node.id, name, r.node.power_state)
         })

@@ -3,6 +3,7 @@
 //! And the mapping of an operation's [`Note`]s onto hook tools.
 
 use crate::host::juju::{HookTools, LogLevel, Status};
+use crate::host::system::one_line;
 use crate::ops::converge::Note;
 use crate::Error;
 
@@ -42,11 +43,6 @@ fn shorten(text: &str, max: usize) -> String {
     }
     let cut = text[..end].rfind(' ').filter(|&at| at > max / 2).unwrap_or(end);
     format!("{}...", text[..cut].trim_end_matches([' ', ';', ',', ':']))
-}
-
-/// Status messages are one line.
-fn one_line(message: &str) -> String {
-    message.split(['\n', '\r']).map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]

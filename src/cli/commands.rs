@@ -168,7 +168,7 @@ pub(super) fn validate(args: &ValidateArgs) -> Result<u8, Error> {
                     (value, code)
                 }
             };
-            value["backend"] = config.backend().into();
+            value["backend"] = config.backend().as_str().into();
             print_stdout(&format!("{value}\n"));
             Ok(code)
         }

@@ -267,10 +267,9 @@ pub(super) fn print_nodes(format: TableFormat, backend: metal::Backend, rows: &[
         TableFormat::Table => {
             let mut table = vec![["ID", "HOSTNAME", "POWER", "STATE", "NOTE"].map(str::to_owned).to_vec()];
             for row in rows {
-                let name = if row.node.fqdn.is_empty() { &row.node.hostname } else { &row.node.fqdn };
                 table.push(vec![
                     row.node.id.clone(),
-                    name.clone(),
+                    row.node.display_name().to_owned(),
                     row.node.power_state.as_str().to_owned(),
                     row.node.provision_state.clone(),
                     row.error.clone().unwrap_or_default(),

@@ -49,9 +49,27 @@ impl fmt::Debug for HttpOptions {
 }
 
 /// Why the HTTP client could not be built: a bad CA certificate, mostly.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ClientBuildError(pub(crate) String);
+/// The caller, which knows where the certificate came from, names it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientBuildError {
+    /// The CA certificate text is not PEM.
+    #[error("not a valid PEM certificate")]
+    InvalidPem,
+    /// The PEM text holds no certificate.
+    #[error("no certificate in the PEM text")]
+    NoCertificate,
+    /// The TLS stack could not be set up.
+    #[error("cannot set up HTTPS: {0}")]
+    Https(String),
+}
+
+impl ClientBuildError {
+    /// Whether the CA certificate given is at fault (rather than the TLS
+    /// stack).
+    pub fn is_about_the_ca(&self) -> bool {
+        matches!(self, ClientBuildError::InvalidPem | ClientBuildError::NoCertificate)
+    }
+}
 
 /// A resolver behind an `Arc<dyn _>`, as reqwest wants a sized type.
 struct SharedResolver(Arc<dyn reqwest::dns::Resolve>);
@@ -78,10 +96,9 @@ pub fn build_client(options: &HttpOptions, https: bool) -> Result<Client, Client
         builder = builder.tls_built_in_root_certs(false);
     }
     if let Some(pem) = &options.ca_cert_pem {
-        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
-            .map_err(|_| ClientBuildError("maas-ca-cert: not a valid PEM certificate".to_owned()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|_| ClientBuildError::InvalidPem)?;
         if certs.is_empty() {
-            return Err(ClientBuildError("maas-ca-cert: no certificate in the PEM text".to_owned()));
+            return Err(ClientBuildError::NoCertificate);
         }
         for cert in certs {
             builder = builder.add_root_certificate(cert);
@@ -90,100 +107,69 @@ pub fn build_client(options: &HttpOptions, https: bool) -> Result<Client, Client
     if let Some(resolver) = &options.resolver {
         builder = builder.dns_resolver(Arc::new(SharedResolver(resolver.clone())));
     }
-    builder.build().map_err(|e| ClientBuildError(format!("cannot set up HTTPS: {e}")))
+    builder.build().map_err(|e| ClientBuildError::Https(e.to_string()))
 }
 
 /// A failure below HTTP: the name, the connection, TLS, time, or size.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransportError {
     /// The host name does not resolve.
+    #[error("cannot resolve host name `{host}`")]
     Dns {
         /// The URL's host name.
         host: String,
     },
     /// Nothing listens at the address.
+    #[error("connection refused by {address}")]
     Refused {
         /// `host:port`, the port the scheme's default when the URL has none.
         address: String,
     },
     /// No complete answer within the timeout.
+    #[error("no answer within {} s", after.as_secs().max(1))]
     Timeout {
         /// The timeout that ran out.
         after: Duration,
     },
     /// The server's certificate is not signed by a trusted CA.
+    #[error("TLS: the server's certificate is not trusted ({detail})")]
     TlsUntrusted {
         /// rustls's reason ("unknown certificate authority", ...).
         detail: String,
     },
     /// The certificate is for another host name.
+    #[error("TLS: the server's certificate is not valid for `{host}`")]
     TlsHostname {
         /// The host name the URL asked for.
         host: String,
     },
     /// Another TLS failure (expired certificate, not TLS at all, ...).
+    #[error("TLS: {detail}")]
     Tls {
         /// What went wrong, in a few words.
         detail: String,
     },
     /// The answer was larger than the cap.
+    #[error("{}", too_large(*limit))]
     TooLarge {
         /// The cap that was passed, in bytes: of the whole answer, or of one
         /// value in it.
         limit: u64,
     },
     /// The connection broke or the answer was not valid HTTP.
+    #[error("connection failed: {detail}")]
     Protocol {
         /// What went wrong, in a few words.
         detail: String,
     },
 }
 
-impl fmt::Display for TransportError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TransportError::Dns { host } => write!(f, "cannot resolve host name `{host}`"),
-            TransportError::Refused { address } => write!(f, "connection refused by {address}"),
-            TransportError::Timeout { after } => write!(f, "no answer within {} s", after.as_secs().max(1)),
-            TransportError::TlsUntrusted { detail } => {
-                write!(f, "TLS: the server's certificate is not trusted ({detail})")
-            }
-            TransportError::TlsHostname { host } => {
-                write!(f, "TLS: the server's certificate is not valid for `{host}`")
-            }
-            TransportError::Tls { detail } => write!(f, "TLS: {detail}"),
-            TransportError::TooLarge { limit } if *limit < 1024 * 1024 * 16 => {
-                write!(f, "the answer holds a value larger than the {} KiB limit", limit >> 10)
-            }
-            TransportError::TooLarge { limit } => write!(f, "the answer is larger than the {} MiB limit", limit >> 20),
-            TransportError::Protocol { detail } => write!(f, "connection failed: {detail}"),
-        }
-    }
-}
-
-impl TransportError {
-    /// What to do, for a service reached at the URL in `option`.
-    pub(crate) fn hint(&self, option: &str, ca_option: &str) -> String {
-        match self {
-            TransportError::Dns { .. } => format!("check the host name in {option}, or use an IP address"),
-            TransportError::Refused { .. } => {
-                format!("check the host and port in {option} and that the service is running")
-            }
-            TransportError::Timeout { .. } => {
-                "check that the service is reachable from this machine (firewall, routing), or raise the timeout"
-                    .to_owned()
-            }
-            TransportError::TlsUntrusted { .. } => {
-                format!("set {ca_option} to the PEM of the CA that signed the server's certificate")
-            }
-            TransportError::TlsHostname { .. } => {
-                format!("use the host name the server's certificate names in {option}, or reissue the certificate")
-            }
-            TransportError::Tls { .. } | TransportError::Protocol { .. } => {
-                format!("check the scheme in {option} (https for TLS, http otherwise) and any proxy on the way")
-            }
-            TransportError::TooLarge { .. } => "narrow the request (filters)".to_owned(),
-        }
+/// A size cap passed: of one value (below 16 MiB), or of the whole answer.
+fn too_large(limit: u64) -> String {
+    if limit < 1024 * 1024 * 16 {
+        format!("the answer holds a value larger than the {} KiB limit", limit >> 10)
+    } else {
+        format!("the answer is larger than the {} MiB limit", limit >> 20)
     }
 }
 

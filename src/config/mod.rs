@@ -24,6 +24,7 @@ use serde_json::Value;
 use crate::clients::maas::api_key::MaasApiKey;
 use crate::clients::maas::url::MaasUrl;
 use crate::clients::openstack::ironic::IronicSettings;
+use crate::metal::Backend;
 use crate::secret::SecretString;
 
 const MAAS_URL: &str = "maas-url";
@@ -202,7 +203,7 @@ pub struct CharmConfig {
     pub watcher_conf_path: PathBuf,
     /// Drop-in or merge.
     pub mode: ConfMode,
-    /// The drop-in's file name inside `watcher.conf.d/`.
+    /// The drop-in's file name inside each program's `/etc/<program>.conf.d/`.
     drop_in_name: String,
     /// systemd units restarted when the managed settings change.
     pub(crate) services: Vec<String>,
@@ -247,11 +248,11 @@ impl CharmConfig {
     }
 
     /// The metal backend Watcher will pick for this configuration.
-    pub fn backend(&self) -> &'static str {
+    pub fn backend(&self) -> Backend {
         if self.maas.is_some() {
-            "maas"
+            Backend::Maas
         } else {
-            "ironic"
+            Backend::Ironic
         }
     }
 }
@@ -306,7 +307,7 @@ pub(crate) fn load(
 /// The services named by the options, for hooks that cannot load the
 /// whole configuration (such as `remove`).
 pub(crate) fn services_from_options(entries: &OptionMap) -> Vec<String> {
-    let text = entries.iter().rev().find(|(k, _)| k == WATCHER_SERVICES).and_then(|(_, v)| v.as_str());
+    let text = crate::clients::last_setting(entries, WATCHER_SERVICES).and_then(|v| v.as_str());
     rules::split_services(text.filter(|t| !t.is_empty()).unwrap_or(DEFAULT_WATCHER_SERVICES))
         .into_iter()
         .filter(|s| rules::is_unit_name(s))
@@ -351,7 +352,7 @@ mod tests {
         let (config, warnings) = load(&Vec::new(), &NoSecrets).unwrap();
         assert!(warnings.is_empty());
         assert_eq!(config.maas, None);
-        assert_eq!(config.backend(), "ironic");
+        assert_eq!(config.backend(), Backend::Ironic);
         assert_eq!(config.ironic, IronicSettings::default());
         assert_eq!(config.watcher_conf_path, PathBuf::from(DEFAULT_WATCHER_CONF_PATH));
     }
@@ -372,7 +373,7 @@ mod tests {
         assert_eq!(config.ironic.endpoint_type, "internalURL");
         assert_eq!(config.ironic.api_version, "1.78");
         assert_eq!(config.ironic.region_name.as_deref(), Some("RegionOne"));
-        assert_eq!(config.backend(), "maas");
+        assert_eq!(config.backend(), Backend::Maas);
         assert!(!format!("{config:?}").contains("cm3Q2f5naXYPYsrPDPfQy9Q9cUFaEgbM"));
     }
 

@@ -66,7 +66,7 @@ pub enum RenderError {
 
 impl RenderError {
     /// One line telling the user what to fix.
-    pub(crate) fn hint(&self) -> &'static str {
+    pub(crate) fn hint(&self) -> String {
         match self {
             RenderError::TemplatesDir { .. } => {
                 "give --templates a readable directory holding watcher.conf.j2, maas_client.conf.j2 and/or ironic_client.conf.j2"
@@ -76,6 +76,7 @@ impl RenderError {
                 "the context file is a YAML map of sections, each a map of option: value, e.g. `database: {connection: ...}`"
             }
         }
+        .to_owned()
     }
 }
 

@@ -51,7 +51,7 @@ impl CharmOptions {
     /// found is reported; warnings go back beside the options.
     pub(crate) fn from_map(entries: &OptionMap) -> Result<(CharmOptions, Vec<Warning>), ConfigError> {
         let mut c = Checker { problems: Vec::new(), warnings: Vec::new() };
-        let get = |name: &str| entries.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v);
+        let get = |name: &str| crate::clients::last_setting(entries, name);
 
         let mut seen = BTreeSet::new();
         for (name, _) in entries {
@@ -181,7 +181,7 @@ impl CharmOptions {
                 c.problem(
                     WATCHER_CONF_MODE,
                     format!("`{}` is not a mode", printable(other)),
-                    "use drop-in (a file in watcher.conf.d/, the default) or merge (into watcher.conf)",
+                    "use drop-in (a file in /etc/<program>.conf.d/ for each Watcher program, the default) or merge (into watcher.conf)",
                 );
                 ConfMode::DropIn
             }
@@ -391,4 +391,20 @@ fn closest_option(name: &str) -> Option<&'static str> {
         .filter(|(distance, _)| *distance <= 3)
         .min()
         .map(|(_, known)| known)
+}
+
+/// What to do about a `maas-url` the client cannot use: the form of URL
+/// to give instead, in the charm options' names.
+impl crate::clients::maas::url::UrlError {
+    pub(crate) fn hint(&self) -> String {
+        match self {
+            crate::clients::maas::url::UrlError::ApiVersion { .. } => {
+                "use http://HOST:5240/MAAS (the client adds /api/2.0/)".into()
+            }
+            crate::clients::maas::url::UrlError::Credentials => {
+                "remove user:password@ from the URL and set maas-api-key".into()
+            }
+            _ => "use the form http://HOST:5240/MAAS, or https://HOST:5443/MAAS when MAAS has TLS enabled".into(),
+        }
+    }
 }

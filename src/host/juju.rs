@@ -20,11 +20,11 @@ pub struct HookToolError {
 
 impl HookToolError {
     /// One line telling the user where to look next.
-    pub(crate) fn hint(&self) -> &'static str {
+    pub(crate) fn hint(&self) -> String {
         if self.message.contains("not found") {
-            "hook tools exist only inside a Juju hook or action; outside Juju pass --config FILE"
+            "hook tools exist only inside a Juju hook or action; outside Juju pass --config FILE".to_owned()
         } else {
-            "check `juju debug-log` for the hook tool's own message"
+            "check `juju debug-log` for the hook tool's own message".to_owned()
         }
     }
 }

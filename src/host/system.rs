@@ -53,8 +53,10 @@ fn run_ok(program: &str, args: &[&str]) -> Result<(), String> {
     }
 }
 
-fn one_line(text: &str) -> String {
-    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+/// Text as one line: its non-blank lines, trimmed, joined by spaces (a
+/// program's stderr in an error, a status message).
+pub(crate) fn one_line(text: &str) -> String {
+    text.split(['\n', '\r']).map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
 /// The line apt's failure is about: its last `E:` line, or its last line.

@@ -4,7 +4,8 @@
 use serde_json::Value;
 
 use super::{Backend, MetalClient, MetalError, Node, PowerReading, PowerState};
-use crate::clients::openstack::ironic::{IronicClient, IronicError, IronicNode};
+use crate::clients::openstack::ironic::{IronicClient, IronicNode};
+use crate::clients::openstack::service::OpenStackError;
 
 impl Node {
     /// The node an Ironic node is.
@@ -31,10 +32,10 @@ impl Node {
 }
 
 /// Ironic's 404 for a node is the trait's `NotFound`.
-fn not_found(e: IronicError, id: &str) -> MetalError {
-    match e {
-        IronicError::Api { status: 404, .. } => MetalError::NotFound(id.to_owned()),
-        other => MetalError::Ironic(other),
+fn not_found(e: OpenStackError, id: &str) -> MetalError {
+    match e.api_status() {
+        Some(404) => MetalError::NotFound(id.to_owned()),
+        _ => MetalError::Ironic(e),
     }
 }
 

@@ -9,7 +9,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::clients::maas::MaasError;
-use crate::clients::openstack::ironic::IronicError;
+use crate::clients::openstack::service::OpenStackError;
 
 mod ironic;
 mod maas;
@@ -134,6 +134,18 @@ pub struct Node {
     pub(crate) deployed: bool,
 }
 
+impl Node {
+    /// The name a node is shown by: its fqdn (what Watcher pairs a MAAS
+    /// machine by), else its hostname (or Ironic name; may be empty).
+    pub fn display_name(&self) -> &str {
+        if self.fqdn.is_empty() {
+            &self.hostname
+        } else {
+            &self.fqdn
+        }
+    }
+}
+
 /// Why a metal operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MetalError {
@@ -142,7 +154,7 @@ pub enum MetalError {
     Maas(#[from] MaasError),
     /// The Ironic request (or its Keystone authentication) failed.
     #[error(transparent)]
-    Ironic(#[from] IronicError),
+    Ironic(#[from] OpenStackError),
     /// No node has this id, hostname or fqdn.
     #[error("no node `{0}`")]
     NotFound(String),
@@ -154,17 +166,6 @@ pub enum MetalError {
         /// How many nodes it matches (at least 2).
         count: usize,
     },
-}
-
-impl MetalError {
-    pub(crate) fn hint(&self) -> String {
-        match self {
-            MetalError::Maas(e) => e.hint(),
-            MetalError::Ironic(e) => e.hint(),
-            MetalError::NotFound(_) => "give the node's id, or its hostname as `watcher-metal nodes` lists it".into(),
-            MetalError::Ambiguous { .. } => "give the node's id instead".into(),
-        }
-    }
 }
 
 /// Watcher's metal helper, minus Nova: list, read and power nodes.

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use crate::clients::http::{ClientBuildError, HttpOptions};
 use crate::clients::maas::{ClientOptions, MaasClient};
-use crate::clients::openstack::ironic::{IronicClient, IronicError, IronicRetry};
+use crate::clients::openstack::ironic::{IronicClient, IronicRetry};
 use crate::clients::openstack::keystone::{KeystoneAuth, KeystoneError};
-use crate::clients::openstack::nova::{NovaClient, NovaError, NovaOptions, NovaSettings};
+use crate::clients::openstack::nova::{NovaClient, NovaOptions, NovaSettings};
+use crate::clients::openstack::service::{OpenStackError, Service};
 use crate::config::{CharmConfig, MaasSettings};
 use crate::metal::{MetalClient, MetalError};
 use crate::watcher::effective::Layout;
@@ -62,9 +63,10 @@ fn no_watcher_conf(path: &Path) -> KeystoneError {
 /// `[watcher_clients_auth]` of watcher-conf-path and its drop-ins, as the
 /// decision engine reads them (it lists the nodes; the applier, which
 /// powers them, reads the same credentials).
-fn ironic_client(config: &CharmConfig) -> Result<IronicClient, IronicError> {
-    let layout = credentials_layout(config).map_err(IronicError::Keystone)?;
-    let auth = keystone_auth(&layout).map_err(IronicError::Keystone)?;
+fn ironic_client(config: &CharmConfig) -> Result<IronicClient, OpenStackError> {
+    let keystone = |e| OpenStackError::keystone(Service::Ironic, e);
+    let layout = credentials_layout(config).map_err(keystone)?;
+    let auth = keystone_auth(&layout).map_err(keystone)?;
     IronicClient::new(auth, config.ironic.clone(), HttpOptions::new(IRONIC_TIMEOUT), IronicRetry::default())
 }
 
@@ -84,8 +86,8 @@ pub fn connect(config: &CharmConfig, pool_size: usize) -> Result<Box<dyn MetalCl
 
 /// The Nova client Watcher's services would build from their effective
 /// configuration: `[watcher_clients_auth]` and `[nova_client]`.
-pub(crate) fn nova_client_for(layout: &Layout, options: NovaOptions) -> Result<NovaClient, NovaError> {
-    let auth = keystone_auth(layout).map_err(NovaError::Keystone)?;
+pub(crate) fn nova_client_for(layout: &Layout, options: NovaOptions) -> Result<NovaClient, OpenStackError> {
+    let auth = keystone_auth(layout).map_err(|e| OpenStackError::keystone(Service::Nova, e))?;
     NovaClient::new(auth, NovaSettings::from_section(&layout.section("nova_client")), options)
 }
 
@@ -95,7 +97,7 @@ pub(crate) fn nova_client(config: &CharmConfig) -> Result<NovaClient, Error> {
     let path = &config.watcher_conf_path;
     let layout = Layout::read(path, crate::config::DEFAULT_PROGRAM)?;
     if !layout.has_watcher_conf() {
-        return Err(Error::Nova(NovaError::Keystone(no_watcher_conf(path))));
+        return Err(Error::Nova(OpenStackError::keystone(Service::Nova, no_watcher_conf(path))));
     }
     Ok(nova_client_for(&layout, NovaOptions::default())?)
 }

@@ -224,7 +224,10 @@ pub(crate) fn run(inputs: &Inputs<'_>) -> (Report, Findings) {
         }
         let listing = hypervisors.map(|h| {
             h.join().unwrap_or_else(|_| {
-                Err(crate::clients::openstack::nova::NovaError::Unexpected { detail: "the listing stopped".into() })
+                Err(crate::clients::openstack::service::OpenStackError::unexpected(
+                    crate::clients::openstack::service::Service::Nova,
+                    "the listing stopped",
+                ))
             })
         });
         report.checks.push(pairing_check(config, listing, &mut found));
@@ -462,7 +465,7 @@ fn ironic_check(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Che
 fn pairing_check(
     config: &CharmConfig,
     listing: Option<
-        Result<crate::clients::openstack::nova::HypervisorListing, crate::clients::openstack::nova::NovaError>,
+        Result<crate::clients::openstack::nova::HypervisorListing, crate::clients::openstack::service::OpenStackError>,
     >,
     found: &mut Findings,
 ) -> Check {

@@ -4,8 +4,10 @@
 
 use std::path::PathBuf;
 
-use crate::clients::maas::{ClientBuildError, MaasError};
-use crate::clients::openstack::nova::NovaError;
+use crate::clients::http::{ClientBuildError, TransportError};
+use crate::clients::maas::MaasError;
+use crate::clients::openstack::keystone::KeystoneError;
+use crate::clients::openstack::service::{ErrorKind, OpenStackError, Service};
 use crate::config::render::RenderError;
 use crate::config::ConfigError;
 use crate::host::atomic_file::FileError;
@@ -34,7 +36,7 @@ pub enum Error {
     Maas(#[from] MaasError),
     /// The MAAS client could not be set up: `maas-ca-cert` is not a usable PEM certificate, or
     /// HTTPS could not be configured.
-    #[error(transparent)]
+    #[error("{}", maas_setup(.0))]
     MaasSetup(#[from] ClientBuildError),
     /// The files were written, but Watcher would take a managed option from
     /// another file. Never empty.
@@ -49,7 +51,7 @@ pub enum Error {
     Metal(#[from] MetalError),
     /// A Nova request failed: its configuration, Keystone, the transport or Nova itself.
     #[error(transparent)]
-    Nova(#[from] NovaError),
+    Nova(OpenStackError),
     /// A `power` command was refused, timed out or failed.
     #[error(transparent)]
     Power(#[from] PowerError),
@@ -88,6 +90,16 @@ fn more(n: usize) -> String {
     }
 }
 
+/// A Nova failure is `Nova`; an Ironic one is the metal backend's.
+impl From<OpenStackError> for Error {
+    fn from(e: OpenStackError) -> Self {
+        match e.service {
+            Service::Ironic => Error::Metal(MetalError::Ironic(e)),
+            Service::Nova => Error::Nova(e),
+        }
+    }
+}
+
 impl From<crate::ops::apply::PlanError> for Error {
     fn from(e: crate::ops::apply::PlanError) -> Self {
         match e {
@@ -102,9 +114,9 @@ impl Error {
     pub fn hint(&self) -> String {
         match self {
             Error::Config(e) => e.hint(),
-            Error::Render(e) => e.hint().to_owned(),
+            Error::Render(e) => e.hint(),
             Error::File(e) => e.hint(),
-            Error::HookTool(e) => e.hint().to_owned(),
+            Error::HookTool(e) => e.hint(),
             Error::Maas(e) => e.hint(),
             Error::MaasSetup(_) => "paste the CA certificate in PEM form into maas-ca-cert".to_owned(),
             Error::Clash(clashes) => clashes.first().map(crate::watcher::effective::Clash::hint).unwrap_or_default(),
@@ -117,5 +129,185 @@ impl Error {
             }
             Error::System { hint, .. } | Error::Usage { hint, .. } => hint.clone(),
         }
+    }
+}
+
+// What to do about the protocol clients' failures. The clients' errors say
+// what went wrong and with which setting; the names the user knows those
+// settings by (charm options, watcher.conf's options, the OpenStack CLI)
+// are this layer's, so their hints are written here.
+
+/// What to do about a failure below HTTP, for a service reached at the URL
+/// in `option` trusting the CA in `ca_option`.
+fn transport_hint(e: &TransportError, option: &str, ca_option: &str) -> String {
+    match e {
+        TransportError::Dns { .. } => format!("check the host name in {option}, or use an IP address"),
+        TransportError::Refused { .. } => {
+            format!("check the host and port in {option} and that the service is running")
+        }
+        TransportError::Timeout { .. } => {
+            "check that the service is reachable from this machine (firewall, routing), or raise the timeout".to_owned()
+        }
+        TransportError::TlsUntrusted { .. } => {
+            format!("set {ca_option} to the PEM of the CA that signed the server's certificate")
+        }
+        TransportError::TlsHostname { .. } => {
+            format!("use the host name the server's certificate names in {option}, or reissue the certificate")
+        }
+        TransportError::Tls { .. } | TransportError::Protocol { .. } => {
+            format!("check the scheme in {option} (https for TLS, http otherwise) and any proxy on the way")
+        }
+        TransportError::TooLarge { .. } => "narrow the request (filters)".to_owned(),
+    }
+}
+
+impl MaasError {
+    /// What the user should do about it, naming the charm options to
+    /// change (the client knows the settings only as values).
+    pub fn hint(&self) -> String {
+        match self {
+            MaasError::Transport(TransportError::Refused { .. }) => {
+                "check the host and port in maas-url (MAAS listens on 5240, or 5443 with TLS) and that MAAS is running"
+                    .into()
+            }
+            MaasError::Transport(TransportError::Timeout { .. }) => {
+                "check that MAAS is reachable from this machine (firewall, routing), or raise maas-timeout".into()
+            }
+            MaasError::Transport(TransportError::Tls { .. } | TransportError::Protocol { .. }) => {
+                "check the scheme: https for MAAS with TLS (port 5443), http otherwise (port 5240)".into()
+            }
+            MaasError::Transport(TransportError::TooLarge { .. }) => {
+                "filter the listing (by zone, pool or hostname)".into()
+            }
+            MaasError::Transport(e) => transport_hint(e, "maas-url", "maas-ca-cert"),
+            MaasError::Redirect { suggestion: Some(url), .. } => {
+                format!("MAAS has TLS enabled: set maas-url to {url} (and maas-ca-cert if its CA is private)")
+            }
+            MaasError::Redirect { .. } => "set maas-url to the address MAAS redirects to".into(),
+            MaasError::NotFound { .. } => {
+                "check the path in maas-url: MAAS serves its API under /MAAS, e.g. http://HOST:5240/MAAS".into()
+            }
+            MaasError::Gone => "remove /api/1.0 from maas-url; use http://HOST:5240/MAAS".into(),
+            MaasError::InvalidApiKey | MaasError::InvalidToken | MaasError::BadSignature => {
+                "create a new key with `maas apikey --generate --username USER` and set it".into()
+            }
+            MaasError::ExpiredTimestamp { .. } => {
+                "synchronise this machine's clock with MAAS's (chrony or systemd-timesyncd)".into()
+            }
+            MaasError::NonceReused => "retry; if it persists, check that the system clock is not stepping back".into(),
+            MaasError::Unauthorized { .. } => "check maas-api-key".into(),
+            MaasError::Forbidden { .. } => {
+                "check the MAAS user is active and may manage these machines (an admin can check in the MAAS UI)".into()
+            }
+            MaasError::BadRequest { .. } | MaasError::Status { .. } => {
+                "check the request; MAAS's message says what it expected".into()
+            }
+            MaasError::Conflict { .. } => "check the machine's state in MAAS".into(),
+            MaasError::Server { .. } => "check MAAS's health (`maas status`, regiond logs) and retry".into(),
+            MaasError::NotMaas { .. } => {
+                "maas-url answers, but not as MAAS: check host, port and path (http://HOST:5240/MAAS)".into()
+            }
+        }
+    }
+}
+
+/// What to do about a Keystone failure, for credentials used to reach
+/// `service` (`Ironic`, `Nova`).
+fn keystone_hint(e: &KeystoneError, service: &str) -> String {
+    match e {
+        KeystoneError::Config { .. } => {
+            format!("Watcher reaches {service} with the Keystone credentials in [watcher_clients_auth] of watcher.conf")
+        }
+        KeystoneError::Transport(error) => {
+            transport_hint(error, "auth_url in [watcher_clients_auth] (Keystone)", "[watcher_clients_auth] cafile")
+        }
+        KeystoneError::Refused { status: 500.., .. } => {
+            "Keystone failed on its side: its log says why; retry when it is fixed".into()
+        }
+        KeystoneError::Refused { .. } => "check the user, password and project in [watcher_clients_auth]".into(),
+        KeystoneError::Unexpected { .. } => "check that auth_url in [watcher_clients_auth] is Keystone's".into(),
+    }
+}
+
+impl OpenStackError {
+    /// What to do about it: Ironic's settings are charm options, Nova's
+    /// are watcher.conf's `[nova_client]`.
+    pub fn hint(&self) -> String {
+        match self.service {
+            Service::Ironic => ironic_hint(&self.kind),
+            Service::Nova => nova_hint(&self.kind),
+        }
+    }
+}
+
+fn ironic_hint(kind: &ErrorKind) -> String {
+    match kind {
+        ErrorKind::Keystone(e @ KeystoneError::Config { .. }) => {
+            format!("{}; set maas-url to use MAAS instead", keystone_hint(e, "Ironic"))
+        }
+        ErrorKind::Keystone(e) => keystone_hint(e, "Ironic"),
+        ErrorKind::Transport(error) => transport_hint(
+            error,
+            "the catalog's baremetal endpoint (`openstack endpoint list --service baremetal`)",
+            "[watcher_clients_auth] cafile",
+        ),
+        ErrorKind::NoEndpoint { .. } => {
+            "check ironic-endpoint-type and ironic-region-name against `openstack endpoint list --service baremetal`"
+                .into()
+        }
+        ErrorKind::Microversion { .. } => "set ironic-api-version to 1 (or to a version Ironic supports)".into(),
+        ErrorKind::Api { status: 409, .. } => "the node is busy; retry when its current operation finishes".into(),
+        ErrorKind::Api { .. } => "Ironic's message says what it expected".into(),
+        // Not produced: Ironic's settings are checked as charm options.
+        ErrorKind::Config { .. } => "check ironic-api-version, ironic-endpoint-type and ironic-region-name".into(),
+        ErrorKind::Unexpected { .. } => "check that the endpoint is Ironic's".into(),
+    }
+}
+
+fn nova_hint(kind: &ErrorKind) -> String {
+    match kind {
+        ErrorKind::Keystone(e) => keystone_hint(e, "Nova"),
+        ErrorKind::Config { .. } => "set [nova_client] api_version to 2.56 (Watcher's default) or later".into(),
+        ErrorKind::Transport(error) => {
+            transport_hint(error, "the catalog's compute endpoint", "[watcher_clients_auth] cafile")
+        }
+        ErrorKind::NoEndpoint { .. } => {
+            "check [nova_client] endpoint_type and region_name against `openstack endpoint list --service compute`"
+                .into()
+        }
+        ErrorKind::Microversion { .. } => {
+            "set [nova_client] api_version to one this Nova supports (`openstack versions show --service compute`)"
+                .into()
+        }
+        ErrorKind::Api { status: 403, .. } => {
+            "listing hypervisors needs an admin role (policy os_compute_api:os-hypervisors:list-detail)".into()
+        }
+        ErrorKind::Api { status: 401, .. } => {
+            "Nova does not accept Keystone's token: check Nova's Keystone settings".into()
+        }
+        ErrorKind::Api { .. } => "Nova's message says what it expected".into(),
+        ErrorKind::Unexpected { .. } => "check that the catalog's compute endpoint is Nova's".into(),
+    }
+}
+
+impl MetalError {
+    /// What to do about it.
+    pub fn hint(&self) -> String {
+        match self {
+            MetalError::Maas(e) => e.hint(),
+            MetalError::Ironic(e) => e.hint(),
+            MetalError::NotFound(_) => "give the node's id, or its hostname as `watcher-metal nodes` lists it".into(),
+            MetalError::Ambiguous { .. } => "give the node's id instead".into(),
+        }
+    }
+}
+
+/// A MAAS client that could not be set up, in the charm option's name when
+/// `maas-ca-cert` is at fault.
+fn maas_setup(e: &ClientBuildError) -> String {
+    if e.is_about_the_ca() {
+        format!("maas-ca-cert: {e}")
+    } else {
+        e.to_string()
     }
 }

@@ -1,14 +1,15 @@
 //! Listing the nodes, for both faces: the backend's listing (with Nova's
 //! hypervisors downloaded at the same time when asked), an optional live
-//! power survey (with bounded concurrency), and what Watcher would pair: with a named hypervisor list,
-//! or with Nova's own.
+//! power survey (with bounded concurrency), and what Watcher would pair:
+//! with a named hypervisor list, or with Nova's own.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use serde::Serialize;
 
-use crate::clients::openstack::nova::{HypervisorListing, NovaError};
+use crate::clients::openstack::nova::HypervisorListing;
+use crate::clients::openstack::service::{OpenStackError, Service};
 use crate::metal::{Backend, MetalClient, MetalError, Node, PowerReading, PowerState};
 use crate::ops::backend;
 use crate::watcher::pairing::{self, NamedPair, Pairing};
@@ -157,6 +158,6 @@ pub fn count_by_power_state(rows: &[NodeRow]) -> [(PowerState, usize); 4] {
     counts
 }
 
-fn nova_stopped() -> NovaError {
-    NovaError::Unexpected { detail: "the Nova listing stopped unexpectedly".to_owned() }
+fn nova_stopped() -> OpenStackError {
+    OpenStackError::unexpected(Service::Nova, "the Nova listing stopped unexpectedly")
 }

@@ -166,11 +166,8 @@ impl Layout {
     /// The effective value of `section`'s `key`, and the file that set it.
     pub fn setting(&self, section: &str, key: &str) -> Option<Setting> {
         self.files.iter().rev().find_map(|f| {
-            ini::read_section(&f.text, section)
-                .into_iter()
-                .rev()
-                .find(|(k, _)| k == key)
-                .map(|(_, value)| Setting { value, path: f.path.clone() })
+            crate::clients::last_setting(&ini::read_section(&f.text, section), key)
+                .map(|value| Setting { value: value.clone(), path: f.path.clone() })
         })
     }
 
@@ -304,8 +301,7 @@ pub(crate) fn clashes(layout: &Layout, ours: &Path) -> Vec<Clash> {
     for (section, options) in MANAGED_OPTIONS {
         let own = ini::read_section(own_text, section);
         for option in options.iter().copied() {
-            let intended =
-                own.iter().rev().find(|(k, _)| k == option).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty());
+            let intended = crate::clients::last_setting(&own, option).map(String::as_str).filter(|v| !v.is_empty());
             let Some(effective) = layout.setting(section, option) else { continue };
             if effective.path == ours {
                 continue;

@@ -350,7 +350,7 @@ fn resolve(text: &str, section: &str, name: &str, depth: usize) -> Option<String
         return None;
     }
     let lookup = |group: &str, key: &str| {
-        raw_section(text, group).into_iter().rev().find(|(k, _)| k == key).map(|(_, v)| (group.to_owned(), v))
+        crate::clients::last_setting(&raw_section(text, group), key).map(|v| (group.to_owned(), v.clone()))
     };
     // As oslo.config's StrSubWrapper: `group.name` or `name` of this
     // section first, then the whole name in [DEFAULT].

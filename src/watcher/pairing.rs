@@ -354,7 +354,7 @@ pub(crate) fn pair(backend: Backend, nodes: &[Node], hypervisors: &[Hypervisor])
     }
 
     for (n, node) in nodes.iter().enumerate() {
-        let name = if node.fqdn.is_empty() { node.hostname.clone() } else { node.fqdn.clone() };
+        let name = node.display_name().to_owned();
         let Some(i) = node_pair[n] else {
             let miss = node_miss.get(&n).map(|&m| &near_misses[m]);
             let breaks = backend == Backend::Ironic && node.hypervisor_match.is_some();

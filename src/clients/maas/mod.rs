@@ -71,11 +71,13 @@ impl ClientOptions {
 }
 
 /// Why a MAAS call failed. Each kind has its own exit code and hint.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MaasError {
     /// Name resolution, connection, TLS, timeout or size.
+    #[error(transparent)]
     Transport(TransportError),
     /// MAAS answered with a redirect (usually: TLS is on, use https).
+    #[error("MAAS redirects ({status}) to {location}")]
     Redirect {
         /// The 3xx status.
         status: u16,
@@ -86,6 +88,7 @@ pub enum MaasError {
         suggestion: Option<String>,
     },
     /// 404: the URL's path is wrong.
+    #[error("404 Not Found for {url}")]
     NotFound {
         /// The URL requested, query included.
         url: String,
@@ -93,14 +96,19 @@ pub enum MaasError {
         html: bool,
     },
     /// 410: the URL points at the retired API 1.0.
+    #[error("410 Gone: this URL is MAAS's retired API 1.0")]
     Gone,
     /// 401: the consumer key is unknown to MAAS.
+    #[error("MAAS rejected the API key: unknown consumer key (401)")]
     InvalidApiKey,
     /// 401: the token key is unknown (key revoked, or from another MAAS).
+    #[error("MAAS rejected the API key: unknown or revoked token (401)")]
     InvalidToken,
     /// 401: the token secret does not match.
+    #[error("MAAS rejected the API key: wrong token secret (401)")]
     BadSignature,
     /// 401: the request's timestamp is too old for MAAS: clock skew.
+    #[error("{}", expired(*skew_secs))]
     ExpiredTimestamp {
         /// MAAS's clock minus this machine's, in seconds (positive: this
         /// machine is behind); `None` when neither MAAS's message nor its
@@ -108,32 +116,38 @@ pub enum MaasError {
         skew_secs: Option<i64>,
     },
     /// 401: the nonce was seen before.
+    #[error("MAAS rejected a reused OAuth nonce (401)")]
     NonceReused,
     /// 401 without OAuth detail ("Forbidden"), or another 401 message.
+    #[error("MAAS refused the request (401): {detail}")]
     Unauthorized {
         /// MAAS's words before any quote (which could name a key), or
         /// `no reason given`.
         detail: String,
     },
     /// 403: the user may not do this (inactive user, locked machine, ...).
+    #[error("MAAS forbids this (403): {detail}")]
     Forbidden {
         /// MAAS's message (see [`MaasError::BadRequest`]), or `no reason
         /// given`.
         detail: String,
     },
     /// 400: MAAS refused the request's parameters.
+    #[error("MAAS refused the request (400): {detail}")]
     BadRequest {
         /// The first line of MAAS's answer, keys masked, at most 200
         /// characters; `an HTML page` for HTML.
         detail: String,
     },
     /// 409: the request conflicts with the machine's state.
+    #[error("MAAS refused the action (409): {detail}")]
     Conflict {
         /// MAAS's message (see [`MaasError::BadRequest`]), e.g. `Can't start
         /// node: it hasn't been allocated.`
         detail: String,
     },
     /// 5xx (after any retries).
+    #[error("MAAS server error ({status}): {detail}")]
     Server {
         /// The status, 500 to 599.
         status: u16,
@@ -141,6 +155,7 @@ pub enum MaasError {
         detail: String,
     },
     /// Another unexpected status.
+    #[error("unexpected answer {status} from MAAS: {detail}")]
     Status {
         /// The status.
         status: u16,
@@ -148,10 +163,24 @@ pub enum MaasError {
         detail: String,
     },
     /// The answer is not what MAAS's API sends (HTML, not JSON, wrong shape).
+    #[error("not a MAAS API: {detail}")]
     NotMaas {
         /// What was wrong with the answer.
         detail: String,
     },
+}
+
+/// MAAS refused the request's timestamp: by how much the clocks differ,
+/// when it can be told.
+fn expired(skew_secs: Option<i64>) -> String {
+    match skew_secs {
+        Some(skew) => format!(
+            "MAAS rejected the request's timestamp (401): this machine's clock is {} s {} MAAS's",
+            skew.abs(),
+            if skew >= 0 { "behind" } else { "ahead of" }
+        ),
+        None => "MAAS rejected the request's timestamp as expired (401): clock skew".to_owned(),
+    }
 }
 
 impl From<TransportError> for MaasError {
@@ -165,89 +194,6 @@ impl From<BodyError> for MaasError {
         match e {
             BodyError::Transport(t) => MaasError::Transport(t),
             other => MaasError::NotMaas { detail: other.describe_shape() },
-        }
-    }
-}
-
-impl fmt::Display for MaasError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            MaasError::Transport(e) => e.fmt(f),
-            MaasError::Redirect { status, location, .. } => write!(f, "MAAS redirects ({status}) to {location}"),
-            MaasError::NotFound { url, .. } => write!(f, "404 Not Found for {url}"),
-            MaasError::Gone => write!(f, "410 Gone: this URL is MAAS's retired API 1.0"),
-            MaasError::InvalidApiKey => write!(f, "MAAS rejected the API key: unknown consumer key (401)"),
-            MaasError::InvalidToken => write!(f, "MAAS rejected the API key: unknown or revoked token (401)"),
-            MaasError::BadSignature => write!(f, "MAAS rejected the API key: wrong token secret (401)"),
-            MaasError::ExpiredTimestamp { skew_secs: Some(skew) } => write!(
-                f,
-                "MAAS rejected the request's timestamp (401): this machine's clock is {} s {} MAAS's",
-                skew.abs(),
-                if *skew >= 0 { "behind" } else { "ahead of" }
-            ),
-            MaasError::ExpiredTimestamp { skew_secs: None } => {
-                write!(f, "MAAS rejected the request's timestamp as expired (401): clock skew")
-            }
-            MaasError::NonceReused => write!(f, "MAAS rejected a reused OAuth nonce (401)"),
-            MaasError::Unauthorized { detail } => write!(f, "MAAS refused the request (401): {detail}"),
-            MaasError::Forbidden { detail } => write!(f, "MAAS forbids this (403): {detail}"),
-            MaasError::BadRequest { detail } => write!(f, "MAAS refused the request (400): {detail}"),
-            MaasError::Conflict { detail } => write!(f, "MAAS refused the action (409): {detail}"),
-            MaasError::Server { status, detail } => write!(f, "MAAS server error ({status}): {detail}"),
-            MaasError::Status { status, detail } => write!(f, "unexpected answer {status} from MAAS: {detail}"),
-            MaasError::NotMaas { detail } => write!(f, "not a MAAS API: {detail}"),
-        }
-    }
-}
-
-impl std::error::Error for MaasError {}
-
-impl MaasError {
-    /// What the user should do about it, naming the charm options to
-    /// change.
-    pub fn hint(&self) -> String {
-        match self {
-            MaasError::Transport(TransportError::Refused { .. }) => {
-                "check the host and port in maas-url (MAAS listens on 5240, or 5443 with TLS) and that MAAS is running"
-                    .into()
-            }
-            MaasError::Transport(TransportError::Timeout { .. }) => {
-                "check that MAAS is reachable from this machine (firewall, routing), or raise maas-timeout".into()
-            }
-            MaasError::Transport(TransportError::Tls { .. } | TransportError::Protocol { .. }) => {
-                "check the scheme: https for MAAS with TLS (port 5443), http otherwise (port 5240)".into()
-            }
-            MaasError::Transport(TransportError::TooLarge { .. }) => {
-                "filter the listing (by zone, pool or hostname)".into()
-            }
-            MaasError::Transport(e) => e.hint("maas-url", "maas-ca-cert"),
-            MaasError::Redirect { suggestion: Some(url), .. } => {
-                format!("MAAS has TLS enabled: set maas-url to {url} (and maas-ca-cert if its CA is private)")
-            }
-            MaasError::Redirect { .. } => "set maas-url to the address MAAS redirects to".into(),
-            MaasError::NotFound { .. } => {
-                "check the path in maas-url: MAAS serves its API under /MAAS, e.g. http://HOST:5240/MAAS".into()
-            }
-            MaasError::Gone => "remove /api/1.0 from maas-url; use http://HOST:5240/MAAS".into(),
-            MaasError::InvalidApiKey | MaasError::InvalidToken | MaasError::BadSignature => {
-                "create a new key with `maas apikey --generate --username USER` and set it".into()
-            }
-            MaasError::ExpiredTimestamp { .. } => {
-                "synchronise this machine's clock with MAAS's (chrony or systemd-timesyncd)".into()
-            }
-            MaasError::NonceReused => "retry; if it persists, check that the system clock is not stepping back".into(),
-            MaasError::Unauthorized { .. } => "check maas-api-key".into(),
-            MaasError::Forbidden { .. } => {
-                "check the MAAS user is active and may manage these machines (an admin can check in the MAAS UI)".into()
-            }
-            MaasError::BadRequest { .. } | MaasError::Status { .. } => {
-                "check the request; MAAS's message says what it expected".into()
-            }
-            MaasError::Conflict { .. } => "check the machine's state in MAAS".into(),
-            MaasError::Server { .. } => "check MAAS's health (`maas status`, regiond logs) and retry".into(),
-            MaasError::NotMaas { .. } => {
-                "maas-url answers, but not as MAAS: check host, port and path (http://HOST:5240/MAAS)".into()
-            }
         }
     }
 }

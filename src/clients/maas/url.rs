@@ -54,17 +54,6 @@ pub enum UrlError {
     BadCharacter,
 }
 
-impl UrlError {
-    /// One line telling the user what form of URL to give instead.
-    pub(crate) fn hint(&self) -> &'static str {
-        match self {
-            UrlError::ApiVersion { .. } => "use http://HOST:5240/MAAS (the client adds /api/2.0/)",
-            UrlError::Credentials => "remove user:password@ from the URL and set maas-api-key",
-            _ => "use the form http://HOST:5240/MAAS, or https://HOST:5443/MAAS when MAAS has TLS enabled",
-        }
-    }
-}
-
 impl MaasUrl {
     /// Checks `raw` (trimmed) and derives the API root: `/` then `api/2.0/`
     /// appended to the path, unless it already ends in `/api/2.0/`.

@@ -10,23 +10,22 @@
 use std::fmt;
 use std::time::Duration;
 
-use reqwest::blocking::{Client, Response};
-use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
+use reqwest::blocking::Response;
+use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use url::Url;
 
-use crate::clients::http::{self, HttpOptions, TransportError};
-use crate::clients::json_body::{self, BodyError};
-use crate::clients::openstack::keystone::{self, KeystoneAuth, KeystoneError, Session, SessionCache};
+use crate::clients::http::HttpOptions;
+use crate::clients::openstack::keystone::{self, KeystoneAuth};
+use crate::clients::openstack::service::{ErrorKind, OpenStackError, Service, ServiceClient, Supported};
 
 /// The microversion sent when `[ironic_client] api_version` is plain `1`:
 /// Rocky's, the first with everything used here (`detail=True` is 1.43).
 const DEFAULT_MICROVERSION: &str = "1.46";
 
 const MICROVERSION_HEADER: &str = "X-OpenStack-Ironic-API-Version";
-const TOKEN_HEADER: &str = "X-Auth-Token";
 const PAGE_BODY_LIMIT: u64 = 256 * 1024 * 1024;
 const SMALL_BODY_LIMIT: u64 = 4 * 1024 * 1024;
 
@@ -56,100 +55,6 @@ impl Default for IronicSettings {
     }
 }
 
-/// Why an Ironic call (or the Keystone call before it) failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IronicError {
-    /// Keystone refused the credentials, or they are unusable.
-    Keystone(KeystoneError),
-    /// The connection to Ironic (the catalog's endpoint) failed.
-    Transport(TransportError),
-    /// The catalog has no matching `baremetal` endpoint.
-    NoEndpoint {
-        /// The interface looked for (`public`, `internal`, `admin`: a
-        /// trailing `URL` dropped).
-        interface: String,
-        /// The region looked for; `None`: any region.
-        region: Option<String>,
-    },
-    /// Ironic does not serve the microversion asked for (406).
-    Microversion {
-        /// The microversion sent (`1` is sent as `1.46`).
-        requested: String,
-        /// The lowest Ironic serves, from its answer's headers; `None` when
-        /// it did not say.
-        min: Option<String>,
-        /// The highest Ironic serves; `None` when it did not say.
-        max: Option<String>,
-    },
-    /// Ironic answered an error, with its message.
-    Api {
-        /// The HTTP status, after the retries of 409 and 503.
-        status: u16,
-        /// The first line of Ironic's fault string, secrets masked.
-        message: String,
-    },
-    /// The answer is not what Ironic or Keystone send.
-    Unexpected {
-        /// What was wrong with it.
-        detail: String,
-    },
-}
-
-impl fmt::Display for IronicError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            IronicError::Keystone(e) => e.fmt(f),
-            IronicError::Transport(error) => write!(f, "Ironic: {error}"),
-            IronicError::NoEndpoint { interface, region } => write!(
-                f,
-                "no baremetal endpoint with interface `{interface}`{} in the Keystone catalog",
-                region.as_deref().map(|r| format!(" in region `{r}`")).unwrap_or_default()
-            ),
-            IronicError::Microversion { requested, min, max } => write!(
-                f,
-                "Ironic does not support API version {requested} (it supports {} to {})",
-                min.as_deref().unwrap_or("?"),
-                max.as_deref().unwrap_or("?")
-            ),
-            IronicError::Api { status, message } => write!(f, "Ironic refused ({status}): {message}"),
-            IronicError::Unexpected { detail } => write!(f, "unexpected answer: {detail}"),
-        }
-    }
-}
-
-impl std::error::Error for IronicError {}
-
-impl IronicError {
-    /// An Ironic body that could not be read as expected.
-    fn body(e: BodyError) -> IronicError {
-        match e {
-            BodyError::Transport(error) => IronicError::Transport(error),
-            other => IronicError::Unexpected { detail: format!("Ironic: {}", other.describe_shape()) },
-        }
-    }
-
-    /// What to do about it.
-    pub(crate) fn hint(&self) -> String {
-        match self {
-            IronicError::Keystone(e @ KeystoneError::Config { .. }) => {
-                format!("{}; set maas-url to use MAAS instead", e.hint("Ironic"))
-            }
-            IronicError::Keystone(e) => e.hint("Ironic"),
-            IronicError::Transport(error) => error.hint(
-                "the catalog's baremetal endpoint (`openstack endpoint list --service baremetal`)",
-                "[watcher_clients_auth] cafile",
-            ),
-            IronicError::NoEndpoint { .. } => {
-                "check ironic-endpoint-type and ironic-region-name against `openstack endpoint list --service baremetal`".into()
-            }
-            IronicError::Microversion { .. } => "set ironic-api-version to 1 (or to a version Ironic supports)".into(),
-            IronicError::Api { status: 409, .. } => "the node is busy; retry when its current operation finishes".into(),
-            IronicError::Api { .. } => "Ironic's message says what it expected".into(),
-            IronicError::Unexpected { .. } => "check that the endpoint is Ironic's".into(),
-        }
-    }
-}
-
 /// How 409 (node locked) and 503 (no free conductor) are retried, as the
 /// official client does.
 #[derive(Debug, Clone, Copy)]
@@ -168,18 +73,15 @@ impl Default for IronicRetry {
 
 /// A client of one Ironic, through one set of Keystone credentials.
 pub struct IronicClient {
-    http: Client,
-    auth: KeystoneAuth,
+    core: ServiceClient,
     settings: IronicSettings,
     microversion: String,
-    timeout: Duration,
     retry: IronicRetry,
-    session: SessionCache,
 }
 
 impl fmt::Debug for IronicClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IronicClient").field("auth", &self.auth).field("settings", &self.settings).finish()
+        f.debug_struct("IronicClient").field("auth", &self.core.auth).field("settings", &self.settings).finish()
     }
 }
 
@@ -229,92 +131,52 @@ impl IronicClient {
     pub fn new(
         auth: KeystoneAuth,
         settings: IronicSettings,
-        mut http_options: HttpOptions,
+        http_options: HttpOptions,
         retry: IronicRetry,
-    ) -> Result<IronicClient, IronicError> {
-        let config = |message: String| IronicError::Keystone(KeystoneError::Config { message });
-        if let Some(timeout) = auth.timeout() {
-            http_options.timeout = timeout;
-        }
-        if let (Some(cafile), None) = (auth.cafile(), &http_options.ca_cert_pem) {
-            let pem =
-                std::fs::read_to_string(cafile).map_err(|e| config(format!("cannot read cafile {cafile}: {e}")))?;
-            http_options.ca_cert_pem = Some(pem);
-        }
-        let http = http::build_client(&http_options, true).map_err(|e| config(e.0))?;
-        Ok(IronicClient {
-            http,
-            microversion: microversion_for(&settings.api_version),
+    ) -> Result<IronicClient, OpenStackError> {
+        let core = ServiceClient::new(
+            Service::Ironic,
             auth,
-            settings,
-            timeout: http_options.timeout,
-            retry,
-            session: SessionCache::default(),
-        })
-    }
-
-    /// keystoneauth drops a trailing `URL` from `endpoint_type`.
-    fn interface(&self) -> &str {
-        self.settings.endpoint_type.trim_end_matches("URL")
-    }
-
-    fn authenticate(&self) -> Result<Session, IronicError> {
-        let issued = keystone::authenticate(&self.http, &self.auth, self.timeout).map_err(IronicError::Keystone)?;
-        let interface = self.interface();
-        let region = self.settings.region_name.as_deref();
-        let url = issued.answer.endpoint_url("baremetal", interface, region).ok_or_else(|| {
-            IronicError::NoEndpoint { interface: interface.to_owned(), region: region.map(str::to_owned) }
-        })?;
-        Ok(Session { endpoint: ironic_base(url)?, expires_at: issued.answer.expires_at(), token: issued.token })
+            http_options,
+            &settings.endpoint_type,
+            settings.region_name.clone(),
+        )?;
+        Ok(IronicClient { core, microversion: microversion_for(&settings.api_version), settings, retry })
     }
 
     /// One Ironic call: re-authenticates once on 401, retries 409/503.
-    fn call(&self, method: Method, path_and_query: &str, body: Option<&Value>) -> Result<Response, IronicError> {
-        let mut reauthenticated = false;
+    fn call(&self, method: Method, path_and_query: &str, body: Option<&Value>) -> Result<Response, OpenStackError> {
         let mut retries = 0;
         loop {
-            let (token, endpoint) = self.session.get(|| self.authenticate())?;
-            let url = endpoint
-                .join(path_and_query)
-                .map_err(|e| IronicError::Unexpected { detail: format!("bad request path ({e})") })?;
-            let mut request = self
-                .http
-                .request(method.clone(), url.clone())
-                .header(ACCEPT, "application/json")
-                .header(TOKEN_HEADER, token.header)
-                .header(MICROVERSION_HEADER, &self.microversion);
-            if let Some(body) = body {
-                request = request.header(CONTENT_TYPE, "application/json").body(body.to_string());
-            }
-            let response = request
-                .timeout(self.timeout)
-                .send()
-                .map_err(|e| IronicError::Transport(http::classify_transport(&e, &url, self.timeout)))?;
+            let (response, token) = self.core.send(method.clone(), path_and_query, |request| {
+                let request = request.header(MICROVERSION_HEADER, &self.microversion);
+                match body {
+                    Some(body) => request.header(CONTENT_TYPE, "application/json").body(body.to_string()),
+                    None => request,
+                }
+            })?;
             let status = response.status();
             if status.is_success() {
                 return Ok(response);
             }
             match status {
-                StatusCode::UNAUTHORIZED if !reauthenticated => {
-                    reauthenticated = true;
-                    self.session.invalidate();
-                }
                 StatusCode::CONFLICT | StatusCode::SERVICE_UNAVAILABLE if retries < self.retry.max_retries => {
                     retries += 1;
                     std::thread::sleep(self.retry.interval);
                 }
                 StatusCode::NOT_ACCEPTABLE => {
-                    let headers = response.headers().clone();
-                    return Err(IronicError::Microversion {
-                        requested: self.microversion.clone(),
-                        min: header(&headers, "X-OpenStack-Ironic-API-Minimum-Version"),
-                        max: header(&headers, "X-OpenStack-Ironic-API-Maximum-Version"),
-                    });
+                    let headers = response.headers();
+                    let supported = Supported::Range {
+                        min: header(headers, "X-OpenStack-Ironic-API-Minimum-Version"),
+                        max: header(headers, "X-OpenStack-Ironic-API-Maximum-Version"),
+                    };
+                    return Err(self
+                        .core
+                        .error(ErrorKind::Microversion { requested: self.microversion.clone(), supported }));
                 }
                 _ => {
-                    let body = http::read_error_body(response);
-                    let message = http::first_line(&self.auth.mask(&ironic_fault_text(&body), Some(&token.secret)));
-                    return Err(IronicError::Api { status: status.as_u16(), message });
+                    let message = self.core.refusal(response, &token, ironic_fault_text);
+                    return Err(self.core.error(ErrorKind::Api { status: status.as_u16(), message }));
                 }
             }
         }
@@ -325,15 +187,15 @@ impl IronicClient {
         format!("v1/nodes/{encoded}")
     }
 
-    fn read<T: serde::de::DeserializeOwned>(&self, path: &str, limit: u64) -> Result<T, IronicError> {
+    fn read<T: serde::de::DeserializeOwned>(&self, path: &str, limit: u64) -> Result<T, OpenStackError> {
         let response = self.call(Method::GET, path, None)?;
-        json_body::read_json(response, limit, self.timeout).map_err(IronicError::body)
+        self.core.read_json(response, limit)
     }
 
     /// `GET /v1/nodes/detail`, following `next` links: one request a page.
     /// (`?detail=True` needs microversion 1.43; `/detail` works at every
     /// version Ironic accepts.)
-    pub(crate) fn nodes(&self) -> Result<Vec<IronicNode>, IronicError> {
+    pub(crate) fn nodes(&self) -> Result<Vec<IronicNode>, OpenStackError> {
         let mut nodes = Vec::new();
         let mut path = "v1/nodes/detail".to_owned();
         loop {
@@ -351,20 +213,20 @@ impl IronicClient {
     }
 
     /// `GET /v1/nodes/{id}` (a UUID or a name).
-    pub(crate) fn node(&self, id: &str) -> Result<IronicNode, IronicError> {
+    pub(crate) fn node(&self, id: &str) -> Result<IronicNode, OpenStackError> {
         self.read(&Self::node_path(id), SMALL_BODY_LIMIT)
     }
 
     /// `GET /v1/nodes/{id}/states`. Ironic has no synchronous BMC query:
     /// this is the conductor's record, which it refreshes from the BMC every
     /// `[conductor] sync_power_state_interval`.
-    pub(crate) fn states(&self, id: &str) -> Result<NodeStates, IronicError> {
+    pub(crate) fn states(&self, id: &str) -> Result<NodeStates, OpenStackError> {
         self.read(&format!("{}/states", Self::node_path(id)), SMALL_BODY_LIMIT)
     }
 
     /// `PUT /v1/nodes/{id}/states/power` with `target` (`power on`,
     /// `power off`).
-    pub(crate) fn set_power_state(&self, id: &str, target: &str) -> Result<(), IronicError> {
+    pub(crate) fn set_power_state(&self, id: &str, target: &str) -> Result<(), OpenStackError> {
         let path = format!("{}/states/power", Self::node_path(id));
         self.call(Method::PUT, &path, Some(&json!({ "target": target })))?;
         Ok(())
@@ -373,15 +235,6 @@ impl IronicClient {
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
-}
-
-/// The catalog URL with any trailing `/v1` removed, ending in `/`, so that
-/// `v1/...` joins below it (as ironicclient trims it).
-fn ironic_base(url: &str) -> Result<Url, IronicError> {
-    let trimmed = url.trim_end_matches('/');
-    let trimmed = trimmed.strip_suffix("/v1").unwrap_or(trimmed);
-    Url::parse(&format!("{trimmed}/"))
-        .map_err(|e| IronicError::Unexpected { detail: format!("the catalog's baremetal URL is not a URL ({e})") })
 }
 
 /// The message of an Ironic error, whole (mask it, then take its first
@@ -409,7 +262,7 @@ mod tests {
 
     /// The first line of an Ironic error's message, as the client reports it.
     fn ironic_fault(body: &str) -> String {
-        http::first_line(&ironic_fault_text(body))
+        crate::clients::http::first_line(&ironic_fault_text(body))
     }
 
     #[test]
@@ -425,12 +278,10 @@ mod tests {
     }
 
     #[test]
-    fn microversions_and_bases() {
+    fn microversions() {
         assert_eq!(microversion_for("1"), "1.46");
         assert_eq!(microversion_for("1.78"), "1.78");
         assert_eq!(microversion_for("latest"), "latest");
-        assert_eq!(ironic_base("http://h:6385/v1/").unwrap().as_str(), "http://h:6385/");
-        assert_eq!(ironic_base("http://h/baremetal").unwrap().as_str(), "http://h/baremetal/");
     }
 
     proptest::proptest! {

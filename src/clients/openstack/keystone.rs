@@ -3,7 +3,6 @@
 //! its answer. Ironic and Nova authenticate through here; each finds its
 //! own endpoint in the catalog.
 
-use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
@@ -23,16 +22,19 @@ const MIN_TOKEN_LIFE: Duration = Duration::from_secs(120);
 const TOKEN_BODY_LIMIT: u64 = 4 * 1024 * 1024;
 
 /// Why the credentials could not be used, or Keystone refused them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeystoneError {
     /// `[watcher_clients_auth]` is missing, incomplete or unusable.
+    #[error("[watcher_clients_auth]: {message}")]
     Config {
         /// What is missing or wrong.
         message: String,
     },
     /// The connection to Keystone (`auth_url`) failed.
+    #[error("Keystone: {0}")]
     Transport(TransportError),
     /// Keystone refused the credentials (or failed: 5xx).
+    #[error("Keystone refused ({status}): {message}")]
     Refused {
         /// The HTTP status Keystone answered (401, 5xx, ...).
         status: u16,
@@ -40,45 +42,11 @@ pub enum KeystoneError {
         message: String,
     },
     /// The answer is not Keystone's.
+    #[error("unexpected answer from Keystone: {detail}")]
     Unexpected {
         /// What was wrong with it.
         detail: String,
     },
-}
-
-impl fmt::Display for KeystoneError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            KeystoneError::Config { message } => write!(f, "[watcher_clients_auth]: {message}"),
-            KeystoneError::Transport(error) => write!(f, "Keystone: {error}"),
-            KeystoneError::Refused { status, message } => write!(f, "Keystone refused ({status}): {message}"),
-            KeystoneError::Unexpected { detail } => write!(f, "unexpected answer from Keystone: {detail}"),
-        }
-    }
-}
-
-impl std::error::Error for KeystoneError {}
-
-impl KeystoneError {
-    /// What to do, for credentials used to reach `service` (`Ironic`,
-    /// `Nova`).
-    pub(crate) fn hint(&self, service: &str) -> String {
-        match self {
-            KeystoneError::Config { .. } => {
-                format!(
-                    "Watcher reaches {service} with the Keystone credentials in [watcher_clients_auth] of watcher.conf"
-                )
-            }
-            KeystoneError::Transport(error) => {
-                error.hint("auth_url in [watcher_clients_auth] (Keystone)", "[watcher_clients_auth] cafile")
-            }
-            KeystoneError::Refused { status: 500.., .. } => {
-                "Keystone failed on its side: its log says why; retry when it is fixed".into()
-            }
-            KeystoneError::Refused { .. } => "check the user, password and project in [watcher_clients_auth]".into(),
-            KeystoneError::Unexpected { .. } => "check that auth_url in [watcher_clients_auth] is Keystone's".into(),
-        }
-    }
 }
 
 /// A user or project's domain, by id or by name.
@@ -147,7 +115,7 @@ impl KeystoneAuth {
         let last = |values: &[(String, String)], key: &str| {
             // oslo.config has already stripped the value and removed its
             // quotes: spaces inside quotes are part of it.
-            values.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone()).filter(|v| !v.is_empty())
+            crate::clients::last_setting(values, key).cloned().filter(|v| !v.is_empty())
         };
         if let Some(name) = last(&values, "auth_section") {
             values = section(&name);
@@ -472,11 +440,29 @@ impl TokenAnswer {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
+    /// The options of section `name` of an INI text in file order: as much
+    /// of oslo.config's syntax as these tests write (no continuation lines,
+    /// no comments after values).
+    pub(crate) fn read_section(text: &str, name: &str) -> Vec<(String, String)> {
+        let mut current = None;
+        let mut options = Vec::new();
+        for line in text.lines().map(str::trim) {
+            if let Some(header) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                current = Some(header.to_owned());
+            } else if current.as_deref() == Some(name) && !line.starts_with(['#', ';']) {
+                if let Some((key, value)) = line.split_once('=') {
+                    options.push((key.trim().to_owned(), value.trim().to_owned()));
+                }
+            }
+        }
+        options
+    }
+
     fn from_watcher_conf(text: &str) -> Result<KeystoneAuth, KeystoneError> {
-        KeystoneAuth::from_sections(&|section| crate::watcher::ini::read_section(text, section))
+        KeystoneAuth::from_sections(&|section| read_section(text, section))
     }
 
     const AUTH: &str = "[watcher_clients_auth]\nauth_type = password\nauth_url = http://keystone:5000\nusername = watcher\npassword = s3cret\nuser_domain_name = Default\nproject_name = service\nproject_domain_id = default\n";

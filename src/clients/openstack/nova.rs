@@ -19,20 +19,19 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use reqwest::blocking::{Client, Response};
-use reqwest::header::{HeaderMap, ACCEPT};
-use reqwest::StatusCode;
+use reqwest::blocking::Response;
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
 use serde::de::{self, IgnoredAny, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use url::Url;
 
-use crate::clients::http::{self, HttpOptions, TransportError};
-use crate::clients::json_body::{self, BodyError};
-use crate::clients::openstack::keystone::{self, KeystoneAuth, KeystoneError, Session, SessionCache};
+use crate::clients::http::HttpOptions;
+use crate::clients::openstack::keystone::KeystoneAuth;
+use crate::clients::openstack::service::{ErrorKind, OpenStackError, Service, ServiceClient, Supported};
 
 /// Watcher's `[nova_client] api_version` default, which is also the lowest
 /// it accepts (`watcher.common.clients.MIN_NOVA_API_VERSION`).
@@ -106,7 +105,7 @@ impl NovaSettings {
     /// setting wins; empty values mean the default).
     pub(crate) fn from_section(values: &[(String, String)]) -> NovaSettings {
         let last = |key: &str| {
-            values.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.trim().to_owned()).filter(|v| !v.is_empty())
+            crate::clients::last_setting(values, key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
         };
         let defaults = NovaSettings::default();
         NovaSettings {
@@ -116,23 +115,17 @@ impl NovaSettings {
         }
     }
 
-    /// The catalog interface: `publicURL` → `public`.
-    fn interface(&self) -> &str {
-        self.endpoint_type.trim_end_matches("URL")
-    }
-
     /// The microversion Watcher sends, refused as Watcher refuses it
     /// (below 2.56, or not a version).
-    fn microversion(&self) -> Result<Microversion, NovaError> {
-        let version = Microversion::parse(&self.api_version).ok_or_else(|| NovaError::Config {
-            message: format!("[nova_client] api_version `{}` is not a compute API version", self.api_version),
+    fn microversion(&self) -> Result<Microversion, OpenStackError> {
+        let config = |message: String| OpenStackError::new(Service::Nova, ErrorKind::Config { message });
+        let version = Microversion::parse(&self.api_version).ok_or_else(|| {
+            config(format!("[nova_client] api_version `{}` is not a compute API version", self.api_version))
         })?;
         if version < MIN_WATCHER || matches!(version, Microversion::At(major, _) if major != 2) {
-            return Err(NovaError::Config {
-                message: format!(
-                    "[nova_client] api_version {version} is below {MIN_WATCHER}, the lowest Watcher accepts (its Nova client refuses to start)"
-                ),
-            });
+            return Err(config(format!(
+                "[nova_client] api_version {version} is below {MIN_WATCHER}, the lowest Watcher accepts (its Nova client refuses to start)"
+            )));
         }
         Ok(version)
     }
@@ -151,111 +144,6 @@ pub(crate) struct NovaOptions {
 impl Default for NovaOptions {
     fn default() -> Self {
         NovaOptions { http: HttpOptions::new(Duration::from_secs(60)), page_limit: None }
-    }
-}
-
-/// Why a Nova call (or the Keystone call before it) failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NovaError {
-    /// Keystone refused the credentials, or they are unusable.
-    Keystone(KeystoneError),
-    /// `[nova_client]` is unusable.
-    Config {
-        /// What is wrong with `api_version`.
-        message: String,
-    },
-    /// Below HTTP, talking to Nova.
-    Transport(TransportError),
-    /// The catalog has no matching `compute` endpoint.
-    NoEndpoint {
-        /// The interface looked for (`endpoint_type` without a trailing `URL`).
-        interface: String,
-        /// The region looked for; `None`: any region.
-        region: Option<String>,
-    },
-    /// Nova does not serve the microversion asked for (406).
-    Microversion {
-        /// The microversion sent (`[nova_client] api_version`).
-        requested: String,
-        /// The first line of Nova's message, secrets masked.
-        message: String,
-    },
-    /// Nova answered an error, with its message.
-    Api {
-        /// The HTTP status Nova answered.
-        status: u16,
-        /// The first line of Nova's message, secrets masked.
-        message: String,
-    },
-    /// The answer is not what Nova or Keystone send.
-    Unexpected {
-        /// What was wrong with it.
-        detail: String,
-    },
-}
-
-impl fmt::Display for NovaError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NovaError::Keystone(e) => e.fmt(f),
-            NovaError::Config { message } => f.write_str(message),
-            NovaError::Transport(error) => write!(f, "Nova: {error}"),
-            NovaError::NoEndpoint { interface, region } => write!(
-                f,
-                "no compute endpoint with interface `{interface}`{} in the Keystone catalog",
-                region.as_deref().map(|r| format!(" in region `{r}`")).unwrap_or_default()
-            ),
-            NovaError::Microversion { requested, message } => {
-                write!(f, "Nova does not support API version {requested}: {message}")
-            }
-            NovaError::Api { status, message } => write!(f, "Nova refused ({status}): {message}"),
-            NovaError::Unexpected { detail } => write!(f, "unexpected answer from Nova: {detail}"),
-        }
-    }
-}
-
-impl std::error::Error for NovaError {}
-
-fn auth_config(message: String) -> NovaError {
-    NovaError::Keystone(KeystoneError::Config { message })
-}
-
-impl NovaError {
-    /// A Nova body that could not be read as expected.
-    fn body(e: BodyError) -> NovaError {
-        match e {
-            BodyError::Transport(error) => NovaError::Transport(error),
-            other => NovaError::Unexpected { detail: other.describe_shape() },
-        }
-    }
-}
-
-impl NovaError {
-    /// What to do about it.
-    pub(crate) fn hint(&self) -> String {
-        match self {
-            NovaError::Keystone(e) => e.hint("Nova"),
-            NovaError::Config { .. } => "set [nova_client] api_version to 2.56 (Watcher's default) or later".into(),
-            NovaError::Transport(error) => {
-                error.hint("the catalog's compute endpoint", "[watcher_clients_auth] cafile")
-            }
-            NovaError::NoEndpoint { .. } => {
-                "check [nova_client] endpoint_type and region_name against `openstack endpoint list --service compute`"
-                    .into()
-            }
-            NovaError::Microversion { .. } => {
-                "set [nova_client] api_version to one this Nova supports (`openstack versions show --service compute`)"
-                    .into()
-            }
-            NovaError::Api { status: 403, .. } => {
-                "listing hypervisors needs an admin role (policy os_compute_api:os-hypervisors:list-detail)".into()
-            }
-            NovaError::Api { status: 401, .. } => {
-                "Nova does not accept Keystone's token: check Nova's Keystone settings".into()
-            }
-            NovaError::Api { .. } => "Nova's message says what it expected".into(),
-            NovaError::Unexpected { .. } => "check that the catalog's compute endpoint is Nova's".into(),
-        }
     }
 }
 
@@ -329,17 +217,10 @@ pub struct HypervisorListing {
 }
 
 pub(crate) struct NovaClient {
-    /// Without the system's CA certificates when Keystone is plain http
-    /// (start-up cost); an https compute endpoint gets `https`.
-    http: Client,
-    https: OnceLock<Result<Client, String>>,
-    http_options: HttpOptions,
-    auth: KeystoneAuth,
+    core: ServiceClient,
     settings: NovaSettings,
     microversion: Microversion,
     page_limit: Option<u32>,
-    timeout: Duration,
-    session: SessionCache,
 }
 
 impl fmt::Debug for NovaClient {
@@ -358,37 +239,16 @@ impl NovaClient {
         auth: KeystoneAuth,
         settings: NovaSettings,
         options: NovaOptions,
-    ) -> Result<NovaClient, NovaError> {
+    ) -> Result<NovaClient, OpenStackError> {
         let microversion = settings.microversion()?;
-        let mut http_options = options.http;
-        if let Some(timeout) = auth.timeout() {
-            http_options.timeout = timeout;
-        }
-        if let (Some(cafile), None) = (auth.cafile(), &http_options.ca_cert_pem) {
-            let pem = std::fs::read_to_string(cafile)
-                .map_err(|e| auth_config(format!("cannot read cafile {cafile}: {e}")))?;
-            http_options.ca_cert_pem = Some(pem);
-        }
-        let https = auth.token_url().map(|u| u.scheme() == "https").unwrap_or(true);
-        let build = |https: bool| {
-            http::build_client(&http_options, https).map_err(|e| auth_config(e.0.replace("maas-ca-cert", "cafile")))
-        };
-        let http = build(https)?;
-        let https_client = OnceLock::new();
-        if https {
-            let _ = https_client.set(Ok(http.clone()));
-        }
-        Ok(NovaClient {
-            http,
-            https: https_client,
-            timeout: http_options.timeout,
-            http_options,
+        let core = ServiceClient::new(
+            Service::Nova,
             auth,
-            settings,
-            microversion,
-            page_limit: options.page_limit,
-            session: SessionCache::default(),
-        })
+            options.http,
+            &settings.endpoint_type,
+            settings.region_name.clone(),
+        )?;
+        Ok(NovaClient { core, settings, microversion, page_limit: options.page_limit })
     }
 
     /// Whether the servers are counted (Nova no longer sends `running_vms`).
@@ -396,78 +256,30 @@ impl NovaClient {
         self.microversion >= RUNNING_VMS_REMOVED
     }
 
-    fn client_for(&self, url: &Url) -> Result<&Client, NovaError> {
-        if url.scheme() != "https" {
-            return Ok(&self.http);
-        }
-        let built = self.https.get_or_init(|| {
-            http::build_client(&self.http_options, true).map_err(|e| e.0.replace("maas-ca-cert", "cafile"))
-        });
-        built.as_ref().map_err(|message| auth_config(message.clone()))
-    }
-
-    fn authenticate(&self) -> Result<Session, NovaError> {
-        let token_url = self.auth.token_url().map_err(NovaError::Keystone)?;
-        let issued = keystone::authenticate(self.client_for(&token_url)?, &self.auth, self.timeout)
-            .map_err(NovaError::Keystone)?;
-        let interface = self.settings.interface();
-        let region = self.settings.region_name.as_deref();
-        let url = issued.answer.endpoint_url("compute", interface, region).ok_or_else(|| NovaError::NoEndpoint {
-            interface: interface.to_owned(),
-            region: region.map(str::to_owned),
-        })?;
-        let endpoint = Url::parse(&format!("{}/", url.trim_end_matches('/')))
-            .map_err(|e| NovaError::Unexpected { detail: format!("the catalog's compute URL is not a URL ({e})") })?;
-        Ok(Session { token: issued.token, expires_at: issued.answer.expires_at(), endpoint })
-    }
-
-    /// The compute endpoint the catalog gives for these settings.
-    fn endpoint(&self) -> Result<Url, NovaError> {
-        Ok(self.session.get(|| self.authenticate())?.1)
-    }
-
     /// One GET below the compute endpoint; re-authenticates once on 401.
-    fn get(&self, path_and_query: &str) -> Result<Response, NovaError> {
-        let mut reauthenticated = false;
-        loop {
-            let (token, endpoint) = self.session.get(|| self.authenticate())?;
-            let url = endpoint
-                .join(path_and_query)
-                .map_err(|e| NovaError::Unexpected { detail: format!("bad request path ({e})") })?;
-            let version = self.microversion.to_string();
-            let response = self
-                .client_for(&url)?
-                .get(url.clone())
-                .header(ACCEPT, "application/json")
-                .header("X-Auth-Token", token.header)
+    fn get(&self, path_and_query: &str) -> Result<Response, OpenStackError> {
+        let version = self.microversion.to_string();
+        let (response, token) = self.core.send(Method::GET, path_and_query, |request| {
+            request
                 .header("X-OpenStack-Nova-API-Version", &version)
                 .header("OpenStack-API-Version", format!("compute {version}"))
-                .timeout(self.timeout)
-                .send()
-                .map_err(|e| NovaError::Transport(http::classify_transport(&e, &url, self.timeout)))?;
-            let status = response.status();
-            if status.is_success() {
-                return Ok(response);
-            }
-            if status == StatusCode::UNAUTHORIZED && !reauthenticated {
-                reauthenticated = true;
-                self.session.invalidate();
-                continue;
-            }
-            let body = http::read_error_body(response);
-            let message = http::first_line(&self.auth.mask(&fault_text(&body), Some(&token.secret)));
-            return Err(if status == StatusCode::NOT_ACCEPTABLE {
-                NovaError::Microversion { requested: version, message }
-            } else {
-                NovaError::Api { status: status.as_u16(), message }
-            });
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
         }
+        let message = self.core.refusal(response, &token, fault_text);
+        Err(self.core.error(if status == StatusCode::NOT_ACCEPTABLE {
+            ErrorKind::Microversion { requested: version, supported: Supported::Said(message) }
+        } else {
+            ErrorKind::Api { status: status.as_u16(), message }
+        }))
     }
 
     /// `GET /os-hypervisors/detail`, every page, following
     /// `hypervisors_links` (only their query: their host may be Nova's
     /// public URL rather than the endpoint in use).
-    pub(crate) fn list_hypervisors(&self) -> Result<HypervisorListing, NovaError> {
+    pub(crate) fn list_hypervisors(&self) -> Result<HypervisorListing, OpenStackError> {
         let with_servers = self.counts_servers();
         let mut query = Vec::new();
         if with_servers {
@@ -487,7 +299,7 @@ impl NovaClient {
         loop {
             let response = self.get(&path)?;
             answered = answered.or_else(|| answered_microversion(response.headers()));
-            let page: Page = json_body::read_json(response, PAGE_BODY_LIMIT, self.timeout).map_err(NovaError::body)?;
+            let page: Page = self.core.read_json(response, PAGE_BODY_LIMIT)?;
             let page_index = pages;
             pages += 1;
             let empty = page.hypervisors.is_empty();
@@ -503,9 +315,9 @@ impl NovaClient {
             match next {
                 Some(next_query) if !empty => {
                     if !markers.insert(next_query.clone()) || pages >= MAX_PAGES {
-                        return Err(NovaError::Unexpected {
+                        return Err(self.core.error(ErrorKind::Unexpected {
                             detail: "Nova's hypervisors_links lead back to a page already read".to_owned(),
-                        });
+                        }));
                     }
                     path = format!("os-hypervisors/detail?{next_query}");
                 }
@@ -518,7 +330,7 @@ impl NovaClient {
             microversion: answered,
             pages,
             running_vms_from: if with_servers { RunningVmsSource::Servers } else { RunningVmsSource::RunningVms },
-            endpoint: self.endpoint().map(|u| u.to_string()).unwrap_or_default(),
+            endpoint: self.core.endpoint().map(|u| u.to_string()).unwrap_or_default(),
         })
     }
 }
@@ -642,23 +454,23 @@ mod tests {
 
     /// The first line of a Nova error's message, as the client reports it.
     fn fault_message(body: &str) -> String {
-        http::first_line(&fault_text(body))
+        crate::clients::http::first_line(&fault_text(body))
     }
 
     fn section(text: &str) -> Vec<(String, String)> {
-        crate::watcher::ini::read_section(text, "nova_client")
+        crate::clients::openstack::keystone::tests::read_section(text, "nova_client")
     }
 
     #[test]
     fn settings_take_watchers_defaults_and_names() {
         assert_eq!(NovaSettings::from_section(&[]), NovaSettings::default());
         assert_eq!(NovaSettings::default().api_version, "2.56");
-        assert_eq!(NovaSettings::default().interface(), "public");
+        assert_eq!(NovaSettings::default().endpoint_type, "publicURL");
         let s = NovaSettings::from_section(&section(
             "[nova_client]\napi_version = 2.88\nendpoint_type = internalURL\nregion_name = RegionTwo\napi_version = 2.60\nregion_name =\n",
         ));
         assert_eq!(s.api_version, "2.60");
-        assert_eq!(s.interface(), "internal");
+        assert_eq!(s.endpoint_type, "internalURL");
         assert_eq!(s.region_name, None);
     }
 
@@ -712,24 +524,6 @@ mod tests {
         );
         assert_eq!(fault_message("<html>\n<h1>502</h1>"), "<html>");
         assert_eq!(fault_message(""), "no reason given");
-    }
-
-    #[test]
-    fn errors_have_codes_and_never_quote_secrets() {
-        use crate::exit_codes;
-        let e = NovaError::Api { status: 403, message: "no".into() };
-        assert_eq!(exit_codes::nova(&e), exit_codes::NOVA_API);
-        assert!(e.hint().contains("admin"));
-        let refused = NovaError::Keystone(KeystoneError::Refused { status: 401, message: "x".into() });
-        assert_eq!(exit_codes::nova(&refused), exit_codes::KEYSTONE_REFUSED);
-        let config = NovaError::Keystone(KeystoneError::Config { message: "x".into() });
-        assert_eq!(exit_codes::nova(&config), exit_codes::KEYSTONE_CONFIG);
-        let unexpected = NovaError::Keystone(KeystoneError::Unexpected { detail: "x".into() });
-        assert_eq!(exit_codes::nova(&unexpected), exit_codes::NOVA_API);
-        assert_eq!(
-            NovaError::NoEndpoint { interface: "public".into(), region: Some("R".into()) }.to_string(),
-            "no compute endpoint with interface `public` in region `R` in the Keystone catalog"
-        );
     }
 
     proptest::proptest! {
