@@ -258,6 +258,11 @@ impl Applied {
     pub(crate) fn settings_changed(&self) -> bool {
         self.created_dir || self.outcomes.iter().any(|(_, _, o)| o.changed())
     }
+
+    /// Whether a drop-in directory was created.
+    pub(crate) fn created_dir(&self) -> bool {
+        self.created_dir
+    }
 }
 
 /// Writes the plan: the directory if needed, then each file atomically.

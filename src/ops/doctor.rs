@@ -23,7 +23,7 @@ use crate::watcher::version::{self, MaasSupport, WatcherVersion};
 /// A check's verdict. Only `Fail` fails the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum Status {
+pub(crate) enum Verdict {
     /// Passed.
     Ok,
     /// Works, but something is worth fixing.
@@ -35,13 +35,13 @@ pub(crate) enum Status {
     Skip,
 }
 
-impl Status {
+impl Verdict {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
-            Status::Ok => "ok",
-            Status::Warn => "warn",
-            Status::Fail => "fail",
-            Status::Skip => "skip",
+            Verdict::Ok => "ok",
+            Verdict::Warn => "warn",
+            Verdict::Fail => "fail",
+            Verdict::Skip => "skip",
         }
     }
 }
@@ -52,7 +52,7 @@ pub(crate) struct Check {
     /// One of the names in [`names`], e.g. `maas-tls`.
     pub(crate) name: &'static str,
     /// The verdict.
-    pub(crate) status: Status,
+    pub(crate) status: Verdict,
     /// One line: what was found.
     pub(crate) message: String,
     /// One line: what to do about it; empty when there is nothing to do.
@@ -64,16 +64,16 @@ pub(crate) struct Check {
 }
 
 impl Check {
-    fn new(name: &'static str, status: Status, message: impl Into<String>, hint: impl Into<String>) -> Check {
+    fn new(name: &'static str, status: Verdict, message: impl Into<String>, hint: impl Into<String>) -> Check {
         Check { name, status, message: message.into(), hint: hint.into(), transient: false }
     }
 
     fn ok(name: &'static str, message: impl Into<String>) -> Check {
-        Check::new(name, Status::Ok, message, "")
+        Check::new(name, Verdict::Ok, message, "")
     }
 
     fn skip(name: &'static str, message: impl Into<String>) -> Check {
-        Check::new(name, Status::Skip, message, "")
+        Check::new(name, Verdict::Skip, message, "")
     }
 }
 
@@ -89,16 +89,16 @@ pub struct Report {
 impl Report {
     /// Whether any check failed (warnings do not count).
     pub fn failed(&self) -> bool {
-        self.checks.iter().any(|c| c.status == Status::Fail)
+        self.checks.iter().any(|c| c.status == Verdict::Fail)
     }
 
     /// The first check, in run order, with `status`.
-    pub(crate) fn first(&self, status: Status) -> Option<&Check> {
+    pub(crate) fn first(&self, status: Verdict) -> Option<&Check> {
         self.checks.iter().find(|c| c.status == status)
     }
 
     /// How many checks have `status`.
-    pub(crate) fn count(&self, status: Status) -> usize {
+    pub(crate) fn count(&self, status: Verdict) -> usize {
         self.checks.iter().filter(|c| c.status == status).count()
     }
 }
@@ -117,7 +117,7 @@ mod names {
 
 /// How much to check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Depth {
+pub enum Depth {
     /// update-status: MAAS's version and key with short timeouts; no
     /// listing, no Ironic.
     Cheap,
@@ -148,6 +148,12 @@ pub(crate) struct Findings {
     pub(crate) maas_user: Option<String>,
     /// The nodes Watcher's backend lists (full depth only).
     nodes: Option<Vec<Node>>,
+}
+
+/// The watcher.conf doctor reads when no options say where it is (or they
+/// cannot be loaded): the one Ubuntu's Watcher packages install.
+pub fn default_watcher_conf() -> PathBuf {
+    PathBuf::from(crate::config::DEFAULT_WATCHER_CONF_PATH)
 }
 
 /// The clashes in what is on disk for `config`: against our drop-ins (or
@@ -239,7 +245,7 @@ fn file_name(path: &Path) -> String {
 fn config_check(inputs: &Inputs<'_>) -> Check {
     let name = names::CONFIG;
     if let Err((message, hint)) = &inputs.config {
-        return Check::new(name, Status::Fail, message.clone(), hint.clone());
+        return Check::new(name, Verdict::Fail, message.clone(), hint.clone());
     }
     let files: Vec<String> = inputs.layout.paths().iter().map(|p| file_name(p)).collect();
     // Which file set the managed options, grouped by file.
@@ -259,7 +265,7 @@ fn config_check(inputs: &Inputs<'_>) -> Check {
     let clashes = inputs.clashes;
     if let Some(first) = clashes.first() {
         let more = if clashes.len() > 1 { format!(" (and {} more)", clashes.len() - 1) } else { String::new() };
-        return Check::new(name, Status::Fail, format!("{first}{more}"), first.hint());
+        return Check::new(name, Verdict::Fail, format!("{first}{more}"), first.hint());
     }
     let settings = if set_by.is_empty() { "no managed option set".to_owned() } else { set_by.join(", ") };
     Check::ok(name, format!("read {}; {settings}", files.join(", ")))
@@ -271,29 +277,29 @@ fn watcher_check(inputs: &Inputs<'_>, found: &mut Findings) -> Check {
     let version = match inputs.system.package_version(system::WATCHER_PACKAGE) {
         Ok(Some(text)) => match WatcherVersion::parse_deb(&text) {
             Some(v) => v,
-            None => return Check::new(name, Status::Warn, format!("cannot read Watcher's version from `{text}`"), ""),
+            None => return Check::new(name, Verdict::Warn, format!("cannot read Watcher's version from `{text}`"), ""),
         },
         Ok(None) => {
             return Check::new(
                 name,
-                Status::Warn,
+                Verdict::Warn,
                 format!("{} is not installed on this machine", system::WATCHER_PACKAGE),
                 "run doctor on a Watcher unit (where watcher-decision-engine runs)",
             )
         }
-        Err(e) => return Check::new(name, Status::Warn, format!("cannot read Watcher's version: {e}"), ""),
+        Err(e) => return Check::new(name, Verdict::Warn, format!("cannot read Watcher's version: {e}"), ""),
     };
     found.watcher_version = Some(version);
     match (maas, version.maas_support()) {
         (true, MaasSupport::Missing) => Check::new(
             name,
-            Status::Fail,
+            Verdict::Fail,
             format!("Watcher {version} has no MAAS support (2024.1, {}, or later needed)", version::FIRST_WITH_MAAS),
             "upgrade Watcher to 2024.1 (Ubuntu 24.04) or later, or unset maas-url to use Ironic",
         ),
         (true, MaasSupport::Defective { why }) => Check::new(
             name,
-            Status::Warn,
+            Verdict::Warn,
             format!("Watcher {version}: MAAS power actions will fail (upstream Nova helper defects)"),
             format!("{why}; see the compatibility table in the README (Watcher 12.0.0, 2024.1, works)"),
         ),
@@ -307,11 +313,11 @@ fn libmaas_check(system: &dyn System) -> Check {
         Ok(true) => Check::ok(name, format!("Watcher's Python imports {}", system::LIBMAAS_MODULE)),
         Ok(false) => Check::new(
             name,
-            Status::Fail,
+            Verdict::Fail,
             format!("Watcher's Python ({}) cannot import {}", system::WATCHER_PYTHON, system::LIBMAAS_MODULE),
             format!("install {} (the charm does so itself), then restart Watcher's services", system::LIBMAAS_PACKAGE),
         ),
-        Err(e) => Check::new(name, Status::Fail, format!("cannot run Watcher's Python: {e}"), ""),
+        Err(e) => Check::new(name, Verdict::Fail, format!("cannot run Watcher's Python: {e}"), ""),
     }
 }
 
@@ -325,7 +331,7 @@ fn is_transient(error: &MaasError) -> bool {
 }
 
 fn maas_error_check(name: &'static str, prefix: &str, error: &MaasError) -> Check {
-    let mut check = Check::new(name, Status::Fail, format!("{prefix}{error}"), error.hint());
+    let mut check = Check::new(name, Verdict::Fail, format!("{prefix}{error}"), error.hint());
     check.transient = is_transient(error);
     check
 }
@@ -345,7 +351,7 @@ fn maas_checks(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Vec<
         Err(e) => {
             checks.push(Check::new(
                 names::MAAS,
-                Status::Fail,
+                Verdict::Fail,
                 e.to_string(),
                 "paste the CA certificate in PEM form into maas-ca-cert",
             ));
@@ -374,7 +380,7 @@ fn maas_checks(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Vec<
             };
             checks.push(match listed {
                 Some(Err(e)) => {
-                    Check::new(names::MAAS, Status::Fail, format!("cannot list MAAS machines: {e}"), e.hint())
+                    Check::new(names::MAAS, Verdict::Fail, format!("cannot list MAAS machines: {e}"), e.hint())
                 }
                 Some(Ok(nodes)) => {
                     let check = Check::ok(
@@ -411,17 +417,17 @@ fn maas_checks(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Vec<
         {
             Check::new(
             names::MAAS_TLS,
-            Status::Fail,
+            Verdict::Fail,
             format!("Watcher would refuse MAAS's certificate: {t}"),
             "python-libmaas trusts only the system's CA store: set maas-ca-cert (the charm adds it there) or run update-ca-certificates with MAAS's CA, then restart Watcher's services",
             )
         }
         Ok(Err(e)) => {
-            let mut c = Check::new(names::MAAS_TLS, Status::Skip, format!("not checked: {e}"), "");
+            let mut c = Check::new(names::MAAS_TLS, Verdict::Skip, format!("not checked: {e}"), "");
             c.transient = is_transient(&e);
             c
         }
-        Err(e) => Check::new(names::MAAS_TLS, Status::Fail, e, ""),
+        Err(e) => Check::new(names::MAAS_TLS, Verdict::Fail, e, ""),
     });
     checks
 }
@@ -433,12 +439,12 @@ fn ironic_check(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Che
     }
     let client = match backend::connect(config, 4) {
         Ok(client) => client,
-        Err(e) => return Check::new(name, Status::Fail, e.to_string(), e.hint()),
+        Err(e) => return Check::new(name, Verdict::Fail, e.to_string(), e.hint()),
     };
     match client.list_nodes() {
         Ok(nodes) if nodes.is_empty() => Check::new(
             name,
-            Status::Fail,
+            Verdict::Fail,
             "Ironic answers, but lists no node to Watcher's project",
             "check Ironic's access rules: Watcher's user needs the service role (and rbac_service_role_elevated_access = true) or to own the nodes",
         ),
@@ -449,7 +455,7 @@ fn ironic_check(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Che
         }
         Err(e) => {
             let e = crate::Error::from(e);
-            Check::new(name, Status::Fail, e.to_string(), e.hint())
+            Check::new(name, Verdict::Fail, e.to_string(), e.hint())
         }
     }
 }
@@ -477,7 +483,7 @@ fn pairing_check(
     let listing = match listing {
         Ok(listing) => listing,
         Err(e) => {
-            return Check::new(name, Status::Fail, format!("cannot list Nova's hypervisors: {e}"), e.hint());
+            return Check::new(name, Verdict::Fail, format!("cannot list Nova's hypervisors: {e}"), e.hint());
         }
     };
     let backend = if config.maas.is_some() { metal::Backend::Maas } else { metal::Backend::Ironic };
@@ -491,7 +497,7 @@ fn pairing_check(
             Some(miss) => format!("{}; Watcher pairs only exact matches", miss.message),
             None => "Watcher keeps a MAAS machine only when its fqdn equals a hypervisor_hostname exactly (an Ironic node: extra.compute_node_id equals the hypervisor's id)".to_owned(),
         };
-        return Check::new(name, Status::Fail, format!("no node Watcher could manage: {counts}"), hint);
+        return Check::new(name, Verdict::Fail, format!("no node Watcher could manage: {counts}"), hint);
     }
     if let Some(miss) = pairing.near_misses.first() {
         let more = match pairing.near_misses.len() {
@@ -500,13 +506,13 @@ fn pairing_check(
         };
         return Check::new(
             name,
-            Status::Warn,
+            Verdict::Warn,
             format!("{counts}; {} near miss{}", summary.near_misses, if summary.near_misses == 1 { "" } else { "es" }),
             format!("{}{more}; `watcher-metal nodes --nova` lists them all", miss.message),
         );
     }
     if let Some(warning) = pairing.warnings.first() {
-        return Check::new(name, Status::Warn, counts, warning.clone());
+        return Check::new(name, Verdict::Warn, counts, warning.clone());
     }
     Check::ok(
         name,
@@ -529,7 +535,7 @@ fn debug_check(inputs: &Inputs<'_>, config: &CharmConfig, version: Option<Watche
         (true, Some(v)) if !v.logs_key_with_debug() => Check::ok(name, format!("Watcher {v} masks the key even with debug on")),
         (true, v) => Check::new(
             name,
-            Status::Warn,
+            Verdict::Warn,
             "debug=true logs the MAAS key in clear",
             format!(
                 "[DEFAULT] debug = true{} makes Watcher {} write [maas_client] api_key to its logs at start-up: set debug=false on the Watcher charm (juju config watcher debug=false), then rotate the MAAS key",
@@ -545,11 +551,11 @@ pub fn human_lines(report: &Report) -> Vec<String> {
     let mut lines = Vec::new();
     for c in &report.checks {
         lines.push(format!("{:<4}  {:<16} {}", c.status.as_str(), c.name, c.message));
-        if !c.hint.is_empty() && matches!(c.status, Status::Warn | Status::Fail) {
+        if !c.hint.is_empty() && matches!(c.status, Verdict::Warn | Verdict::Fail) {
             lines.push(format!("      {:<16} hint: {}", "", c.hint));
         }
     }
-    let (fail, warn) = (report.count(Status::Fail), report.count(Status::Warn));
+    let (fail, warn) = (report.count(Verdict::Fail), report.count(Verdict::Warn));
     lines.push(format!("{} checks: {fail} failed, {warn} warned", report.checks.len()));
     lines
 }

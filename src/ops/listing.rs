@@ -1,14 +1,18 @@
 //! Listing the nodes, for both faces: the backend's listing (with Nova's
 //! hypervisors downloaded at the same time when asked), an optional live
-//! power survey, and what Watcher would pair: with a named hypervisor list,
-//! or with Nova's own.
+//! power survey (with bounded concurrency), and what Watcher would pair:
+//! with a named hypervisor list, or with Nova's own.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use serde::Serialize;
 
 use crate::clients::openstack::nova::HypervisorListing;
 use crate::clients::openstack::service::{OpenStackError, Service};
-use crate::metal::Backend;
+use crate::metal::{Backend, MetalClient, MetalError, Node, PowerReading, PowerState};
 use crate::ops::backend;
-use crate::ops::survey::{self, HypervisorMatch, NodeRow};
-use crate::watcher::pairing::{self, Pairing};
+use crate::watcher::pairing::{self, NamedPair, Pairing};
 use crate::{config::CharmConfig, Error};
 
 /// What to list.
@@ -32,8 +36,8 @@ pub struct Listing {
     /// Every node, in the backend's order; with [`Request::live`], with the
     /// power state just asked (or why the query failed).
     pub rows: Vec<NodeRow>,
-    /// How the named hypervisors match, with [`Request::hypervisors`].
-    pub matches: Option<Vec<HypervisorMatch>>,
+    /// How the named hypervisors pair, with [`Request::hypervisors`].
+    pub named: Option<Vec<NamedPair>>,
     /// Nova's hypervisors and the pairing, with [`Request::nova`].
     pub nova: Option<(HypervisorListing, Pairing)>,
     /// Why the listing may be empty though nodes exist (the backend's
@@ -63,21 +67,95 @@ pub fn list(
     let empty_hint = if nodes.is_empty() { client.empty_listing_hint() } else { None };
     let rows = if request.live {
         let total = nodes.len();
-        survey::live_power_survey(client.as_ref(), nodes, request.concurrency, &|done| progress(done, total))
+        live_power_survey(client.as_ref(), nodes, request.concurrency, &|done| progress(done, total))
     } else {
         nodes.into_iter().map(|node| NodeRow { node, error: None }).collect()
     };
     let backend = client.backend();
-    let matches = request.hypervisors.as_ref().map(|names| {
+    let named = request.hypervisors.as_ref().map(|names| {
         let nodes: Vec<_> = rows.iter().map(|r| r.node.clone()).collect();
-        survey::match_hypervisors(backend, &nodes, names)
+        pairing::pair_named(backend, &nodes, names)
     });
     let nova = listing.map(|listing| {
         let nodes: Vec<_> = rows.iter().map(|r| r.node.clone()).collect();
         let pairing = pairing::pair(backend, &nodes, &listing.hypervisors);
         (listing, pairing)
     });
-    Ok(Listing { backend, rows, matches, nova, empty_hint })
+    Ok(Listing { backend, rows, named, nova, empty_hint })
+}
+
+/// A node and, after a live survey, what its BMC said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeRow {
+    /// The node as listed; after a live survey its power state (and raw
+    /// state) are what the query returned.
+    #[serde(flatten)]
+    pub node: Node,
+    /// Why the live query failed; the power state is then `error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Asks every node's power state with at most `concurrency` queries in
+/// flight. Failed or timed-out queries do not stop the survey: those nodes
+/// get `error` and the reason. `progress` is called with the number done.
+pub(crate) fn live_power_survey(
+    client: &dyn MetalClient,
+    nodes: Vec<Node>,
+    concurrency: usize,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Vec<NodeRow> {
+    let total = nodes.len();
+    let results: Vec<Mutex<Option<Result<PowerReading, MetalError>>>> = (0..total).map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let workers = concurrency.clamp(1, total.max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(node) = nodes.get(i) else { break };
+                let outcome = client.read_power(&node.id);
+                if let Ok(mut slot) = results[i].lock() {
+                    *slot = Some(outcome);
+                }
+                progress(done.fetch_add(1, Ordering::Relaxed) + 1);
+            });
+        }
+    });
+    nodes
+        .into_iter()
+        .zip(results)
+        .map(|(mut node, result)| {
+            let outcome = result.into_inner().ok().flatten();
+            match outcome {
+                Some(Ok(reading)) => {
+                    node.power_state = reading.state;
+                    node.raw_power_state = reading.raw;
+                    NodeRow { node, error: None }
+                }
+                Some(Err(e)) => {
+                    node.power_state = PowerState::Error;
+                    NodeRow { node, error: Some(e.to_string()) }
+                }
+                None => {
+                    node.power_state = PowerState::Error;
+                    NodeRow { node, error: Some("not queried".to_owned()) }
+                }
+            }
+        })
+        .collect()
+}
+
+/// Counts rows by power state, in a fixed order.
+pub fn count_by_power_state(rows: &[NodeRow]) -> [(PowerState, usize); 4] {
+    let mut counts = [(PowerState::On, 0), (PowerState::Off, 0), (PowerState::Unknown, 0), (PowerState::Error, 0)];
+    for row in rows {
+        if let Some(slot) = counts.iter_mut().find(|(s, _)| *s == row.node.power_state) {
+            slot.1 += 1;
+        }
+    }
+    counts
 }
 
 fn nova_stopped() -> OpenStackError {

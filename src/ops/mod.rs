@@ -4,11 +4,13 @@
 
 pub mod apply;
 pub mod backend;
+pub mod clock;
+pub mod converge;
 pub mod doctor;
 pub mod error;
 pub mod listing;
 pub mod power;
+pub mod remove;
 pub mod source;
-pub mod survey;
 pub mod unit;
 pub mod validate;

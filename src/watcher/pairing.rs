@@ -164,7 +164,7 @@ pub struct UnpairedHypervisor {
 /// What saving_energy would plan with its default parameters, over the
 /// pairs whose pool is known.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Plan {
+pub struct SavingEnergyPlan {
     /// The `free_used_percent` planned with, in percent of busy nodes.
     free_used_percent: f64,
     /// The `min_free_hosts_num` planned with.
@@ -224,7 +224,7 @@ pub struct Pairing {
     /// The hypervisors no node pairs with, in hypervisor order.
     pub unpaired_hypervisors: Vec<UnpairedHypervisor>,
     /// What saving_energy would do with the pairs.
-    pub plan: Plan,
+    pub plan: SavingEnergyPlan,
     /// Things about the whole pairing (one line each).
     pub warnings: Vec<String>,
 }
@@ -535,13 +535,122 @@ fn verdict(backend: Backend, hv: &Hypervisor, power: PowerState) -> (Option<Savi
 }
 
 /// `SavingEnergy.save_energy` with the default parameters.
-fn plan(busy: usize, candidates: usize, reserve: usize) -> Plan {
+fn plan(busy: usize, candidates: usize, reserve: usize) -> SavingEnergyPlan {
     let need = (busy as f64 * FREE_USED_PERCENT / 100.0).max(MIN_FREE_HOSTS_NUM);
     // Python's int() of a non-negative float truncates.
     let keep_on = need as usize;
     let (power_off, power_on) =
         if candidates > keep_on { (candidates - keep_on, 0) } else { (0, reserve.min(keep_on - candidates)) };
-    Plan { free_used_percent: FREE_USED_PERCENT, min_free_hosts_num: MIN_FREE_HOSTS_NUM, keep_on, power_off, power_on }
+    SavingEnergyPlan {
+        free_used_percent: FREE_USED_PERCENT,
+        min_free_hosts_num: MIN_FREE_HOSTS_NUM,
+        keep_on,
+        power_off,
+        power_on,
+    }
+}
+
+/// Why Watcher 12.0.0-15.0.0, which read only the first page of Nova's
+/// hypervisor listing, do not see a hypervisor on page `page` (from 0);
+/// `None` on the first page.
+pub fn unseen_page(page: usize) -> Option<String> {
+    (page > 0).then(|| format!("page {} of Nova's listing: Watcher 12.0.0-15.0.0 do not see it", page + 1))
+}
+
+/// What Watcher does with one hypervisor of a [`Pairing`].
+#[derive(Debug, Clone, Copy)]
+pub enum Handling<'a> {
+    /// A node pairs with it: Watcher manages it.
+    Managed(&'a Managed),
+    /// No node pairs with it, and why; the node it was probably meant to
+    /// match, if any.
+    Skipped(&'a UnpairedHypervisor, Option<&'a NearMiss>),
+    /// Neither (a hypervisor the pairing did not see).
+    Unknown,
+}
+
+impl Pairing {
+    /// How Watcher handles each of the `count` hypervisors paired, in their
+    /// order (the first node paired with a hypervisor is the one Watcher
+    /// uses).
+    pub fn handling(&self, count: usize) -> Vec<Handling<'_>> {
+        let mut out = vec![Handling::Unknown; count];
+        for m in &self.managed {
+            if let Some(slot) = out.get_mut(m.hypervisor_index).filter(|v| matches!(v, Handling::Unknown)) {
+                *slot = Handling::Managed(m);
+            }
+        }
+        for u in &self.unpaired_hypervisors {
+            if let Some(slot) = out.get_mut(u.index).filter(|v| !matches!(v, Handling::Managed(_))) {
+                *slot = Handling::Skipped(u, u.near_miss.and_then(|i| self.near_misses.get(i)));
+            }
+        }
+        out
+    }
+}
+
+/// A hypervisor known by name, and the node Watcher pairs with it (or why
+/// none).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NamedPair {
+    /// The hypervisor name as given (trimmed), in the list's order.
+    pub hypervisor: String,
+    /// The node Watcher will pair with this hypervisor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
+    /// That node's power state as the node listing gave it (not queried).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub power_state: Option<PowerState>,
+    /// For a skipped hypervisor: the node it was probably meant to pair with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    near_miss: Option<String>,
+    /// For a skipped hypervisor: why no node pairs with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl NamedPair {
+    /// Whether a node pairs with it, so Watcher can power-manage it.
+    pub fn managed(&self) -> bool {
+        self.node_id.is_some()
+    }
+}
+
+/// Reads hypervisor names one a line, as `openstack hypervisor list -f value
+/// -c "Hypervisor Hostname"` prints them; blank lines and `#` comments skip.
+pub fn parse_hypervisor_list(text: &str) -> Vec<String> {
+    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned).collect()
+}
+
+/// Applies Watcher's own rule ([`pair`]) to hypervisors
+/// known by name only: a MAAS machine manages the hypervisor whose hostname
+/// equals the machine's fqdn, exactly; an Ironic node manages the hypervisor
+/// whose id is the node's `extra.compute_node_id`. Anything else is
+/// skipped, with the nearest miss named (short name vs fqdn, case).
+pub(crate) fn pair_named(backend: Backend, nodes: &[Node], hypervisors: &[String]) -> Vec<NamedPair> {
+    let named: Vec<Hypervisor> = hypervisors.iter().map(|h| Hypervisor::named(h)).collect();
+    let pairing = pair(backend, nodes, &named);
+    let handling = pairing.handling(hypervisors.len());
+    hypervisors
+        .iter()
+        .zip(handling)
+        .map(|(hv, handling)| {
+            let mut out =
+                NamedPair { hypervisor: hv.clone(), node_id: None, power_state: None, near_miss: None, reason: None };
+            match handling {
+                Handling::Managed(m) => {
+                    out.node_id = Some(m.node_id.clone());
+                    out.power_state = Some(m.power_state);
+                }
+                Handling::Skipped(u, near) => {
+                    out.near_miss = near.map(|m| m.node_key.clone());
+                    out.reason = Some(u.reason.clone());
+                }
+                Handling::Unknown => {}
+            }
+            out
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -677,7 +786,7 @@ mod tests {
         assert_eq!(pools, [Some(PowerOffCandidate), Some(Busy), Some(PowerOnReserve), Some(Ignored), Some(Ignored)]);
         // 1 busy: keep int(max(0.1, 1)) = 1 free node on; one candidate, so nothing to do.
         assert_eq!((p.plan.keep_on, p.plan.power_off, p.plan.power_on), (1, 0, 0));
-        assert_eq!(plan(0, 3, 2), Plan { keep_on: 1, power_off: 2, power_on: 0, ..plan(0, 0, 0) });
+        assert_eq!(plan(0, 3, 2), SavingEnergyPlan { keep_on: 1, power_off: 2, power_on: 0, ..plan(0, 0, 0) });
         assert_eq!(plan(25, 0, 5).keep_on, 2);
         assert_eq!(plan(25, 0, 5).power_on, 2);
         assert_eq!(plan(30, 1, 0).power_on, 0);
@@ -699,5 +808,40 @@ mod tests {
         let p = pair(Backend::Maas, &nodes, &[Hypervisor::named("c1.maas")]);
         assert_eq!(p.managed[0].saving_energy, None);
         assert_eq!(p.summary.unknown, 1);
+    }
+}
+
+#[cfg(test)]
+mod hypervisor_list_tests {
+    use super::*;
+
+    use crate::metal::test_node as node;
+
+    #[test]
+    fn maas_pairing_is_exact_with_helpful_near_misses() {
+        let nodes = [
+            node("aaa111", "compute-1", "compute-1.maas", Some("compute-1.maas")),
+            node("bbb222", "compute-2", "compute-2.maas", Some("compute-2.maas")),
+            node("ccc333", "compute-3", "compute-3.maas", Some("compute-3.maas")),
+        ];
+        let hvs = parse_hypervisor_list("compute-1.maas\n\n# comment\ncompute-2\nCompute-3.MAAS\ncompute-9.maas\n");
+        let m = pair_named(Backend::Maas, &nodes, &hvs);
+        assert!(m[0].managed());
+        assert_eq!(m[0].node_id.as_deref(), Some("aaa111"));
+        assert!(!m[1].managed());
+        assert_eq!(m[1].near_miss.as_deref(), Some("compute-2.maas"));
+        assert!(m[1].reason.as_deref().unwrap().starts_with("is the short name of machine fqdn `compute-2.maas`"));
+        assert!(m[2].reason.as_deref().unwrap().starts_with("differs only in case from `compute-3.maas`"));
+        assert_eq!(m[3].reason.as_deref(), Some("no MAAS machine has fqdn `compute-9.maas`"));
+        assert_eq!(m[3].near_miss, None);
+    }
+
+    #[test]
+    fn ironic_pairing_uses_compute_node_id() {
+        let nodes = [node("uuid-1", "bm-1", "", Some("hv-id-1")), node("uuid-2", "bm-2", "", None)];
+        let m = pair_named(Backend::Ironic, &nodes, &["hv-id-1".into(), "bm-2".into(), "hv-x".into()]);
+        assert!(m[0].managed());
+        assert!(m[1].reason.as_deref().unwrap().contains("has no extra.compute_node_id"));
+        assert!(m[2].reason.as_deref().unwrap().starts_with("no Ironic node has extra.compute_node_id `hv-x`"));
     }
 }

@@ -1,0 +1,241 @@
+//! The actions: each reads its parameters, calls its operation and maps
+//! the result onto `action-set` (or the failure onto `action-fail`).
+
+use std::time::Duration;
+
+use crate::clients::maas::MaasError;
+use crate::config::CharmConfig;
+use crate::ops::backend;
+use crate::ops::clock::SystemClock;
+use crate::ops::converge::{self, Unit};
+use crate::ops::doctor;
+use crate::ops::listing;
+use crate::ops::power;
+use crate::ops::validate::{self, Stage};
+use crate::watcher::pairing;
+use crate::Error;
+
+use super::status;
+
+/// The most text one action result value carries (Juju passes results on
+/// the command line; about 100 KB is the practical limit).
+const MAX_RESULT_VALUE: usize = 60_000;
+
+/// A MAAS failure for a person: the stage in words, the diagnosis, the hint.
+fn maas_problem(stage: Stage, error: &MaasError) -> String {
+    format!("{}{error}; {}", stage.failure_prefix(), error.hint())
+}
+
+/// An action's failure message (already a diagnosis with its hint).
+pub(super) struct ActionFailure(pub(super) String);
+
+impl From<Error> for ActionFailure {
+    fn from(e: Error) -> Self {
+        let hint = e.hint();
+        ActionFailure(if hint.is_empty() { e.to_string() } else { format!("{e}; {hint}") })
+    }
+}
+
+impl From<crate::host::juju::HookToolError> for ActionFailure {
+    fn from(e: crate::host::juju::HookToolError) -> Self {
+        ActionFailure(e.to_string())
+    }
+}
+
+/// The action's config (warnings and problems go to `juju-log`).
+fn read_config(unit: &Unit<'_>) -> Result<Result<CharmConfig, String>, Error> {
+    converge::read_config(unit.tools, &mut |note| status::tell(unit.tools, note))
+}
+
+fn action_config(ctx: &Unit<'_>) -> Result<CharmConfig, ActionFailure> {
+    match read_config(ctx)? {
+        Ok(config) => Ok(config),
+        Err(problem) => Err(ActionFailure(format!("invalid configuration: {problem}"))),
+    }
+}
+
+fn params(ctx: &Unit<'_>) -> Result<serde_json::Map<String, serde_json::Value>, ActionFailure> {
+    let text = ctx.tools.action_get()?;
+    match serde_json::from_str(&text) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(serde_json::Value::Null) => Ok(serde_json::Map::new()),
+        _ => Err(ActionFailure("action-get did not print a JSON object".to_owned())),
+    }
+}
+
+fn pair(key: &str, value: impl ToString) -> (String, String) {
+    (key.to_owned(), value.to_string())
+}
+
+pub(super) fn validate(ctx: &Unit<'_>) -> Result<(), ActionFailure> {
+    let config = action_config(ctx)?;
+    let Some(maas) = &config.maas else {
+        // Nothing to validate: a failure, said the same way in results and message.
+        let (error, hint) = (Error::MaasNotConfigured.to_string(), Error::MaasNotConfigured.hint());
+        ctx.tools.action_set(&[
+            pair("result", "failure"),
+            pair("backend", "ironic"),
+            pair("stage", "config"),
+            pair("error", &error),
+            pair("hint", &hint),
+        ])?;
+        return Err(ActionFailure(format!("{error}; {hint}")));
+    };
+    let client = backend::maas_client(maas, backend::maas_options(maas)).map_err(Error::from)?;
+    match validate::validate(&client, true) {
+        Ok(report) => {
+            let mut results =
+                vec![pair("result", "success"), pair("backend", "maas"), pair("api-url", &report.api_url)];
+            if let Some(v) = &report.maas_version {
+                results.push(pair("maas-version", v));
+            }
+            if let Some(u) = &report.user {
+                results.push(pair("user", &u.username));
+                results.push(pair("is-superuser", u.is_superuser));
+            }
+            if let Some(m) = &report.machines {
+                results.push(pair("machines", m.total));
+            }
+            results.push(pair("latency-ms", report.latency_ms));
+            ctx.tools.action_set(&results)?;
+            Ok(())
+        }
+        Err(failure) => {
+            ctx.tools.action_set(&[
+                pair("result", "failure"),
+                pair("backend", "maas"),
+                pair("stage", failure.stage.as_str()),
+                pair("error", failure.error.to_string()),
+                pair("hint", failure.error.hint()),
+            ])?;
+            Err(ActionFailure(maas_problem(failure.stage, &failure.error)))
+        }
+    }
+}
+
+pub(super) fn list_nodes(ctx: &Unit<'_>) -> Result<(), ActionFailure> {
+    let params = params(ctx)?;
+    let live = params.get("live").and_then(serde_json::Value::as_bool).unwrap_or(false);
+    let hypervisors = params.get("hypervisors").and_then(serde_json::Value::as_str).unwrap_or("");
+    let config = action_config(ctx)?;
+    let wanted = pairing::parse_hypervisor_list(&hypervisors.replace(',', "\n"));
+    let request =
+        listing::Request { live, concurrency: 16, hypervisors: (!wanted.is_empty()).then_some(wanted), nova: false };
+    let listed = listing::list(&config, &request, &|_, _| {})?;
+    let rows = &listed.rows;
+    let mut results =
+        vec![pair("result", "success"), pair("backend", listed.backend.as_str()), pair("total", rows.len())];
+    for (state, n) in listing::count_by_power_state(rows) {
+        results.push(pair(&format!("counts.{state}"), n));
+    }
+    let listing: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let name = r.node.display_name();
+            let note = r.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
+            format!("{} {} {}{note}", r.node.id, name, r.node.power_state)
+        })
+        .collect();
+    results.push(pair("nodes", truncate(&listing.join("\n"))));
+    if let Some(named) = &listed.named {
+        let managed = named.iter().filter(|m| m.managed()).count();
+        results.push(pair("hypervisors.managed", managed));
+        results.push(pair("hypervisors.skipped", named.len() - managed));
+        let report: Vec<String> = named
+            .iter()
+            .map(|m| match &m.node_id {
+                Some(id) => format!("{} managed by node {id}", m.hypervisor),
+                None => format!("{} skipped: {}", m.hypervisor, m.reason.as_deref().unwrap_or("")),
+            })
+            .collect();
+        results.push(pair("hypervisors.report", truncate(&report.join("\n"))));
+    }
+    ctx.tools.action_set(&results)?;
+    Ok(())
+}
+
+pub(super) fn power_status(ctx: &Unit<'_>) -> Result<(), ActionFailure> {
+    let params = params(ctx)?;
+    let Some(wanted) = params.get("node").and_then(serde_json::Value::as_str).filter(|s| !s.is_empty()) else {
+        return Err(ActionFailure("the `node` parameter is required (a node id or hostname)".to_owned()));
+    };
+    let config = action_config(ctx)?;
+    let client = backend::connect(&config, 1)?;
+    // Only a reading: nothing to wait for, force or refuse.
+    let request = power::Request {
+        target: None,
+        wait: false,
+        force: false,
+        timeout: Duration::ZERO,
+        switches: power::Switches::default(),
+    };
+    let done = power::run(client.as_ref(), wanted, &request, &SystemClock).map_err(Error::from)?;
+    let mut results = vec![
+        pair("result", "success"),
+        pair("backend", client.backend().as_str()),
+        pair("node.id", &done.node.id),
+        pair("node.hostname", &done.node.hostname),
+        pair("power-state", done.reading.state),
+    ];
+    // As `watcher-metal power status` says `(changing to off)`.
+    if let Some(to) = done.reading.changing_to {
+        results.push(pair("changing-to", to));
+    }
+    ctx.tools.action_set(&results)?;
+    Ok(())
+}
+
+/// The `doctor` action: every check, each as `checks.NAME.status`,
+/// `.message` and `.hint`; the action fails when a check failed.
+pub(super) fn doctor(ctx: &Unit<'_>) -> Result<(), ActionFailure> {
+    let loaded = read_config(ctx)?;
+    let conf = match &loaded {
+        Ok(config) => config.watcher_conf_path.clone(),
+        Err(_) => doctor::default_watcher_conf(),
+    };
+    let config = loaded.as_ref().map_err(|p| (p.clone(), "fix the charm configuration".to_owned()));
+    let report = doctor::diagnose(config, &conf, ctx.system).map_err(Error::from)?;
+    let mut results = vec![
+        pair("result", if report.failed() { "failed" } else { "ok" }),
+        pair("failed", report.count(doctor::Verdict::Fail)),
+        pair("warned", report.count(doctor::Verdict::Warn)),
+    ];
+    for c in &report.checks {
+        results.push(pair(&format!("checks.{}.status", c.name), c.status.as_str()));
+        results.push(pair(&format!("checks.{}.message", c.name), truncate(&c.message)));
+        if !c.hint.is_empty() {
+            results.push(pair(&format!("checks.{}.hint", c.name), truncate(&c.hint)));
+        }
+    }
+    ctx.tools.action_set(&results)?;
+    match report.first(doctor::Verdict::Fail) {
+        Some(c) => Err(ActionFailure(format!("{}: {}; {}", c.name, c.message, c.hint))),
+        None => Ok(()),
+    }
+}
+
+fn truncate(text: &str) -> String {
+    if text.len() <= MAX_RESULT_VALUE {
+        return text.to_owned();
+    }
+    let mut end = MAX_RESULT_VALUE;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = text[..end].rfind('\n').unwrap_or(end);
+    format!("{}\n... (truncated; use `watcher-metal nodes` on the unit for the full list)", &text[..cut])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_results_are_truncated_at_a_line() {
+        let text = "x".repeat(100) + "\n" + &"y".repeat(MAX_RESULT_VALUE);
+        let out = truncate(&text);
+        assert!(out.starts_with(&"x".repeat(100)));
+        assert!(out.ends_with("full list)"));
+        assert!(out.len() < MAX_RESULT_VALUE + 100);
+    }
+}

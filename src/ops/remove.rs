@@ -1,0 +1,117 @@
+//! The charm's `remove` hook, as an operation: take out what the charm
+//! wrote (the drop-ins, the managed sections, the CA certificate, its state
+//! files), then restart the services once, best effort: the unit is going
+//! away. It works from the raw options, since the config may be invalid by
+//! now.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::{self, CharmOptions};
+use crate::host::juju::LogLevel;
+use crate::ops::converge::{self, Note, Notes, Unit};
+use crate::ops::source::{self, Source};
+use crate::ops::unit;
+use crate::watcher::effective;
+use crate::Error;
+
+/// What removal did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removed {
+    /// The files changed or removed, in order.
+    pub changed: Vec<PathBuf>,
+    /// Whether the CA certificate was removed.
+    pub ca_removed: bool,
+    /// The services restarted.
+    pub restarted: Vec<String>,
+}
+
+/// What the options name, read as leniently as they can be: the options
+/// themselves when they are valid, else the defaults, with an absolute
+/// `watcher-conf-path` taken as given.
+fn options_to_remove(options: &config::OptionMap) -> Result<CharmOptions, Error> {
+    let raw = |name: &str| {
+        options.iter().rev().find(|(k, _)| k == name).and_then(|(_, v)| v.as_str().filter(|s| !s.is_empty()))
+    };
+    let mut lenient = match CharmOptions::from_map(options) {
+        Ok((options, _)) => options,
+        Err(_) => CharmOptions::from_map(&Vec::new()).map(|(o, _)| o)?,
+    };
+    if let Some(path) = raw(config::WATCHER_CONF_PATH).filter(|p| Path::new(p).is_absolute()) {
+        lenient.watcher_conf_path = PathBuf::from(path);
+    }
+    Ok(lenient)
+}
+
+/// Removes what the charm wrote on the unit.
+pub fn remove(unit: &Unit<'_>, notes: &mut Notes<'_>) -> Result<Removed, Error> {
+    let options = source::read_options(Source::Hook { tools: unit.tools, refresh: false })?;
+    let lenient = options_to_remove(&options)?;
+    let conf = lenient.watcher_conf_path.clone();
+    // Each program's drop-in, and the shared directory's, where an earlier
+    // version wrote it.
+    let mut drop_ins = config::drop_in_paths_of(&conf, &lenient.services, &lenient.drop_in_name);
+    drop_ins.push(effective::drop_in_dir(&conf).join(&lenient.drop_in_name));
+    let state = unit.state_files(&conf);
+    let removed = unit::remove(unit.system, &conf, &drop_ins, lenient.mode, &unit.ca_dir, &state)?;
+    let mut changed = Vec::new();
+    for (path, _, outcome) in removed.applied.outcomes.iter().filter(|(_, _, o)| o.changed()) {
+        notes(Note::Log(LogLevel::Info, format!("{} {}", outcome.as_str(), path.display())))?;
+        changed.push(path.clone());
+    }
+    if removed.ca_changed {
+        converge::log_ca_change(unit, notes, false)?;
+    }
+    let mut restarted = Vec::new();
+    if removed.applied.settings_changed() || removed.ca_changed {
+        for service in config::services_from_options(&options) {
+            // Best effort: the unit is going away.
+            match unit.system.restart(&service) {
+                Ok(()) => restarted.push(service),
+                Err(e) => notes(Note::Log(LogLevel::Warning, e))?,
+            }
+        }
+    }
+    Ok(Removed { changed, ca_removed: removed.ca_changed, restarted })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::converge::fakes::{noted, FakeUnit};
+    use crate::ops::doctor::Depth;
+
+    #[test]
+    fn removal_takes_out_the_drop_ins_and_restarts_once_even_with_options_gone_bad() {
+        let unit = FakeUnit::new();
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
+        unit.set("maas-ca-cert", pem.into());
+        let (done, _) = noted(|notes| converge::converge(&unit.unit(), Depth::Hook, notes));
+        done.unwrap();
+        unit.system.take_restarts();
+        // An option broken since: removal still finds what was written.
+        unit.set("maas-timeout", (-1).into());
+        let (removed, notes) = noted(|notes| remove(&unit.unit(), notes));
+        let removed = removed.unwrap();
+        let drop_ins = [unit.drop_in("watcher-decision-engine"), unit.drop_in("watcher-applier")];
+        assert_eq!(removed.changed, drop_ins);
+        assert!(removed.ca_removed);
+        assert!(drop_ins.iter().all(|d| !d.exists() && !d.parent().unwrap().exists()));
+        assert_eq!(unit.system.take_restarts(), ["watcher-decision-engine", "watcher-applier"]);
+        let ca = format!("removed {} and rebuilt the CA bundle", unit.dir.path().join("ca/watcher-maas.crt").display());
+        assert!(notes.contains(&Note::Log(LogLevel::Info, ca)), "{notes:?}");
+        // Nothing left: a second removal changes and restarts nothing.
+        let (again, _) = noted(|notes| remove(&unit.unit(), notes));
+        assert_eq!(again.unwrap(), Removed { changed: vec![], ca_removed: false, restarted: vec![] });
+    }
+
+    #[test]
+    fn a_failed_restart_on_removal_is_logged_not_fatal() {
+        let unit = FakeUnit::new();
+        noted(|notes| converge::converge(&unit.unit(), Depth::Hook, notes)).0.unwrap();
+        *unit.system.failing_restarts.lock().unwrap() = 1;
+        let (removed, notes) = noted(|notes| remove(&unit.unit(), notes));
+        assert_eq!(removed.unwrap().restarted, ["watcher-applier"]);
+        let failed = "systemctl try-restart watcher-decision-engine: Job failed".to_owned();
+        assert!(notes.contains(&Note::Log(LogLevel::Warning, failed)), "{notes:?}");
+    }
+}
