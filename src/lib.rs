@@ -16,5 +16,3 @@ pub mod metal;
 pub mod ops;
 pub mod secret;
 pub mod watcher;
-
-pub use ops::error::Error;

@@ -141,7 +141,7 @@ fn layer_rank(module: &str) -> usize {
 fn every_folder_of_src_is_a_layer_and_imports_only_downwards() {
     let graph = graph();
     assert!(graph.len() > 30, "the modules were not read: {graph:?}");
-    assert!(graph["charm"].contains("ops::error"), "imports are not read: {:?}", graph["charm"]);
+    assert!(graph["charm"].contains("ops"), "imports are not read: {:?}", graph["charm"]);
     for (module, deps) in &graph {
         for dep in deps {
             assert!(layer_rank(dep) >= layer_rank(module), "{module} imports {dep}: an arrow up the layers {LAYERS:?}");

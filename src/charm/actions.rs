@@ -12,8 +12,8 @@ use crate::ops::doctor;
 use crate::ops::listing;
 use crate::ops::power;
 use crate::ops::validate::{self, Stage};
+use crate::ops::Error;
 use crate::watcher::pairing;
-use crate::Error;
 
 use super::status;
 

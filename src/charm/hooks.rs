@@ -5,7 +5,7 @@ use crate::host::juju::HookTools;
 use crate::ops::converge::{self, Note, Unit};
 use crate::ops::doctor::Depth;
 use crate::ops::remove;
-use crate::Error;
+use crate::ops::Error;
 
 use super::status;
 

@@ -15,7 +15,7 @@ mod status;
 use crate::host::juju::LogLevel;
 pub use crate::ops::converge::Unit;
 use crate::ops::doctor::Depth;
-use crate::Error;
+use crate::ops::Error;
 
 use actions::ActionFailure;
 

@@ -5,7 +5,7 @@
 use crate::host::juju::{HookTools, LogLevel, Status};
 use crate::host::system::one_line;
 use crate::ops::converge::Note;
-use crate::Error;
+use crate::ops::Error;
 
 /// The longest status message: `juju status` shows about this much; the
 /// whole message goes to `juju-log`.

@@ -8,10 +8,9 @@ use watcher_metal::config::{CharmConfig, ConfMode};
 use watcher_metal::host::juju::{self, JujuHookTools};
 use watcher_metal::ops::apply::{self, Content};
 use watcher_metal::ops::source::{self, read_text, Source};
-use watcher_metal::{
-    exit_codes, metal, ops::backend, ops::listing, ops::power, ops::validate, secret, watcher::ini, watcher::pairing,
-    Error,
-};
+use watcher_metal::ops::{backend, listing, power, validate, Error};
+use watcher_metal::watcher::{ini, pairing};
+use watcher_metal::{exit_codes, metal, secret};
 
 use super::args::{ConfigArgs, DoctorArgs, Format, NodesArgs, PowerAction, PowerArgs, RenderArgs, ValidateArgs};
 use super::report::{

@@ -7,7 +7,7 @@ mod report;
 
 pub(crate) use args::Cli;
 use args::Command;
-use watcher_metal::Error;
+use watcher_metal::ops::Error;
 
 /// Runs a command; `Ok` carries the exit code of a run that did its job.
 pub(crate) fn run(cli: Cli) -> Result<u8, Error> {

@@ -15,8 +15,8 @@ use crate::clients::openstack::nova::{NovaClient, NovaOptions, NovaSettings};
 use crate::clients::openstack::service::{OpenStackError, Service};
 use crate::config::{CharmConfig, MaasSettings};
 use crate::metal::{MetalClient, MetalError};
+use crate::ops::Error;
 use crate::watcher::effective::Layout;
-use crate::Error;
 
 /// How long an Ironic request may take (Watcher's client has no timeout).
 const IRONIC_TIMEOUT: Duration = Duration::from_secs(60);

@@ -24,8 +24,8 @@ use crate::ops::clock::Clock;
 use crate::ops::doctor::{self, Depth, Verdict};
 use crate::ops::source::{self, Source};
 use crate::ops::unit::{self, Libmaas, StateFiles};
+use crate::ops::Error;
 use crate::watcher::version::{self, MaasSupport, WatcherVersion};
-use crate::Error;
 
 /// The unit an operation of the charm works on.
 pub struct Unit<'a> {
@@ -597,7 +597,9 @@ pub(crate) mod fakes {
     }
 
     /// Runs `op`, collecting its notes.
-    pub(crate) fn noted<T>(op: impl FnOnce(&mut dyn FnMut(Note) -> Result<(), crate::Error>) -> T) -> (T, Vec<Note>) {
+    pub(crate) fn noted<T>(
+        op: impl FnOnce(&mut dyn FnMut(Note) -> Result<(), crate::ops::Error>) -> T,
+    ) -> (T, Vec<Note>) {
         let mut notes = Vec::new();
         let out = op(&mut |note| {
             notes.push(note);

@@ -374,7 +374,7 @@ fn maas_checks(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Vec<
             found.maas_user = Some(user.clone());
             let listed = match depth {
                 Depth::Full => {
-                    Some(backend::connect(config, 16).and_then(|c| c.list_nodes().map_err(crate::Error::from)))
+                    Some(backend::connect(config, 16).and_then(|c| c.list_nodes().map_err(crate::ops::Error::from)))
                 }
                 _ => None,
             };
@@ -454,7 +454,7 @@ fn ironic_check(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Che
             Check::ok(name, message)
         }
         Err(e) => {
-            let e = crate::Error::from(e);
+            let e = crate::ops::Error::from(e);
             Check::new(name, Verdict::Fail, e.to_string(), e.hint())
         }
     }
@@ -475,7 +475,7 @@ fn pairing_check(
     };
     let nodes = match found.nodes.take() {
         Some(nodes) => nodes,
-        None => match backend::connect(config, 16).and_then(|c| c.list_nodes().map_err(crate::Error::from)) {
+        None => match backend::connect(config, 16).and_then(|c| c.list_nodes().map_err(crate::ops::Error::from)) {
             Ok(nodes) => nodes,
             Err(_) => return Check::skip(name, "the metal backend could not list its nodes (see above)"),
         },

@@ -10,10 +10,11 @@ use serde::Serialize;
 
 use crate::clients::openstack::nova::HypervisorListing;
 use crate::clients::openstack::service::{OpenStackError, Service};
+use crate::config::CharmConfig;
 use crate::metal::{Backend, MetalClient, MetalError, Node, PowerReading, PowerState};
 use crate::ops::backend;
+use crate::ops::Error;
 use crate::watcher::pairing::{self, NamedPair, Pairing};
-use crate::{config::CharmConfig, Error};
 
 /// What to list.
 #[derive(Debug, Clone, Default)]

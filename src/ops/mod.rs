@@ -14,3 +14,5 @@ pub mod remove;
 pub mod source;
 pub mod unit;
 pub mod validate;
+
+pub use error::Error;

@@ -11,8 +11,8 @@ use crate::host::juju::LogLevel;
 use crate::ops::converge::{self, Note, Notes, Unit};
 use crate::ops::source::{self, Source};
 use crate::ops::unit;
+use crate::ops::Error;
 use crate::watcher::effective;
-use crate::Error;
 
 /// What removal did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,9 +8,9 @@ use std::path::Path;
 
 use crate::config::{self, CharmConfig, ConfigError, NoSecrets, OptionMap, SecretSource, Warning};
 use crate::host::juju::{self, HookTools};
+use crate::ops::Error;
 use crate::secret::SecretString;
 use crate::watcher::effective::Layout;
-use crate::Error;
 
 /// One source of charm options.
 #[derive(Clone, Copy)]

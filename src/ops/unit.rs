@@ -9,7 +9,7 @@ use crate::config::ConfMode;
 use crate::host::atomic_file::{self, FileError};
 use crate::host::system::{self, System};
 use crate::ops::apply::{self, Applied};
-use crate::Error;
+use crate::ops::Error;
 
 /// The system's directory of extra CA certificates.
 pub const DEFAULT_CA_DIR: &str = "/usr/local/share/ca-certificates";
