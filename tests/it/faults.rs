@@ -3,13 +3,11 @@
 //! timeout with a clear error, in bounded memory, and watcher.conf must
 //! always hold a whole file.
 
-mod common;
-
 use std::fs;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use metal_sim::{Fault, FaultRule, MaasSim, MaasSimConfig};
 
 /// Runs `validate` against a simulator whose `version/` misbehaves as

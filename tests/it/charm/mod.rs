@@ -2,14 +2,12 @@
 //! tools on PATH recording every call, against the MAAS simulator; and the
 //! packed `.charm` checked file by file.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use metal_sim::{MaasSim, MaasSimConfig, SimUser};
 use serde_json::{json, Value};
 
