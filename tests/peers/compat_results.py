@@ -1,6 +1,6 @@
 """Writes tests/peers/compat-results.md from what scripts/watcher-compat
 measured: for each Watcher version, how it was installed, and what each
-step of the MAAS and Ironic paths did (tests/watcher_peer.rs's
+step of the MAAS and Ironic paths did (tests/it/watcher_peer.rs's
 compat_report), with the upstream defect behind each failure.
 
 Usage: compat_results.py OUT.md RESULTS_DIR VERSION...
@@ -172,7 +172,7 @@ def main():
         f"Measured {today} by `scripts/watcher-compat` ({', '.join(versions)}): each version from PyPI in its own",
         "venv under `target/compat/`, with python-libmaas 0.6.8, run by `tests/peers/watcher_e2e.py` (Watcher's",
         "own code; only Nova faked) on the files the charm's config-changed wrote, against the MAAS simulator",
-        "over HTTP (`tests/watcher_peer.rs`, `compat_report`). The Ironic path is checked as far as it goes",
+        "over HTTP (`tests/it/watcher_peer.rs`, `compat_report`). The Ironic path is checked as far as it goes",
         "without Keystone: the factory's choice and the `[ironic_client]` options.",
         "",
         "## Summary (the charm's default layout, then `watcher-conf-mode: merge`)",

@@ -2,12 +2,10 @@
 //! unit's, against the MAAS simulator, with Watcher's programs (dpkg-query,
 //! python3) stood in for on PATH.
 
-mod common;
-
 use std::fs;
 use std::path::PathBuf;
 
-use common::*;
+use crate::common::*;
 use metal_sim::nova::{NovaSim, NovaSimConfig, SimHypervisor};
 use metal_sim::{MaasSim, MaasSimConfig};
 use serde_json::{json, Value};

@@ -1,10 +1,8 @@
 //! `watcher-metal nodes` and `watcher-metal power` against the MAAS simulator.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use metal_sim::{BmcFailure, Fault, FaultRule, MaasSim, MaasSimConfig, PowerState, SimMachine};
 
 fn config_for(sim: &MaasSim, dir: &tempfile::TempDir, timeout: u32) -> std::path::PathBuf {

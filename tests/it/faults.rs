@@ -3,13 +3,12 @@
 //! timeout with a clear error, in bounded memory, and watcher.conf must
 //! always hold a whole file.
 
-mod common;
-
+use std::cell::Cell;
 use std::fs;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use metal_sim::{Fault, FaultRule, MaasSim, MaasSimConfig};
 
 /// Runs `validate` against a simulator whose `version/` misbehaves as
@@ -28,7 +27,7 @@ fn command_with(path: &str, fault: Fault, args: &[&str]) -> (Run, Duration) {
     let started = Instant::now();
     let mut all = args.to_vec();
     all.extend(["-c", path_str(&config)]);
-    let r = run(&all);
+    let r = run_measured(&all);
     let took = started.elapsed();
     assert!(!r.stderr.contains(&sim.admin_key()));
     (r, took)
@@ -38,16 +37,55 @@ fn error_line(r: &Run) -> &str {
     r.stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or("")
 }
 
-/// The largest resident set of any child this test process has waited for,
-/// in KiB.
-#[allow(unsafe_code, reason = "getrusage has no safe wrapper in the tree")]
+thread_local! {
+    /// The largest resident set, in KiB, of the children this thread ran
+    /// through `run_measured`. libtest runs each test on a thread of its
+    /// own, and the other modules' children (Python peers, cargo) share
+    /// this process: getrusage's RUSAGE_CHILDREN would count them too.
+    static MAX_CHILD_RSS_KIB: Cell<i64> = const { Cell::new(0) };
+}
+
+/// Forks `argv[2:]` from a small Python process, waits for it, writes its
+/// largest resident set (KiB) to the file `argv[1]`, and ends as it ended.
+/// A child's ru_maxrss counts the memory of the process it was spawned from
+/// (the address space it had until exec): spawned from this test binary,
+/// with every module's data in it, it would measure the binary.
+const FORK_AND_MEASURE: &str = "import os, signal, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], 'w') as f:
+    f.write(str(usage.ru_maxrss))
+if os.WIFSIGNALED(status):
+    signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+    os.kill(os.getpid(), os.WTERMSIG(status))
+sys.exit(os.WEXITSTATUS(status))
+";
+
+/// Runs the binary as `run` does, and notes its largest resident set.
+fn run_measured(args: &[&str]) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let rss = dir.path().join("maxrss");
+    let out = Command::new("python3")
+        .args(["-c", FORK_AND_MEASURE])
+        .arg(&rss)
+        .arg(bin())
+        .args(args)
+        .env_remove("JUJU_CONTEXT_ID")
+        .env_remove("JUJU_DISPATCH_PATH")
+        .stdin(Stdio::null())
+        .output()
+        .expect("spawn python3");
+    let rss_kib: i64 = fs::read_to_string(&rss).expect("the child's maxrss").parse().unwrap();
+    MAX_CHILD_RSS_KIB.with(|max| max.set(max.get().max(rss_kib)));
+    Run::from_output(out)
+}
+
+/// The largest resident set of any child this test has run through
+/// `run_measured`, in KiB.
 fn max_child_rss_kib() -> i64 {
-    // SAFETY: getrusage only writes into the struct we pass.
-    unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
-        usage.ru_maxrss
-    }
+    MAX_CHILD_RSS_KIB.with(Cell::get)
 }
 
 #[test]

@@ -32,8 +32,6 @@
 //! `watcher.conf.d` dirs, so a drop-in there is gone after start-up) fails
 //! the default-layout test while the charm's default is that drop-in.
 
-mod common;
-
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -41,7 +39,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use metal_sim::{MaasSim, MaasSimConfig, PowerState, SimMachine};
 use serde_json::{json, Value};
 

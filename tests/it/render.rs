@@ -1,11 +1,9 @@
 //! `watcher-metal render`, run as a process: output, files, exit codes.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-use common::*;
+use crate::common::*;
 
 /// A watcher.conf as oslo-config-generator and a principal charm leave it:
 /// comments, a stale [maas_client], CRLF-free, no trailing newline.
@@ -56,7 +54,7 @@ fn merge_updates_only_the_managed_sections() {
     insta::assert_snapshot!("merged_existing", watcher_metal::watcher::ini::mask_secret_values(&merged));
 
     // A second run changes nothing and says so.
-    let again = common::run(&["render", "--merge", "--config", path_str(&config)]);
+    let again = crate::common::run(&["render", "--merge", "--config", path_str(&config)]);
     assert_eq!(again.stdout, format!("unchanged {}\n", conf.display()));
     assert_eq!(fs::read_to_string(&conf).unwrap(), merged);
 }

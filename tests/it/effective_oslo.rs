@@ -7,8 +7,6 @@
 //! Needs WATCHER12_PYTHON: python-watcher 12.0.0 with its dependencies, as
 //! `scripts/test` sets up. Under CI the variable is required.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -18,7 +16,7 @@ use proptest::prelude::*;
 use watcher_metal::watcher::effective::{Layout, MANAGED_OPTIONS};
 
 fn python() -> Option<String> {
-    common::peer_python("WATCHER12_PYTHON", "the oslo.config differential test")
+    crate::common::peer_python("WATCHER12_PYTHON", "the oslo.config differential test")
 }
 
 /// One option line: key, separator, value.

@@ -1,7 +1,6 @@
 //! Helpers shared by the integration tests: running the binary, fake Juju
 //! hook tools, and read-only or full file systems.
-// Each test crate uses a part of these helpers, and sees them through a
-// private `mod common`.
+// The modules of the test binary each use a part of these helpers.
 #![allow(dead_code, unreachable_pub)]
 
 use std::fs;

@@ -1,13 +1,11 @@
 //! `watcher-metal validate` against the MAAS simulator: success, and one
 //! test per failure mode with its exit code, message and hint.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use metal_sim::{Fault, FaultRule, MaasSim, MaasSimConfig, SimUser, TlsNames};
 
 /// A config file for `url` and `key`, plus extra options.

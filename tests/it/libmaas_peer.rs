@@ -6,8 +6,6 @@
 //! `tests/peers/requirements.txt`). Under CI the variable is required, so
 //! the check cannot silently not run.
 
-mod common;
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -15,7 +13,7 @@ use metal_sim::{MaasSim, MaasSimConfig, PowerState, SimMachine};
 use serde_json::Value;
 
 fn python() -> Option<String> {
-    common::peer_python("WATCHER_METAL_PYTHON", "the python-libmaas cross-check")
+    crate::common::peer_python("WATCHER_METAL_PYTHON", "the python-libmaas cross-check")
 }
 
 /// Runs the libmaas check against `sim` (querying `system_id`, or the first

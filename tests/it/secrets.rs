@@ -4,13 +4,11 @@
 //! token-secret part are looked for in all they print and all hook tool
 //! calls they make.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use metal_sim::{Fault, FaultRule, MaasSim, MaasSimConfig, SimUser};
 use serde_json::json;
 

@@ -15,8 +15,6 @@
 //! bm-01..04 and bm-11 keep their power; bm-05, 06, 07 and 12 are powered.
 //! Tests that change power each use their own nodes (they run in parallel).
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -24,7 +22,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
-use common::{path_str, write, Run};
+use crate::common::{path_str, write, Run};
 use serde_json::Value;
 use watcher_metal::exit_codes as exit;
 
@@ -57,7 +55,7 @@ struct Services {
 }
 
 fn python() -> Option<String> {
-    common::peer_python("OPENSTACK_PYTHON", "the real Keystone + Ironic tests")
+    crate::common::peer_python("OPENSTACK_PYTHON", "the real Keystone + Ironic tests")
 }
 
 /// A password no one could guess, of letters and digits.
@@ -185,7 +183,7 @@ impl Setup {
     }
 
     fn run_in(&self, cwd: Option<&Path>, args: &[&str]) -> Run {
-        let mut cmd = Command::new(common::bin());
+        let mut cmd = Command::new(crate::common::bin());
         cmd.args(args).env_remove("JUJU_CONTEXT_ID").env_remove("JUJU_DISPATCH_PATH").stdin(Stdio::null());
         if let Some(dir) = cwd {
             cmd.current_dir(dir);

@@ -3,12 +3,10 @@
 //! watcher.conf's `[watcher_clients_auth]`), and the library client where a
 //! test must act between two calls.
 
-mod common;
-
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{conf_path, path_str, run, write, Run};
+use crate::common::{conf_path, path_str, run, write, Run};
 use metal_sim::ironic::{IronicSim, IronicSimConfig, SimNode};
 use serde_json::Value;
 use watcher_metal::clients::http::HttpOptions;

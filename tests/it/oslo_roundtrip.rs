@@ -5,12 +5,10 @@
 //! --no-deps) and oslo.config, as `scripts/test` sets up. Under CI the
 //! variable is required, so the check cannot silently not run.
 
-mod common;
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 fn python() -> Option<String> {

@@ -3,12 +3,10 @@
 //! data and Watcher's rule, not from the code under test), near misses,
 //! running VMs, saving_energy's pools, microversions, faults, and secrets.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use metal_sim::nova::{Fault, FaultRule, NovaSim, NovaSimConfig, SimHypervisor};
 use metal_sim::{MaasSim, MaasSimConfig, PowerState, SimMachine};
 use serde_json::Value;

@@ -1,0 +1,233 @@
+//! What the unit says when it cannot converge: `blocked` when a person
+//! must act (bad config, a clash, a rejected key, an unsupported Watcher),
+//! `waiting` when it may pass by itself (MAAS down or failing, no
+//! watcher.conf yet), always with the diagnosis.
+
+use std::fs;
+
+use metal_sim::SimUser;
+use serde_json::json;
+
+use super::{maas, Unit, PRINCIPAL_CONF, SECRET_URI};
+use crate::common::*;
+
+#[test]
+fn a_clash_is_blocked_with_the_file_and_option() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    // watcher.conf is read after the drop-ins: its setting wins.
+    write(&unit.conf, &format!("{PRINCIPAL_CONF}\n[maas_client]\nurl = http://elsewhere:5240/MAAS\n"));
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    let (status, message) = unit.last_status();
+    assert_eq!(status, "blocked");
+    assert!(
+        message.starts_with(&format!(
+            "{} sets [maas_client] url, which overrides the charm's setting",
+            unit.conf.display()
+        )),
+        "{message}"
+    );
+    assert!(message.len() <= 160, "{message}");
+    assert!(unit.drop_in().contains("[maas_client]"), "the drop-in is still written");
+
+    // A drop-in that sorts after ours wins too; one that sorts before does not.
+    write(&unit.conf, PRINCIPAL_CONF);
+    write(&unit.drop_in_dir().join("10-site.conf"), "[maas_client]\ntimeout = 5\n");
+    write(&unit.drop_in_dir().join("90-site.conf"), "[ironic_client]\nregion_name = RegionTwo\n");
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    let later = unit.drop_in_dir().join("90-site.conf");
+    let (status, message) = unit.last_status();
+    assert_eq!(status, "blocked");
+    assert!(message.starts_with(&format!("{} sets [ironic_client] region_name", later.display())), "{message}");
+    assert!(message.len() <= 120, "{message}");
+    assert!(unit.juju.calls().contains(&format!("remove `region_name` from [ironic_client] in {}", later.display())));
+    fs::remove_file(&later).unwrap();
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    assert_eq!(unit.last_status().0, "active");
+}
+
+#[test]
+fn a_python_libmaas_that_cannot_be_installed_is_blocked_by_name() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    unit.juju.set_libmaas_missing(Some("E: Unable to locate package python3-libmaas"));
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    assert_eq!(
+        unit.last_status(),
+        ("blocked".into(), "cannot install python3-libmaas: E: Unable to locate package python3-libmaas".into())
+    );
+    // Without MAAS nothing needs it.
+    unit.configure(None);
+    unit.juju.clear_calls();
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    assert!(unit.juju.calls_to("apt-get").is_empty() && unit.juju.calls_to("python3").is_empty());
+    assert_eq!(unit.last_status().0, "active");
+}
+
+#[test]
+fn watcher_versions_are_checked() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    unit.juju.set_watcher_version(Some("2:11.0.0-0ubuntu1"));
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    assert_eq!(
+        unit.last_status(),
+        ("blocked".into(), "Watcher 11.0.0 has no MAAS support (2024.1, 12.0.0, or later needed)".into())
+    );
+
+    unit.juju.set_watcher_version(Some("2:17.0.0-0ubuntu1~cloud0"));
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    let (status, message) = unit.last_status();
+    assert_eq!(status, "active");
+    assert!(
+        message.starts_with("Watcher 17.0.0: MAAS power actions will fail (upstream Nova helper defects)"),
+        "{message}"
+    );
+
+    // Caracal logs the key in clear with debug on: warned, with the fix.
+    unit.juju.set_watcher_version(Some("2:12.0.0-0ubuntu1"));
+    write(&unit.conf, &PRINCIPAL_CONF.replace("debug = False", "debug = True"));
+    unit.juju.clear_calls();
+    assert_eq!(unit.dispatch("hooks/update-status").code, 0);
+    let (status, message) = unit.last_status();
+    assert_eq!(status, "active");
+    assert_eq!(message, "debug=true logs the MAAS key in clear; MAAS 3.5.4, user admin");
+    assert!(unit.juju.calls().contains("juju config watcher debug=false"));
+    write(&unit.conf, PRINCIPAL_CONF);
+    assert_eq!(unit.dispatch("hooks/update-status").code, 0);
+    assert_eq!(unit.last_status(), ("active".into(), "MAAS 3.5.4, user admin".into()));
+}
+
+#[test]
+fn bad_config_is_blocked_not_an_error() {
+    let unit = Unit::new(None, KEY);
+    unit.configure(Some(json!({"maas-url": "http://10.0.0.2:5240/MAAS"})));
+    let r = unit.dispatch("hooks/config-changed");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(unit.last_status(), ("blocked".into(), "maas-url: is set but no API key is".into()));
+    assert_eq!(unit.conf(), PRINCIPAL_CONF, "nothing written");
+    assert!(unit.restarts().is_empty());
+    let logs = unit.juju.calls_to("juju-log");
+    assert!(logs.iter().any(|c| c.last().unwrap().contains("maas apikey")), "the hint is logged: {logs:?}");
+
+    unit.configure(Some(json!({"maas-url": "ftp://x", "maas-api-key": KEY, "maas-timeout": 0})));
+    let r = unit.dispatch("hooks/config-changed");
+    assert_eq!(r.code, 0);
+    assert_eq!(
+        unit.last_status(),
+        (
+            "blocked".into(),
+            "maas-url: uses scheme `ftp`; MAAS is reached over http or https (and 1 more problem)".into()
+        )
+    );
+}
+
+#[test]
+fn rejected_key_is_blocked_with_the_diagnosis() {
+    let sim = maas();
+    let admin = SimUser::admin();
+    let wrong = format!("{}:{}:XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX", admin.consumer_key, admin.token_key);
+    let unit = Unit::new(Some(&sim), &wrong);
+    let r = unit.dispatch("hooks/config-changed");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (status, message) = unit.last_status();
+    assert_eq!(status, "blocked");
+    assert!(message.starts_with("MAAS rejected the API key: wrong token secret (401); create a new key"), "{message}");
+}
+
+#[test]
+fn unreachable_maas_waits_and_is_rechecked() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let unit = Unit::new(None, KEY);
+    unit.configure(Some(json!({"maas-url": format!("http://127.0.0.1:{port}/MAAS"), "maas-api-key": KEY})));
+    let r = unit.dispatch("hooks/config-changed");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (status, message) = unit.last_status();
+    assert_eq!(status, "waiting", "a person cannot fix a MAAS that is down");
+    assert_eq!(
+        message,
+        format!("MAAS (re-checked by update-status): cannot use maas-url: connection refused by 127.0.0.1:{port}")
+    );
+    assert!(unit.juju.calls().contains("check the host and port in maas-url"), "the hint is in juju-log");
+    assert!(message.len() <= 120, "{message}");
+    // A name that does not resolve is a mistake to fix: blocked.
+    unit.configure(Some(json!({"maas-url": "http://maas.invalid:5240/MAAS", "maas-api-key": KEY})));
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    assert_eq!(unit.last_status().0, "blocked");
+}
+
+#[test]
+fn secret_problems_are_blocked_and_secret_changed_refreshes() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    fs::remove_file(unit.juju.dir.path().join("secret.json")).unwrap();
+    let r = unit.dispatch("hooks/config-changed");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (status, message) = unit.last_status();
+    assert_eq!(status, "blocked");
+    assert!(message.starts_with(&format!("cannot read the API key from Juju secret {SECRET_URI}")), "{message}");
+    assert!(message.len() <= 120, "{message}");
+    assert!(unit.juju.calls().contains("juju grant-secret"), "the whole diagnosis is in juju-log");
+
+    write(&unit.juju.dir.path().join("secret.json"), &json!({ "api-key": sim.admin_key() }).to_string());
+    unit.juju.clear_calls();
+    let r = unit.dispatch("hooks/secret-changed");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(unit.juju.calls_to("secret-get")[0][1..], [SECRET_URI, "--format=json", "--refresh"]);
+    assert_eq!(unit.last_status().0, "active");
+}
+
+#[test]
+fn missing_watcher_conf_waits() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    fs::remove_file(&unit.conf).unwrap();
+    let r = unit.dispatch("hooks/install");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (status, message) = unit.last_status();
+    assert_eq!(status, "waiting");
+    assert!(message.starts_with(&format!("waiting for {}", unit.conf.display())));
+    assert!(!unit.conf.exists());
+
+    // Half an hour later with no Watcher installed: this is not a Watcher unit.
+    unit.juju.set_watcher_version(None);
+    let since = unit.charm_dir.path().join(".watcher-metal-waiting-since");
+    let then = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 31 * 60;
+    write(&since, &then.to_string());
+    assert_eq!(unit.dispatch("hooks/update-status").code, 0);
+    let (status, message) = unit.last_status();
+    assert_eq!(status, "blocked");
+    assert!(message.starts_with("no Watcher here after 31 min (python3-watcher not installed"), "{message}");
+    // Watcher arrives: the unit goes on.
+    unit.juju.set_watcher_version(Some("2:12.0.0-0ubuntu1"));
+    write(&unit.conf, PRINCIPAL_CONF);
+    assert_eq!(unit.dispatch("hooks/update-status").code, 0);
+    assert_eq!(unit.last_status().0, "active");
+    assert!(!since.exists());
+}
+
+#[test]
+fn a_maas_answering_5xx_waits() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    sim.add_fault(metal_sim::FaultRule {
+        path_contains: "version/".into(),
+        op: None,
+        times: None,
+        fault: metal_sim::Fault::Status {
+            status: 502,
+            content_type: "text/plain".into(),
+            body: "Bad Gateway".into(),
+            retry_after: None,
+        },
+    });
+    assert_eq!(unit.dispatch("hooks/update-status").code, 0);
+    let (status, message) = unit.last_status();
+    assert_eq!(status, "waiting", "{message}");
+    assert!(message.starts_with("MAAS (re-checked by update-status): "), "{message}");
+    sim.clear_faults();
+    assert_eq!(unit.dispatch("hooks/update-status").code, 0);
+    assert_eq!(unit.last_status().0, "active");
+}
