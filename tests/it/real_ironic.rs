@@ -29,7 +29,7 @@ use watcher_metal::exit_codes as exit;
 const NODES: usize = 12;
 const PAGE_SIZE: usize = 5;
 /// Seconds a fake power change takes.
-const POWER_DELAY: u64 = 2;
+const POWER_DELAY: u64 = 5;
 
 struct Passwords {
     admin: String,
