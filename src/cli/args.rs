@@ -159,9 +159,10 @@ pub(super) struct ConfigArgs {
     pub(super) app: Option<String>,
 
     /// Read the MAAS and Ironic settings from an existing watcher.conf
-    /// instead: the effective [maas_client] and [ironic_client] values of
-    /// its drop-ins (watcher.conf.d/*.conf, sorted) and the file itself,
-    /// the last setting winning, as Watcher's services read them.
+    /// instead: the effective [maas_client] and [ironic_client] values as
+    /// the decision engine reads them, from its drop-ins
+    /// (watcher.conf.d/*.conf and watcher-decision-engine.conf.d/*.conf,
+    /// sorted) and the file itself, the last setting winning.
     #[arg(long, value_name = "PATH", conflicts_with = "config")]
     pub(super) watcher_conf: Option<PathBuf>,
 }
@@ -189,9 +190,11 @@ pub(super) struct RenderArgs {
     #[arg(long, value_name = "DIR")]
     pub(super) templates: Option<PathBuf>,
 
-    /// Where to write; `-` prints to standard output. Default: the drop-in
-    /// (watcher.conf.d/DROP-IN-NAME beside watcher-conf-path), or
-    /// watcher-conf-path with --merge or --full. With a PATH only that file
+    /// Where to write; `-` prints to standard output. Default: the drop-ins
+    /// (PROGRAM.conf.d/DROP-IN-NAME for each of watcher-services, in the
+    /// directory above watcher-conf-path's: /etc for
+    /// /etc/watcher/watcher.conf), or watcher-conf-path with --merge or
+    /// --full. With a PATH only that file
     /// is written: no migration, no clash check.
     #[arg(long, short = 'o', value_name = "PATH")]
     pub(super) output: Option<PathBuf>,
