@@ -54,11 +54,28 @@ fn action_config(ctx: &Unit<'_>) -> Result<CharmConfig, ActionFailure> {
     }
 }
 
-fn params(ctx: &Unit<'_>) -> Result<serde_json::Map<String, serde_json::Value>, ActionFailure> {
+/// The `list-nodes` action's parameters, as `charm/actions.yaml` declares them.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct ListNodesParams {
+    live: bool,
+    hypervisors: String,
+}
+
+/// The `power-status` action's parameters.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct PowerStatusParams {
+    node: String,
+}
+
+/// The action's parameters from `action-get --format=json` (`null`: none given).
+fn params<T: serde::de::DeserializeOwned + Default>(ctx: &Unit<'_>) -> Result<T, ActionFailure> {
     let text = ctx.tools.action_get()?;
-    match serde_json::from_str(&text) {
-        Ok(serde_json::Value::Object(map)) => Ok(map),
-        Ok(serde_json::Value::Null) => Ok(serde_json::Map::new()),
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(serde_json::Value::Null) => Ok(T::default()),
+        Ok(value @ serde_json::Value::Object(_)) => serde_json::from_value(value)
+            .map_err(|e| ActionFailure(format!("action-get printed parameters of the wrong type: {e}"))),
         _ => Err(ActionFailure("action-get did not print a JSON object".to_owned())),
     }
 }
@@ -114,9 +131,7 @@ pub(super) fn validate(ctx: &Unit<'_>) -> Result<(), ActionFailure> {
 }
 
 pub(super) fn list_nodes(ctx: &Unit<'_>) -> Result<(), ActionFailure> {
-    let params = params(ctx)?;
-    let live = params.get("live").and_then(serde_json::Value::as_bool).unwrap_or(false);
-    let hypervisors = params.get("hypervisors").and_then(serde_json::Value::as_str).unwrap_or("");
+    let ListNodesParams { live, hypervisors } = params(ctx)?;
     let config = action_config(ctx)?;
     let wanted = pairing::parse_hypervisor_list(&hypervisors.replace(',', "\n"));
     let request =
@@ -155,10 +170,11 @@ pub(super) fn list_nodes(ctx: &Unit<'_>) -> Result<(), ActionFailure> {
 }
 
 pub(super) fn power_status(ctx: &Unit<'_>) -> Result<(), ActionFailure> {
-    let params = params(ctx)?;
-    let Some(wanted) = params.get("node").and_then(serde_json::Value::as_str).filter(|s| !s.is_empty()) else {
+    let PowerStatusParams { node } = params(ctx)?;
+    if node.is_empty() {
         return Err(ActionFailure("the `node` parameter is required (a node id or hostname)".to_owned()));
-    };
+    }
+    let wanted = node.as_str();
     let config = action_config(ctx)?;
     let client = backend::connect(&config, 1)?;
     // Only a reading: nothing to wait for, force or refuse.
