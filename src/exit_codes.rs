@@ -44,6 +44,10 @@ pub const SERVICE_RESTART: u8 = 12;
 pub const CLASH: u8 = 13;
 /// `doctor`: at least one check failed.
 pub const DOCTOR_FAILED: u8 = 14;
+/// `render --output` names an existing file that is not a drop-in of ours.
+pub const OUTPUT_NOT_OURS: u8 = 15;
+/// A file at a drop-in's path is the site's, not ours, so it is not replaced.
+pub const FOREIGN_DROP_IN: u8 = 16;
 // Below HTTP, for every service (MAAS, Keystone, Ironic, Nova).
 /// The host name does not resolve.
 pub const DNS: u8 = 20;
@@ -137,6 +141,8 @@ pub fn of(error: &Error) -> u8 {
         Error::Maas(e) => maas(e),
         Error::MaasSetup(_) => CONFIG_INVALID,
         Error::Clash(_) => CLASH,
+        Error::ForeignDropIn { .. } => FOREIGN_DROP_IN,
+        Error::OutputNotOurs { .. } => OUTPUT_NOT_OURS,
         Error::MaasNotConfigured => MAAS_NOT_CONFIGURED,
         Error::Metal(e) => metal(e),
         Error::Nova(e) => openstack(e),

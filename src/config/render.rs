@@ -28,6 +28,17 @@ const DROP_IN_HEADER: &str = "# Written by watcher-metal from the charm config; 
 # Watcher reads this directory's *.conf files in sorted order, then watcher.conf:\n\
 # a later file wins, so watcher.conf must not set these options.\n";
 
+/// The first words of [`DROP_IN_HEADER`]: a file carrying them is a
+/// drop-in watcher-metal wrote, which it may replace or remove.
+const DROP_IN_MARKER: &str = "# Written by watcher-metal";
+
+/// Whether `text` is a drop-in watcher-metal wrote: one of its lines starts
+/// with the header's marker. Any other file is the site's, never replaced
+/// or removed.
+pub(crate) fn is_our_drop_in(text: &str) -> bool {
+    text.lines().any(|line| line.trim_start_matches('\u{feff}').trim_start().starts_with(DROP_IN_MARKER))
+}
+
 /// The templates built into the binary.
 const EMBEDDED: [(&str, &str); 3] = [
     (FULL_TEMPLATE, include_str!("../../templates/watcher.conf.j2")),
@@ -379,6 +390,21 @@ fn check_single_section(name: &str, body: &str) -> Result<(), RenderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn our_drop_ins_are_known_by_their_header() {
+        assert!(is_our_drop_in(DROP_IN_HEADER));
+        assert!(is_our_drop_in("\u{feff}# Written by watcher-metal from the charm config\r\n[maas_client]\r\n"));
+        assert!(is_our_drop_in("# a note\n# Written by watcher-metal\n"));
+        for site in [
+            "",
+            "[DEFAULT]\ndebug = true\n",
+            "[maas_client]\n# Managed by watcher-metal\n",
+            "x = # Written by watcher-metal\n",
+        ] {
+            assert!(!is_our_drop_in(site), "{site:?}");
+        }
+    }
 
     #[test]
     fn ini_value_quotes_edges_and_refuses_line_breaks() {

@@ -11,13 +11,19 @@
 //! removed. Either way the result is checked against the effective
 //! configuration: a managed option that another file sets is a [`Clash`].
 //!
+//! Only our files are replaced or removed: a file at a drop-in's path that
+//! lacks the drop-in header (see [`is_our_drop_in`]) is the site's. The
+//! plan refuses to replace it ([`PlanError::ForeignDropIn`]) and leaves it
+//! out of every cleanup and removal; a directory goes only when it is empty
+//! and is a `<program>.conf.d` this program creates (never `watcher.conf.d`).
+//!
 //! [`plan`] reads and computes without writing; [`apply`] writes the plan.
 //! [`single`] renders one file alone (`render --full`, `render --output`),
 //! and [`write_single`] writes it.
 
 use std::path::{Path, PathBuf};
 
-use crate::config::render::{RenderContext, RenderError, Renderer, IRONIC_SECTION, MAAS_SECTION};
+use crate::config::render::{is_our_drop_in, RenderContext, RenderError, Renderer, IRONIC_SECTION, MAAS_SECTION};
 use crate::config::{CharmConfig, ConfMode};
 use crate::host::atomic_file::{self, FileError, WriteOutcome};
 use crate::watcher::effective::{self, Clash, Layout};
@@ -83,6 +89,29 @@ pub enum PlanError {
     /// A file the plan reads could not be read.
     #[error(transparent)]
     File(#[from] FileError),
+    /// A file at a drop-in's path that watcher-metal did not write: it is
+    /// never replaced.
+    #[error("{} is not a drop-in watcher-metal wrote; refusing to replace it", path.display())]
+    ForeignDropIn {
+        /// The file.
+        path: PathBuf,
+    },
+    /// `render --output` names an existing file that is not a drop-in of
+    /// ours: writing a drop-in there would replace the whole file.
+    #[error(
+        "{} exists and is not a drop-in watcher-metal wrote; writing a drop-in would replace all of it",
+        path.display()
+    )]
+    OutputNotOurs {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// The current content of the drop-in at `path`, when it is one we wrote.
+/// `Ok(None)`: no file, or the site's (a cleanup leaves it alone).
+fn our_drop_in(path: &Path) -> Result<Option<String>, FileError> {
+    Ok(atomic_file::read_existing(path)?.filter(|text| is_our_drop_in(text)))
 }
 
 /// Computes the files to write for `config` with `renderer`.
@@ -96,6 +125,9 @@ pub fn plan(config: &CharmConfig, renderer: &Renderer) -> Result<Plan, PlanError
             let text = renderer.drop_in(config)?;
             for path in config.drop_in_paths() {
                 let old = current(&path)?;
+                if old.as_deref().is_some_and(|text| !is_our_drop_in(text)) {
+                    return Err(PlanError::ForeignDropIn { path });
+                }
                 files.push(FileChange { path, role: Role::Managed, old, new: Some(text.clone()) });
             }
             if let Some(old) = current(conf)? {
@@ -122,15 +154,16 @@ pub fn plan(config: &CharmConfig, renderer: &Renderer) -> Result<Plan, PlanError
             );
             files.push(FileChange { path: conf.clone(), role: Role::Managed, old, new: Some(merged) });
             for path in config.drop_in_paths() {
-                if let Some(old) = current(&path)? {
+                if let Some(old) = our_drop_in(&path)? {
                     files.push(FileChange { path, role: Role::Cleanup, old: Some(old), new: None });
                 }
             }
         }
     }
-    // The drop-in an earlier version put in watcher.conf.d/.
+    // The drop-in an earlier version put in watcher.conf.d/ (a site file of
+    // that name stays).
     let legacy = config.project_drop_in_path();
-    if let Some(old) = current(&legacy)? {
+    if let Some(old) = our_drop_in(&legacy)? {
         files.push(FileChange { path: legacy, role: Role::Cleanup, old: Some(old), new: None });
     }
 
@@ -176,7 +209,9 @@ pub enum Content<'a> {
 }
 
 /// Renders `content` for `target` (`None` is standard output) without
-/// writing.
+/// writing. A drop-in is rendered for an existing file only when that file
+/// is a drop-in of ours ([`PlanError::OutputNotOurs`]); a merge or a whole
+/// file may go anywhere.
 pub fn single(
     config: &CharmConfig,
     renderer: &Renderer,
@@ -187,6 +222,11 @@ pub fn single(
         Some(path) => atomic_file::read_existing(path)?,
         None => None,
     };
+    if let (Content::Managed, ConfMode::DropIn, Some(path), Some(text)) = (content, config.mode, target, &existing) {
+        if !is_our_drop_in(text) {
+            return Err(PlanError::OutputNotOurs { path: path.to_owned() });
+        }
+    }
     let contents = match content {
         Content::Full(context) => renderer.full(config, context)?,
         Content::Managed if config.mode == ConfMode::DropIn => renderer.drop_in(config)?,
@@ -282,10 +322,15 @@ pub fn apply(plan: &Plan) -> Result<Applied, FileError> {
                 }
                 Outcome::Written(atomic_file::write_if_changed_owned(&change.path, text, owner)?)
             }
+            // Checked again just before: a file the site put there since
+            // the plan was read stays.
+            None if our_drop_in(&change.path)?.is_none() => Outcome::Written(WriteOutcome::Unchanged),
             None => {
                 if atomic_file::remove(&change.path)? {
-                    // A directory left empty was ours.
-                    if let Some(dir) = change.path.parent() {
+                    if let Some(dir) =
+                        change.path.parent().filter(|dir| is_program_drop_in_dir(dir, &plan.watcher_conf))
+                    {
+                        // Fails, as it should, unless the directory is empty.
                         let _ = std::fs::remove_dir(dir);
                     }
                     Outcome::Removed
@@ -299,13 +344,24 @@ pub fn apply(plan: &Plan) -> Result<Applied, FileError> {
     Ok(Applied { outcomes, created_dir })
 }
 
+/// Whether `dir` is a directory this program creates for a drop-in: a
+/// `<program>.conf.d`, and not Watcher's own `watcher.conf.d` beside
+/// watcher.conf (which the site or the Watcher charm owns). Creation is not
+/// recorded, so that is what "ours" can mean for a directory.
+fn is_program_drop_in_dir(dir: &Path, watcher_conf: &Path) -> bool {
+    let named =
+        dir.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.len() > ".conf.d".len() && n.ends_with(".conf.d"));
+    named && dir != effective::drop_in_dir(watcher_conf)
+}
+
 /// Removes what watcher-metal wrote: the drop-ins (each program's and any
 /// in watcher.conf.d/), and the managed sections in watcher.conf (all of
 /// them in merge mode, the marked ones in drop-in mode).
 pub(crate) fn plan_removal(conf: &Path, drop_ins: &[PathBuf], mode: ConfMode) -> Result<Vec<FileChange>, FileError> {
     let mut files = Vec::new();
     for drop_in in drop_ins {
-        if let Some(old) = atomic_file::read_existing(drop_in)? {
+        // A site file of that name is not ours to remove.
+        if let Some(old) = our_drop_in(drop_in)? {
             files.push(FileChange { path: drop_in.clone(), role: Role::Cleanup, old: Some(old), new: None });
         }
     }
@@ -376,7 +432,7 @@ mod tests {
         assert_ne!(std::fs::read_to_string(&conf).unwrap(), PRINCIPAL);
         let legacy = root.path().join("watcher/watcher.conf.d/50-watcher-metal.conf");
         std::fs::create_dir(legacy.parent().unwrap()).unwrap();
-        std::fs::write(&legacy, "[maas_client]\nurl = http://old/MAAS\n").unwrap();
+        std::fs::write(&legacy, "# Written by watcher-metal\n[maas_client]\nurl = http://old/MAAS\n").unwrap();
 
         let p = plan(&config(&conf, "drop-in"), &renderer).unwrap();
         let roles: Vec<Role> = p.files.iter().map(|f| f.role).collect();
@@ -385,7 +441,8 @@ mod tests {
         let applied = apply(&p).unwrap();
         assert!(applied.created_dir && applied.settings_changed());
         assert_eq!(std::fs::read_to_string(&conf).unwrap(), PRINCIPAL);
-        assert!(!legacy.exists() && !legacy.parent().unwrap().exists(), "the old drop-in and its emptied directory");
+        assert!(!legacy.exists(), "the old drop-in");
+        assert!(legacy.parent().unwrap().exists(), "watcher.conf.d is not ours to remove, even empty");
         for program in ["watcher-decision-engine", "watcher-applier"] {
             let drop_in = root.path().join(format!("{program}.conf.d/50-watcher-metal.conf"));
             assert!(std::fs::read_to_string(&drop_in).unwrap().contains("[maas_client]\n"), "{program}");
@@ -402,6 +459,26 @@ mod tests {
             2
         );
         assert!(!root.path().join("watcher-applier.conf.d").exists());
+    }
+
+    #[test]
+    fn removal_leaves_site_files_of_the_drop_in_name_and_their_directories() {
+        let (root, conf) = unit();
+        std::fs::write(&conf, PRINCIPAL).unwrap();
+        let renderer = Renderer::new(None).unwrap();
+        apply(&plan(&config(&conf, "drop-in"), &renderer).unwrap()).unwrap();
+        let ours = root.path().join("watcher-decision-engine.conf.d/50-watcher-metal.conf");
+        let site = root.path().join("watcher-applier.conf.d/50-watcher-metal.conf");
+        std::fs::write(&site, "[DEFAULT]\ndebug = true\n").unwrap();
+        let drop_ins = [ours.clone(), site.clone()];
+        let files = plan_removal(&conf, &drop_ins, ConfMode::DropIn).unwrap();
+        assert_eq!(files.iter().map(|f| &f.path).collect::<Vec<_>>(), [&ours]);
+        // The site's file put at our path after the plan was read stays too.
+        std::fs::write(&ours, "[DEFAULT]\ndebug = false\n").unwrap();
+        let applied = apply_removal(&files, &conf).unwrap();
+        assert!(!applied.settings_changed(), "{applied:?}");
+        assert_eq!(std::fs::read_to_string(&ours).unwrap(), "[DEFAULT]\ndebug = false\n");
+        assert_eq!(std::fs::read_to_string(&site).unwrap(), "[DEFAULT]\ndebug = true\n");
     }
 
     #[test]

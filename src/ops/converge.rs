@@ -198,6 +198,10 @@ pub fn converge(unit: &Unit<'_>, depth: Depth, notes: &mut Notes<'_>) -> Result<
         Err(apply::PlanError::File(e)) if blocked_file_problem(&e) => {
             return Ok(Converged::without_restart(blocked(notes, format!("{e}; {}", e.hint()))?))
         }
+        Err(e @ apply::PlanError::ForeignDropIn { .. }) => {
+            let e = Error::from(e);
+            return Ok(Converged::without_restart(blocked(notes, format!("{e}; {}", e.hint()))?));
+        }
         Err(e) => return Err(e.into()),
     };
     let applied = write(notes, &plan)?;

@@ -42,6 +42,23 @@ pub enum Error {
     /// another file. Never empty.
     #[error("{}{}", .0[0], more(.0.len()))]
     Clash(Vec<crate::watcher::effective::Clash>),
+    /// A file at a drop-in's path is the site's, not one watcher-metal
+    /// wrote: it is not replaced.
+    #[error("{} is not a drop-in watcher-metal wrote; refusing to replace it", path.display())]
+    ForeignDropIn {
+        /// The file.
+        path: PathBuf,
+    },
+    /// `render --output` names an existing file that is not a drop-in of
+    /// ours.
+    #[error(
+        "{} exists and is not a drop-in watcher-metal wrote; writing a drop-in would replace all of it",
+        path.display()
+    )]
+    OutputNotOurs {
+        /// The file.
+        path: PathBuf,
+    },
     /// A MAAS-only command was asked for, but `maas-url` is unset.
     #[error("MAAS is not configured (maas-url is unset), so Watcher uses Ironic")]
     MaasNotConfigured,
@@ -105,6 +122,8 @@ impl From<crate::ops::apply::PlanError> for Error {
         match e {
             crate::ops::apply::PlanError::Render(e) => Error::Render(e),
             crate::ops::apply::PlanError::File(e) => Error::File(e),
+            crate::ops::apply::PlanError::ForeignDropIn { path } => Error::ForeignDropIn { path },
+            crate::ops::apply::PlanError::OutputNotOurs { path } => Error::OutputNotOurs { path },
         }
     }
 }
@@ -120,6 +139,16 @@ impl Error {
             Error::Maas(e) => e.hint(),
             Error::MaasSetup(_) => "paste the CA certificate in PEM form into maas-ca-cert".to_owned(),
             Error::Clash(clashes) => clashes.first().map(crate::watcher::effective::Clash::hint).unwrap_or_default(),
+            Error::ForeignDropIn { .. } => {
+                "rename or remove it by hand (drop-ins of ours start with `# Written by watcher-metal`), \
+                 or set drop-in-name to another file name"
+                    .to_owned()
+            }
+            Error::OutputNotOurs { .. } => {
+                "pass --merge to merge the managed sections into it, --full to write a whole watcher.conf there, \
+                 or give --output a new file"
+                    .to_owned()
+            }
             Error::MaasNotConfigured => "set maas-url and maas-api-key-secret (or maas-api-key)".to_owned(),
             Error::Metal(e) => e.hint(),
             Error::Nova(e) => e.hint(),

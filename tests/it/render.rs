@@ -478,3 +478,105 @@ fn watcher_conf_is_read_with_its_drop_ins_and_may_be_relative() {
     assert!(r.stdout.contains(&format!("url = http://m:5240/MAAS\napi_key = {KEY}\ntimeout = 9\n")), "{}", r.stdout);
     assert!(r.stdout.contains("region_name = R2\n"));
 }
+
+#[test]
+fn output_onto_a_file_that_is_not_our_drop_in_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = conf_path(dir.path());
+    write(&conf, EXISTING);
+    let config = maas_config(dir.path(), &conf);
+    // A drop-in written over watcher.conf would lose [database] and the rest.
+    for check in [false, true] {
+        let mut args = vec!["render", "-c", path_str(&config), "-o", path_str(&conf)];
+        if check {
+            args.push("--check");
+        }
+        let r = run(&args);
+        assert_eq!(r.code, 15, "{args:?}: {}", r.stderr);
+        assert_eq!(
+            r.stderr,
+            format!(
+                "error: {} exists and is not a drop-in watcher-metal wrote; writing a drop-in would replace all of it\n  \
+                 hint: pass --merge to merge the managed sections into it, --full to write a whole watcher.conf there, \
+                 or give --output a new file\n",
+                conf.display()
+            )
+        );
+        assert_eq!(r.stdout, "");
+        assert_eq!(fs::read_to_string(&conf).unwrap(), EXISTING, "{args:?}");
+    }
+
+    // --merge keeps every byte outside the managed sections.
+    let r = run(&["render", "--merge", "-c", path_str(&config), "-o", path_str(&conf)]);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    let merged = fs::read_to_string(&conf).unwrap();
+    assert!(merged.starts_with(EXISTING.split_once("[maas_client]").unwrap().0), "{merged}");
+
+    // A new file is written, and then is ours to rewrite.
+    let new = dir.path().join("my-drop-in.conf");
+    let r = run(&["render", "-c", path_str(&config), "-o", path_str(&new)]);
+    assert_eq!((r.code, r.stdout.clone()), (0, format!("created {}\n", new.display())), "{}", r.stderr);
+    let r = run(&["render", "-c", path_str(&config), "-o", path_str(&new)]);
+    assert_eq!((r.code, r.stdout.clone()), (0, format!("unchanged {}\n", new.display())), "{}", r.stderr);
+
+    // --full writes the whole file the user asked for.
+    let site = dir.path().join("site.conf");
+    write(&site, "[DEFAULT]\ndebug = true\n");
+    let r = run(&["render", "--full", "-c", path_str(&config), "-o", path_str(&site)]);
+    assert_eq!((r.code, r.stdout.clone()), (0, format!("updated {}\n", site.display())), "{}", r.stderr);
+}
+
+#[test]
+fn a_site_file_with_the_drop_in_name_is_never_replaced_nor_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = conf_path(dir.path());
+    write(&conf, EXISTING);
+    let config = maas_config(dir.path(), &conf);
+    let site = drop_in_for(&conf, "watcher-applier");
+    const SITE: &str = "[DEFAULT]\ndebug = true\n";
+    fs::create_dir(site.parent().unwrap()).unwrap();
+    write(&site, SITE);
+    for check in [true, false] {
+        let mut args = vec!["render", "-c", path_str(&config)];
+        if check {
+            args.push("--check");
+        }
+        let r = run(&args);
+        assert_eq!(r.code, 16, "{args:?}: {}", r.stderr);
+        assert_eq!(
+            r.stderr,
+            format!(
+                "error: {} is not a drop-in watcher-metal wrote; refusing to replace it\n  hint: rename or remove it \
+                 by hand (drop-ins of ours start with `# Written by watcher-metal`), or set drop-in-name to another \
+                 file name\n",
+                site.display()
+            )
+        );
+        assert_eq!(fs::read_to_string(&site).unwrap(), SITE);
+        assert!(!drop_in_for(&conf, "watcher-decision-engine").exists(), "nothing is written");
+        assert_eq!(fs::read_to_string(&conf).unwrap(), EXISTING);
+    }
+
+    // Merge mode cleans up our drop-ins: a site file of that name, in a
+    // program's directory or in watcher.conf.d, stays, and so do their
+    // directories.
+    let legacy = conf.parent().unwrap().join("watcher.conf.d").join("50-watcher-metal.conf");
+    fs::create_dir(legacy.parent().unwrap()).unwrap();
+    write(&legacy, SITE);
+    let r = run(&["render", "--merge", "-c", path_str(&config)]);
+    assert_eq!((r.code, r.stdout.clone()), (0, format!("updated {}\n", conf.display())), "{}", r.stderr);
+    assert_eq!(fs::read_to_string(&site).unwrap(), SITE);
+    assert_eq!(fs::read_to_string(&legacy).unwrap(), SITE);
+
+    // Our own drop-ins go in merge mode; the directory only when emptied.
+    fs::remove_file(&site).unwrap();
+    fs::remove_file(&legacy).unwrap();
+    let r = run(&["render", "-c", path_str(&config)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    write(&site.with_file_name("10-site.conf"), SITE);
+    let r = run(&["render", "--merge", "-c", path_str(&config)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!site.exists() && site.parent().unwrap().exists(), "ours removed, the directory holding a site file kept");
+    assert!(!drop_in_for(&conf, "watcher-decision-engine").parent().unwrap().exists(), "ours, emptied: removed");
+    assert!(legacy.parent().unwrap().exists(), "watcher.conf.d is not ours, even empty");
+}

@@ -231,3 +231,30 @@ fn a_maas_answering_5xx_waits() {
     assert_eq!(unit.dispatch("hooks/update-status").code, 0);
     assert_eq!(unit.last_status().0, "active");
 }
+
+#[test]
+fn a_site_file_at_the_drop_in_path_is_blocked_and_kept() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    let site = unit.program_dir("watcher-applier").join("50-watcher-metal.conf");
+    fs::create_dir(site.parent().unwrap()).unwrap();
+    write(&site, "[DEFAULT]\ndebug = true\n");
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    let (status, message) = unit.last_status();
+    assert_eq!(status, "blocked");
+    assert!(message.starts_with(&format!("{} is not a drop-in watcher-metal wrote", site.display())), "{message}");
+    let logged = format!(
+        "blocked: {} is not a drop-in watcher-metal wrote; refusing to replace it; rename or remove it by hand",
+        site.display()
+    );
+    assert!(unit.juju.calls().contains(&logged), "the log has the whole message");
+    assert_eq!(fs::read_to_string(&site).unwrap(), "[DEFAULT]\ndebug = true\n");
+    assert!(!unit.drop_in_path().exists(), "nothing is written");
+    assert!(unit.restarts().is_empty());
+
+    // Removed by hand: the next hook writes both drop-ins.
+    fs::remove_file(&site).unwrap();
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    assert_eq!(unit.last_status().0, "active");
+    assert!(fs::read_to_string(&site).unwrap().starts_with("# Written by watcher-metal"));
+}
