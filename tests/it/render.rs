@@ -478,3 +478,26 @@ fn watcher_conf_is_read_with_its_drop_ins_and_may_be_relative() {
     assert!(r.stdout.contains(&format!("url = http://m:5240/MAAS\napi_key = {KEY}\ntimeout = 9\n")), "{}", r.stdout);
     assert!(r.stdout.contains("region_name = R2\n"));
 }
+
+#[test]
+fn yaml_numbers_are_refused_for_string_options_and_kept_as_written_in_the_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("charm.yaml");
+    write(&config, "ironic-api-version: 1.10\nironic-region-name: true\n");
+    let r = run(&["render", "-c", path_str(&config), "-o", "-"]);
+    assert_eq!(r.code, 3);
+    assert_eq!(
+        r.stderr,
+        "error: 2 configuration problems:\n  ironic-api-version: must be a string, got a number (1.10, which YAML reads as 1.1)\n    hint: quote it, as Juju requires for a string option: ironic-api-version: \"1.10\"\n  ironic-region-name: must be a string, got a boolean (true)\n    hint: quote it, as Juju requires for a string option: ironic-region-name: \"true\"\n"
+    );
+    assert_eq!(r.stdout, "");
+
+    write(&config, "ironic-api-version: \"1.10\"\n");
+    let ctx = dir.path().join("ctx.yaml");
+    write(&ctx, "nova_client:\n  api_version: 2.60\n");
+    let r = run(&["render", "--full", "-c", path_str(&config), "--context", path_str(&ctx), "-o", "-"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("[nova_client]\napi_version = 2.60\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("[ironic_client]\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("\napi_version = 1.10\n"), "{}", r.stdout);
+}
