@@ -588,6 +588,54 @@ mod tests {
     }
 
     #[test]
+    fn string_options_refuse_yaml_numbers_and_booleans_with_the_quoted_form() {
+        let problems = |text: &str| match parse_yaml(text, "f", None) {
+            Err(ConfigError::Invalid(problems)) => problems,
+            other => panic!("{other:?}"),
+        };
+        // Every problem at once, in the options' order, this one with the rest.
+        let found = problems(
+            "watcher-conf-path: relative\nironic-region-name: true\nironic-api-version: 1.10\nmaas-timeout: 30\n",
+        );
+        let shown: Vec<(String, String)> = found.iter().map(|p| (p.to_string(), p.hint.clone())).collect();
+        assert_eq!(
+            shown,
+            [
+                (
+                    "ironic-api-version: must be a string, got a number (1.10, which YAML reads as 1.1)".to_owned(),
+                    "quote it, as Juju requires for a string option: ironic-api-version: \"1.10\"".to_owned()
+                ),
+                (
+                    "ironic-region-name: must be a string, got a boolean (true)".to_owned(),
+                    "quote it, as Juju requires for a string option: ironic-region-name: \"true\"".to_owned()
+                ),
+                (
+                    "watcher-conf-path: `relative` is not an absolute path".to_owned(),
+                    "use an absolute path such as /etc/watcher/watcher.conf".to_owned()
+                ),
+            ]
+        );
+        // The `juju deploy --config` form too; a number is never echoed for the key.
+        let found = problems("app:\n  drop-in-name: 0x1F\n  maas-url: http://m/MAAS\n  maas-api-key: 123456789\n");
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0].to_string(), "maas-api-key: must be a string, got a number");
+        assert_eq!(found[1].hint, "quote it, as Juju requires for a string option: drop-in-name: \"0x1F\"");
+        assert!(found.iter().all(|p| !p.to_string().contains("123456789") && !p.hint.contains("123456789")));
+        // Quoted, the text is kept.
+        let entries = parse_yaml("ironic-api-version: \"1.10\"\n", "f", None).unwrap();
+        let (config, _) = load(&entries, &NoSecrets).unwrap();
+        assert_eq!(config.ironic.api_version, "1.10");
+        // config-get's JSON is typed by Juju: strings stay strings, and a
+        // number for a string option is refused there too.
+        let (config, _) =
+            load(&parse_config_get(r#"{"ironic-api-version": "1.10", "maas-timeout": 30}"#).unwrap(), &NoSecrets)
+                .unwrap();
+        assert_eq!(config.ironic.api_version, "1.10");
+        let err = load(&parse_config_get(r#"{"ironic-api-version": 1.5}"#).unwrap(), &NoSecrets).unwrap_err();
+        assert_eq!(err.hint(), "quote it, as Juju requires for a string option: ironic-api-version: \"1.5\"");
+    }
+
+    #[test]
     fn yaml_flat_and_juju_deploy_forms() {
         let flat = parse_yaml("maas-url: http://m/MAAS\nmaas-timeout: 30\n", "f", None).unwrap();
         assert_eq!(flat[0].0, "maas-url");
@@ -655,6 +703,34 @@ mod tests {
         fn yaml_parsing_never_panics(text in "(?s).{0,200}") {
             if let Ok(map) = parse_yaml(&text, "f", None) {
                 let _ = load(&map, &NoSecrets);
+            }
+        }
+
+        /// Whatever YAML makes of a number-like or boolean-like scalar, the
+        /// value is the text as written: a string when YAML reads one, and
+        /// otherwise refused with a hint whose quoted form reads back as
+        /// that text.
+        #[test]
+        fn scalars_are_read_as_written_or_refused_with_a_hint_that_works(
+            scalar in r"[-+]?[0-9]{1,4}(\.[0-9]{0,4})?([eE][-+]?[0-9]{1,2})?|true|false|True|FALSE|yes|0x[0-9A-F]{1,3}|0o[0-7]{1,3}|[-+]?\.inf|\.nan|~|null",
+        ) {
+            let text = format!("ironic-region-name: {scalar}\n");
+            match parse_yaml(&text, "f", None) {
+                Ok(entries) => {
+                    let (config, _) = load(&entries, &NoSecrets).unwrap();
+                    match config.ironic.region_name {
+                        Some(name) => prop_assert_eq!(name, scalar),
+                        None => prop_assert!(scalar == "~" || scalar == "null"),
+                    }
+                }
+                Err(ConfigError::Invalid(problems)) => {
+                    prop_assert_eq!(problems.len(), 1);
+                    let quoted = problems[0].hint.split_once("string option: ").unwrap().1.to_owned();
+                    prop_assert_eq!(&quoted, &format!("ironic-region-name: \"{scalar}\""));
+                    let (config, _) = load(&parse_yaml(&quoted, "f", None).unwrap(), &NoSecrets).unwrap();
+                    prop_assert_eq!(config.ironic.region_name.as_deref(), Some(scalar.as_str()));
+                }
+                Err(other) => prop_assert!(false, "{}", other),
             }
         }
 

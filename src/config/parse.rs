@@ -20,6 +20,21 @@ pub(crate) fn parse_yaml(text: &str, source_name: &str, app: Option<&str>) -> Re
     let yaml_hint = "the file must be a YAML map of charm options, e.g. `maas-url: http://maas:5240/MAAS`";
     let value: serde_yaml::Value = serde_yaml::from_str(text)
         .map_err(|e| unreadable(format!("not valid YAML: {}", mask_yaml_error(&e)), yaml_hint))?;
+    let written = with_source_texts(text, &value)
+        .map_err(|e| unreadable(format!("not valid YAML: {}", mask_yaml_error(&e)), yaml_hint))?;
+    let typed = select_application(yaml_entries(value, source_name)?, source_name, app)?;
+    let written = select_application(yaml_entries(written, source_name)?, source_name, app)?;
+    check_scalar_types(typed, &written)
+}
+
+/// The top-level entries of a YAML document as JSON values.
+fn yaml_entries(value: serde_yaml::Value, source_name: &str) -> Result<OptionMap, ConfigError> {
+    let unreadable = |message: String, hint: &str| ConfigError::Unreadable {
+        source_name: source_name.to_owned(),
+        message,
+        hint: hint.to_owned(),
+    };
+    let yaml_hint = "the file must be a YAML map of charm options, e.g. `maas-url: http://maas:5240/MAAS`";
     let map = match value {
         serde_yaml::Value::Null => return Ok(Vec::new()),
         serde_yaml::Value::Mapping(map) => map,
@@ -37,7 +52,42 @@ pub(crate) fn parse_yaml(text: &str, source_name: &str, app: Option<&str>) -> Re
             .map_err(|_| unreadable(format!("option `{key}` has a value that is not plain data"), yaml_hint))?;
         entries.push((key, value));
     }
-    select_application(entries, source_name, app)
+    Ok(entries)
+}
+
+/// Juju refuses a number or a boolean for a string option, and so do we:
+/// YAML reads `ironic-api-version: 1.10` as the number 1.1. `written` is
+/// `typed` with such scalars as their text, for the hint. Every problem in
+/// the file is reported at once, these with the checker's.
+fn check_scalar_types(typed: OptionMap, written: &OptionMap) -> Result<OptionMap, ConfigError> {
+    let mut problems = Vec::new();
+    let mut as_written = typed.clone();
+    for ((name, value), (_, text)) in as_written.iter_mut().zip(written) {
+        // Written as text but not read as a string: a number or boolean
+        // (YAML's .inf and .nan are numbers that JSON holds as null).
+        let Value::String(text) = text else { continue };
+        if value.is_string() {
+            continue;
+        }
+        let kind = rules::scalar_kind(value).unwrap_or("a number");
+        // The checker refuses a key that is not a string without showing it.
+        if !KNOWN_OPTIONS.contains(&name.as_str()) || name == MAAS_TIMEOUT || name == MAAS_API_KEY {
+            continue;
+        }
+        let read_as = if value.is_null() { text.clone() } else { value.to_string() };
+        problems.push(rules::not_a_string(name, kind, text, Some(&read_as)));
+        *value = Value::String(text.clone());
+    }
+    if problems.is_empty() {
+        return Ok(typed);
+    }
+    if let Err(ConfigError::Invalid(more)) = CharmOptions::from_map(&as_written) {
+        let flagged: Vec<String> = problems.iter().map(|p: &Problem| p.option.clone()).collect();
+        problems.extend(more.into_iter().filter(|p| !flagged.contains(&p.option)));
+    }
+    let position = |p: &Problem| KNOWN_OPTIONS.iter().position(|o| *o == p.option);
+    problems.sort_by_key(position);
+    Err(ConfigError::Invalid(problems))
 }
 
 /// Reads `config-get --all --format=json` output.
@@ -136,5 +186,77 @@ fn yaml_kind(v: &serde_yaml::Value) -> &'static str {
         serde_yaml::Value::Sequence(_) => "a list",
         serde_yaml::Value::Mapping(_) => "a map",
         serde_yaml::Value::Tagged(_) => "a tagged value",
+    }
+}
+
+/// `typed` (the document `text` parses to) with each number and boolean
+/// replaced by its text as written: `1.10` stays `"1.10"`, where
+/// serde_yaml's number would print as `1.1`. The document is read a second
+/// time with `typed` as the map of which scalars to keep as text.
+pub(super) fn with_source_texts(text: &str, typed: &serde_yaml::Value) -> Result<serde_yaml::Value, serde_yaml::Error> {
+    use serde::de::DeserializeSeed as _;
+    SourceText(typed).deserialize(serde_yaml::Deserializer::from_str(text))
+}
+
+/// Reads the node `typed` describes, keeping number and boolean scalars as
+/// the text they were written as.
+struct SourceText<'a>(&'a serde_yaml::Value);
+
+impl<'de> serde::de::DeserializeSeed<'de> for SourceText<'_> {
+    type Value = serde_yaml::Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        match self.0 {
+            serde_yaml::Value::Number(_) | serde_yaml::Value::Bool(_) => {
+                <String as serde::Deserialize>::deserialize(deserializer).map(serde_yaml::Value::String)
+            }
+            serde_yaml::Value::Mapping(map) => deserializer.deserialize_map(SourceTextVisitor(self.0, map.len())),
+            serde_yaml::Value::Sequence(items) => deserializer.deserialize_seq(SourceTextVisitor(self.0, items.len())),
+            other => <serde::de::IgnoredAny as serde::Deserialize>::deserialize(deserializer).map(|_| other.clone()),
+        }
+    }
+}
+
+struct SourceTextVisitor<'a>(&'a serde_yaml::Value, usize);
+
+impl<'de> serde::de::Visitor<'de> for SourceTextVisitor<'_> {
+    type Value = serde_yaml::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the same document again")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+        let serde_yaml::Value::Mapping(map) = self.0 else {
+            return Err(serde::de::Error::custom("the document changed between two readings"));
+        };
+        let mut out = serde_yaml::Mapping::with_capacity(self.1);
+        for (key, value) in map {
+            if access.next_key::<serde::de::IgnoredAny>()?.is_none() {
+                return Err(serde::de::Error::custom("the document changed between two readings"));
+            }
+            out.insert(key.clone(), access.next_value_seed(SourceText(value))?);
+        }
+        if access.next_key::<serde::de::IgnoredAny>()?.is_some() {
+            return Err(serde::de::Error::custom("the document changed between two readings"));
+        }
+        Ok(serde_yaml::Value::Mapping(out))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+        let serde_yaml::Value::Sequence(items) = self.0 else {
+            return Err(serde::de::Error::custom("the document changed between two readings"));
+        };
+        let mut out = Vec::with_capacity(self.1);
+        for item in items {
+            match access.next_element_seed(SourceText(item))? {
+                Some(value) => out.push(value),
+                None => return Err(serde::de::Error::custom("the document changed between two readings")),
+            }
+        }
+        if access.next_element::<serde::de::IgnoredAny>()?.is_some() {
+            return Err(serde::de::Error::custom("the document changed between two readings"));
+        }
+        Ok(serde_yaml::Value::Sequence(out))
     }
 }

@@ -136,6 +136,13 @@ impl RenderContext {
                 check_context_value(value).map_err(|what| error(format!("[{name}] {key}: {what}")))?;
             }
         }
+        // Numbers and booleans are written as they were typed: oslo.config
+        // reads text, and `api_version: 2.60` must stay 2.60, not become 2.6.
+        let Ok(serde_yaml::Value::Mapping(sections)) =
+            super::parse::with_source_texts(text, &serde_yaml::Value::Mapping(sections))
+        else {
+            return Err(error("not valid YAML".to_owned()));
+        };
         Ok(RenderContext { sections })
     }
 }
@@ -455,6 +462,29 @@ mod tests {
         assert_eq!(err("DEFAULT: 3\n"), "ctx.yaml: section [DEFAULT] is not a map of options");
         assert_eq!(err("[1]\n"), "ctx.yaml: is not a map of sections");
         assert!(err("a: [\n").starts_with("ctx.yaml: not valid YAML: syntax error at line"));
+    }
+
+    #[test]
+    fn context_numbers_and_booleans_keep_their_text() {
+        let context = RenderContext::parse(
+            "nova_client:\n  api_version: 2.60\nDEFAULT:\n  debug: True\n  workers: 010\n  ratio: 1.50\n  list: [1.0, 2.10, yes, false]\n  quoted: \"3.10\"\n  alias: &v 4.20\n  again: *v\n",
+            "ctx.yaml",
+        )
+        .unwrap();
+        let config = crate::config::load(&Vec::new(), &crate::config::NoSecrets).unwrap().0;
+        let text = Renderer::new(None).unwrap().full(&config, &context).unwrap();
+        for line in [
+            "api_version = 2.60\n",
+            "debug = True\n",
+            "workers = 010\n",
+            "ratio = 1.50\n",
+            "list = 1.0,2.10,yes,false\n",
+            "quoted = 3.10\n",
+            "alias = 4.20\n",
+            "again = 4.20\n",
+        ] {
+            assert!(text.contains(line), "{line:?} not in\n{text}");
+        }
     }
 
     #[test]

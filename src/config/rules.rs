@@ -20,6 +20,32 @@ fn json_kind(v: &Value) -> &'static str {
     }
 }
 
+/// "a number" or "a boolean" for the scalars Juju refuses for a string
+/// option, `None` for any other value.
+pub(super) fn scalar_kind(v: &Value) -> Option<&'static str> {
+    match v {
+        Value::Number(_) => Some("a number"),
+        Value::Bool(_) => Some("a boolean"),
+        _ => None,
+    }
+}
+
+/// A string option given a number or boolean: named, with its quoted form
+/// as the hint. `read_as` is the value YAML made of `written`, shown when
+/// it differs (`1.10` read as 1.1). Never used for the API key.
+pub(super) fn not_a_string(option: &str, kind: &str, written: &str, read_as: Option<&str>) -> Problem {
+    let written = printable(written);
+    let read_as = match read_as {
+        Some(read) if read != written => format!(", which YAML reads as {}", printable(read)),
+        _ => String::new(),
+    };
+    Problem {
+        option: option.to_owned(),
+        message: format!("must be a string, got {kind} ({written}{read_as})"),
+        hint: format!("quote it, as Juju requires for a string option: {option}: \"{written}\""),
+    }
+}
+
 /// Collects problems while options are read.
 struct Checker {
     problems: Vec<Problem>,
@@ -37,7 +63,11 @@ impl Checker {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.is_empty() => None,
             Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Number(n)) if option != MAAS_API_KEY => Some(n.to_string()),
+            Some(other @ (Value::Number(_) | Value::Bool(_))) if option != MAAS_API_KEY => {
+                let kind = scalar_kind(other).unwrap_or("a number");
+                self.problems.push(not_a_string(option, kind, &other.to_string(), None));
+                None
+            }
             Some(other) => {
                 self.problem(option, format!("must be a string, got {}", json_kind(other)), "quote the value");
                 None

@@ -368,36 +368,74 @@ fn is_secret_option(key: &str) -> bool {
     ["password", "secret", "api_key", "token", "passwd"].iter().any(|s| key.contains(s))
 }
 
-/// Masks the values of secret options, and the password part of URLs with
-/// credentials (`transport_url`, `connection`), for showing a file to a
-/// person.
+/// Masks the values of secret options (with their continuation lines), and
+/// the password part of URLs with credentials (`transport_url`,
+/// `connection`), for showing a file to a person.
 pub fn mask_secret_values(text: &str) -> String {
+    let lines: Vec<(&str, &str)> = text.split_inclusive('\n').map(split_line_ending).collect();
     let mut out = String::with_capacity(text.len());
-    for line in text.split_inclusive('\n') {
-        let (content, ending) = match line.strip_suffix("\r\n") {
-            Some(c) => (c, "\r\n"),
-            None => match line.strip_suffix('\n') {
-                Some(c) => (c, "\n"),
-                None => (line, ""),
-            },
+    let mut i = 0;
+    while i < lines.len() {
+        let (content, ending) = lines[i];
+        let option = match classify(content) {
+            LineKind::Option => split_option(content),
+            _ => None,
         };
-        match (classify(content), split_option(content)) {
-            (LineKind::Option, Some((key, sep, value))) if is_secret_option(key.trim()) && !value.trim().is_empty() => {
-                out.push_str(key);
-                out.push_str(sep);
+        let Some((key, sep, value)) = option else {
+            out.push_str(content);
+            out.push_str(ending);
+            i += 1;
+            continue;
+        };
+        // oslo.config reads the indented lines that follow as more of the value.
+        let mut end = i + 1;
+        while end < lines.len() && classify(lines[end].0) == LineKind::Continuation {
+            end += 1;
+        }
+        let continuation = &lines[i + 1..end];
+        out.push_str(key);
+        out.push_str(sep);
+        if is_secret_option(key.trim()) {
+            if value.trim().is_empty() {
+                out.push_str(value);
+            } else {
                 out.push(' ');
                 out.push_str(crate::secret::REDACTED);
             }
-            (LineKind::Option, Some((key, sep, value))) => {
-                out.push_str(key);
-                out.push_str(sep);
-                out.push_str(&mask_url_password(value));
+            out.push_str(ending);
+            for (line, line_ending) in continuation {
+                let indent = line.len() - line.trim_start().len();
+                out.push_str(&line[..indent]);
+                out.push_str(crate::secret::REDACTED);
+                out.push_str(line_ending);
             }
-            _ => out.push_str(content),
+        } else {
+            // A URL's credentials can run onto the continuation lines: mask
+            // the value as oslo.config joins it.
+            let mut joined = value.to_owned();
+            let mut last_ending = ending;
+            for (line, line_ending) in continuation {
+                joined.push_str(last_ending);
+                joined.push_str(line);
+                last_ending = line_ending;
+            }
+            out.push_str(&mask_url_password(&joined));
+            out.push_str(last_ending);
         }
-        out.push_str(ending);
+        i = end;
     }
     out
+}
+
+/// A line without its `\n` or `\r\n`, and that ending.
+fn split_line_ending(line: &str) -> (&str, &str) {
+    match line.strip_suffix("\r\n") {
+        Some(c) => (c, "\r\n"),
+        None => match line.strip_suffix('\n') {
+            Some(c) => (c, "\n"),
+            None => (line, ""),
+        },
+    }
 }
 
 /// Splits `key = value` (or `key: value`) as oslo.config does: at the first
@@ -407,30 +445,19 @@ fn split_option(line: &str) -> Option<(&str, &str, &str)> {
     Some((&line[..at], &line[at..at + 1], &line[at + 1..]))
 }
 
-/// `scheme://user:password@host` becomes `scheme://user:<redacted>@host`,
-/// for every URL in the value and every host of a multi-host URL
-/// (`rabbit://u:p@h1,u:p@h2/`).
+/// `scheme://user:password@host` becomes `scheme://user:<redacted>@host`.
+/// The password is everything from the first `:` after `scheme://` to the
+/// last `@` of the value, so no character in it (`@`, `/`, `#`, `:`, `,`,
+/// spaces) can end it early; the price is that a multi-host URL
+/// (`rabbit://u:p@h1,u:p@h2/`) shows only its last host, and an `@` later
+/// in a path masks the host too.
 fn mask_url_password(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    let mut rest = value;
-    while let Some(scheme_end) = rest.find("://") {
-        let (head, tail) = rest.split_at(scheme_end + 3);
-        out.push_str(head);
-        let authority_end = tail.find(['/', ' ', ';', '?', '#']).unwrap_or(tail.len());
-        let hosts: Vec<String> = tail[..authority_end]
-            .split(',')
-            .map(|host| match (host.rfind('@'), host.find(':')) {
-                (Some(at), Some(colon)) if colon < at => {
-                    format!("{}{}{}", &host[..colon + 1], crate::secret::REDACTED, &host[at..])
-                }
-                _ => host.to_owned(),
-            })
-            .collect();
-        out.push_str(&hosts.join(","));
-        rest = &tail[authority_end..];
-    }
-    out.push_str(rest);
-    out
+    let Some(scheme_end) = value.find("://") else { return value.to_owned() };
+    let start = scheme_end + 3;
+    let rest = &value[start..];
+    let Some(at) = rest.rfind('@') else { return value.to_owned() };
+    let Some(colon) = rest[..at].find(':') else { return value.to_owned() };
+    format!("{}{}{}", &value[..start + colon + 1], crate::secret::REDACTED, &rest[at..])
 }
 
 #[cfg(test)]
@@ -602,6 +629,38 @@ mod tests {
         assert!(masked.contains("host = x\n"));
     }
 
+    #[test]
+    fn masks_passwords_with_any_character_and_continuation_lines() {
+        let text = "[database]\nconnection = mysql+pymysql://watcher:pw#2x@db/watcher\n[DEFAULT]\ntransport_url = rabbit://watcher:pa/ss1@host:5672/\n[keystone_authtoken]\npassword = first-part\n    second-part\n\tthird-part\nusername = watcher\n[x]\nurl = http://u:very@long:secret\n  still-secret@host/p\n";
+        let masked = mask_secret_values(text);
+        for secret in ["pw#2x", "pa/ss1", "first-part", "second-part", "third-part", "very@long", "still-secret"] {
+            assert!(!masked.contains(secret), "{secret} in {masked}");
+        }
+        assert!(masked.contains("connection = mysql+pymysql://watcher:<redacted>@db/watcher\n"), "{masked}");
+        assert!(masked.contains("transport_url = rabbit://watcher:<redacted>@host:5672/\n"), "{masked}");
+        assert!(
+            masked.contains("password = <redacted>\n    <redacted>\n\t<redacted>\nusername = watcher\n"),
+            "{masked}"
+        );
+        assert!(masked.contains("url = http://u:<redacted>@host/p\n"), "{masked}");
+    }
+
+    /// Every part of `secret` of 4 characters or more that `masked` shows,
+    /// leaving out those that `template` (the text around the secret) holds.
+    fn shown_parts(secret: &str, masked: &str, template: &str) -> Vec<String> {
+        let chars: Vec<char> = secret.chars().collect();
+        let mut shown = Vec::new();
+        for start in 0..chars.len() {
+            for end in start + 4..=chars.len() {
+                let part: String = chars[start..end].iter().collect();
+                if masked.contains(&part) && !template.contains(&part) {
+                    shown.push(part);
+                }
+            }
+        }
+        shown
+    }
+
     /// Lines a watcher.conf can have, including awkward ones.
     fn ini_line() -> impl Strategy<Value = String> {
         prop_oneof![
@@ -678,6 +737,47 @@ mod tests {
             if with_maas {
                 prop_assert!(normalised.contains(MAAS));
             }
+        }
+
+        /// The masker against the `url` crate: a password of any printable
+        /// characters is masked whole, written raw (as users paste them) or
+        /// percent-encoded; for the encoded form, which the parser reads as
+        /// the user meant, the masked URL keeps the parser's user, host,
+        /// port, path and query.
+        #[test]
+        fn url_passwords_are_masked_whatever_they_hold(
+            password in "[ -~\u{e9}\u{20ac}]{1,24}",
+            base in prop_oneof![
+                Just("mysql+pymysql://watcher@db.example:3306/watcher?charset=utf8"),
+                Just("rabbit://watcher@rabbit-1.example:5672/openstack"),
+                Just("http://user@[fd00::1]:8080/a/b"),
+            ],
+            key in prop_oneof![Just("connection"), Just("transport_url"), Just("url")],
+        ) {
+            let template = format!("[x]\n{key} = {}\n", base.replacen('@', ":<redacted>@", 1));
+            // Raw: exactly the URL with the password replaced.
+            let (scheme, rest) = base.split_once("://").unwrap();
+            let (user, host) = rest.split_once('@').unwrap();
+            let raw = format!("[x]\n{key} = {scheme}://{user}:{password}@{host}\n");
+            let masked = mask_secret_values(&raw);
+            prop_assert_eq!(&masked, &template);
+            prop_assert!(shown_parts(&password, &masked, &template).is_empty());
+
+            // Encoded by the parser itself.
+            let mut url = url::Url::parse(base).unwrap();
+            url.set_password(Some(&password)).unwrap();
+            let encoded = format!("[x]\n{key} = {url}\n");
+            let masked = mask_secret_values(&encoded);
+            prop_assert!(shown_parts(&password, &masked, &template).is_empty(), "{}", masked);
+            prop_assert!(shown_parts(url.password().unwrap(), &masked, &template).is_empty(), "{}", masked);
+            let value = masked.trim_end().split_once(" = ").unwrap().1;
+            let seen = url::Url::parse(value).unwrap();
+            prop_assert_eq!(seen.username(), url.username());
+            prop_assert_eq!(seen.host(), url.host());
+            prop_assert_eq!(seen.port(), url.port());
+            prop_assert_eq!(seen.path(), url.path());
+            prop_assert_eq!(seen.query(), url.query());
+            prop_assert_ne!(seen.password(), url.password());
         }
 
         #[test]

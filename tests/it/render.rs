@@ -580,3 +580,26 @@ fn a_site_file_with_the_drop_in_name_is_never_replaced_nor_removed() {
     assert!(!drop_in_for(&conf, "watcher-decision-engine").parent().unwrap().exists(), "ours, emptied: removed");
     assert!(legacy.parent().unwrap().exists(), "watcher.conf.d is not ours, even empty");
 }
+
+#[test]
+fn yaml_numbers_are_refused_for_string_options_and_kept_as_written_in_the_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("charm.yaml");
+    write(&config, "ironic-api-version: 1.10\nironic-region-name: true\n");
+    let r = run(&["render", "-c", path_str(&config), "-o", "-"]);
+    assert_eq!(r.code, 3);
+    assert_eq!(
+        r.stderr,
+        "error: 2 configuration problems:\n  ironic-api-version: must be a string, got a number (1.10, which YAML reads as 1.1)\n    hint: quote it, as Juju requires for a string option: ironic-api-version: \"1.10\"\n  ironic-region-name: must be a string, got a boolean (true)\n    hint: quote it, as Juju requires for a string option: ironic-region-name: \"true\"\n"
+    );
+    assert_eq!(r.stdout, "");
+
+    write(&config, "ironic-api-version: \"1.10\"\n");
+    let ctx = dir.path().join("ctx.yaml");
+    write(&ctx, "nova_client:\n  api_version: 2.60\n");
+    let r = run(&["render", "--full", "-c", path_str(&config), "--context", path_str(&ctx), "-o", "-"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("[nova_client]\napi_version = 2.60\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("[ironic_client]\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("\napi_version = 1.10\n"), "{}", r.stdout);
+}
