@@ -686,8 +686,7 @@ mod tests {
     #[test]
     fn a_changed_ca_restarts() {
         let unit = settled();
-        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
-        unit.set("maas-ca-cert", pem.into());
+        unit.set("maas-ca-cert", crate::config::TEST_CA_PEM.into());
         let done = converged(&unit);
         assert!(done.triggers.contains(&Trigger::CaCert), "{:?}", done.triggers);
         assert_eq!(*unit.system.ca_refreshes.lock().unwrap(), 1);
@@ -749,6 +748,30 @@ mod tests {
         assert!(!unit.drop_in("watcher-applier").exists());
         assert!(unit.system.take_restarts().is_empty());
         let _ = KEY;
+    }
+
+    #[test]
+    fn a_ca_option_with_a_private_key_is_blocked_before_anything_is_written() {
+        use crate::config::{TEST_CA_KEY_PEM, TEST_CA_PEM};
+        for unit in [FakeUnit::new(), settled()] {
+            let drop_in = std::fs::read(unit.drop_in("watcher-applier")).ok();
+            unit.set("maas-ca-cert", format!("{TEST_CA_PEM}{TEST_CA_KEY_PEM}").into());
+            let (done, notes) = run(&unit, Depth::Hook);
+            let done = done.unwrap();
+            assert_eq!(done.target.status, Status::Blocked);
+            assert_eq!(
+                done.target.message,
+                "maas-ca-cert: block 2 is a private key (PRIVATE KEY), which must not be installed"
+            );
+            assert_eq!(std::fs::read_dir(unit.dir.path().join("ca")).unwrap().count(), 0, "no CA file");
+            assert_eq!(*unit.system.ca_refreshes.lock().unwrap(), 0);
+            assert!(unit.system.take_restarts().is_empty());
+            assert_eq!(std::fs::read(unit.drop_in("watcher-applier")).ok(), drop_in, "the drop-in untouched");
+            let said = format!("{notes:?}");
+            for line in TEST_CA_KEY_PEM.lines().filter(|l| !l.starts_with("-----")) {
+                assert!(!said.contains(line), "the key is shown: {said}");
+            }
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::fs;
 
-use metal_sim::SimUser;
+use metal_sim::{MaasSim, MaasSimConfig, SimUser};
 use serde_json::json;
 
 use super::{maas, Unit, PRINCIPAL_CONF, SECRET_URI};
@@ -230,4 +230,47 @@ fn a_maas_answering_5xx_waits() {
     sim.clear_faults();
     assert_eq!(unit.dispatch("hooks/update-status").code, 0);
     assert_eq!(unit.last_status().0, "active");
+}
+
+/// A test CA's private key (EC P-256), pasted by mistake after a certificate.
+const PASTED_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgUuQfDGDOyHp1qFa/
+VQ71jnESZlKTH14qE6dCN9mh7tChRANCAASKqC90qId0/uJ/OOURNhWayoBksBjN
+Rf2oasrlP9AgSKpsTv2uJPWL/EMoSlq3FVuseV/qWnTeCGIZ9q51sVxF
+-----END PRIVATE KEY-----
+";
+
+#[test]
+fn a_ca_option_that_is_not_only_certificates_is_blocked_before_anything_is_written() {
+    let sim = MaasSim::start(MaasSimConfig { tls: Some(metal_sim::TlsNames::Default), ..Default::default() }).unwrap();
+    let ca = sim.ca_pem().unwrap();
+    let unit = Unit::new(None, &sim.admin_key());
+    let garbage = "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n";
+    for (pem, said) in [
+        (
+            format!("{ca}{PASTED_KEY}"),
+            "maas-ca-cert: block 2 is a private key (PRIVATE KEY), which must not be installed",
+        ),
+        (format!("{ca}{garbage}"), "maas-ca-cert: block 2 is not an X.509 certificate (its DER does not parse)"),
+    ] {
+        unit.configure(Some(
+            json!({"maas-url": sim.base_url(), "maas-api-key-secret": SECRET_URI, "maas-ca-cert": pem}),
+        ));
+        unit.juju.clear_calls();
+        let r = unit.dispatch("hooks/config-changed");
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(unit.last_status(), ("blocked".into(), said.into()));
+        assert!(!unit.juju.ca_dir().join("watcher-maas.crt").exists(), "no CA installed");
+        assert!(unit.juju.calls_to("update-ca-certificates").is_empty());
+        assert!(unit.restarts().is_empty());
+        assert!(!unit.drop_in_path().exists(), "no drop-in written");
+        let calls = unit.juju.calls();
+        for line in PASTED_KEY.lines().filter(|l| !l.starts_with("-----")) {
+            assert!(!calls.contains(line) && !r.stdout.contains(line) && !r.stderr.contains(line), "the key is shown");
+        }
+    }
+    // The certificate alone is installed.
+    unit.configure(Some(json!({"maas-url": sim.base_url(), "maas-api-key-secret": SECRET_URI, "maas-ca-cert": ca})));
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    assert!(unit.juju.ca_dir().join("watcher-maas.crt").exists());
 }
