@@ -75,14 +75,19 @@ fn watcher_versions_are_checked() {
         ("blocked".into(), "Watcher 11.0.0 has no MAAS support (2024.1, 12.0.0, or later needed)".into())
     );
 
+    // 16.0.0 and 17.0.0 cannot power a machine through MAAS: blocked, the
+    // ways out first; the whole reason in the log.
     unit.juju.set_watcher_version(Some("2:17.0.0-0ubuntu1~cloud0"));
+    unit.juju.clear_calls();
     assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
     let (status, message) = unit.last_status();
-    assert_eq!(status, "active");
-    assert!(
-        message.starts_with("Watcher 17.0.0: MAAS power actions will fail (upstream Nova helper defects)"),
-        "{message}"
+    assert_eq!(status, "blocked");
+    assert_eq!(
+        message,
+        "use Watcher 12.0.0-15.0.0, or unset maas-url to use Ironic: Watcher 17.0.0's MAAS power actions fail upstream"
     );
+    assert!(message.len() <= 120);
+    assert!(unit.juju.calls().contains("get_node and saving_energy fail"), "the reason is logged");
 
     // Caracal logs the key in clear with debug on: warned, with the fix.
     unit.juju.set_watcher_version(Some("2:12.0.0-0ubuntu1"));
