@@ -314,6 +314,32 @@ pub(crate) fn services_from_options(entries: &OptionMap) -> Vec<String> {
         .collect()
 }
 
+/// A real CA certificate (EC P-256, self-signed, `openssl req -x509`), for tests.
+#[cfg(test)]
+pub(crate) const TEST_CA_PEM: &str = "\
+-----BEGIN CERTIFICATE-----
+MIIBlzCCAT2gAwIBAgIUQ4Z2+Sgkw+pyOYAF1gY1dt0wXa0wCgYIKoZIzj0EAwIw
+IDEeMBwGA1UEAwwVd2F0Y2hlci1tZXRhbCB0ZXN0IENBMCAXDTI2MTIwNDIxMjkz
+NloYDzIxMjYxMTEwMjEyOTM2WjAgMR4wHAYDVQQDDBV3YXRjaGVyLW1ldGFsIHRl
+c3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAASKqC90qId0/uJ/OOURNhWa
+yoBksBjNRf2oasrlP9AgSKpsTv2uJPWL/EMoSlq3FVuseV/qWnTeCGIZ9q51sVxF
+o1MwUTAdBgNVHQ4EFgQUN5uz4nmCFwTnuTrn2zeeu2dwL6QwHwYDVR0jBBgwFoAU
+N5uz4nmCFwTnuTrn2zeeu2dwL6QwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQD
+AgNIADBFAiA6vVKPkh138y4FwRXxmYGIZhZwGXK9VHmSrGb6yfE/4wIhAPbDDbTI
+m7lnUUp6hF/WD8lGFt02hiAutrcvykgtdZ7D
+-----END CERTIFICATE-----
+";
+
+/// The private key of [`TEST_CA_PEM`], for tests that paste it by mistake.
+#[cfg(test)]
+pub(crate) const TEST_CA_KEY_PEM: &str = "\
+-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgUuQfDGDOyHp1qFa/
+VQ71jnESZlKTH14qE6dCN9mh7tChRANCAASKqC90qId0/uJ/OOURNhWayoBksBjN
+Rf2oasrlP9AgSKpsTv2uJPWL/EMoSlq3FVuseV/qWnTeCGIZ9q51sVxF
+-----END PRIVATE KEY-----
+";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -522,6 +548,66 @@ mod tests {
     fn ca_cert_must_be_pem() {
         let p = only_problem(json!({"maas-ca-cert": "MIIB..."}));
         assert_eq!(p.message, "is not a PEM certificate");
+    }
+
+    fn ca_problem(pem: &str) -> Problem {
+        let p = only_problem(json!({ "maas-ca-cert": pem }));
+        assert_eq!(p.option, MAAS_CA_CERT);
+        p
+    }
+
+    #[test]
+    fn ca_cert_is_parsed_as_x509() {
+        // A real certificate, alone, in a bundle, or after openssl's text.
+        for ok in [
+            TEST_CA_PEM.to_owned(),
+            format!("{TEST_CA_PEM}{TEST_CA_PEM}"),
+            format!("subject=CN = watcher-metal test CA\n{}", TEST_CA_PEM.replace('\n', "\r\n")),
+        ] {
+            load(&entries(json!({ "maas-ca-cert": ok })), &NoSecrets).unwrap();
+        }
+        // Garbage between the markers: base64 that does not decode, then
+        // base64 of something that is not a certificate.
+        let garbage = "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n";
+        let p = ca_problem(garbage);
+        assert_eq!(p.message, "block 1 is not an X.509 certificate (its base64 does not decode)");
+        let not_der = "-----BEGIN CERTIFICATE-----\naGVsbG8gd29ybGQ=\n-----END CERTIFICATE-----\n";
+        let p = ca_problem(&format!("{TEST_CA_PEM}{not_der}"));
+        assert_eq!(p.message, "block 2 is not an X.509 certificate (its DER does not parse)");
+        assert!(p.hint.contains("openssl x509"), "{}", p.hint);
+        // A certificate cut short, a block of another kind, a stray END.
+        let cut = TEST_CA_PEM.replace("-----END CERTIFICATE-----\n", "");
+        assert_eq!(ca_problem(&cut).message, "block 1 (CERTIFICATE) has no END line");
+        let csr = "-----BEGIN CERTIFICATE REQUEST-----\naGVsbG8=\n-----END CERTIFICATE REQUEST-----\n";
+        let p = ca_problem(&format!("{TEST_CA_PEM}{csr}"));
+        assert_eq!(p.message, "block 2 is a CERTIFICATE REQUEST block, not a CERTIFICATE");
+        let p = ca_problem(&format!("{TEST_CA_PEM}-----END CERTIFICATE-----\n"));
+        assert_eq!(p.message, "has an END line without its BEGIN line");
+    }
+
+    #[test]
+    fn a_private_key_in_the_ca_option_is_refused_by_name_and_never_shown() {
+        let key_body: Vec<&str> = TEST_CA_KEY_PEM.lines().filter(|l| !l.starts_with("-----")).collect();
+        let labels = ["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY"];
+        for label in labels {
+            let key = TEST_CA_KEY_PEM.replace("PRIVATE KEY", label);
+            // After the certificate, before it, or with the key's text as a label.
+            for (pem, block) in [(format!("{TEST_CA_PEM}{key}"), 2), (format!("{key}{TEST_CA_PEM}"), 1)] {
+                let p = ca_problem(&pem);
+                assert_eq!(p.message, format!("block {block} is a private key ({label}), which must not be installed"));
+                assert!(p.hint.starts_with("paste only the CA certificate"), "{}", p.hint);
+                for line in &key_body {
+                    assert!(!p.to_string().contains(line) && !p.hint.contains(line));
+                }
+            }
+        }
+        // The key pasted alone, cut short: still a key, not an unended block.
+        let cut = TEST_CA_KEY_PEM.replace("-----END PRIVATE KEY-----\n", "");
+        assert_eq!(ca_problem(&cut).message, "block 1 is a private key (PRIVATE KEY), which must not be installed");
+        // A label that is not PEM's is not repeated.
+        let odd = format!("-----BEGIN {}-----\nAAAA\n-----END {}-----\n", key_body[0], key_body[0]);
+        let p = ca_problem(&odd);
+        assert_eq!(p.message, "block 1 is not a CERTIFICATE block");
     }
 
     #[test]

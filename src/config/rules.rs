@@ -76,6 +76,102 @@ impl Checker {
     }
 }
 
+/// One `-----BEGIN LABEL-----` ... `-----END LABEL-----` block of a PEM text.
+struct PemBlock<'a> {
+    label: &'a str,
+    body: Vec<&'a str>,
+    /// Its END line was found.
+    ended: bool,
+}
+
+/// The PEM blocks of `text`, and whether an END line came without its
+/// BEGIN. Text outside the blocks (what `openssl x509 -text` prints before
+/// one) is left alone, as OpenSSL does.
+fn pem_blocks(text: &str) -> (Vec<PemBlock<'_>>, bool) {
+    let mut blocks: Vec<PemBlock<'_>> = Vec::new();
+    let mut stray_end = false;
+    for line in text.lines().map(str::trim) {
+        let begin = line.strip_prefix("-----BEGIN ").and_then(|rest| rest.strip_suffix("-----"));
+        let end = line.strip_prefix("-----END ").and_then(|rest| rest.strip_suffix("-----"));
+        let open = blocks.last_mut().filter(|b| !b.ended);
+        match (open, begin, end) {
+            // A BEGIN inside a block leaves that block without its END.
+            (_, Some(label), _) => blocks.push(PemBlock { label, body: Vec::new(), ended: false }),
+            (Some(block), _, Some(label)) if label == block.label => block.ended = true,
+            (Some(block), _, _) => block.body.push(line),
+            (None, _, Some(_)) => stray_end = true,
+            (None, _, None) => {}
+        }
+    }
+    (blocks, stray_end)
+}
+
+/// A block's label as a status may show it: a PEM label of capitals (the
+/// text of anything else is not repeated).
+fn shown_label(label: &str) -> Option<&str> {
+    let plain = !label.is_empty()
+        && label.len() <= 40
+        && label.chars().all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit() || ch == ' ');
+    plain.then_some(label)
+}
+
+/// What is wrong with `maas-ca-cert`, if anything: it must hold only
+/// CERTIFICATE blocks, each an X.509 certificate that rustls takes as a
+/// trust anchor (as the MAAS client and Watcher's Python will). A private
+/// key is refused by its label alone: nothing of its text is repeated.
+fn ca_cert_problem(pem: &str) -> Option<(String, &'static str)> {
+    let (blocks, stray_end) = pem_blocks(pem);
+    if blocks.is_empty() {
+        let hint = "paste the CA certificate in PEM form, including the BEGIN/END CERTIFICATE lines";
+        return Some(("is not a PEM certificate".to_owned(), hint));
+    }
+    if let Some((i, block)) = blocks.iter().enumerate().find(|(_, b)| b.label.ends_with("PRIVATE KEY")) {
+        return Some((
+            format!("block {} is a private key{}, which must not be installed", i + 1, in_parens(block.label)),
+            "paste only the CA certificate (its BEGIN/END CERTIFICATE block); the key stays with the CA",
+        ));
+    }
+    for (i, block) in blocks.iter().enumerate() {
+        let n = i + 1;
+        if !block.ended {
+            let hint = "paste each certificate whole, from its BEGIN line to its END line";
+            return Some((format!("block {n}{} has no END line", in_parens(block.label)), hint));
+        }
+        if block.label != "CERTIFICATE" {
+            let hint = "paste only the CA certificate: BEGIN/END CERTIFICATE blocks";
+            let message = match shown_label(block.label) {
+                Some(label) => format!("block {n} is a {label} block, not a CERTIFICATE"),
+                None => format!("block {n} is not a CERTIFICATE block"),
+            };
+            return Some((message, hint));
+        }
+        if let Err(why) = parse_certificate(&block.body) {
+            let hint = "paste the CA certificate as `openssl x509 -in ca.crt` prints it";
+            return Some((format!("block {n} is not an X.509 certificate ({why})"), hint));
+        }
+    }
+    if stray_end {
+        let hint = "paste each certificate whole, from its BEGIN line to its END line";
+        return Some(("has an END line without its BEGIN line".to_owned(), hint));
+    }
+    None
+}
+
+/// ` (LABEL)` for a label [`shown_label`] shows, else nothing.
+fn in_parens(label: &str) -> String {
+    shown_label(label).map(|l| format!(" ({l})")).unwrap_or_default()
+}
+
+/// Decodes a CERTIFICATE block's body and parses it as rustls parses a
+/// root certificate (webpki's trust anchor: the whole DER structure).
+fn parse_certificate(body: &[&str]) -> Result<(), &'static str> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let text = format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", body.join("\n"));
+    let der = CertificateDer::from_pem_slice(text.as_bytes()).map_err(|_| "its base64 does not decode")?;
+    rustls::RootCertStore::empty().add(der).map_err(|_| "its DER does not parse")
+}
+
 impl CharmOptions {
     /// Type-checks `entries` and the rules between options. Every problem
     /// found is reported; warnings go back beside the options.
@@ -131,14 +227,8 @@ impl CharmOptions {
         let maas_timeout = timeout(&mut c, get(MAAS_TIMEOUT));
 
         let maas_ca_cert = c.string(get(MAAS_CA_CERT), MAAS_CA_CERT);
-        if let Some(pem) = &maas_ca_cert {
-            if !(pem.contains("-----BEGIN CERTIFICATE-----") && pem.contains("-----END CERTIFICATE-----")) {
-                c.problem(
-                    MAAS_CA_CERT,
-                    "is not a PEM certificate",
-                    "paste the CA certificate in PEM form, including the BEGIN/END CERTIFICATE lines",
-                );
-            }
+        if let Some((message, hint)) = maas_ca_cert.as_deref().and_then(ca_cert_problem) {
+            c.problem(MAAS_CA_CERT, message, hint);
         }
 
         let key_given = [MAAS_API_KEY, MAAS_API_KEY_SECRET].iter().any(|k| get(k).is_some_and(|v| !is_unset(v)));

@@ -374,14 +374,22 @@ fn check_maas_ready(
             LogLevel::Warning,
             format!("{} is not installed; Watcher's version is unknown", system::WATCHER_PACKAGE),
         )?,
-        Some(version) if version.maas_support() == MaasSupport::Missing => {
-            ready.blocked = Some(format!(
-                "Watcher {version} has no MAAS support (2024.1, {}, or later needed)",
-                version::FIRST_WITH_MAAS
-            ));
-            return Ok(ready);
-        }
-        Some(_) => {}
+        Some(version) => match version.maas_support() {
+            MaasSupport::Missing => {
+                ready.blocked = Some(format!(
+                    "Watcher {version} has no MAAS support (2024.1, {}, or later needed)",
+                    version::FIRST_WITH_MAAS
+                ));
+                return Ok(ready);
+            }
+            // Power actions would fail: the operator must choose a way out.
+            MaasSupport::Defective { why } => {
+                log(notes, LogLevel::Warning, format!("Watcher {version}: {}", doctor::defective_maas_hint(why)))?;
+                ready.blocked = Some(doctor::defective_maas(version));
+                return Ok(ready);
+            }
+            MaasSupport::Works => {}
+        },
     }
     let package = system::LIBMAAS_PACKAGE;
     let mut installing = || -> Result<(), Error> {
@@ -690,8 +698,7 @@ mod tests {
     #[test]
     fn a_changed_ca_restarts() {
         let unit = settled();
-        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
-        unit.set("maas-ca-cert", pem.into());
+        unit.set("maas-ca-cert", crate::config::TEST_CA_PEM.into());
         let done = converged(&unit);
         assert!(done.triggers.contains(&Trigger::CaCert), "{:?}", done.triggers);
         assert_eq!(*unit.system.ca_refreshes.lock().unwrap(), 1);
@@ -753,6 +760,59 @@ mod tests {
         assert!(!unit.drop_in("watcher-applier").exists());
         assert!(unit.system.take_restarts().is_empty());
         let _ = KEY;
+    }
+
+    #[test]
+    fn a_ca_option_with_a_private_key_is_blocked_before_anything_is_written() {
+        use crate::config::{TEST_CA_KEY_PEM, TEST_CA_PEM};
+        for unit in [FakeUnit::new(), settled()] {
+            let drop_in = std::fs::read(unit.drop_in("watcher-applier")).ok();
+            unit.set("maas-ca-cert", format!("{TEST_CA_PEM}{TEST_CA_KEY_PEM}").into());
+            let (done, notes) = run(&unit, Depth::Hook);
+            let done = done.unwrap();
+            assert_eq!(done.target.status, Status::Blocked);
+            assert_eq!(
+                done.target.message,
+                "maas-ca-cert: block 2 is a private key (PRIVATE KEY), which must not be installed"
+            );
+            assert_eq!(std::fs::read_dir(unit.dir.path().join("ca")).unwrap().count(), 0, "no CA file");
+            assert_eq!(*unit.system.ca_refreshes.lock().unwrap(), 0);
+            assert!(unit.system.take_restarts().is_empty());
+            assert_eq!(std::fs::read(unit.drop_in("watcher-applier")).ok(), drop_in, "the drop-in untouched");
+            let said = format!("{notes:?}");
+            for line in TEST_CA_KEY_PEM.lines().filter(|l| !l.starts_with("-----")) {
+                assert!(!said.contains(line), "the key is shown: {said}");
+            }
+        }
+    }
+
+    #[test]
+    fn watcher_with_a_broken_maas_path_is_blocked_with_the_ways_out() {
+        for package in ["2:16.0.0-0ubuntu1", "2:17.0.0-0ubuntu1~cloud0"] {
+            let unit = FakeUnit::new();
+            *unit.system.watcher.lock().unwrap() = Some(package.into());
+            let (done, notes) = run(&unit, Depth::Hook);
+            let target = done.unwrap().target;
+            let version = WatcherVersion::parse_deb(package).unwrap();
+            assert_eq!(target.status, Status::Blocked, "{package}");
+            assert_eq!(
+                target.message,
+                format!(
+                    "use Watcher 12.0.0-15.0.0, or unset maas-url to use Ironic: Watcher {version}'s MAAS power actions fail upstream"
+                )
+            );
+            assert!(target.message.len() <= 120, "{}", target.message);
+            let why = notes.iter().any(|n| matches!(n, Note::Log(LogLevel::Warning, l) if l.contains("get_node")));
+            assert!(why, "the whole reason is logged: {notes:?}");
+            // Without MAAS Watcher uses Ironic, which works.
+            unit.set("maas-url", serde_json::Value::Null);
+            unit.set("maas-api-key", serde_json::Value::Null);
+            assert_eq!(converged(&unit).target.status, Status::Active);
+        }
+        // 15.0.0 works: not blocked for its version (MAAS is down here).
+        let unit = FakeUnit::new();
+        *unit.system.watcher.lock().unwrap() = Some("2:15.0.0-0ubuntu1".into());
+        assert_eq!(converged(&unit).target.status, Status::Waiting);
     }
 
     #[test]

@@ -297,14 +297,26 @@ fn watcher_check(inputs: &Inputs<'_>, found: &mut Findings) -> Check {
             format!("Watcher {version} has no MAAS support (2024.1, {}, or later needed)", version::FIRST_WITH_MAAS),
             "upgrade Watcher to 2024.1 (Ubuntu 24.04) or later, or unset maas-url to use Ironic",
         ),
-        (true, MaasSupport::Defective { why }) => Check::new(
-            name,
-            Verdict::Warn,
-            format!("Watcher {version}: MAAS power actions will fail (upstream Nova helper defects)"),
-            format!("{why}; see the compatibility table in the README (Watcher 12.0.0, 2024.1, works)"),
-        ),
+        (true, MaasSupport::Defective { why }) => {
+            Check::new(name, Verdict::Fail, defective_maas(version), defective_maas_hint(why))
+        }
         _ => Check::ok(name, format!("Watcher {version}")),
     }
+}
+
+/// The status of a Watcher whose MAAS path is broken upstream: the two
+/// ways out first, then what fails (within Juju's 120 characters).
+pub(crate) fn defective_maas(version: WatcherVersion) -> String {
+    format!(
+        "use Watcher {}-{}, or unset maas-url to use Ironic: Watcher {version}'s MAAS power actions fail upstream",
+        version::FIRST_WITH_MAAS,
+        version::LAST_WORKING_MAAS
+    )
+}
+
+/// The whole reason, for the log and the doctor's hint.
+pub(crate) fn defective_maas_hint(why: &str) -> String {
+    format!("{why}; see the compatibility table in the README")
 }
 
 fn libmaas_check(system: &dyn System) -> Check {

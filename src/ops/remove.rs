@@ -83,8 +83,7 @@ mod tests {
     #[test]
     fn removal_takes_out_the_drop_ins_and_restarts_once_even_with_options_gone_bad() {
         let unit = FakeUnit::new();
-        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
-        unit.set("maas-ca-cert", pem.into());
+        unit.set("maas-ca-cert", crate::config::TEST_CA_PEM.into());
         let (done, _) = noted(|notes| converge::converge(&unit.unit(), Depth::Hook, notes));
         done.unwrap();
         unit.system.take_restarts();

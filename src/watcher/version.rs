@@ -23,6 +23,8 @@ pub(crate) const FIRST_WITH_MAAS: WatcherVersion = WatcherVersion { major: 12, m
 /// The first release whose `[maas_client] api_key` is a secret option, so
 /// `debug = true` no longer logs it.
 const FIRST_WITH_SECRET_KEY: WatcherVersion = WatcherVersion { major: 17, minor: 0, patch: 0 };
+/// The last release measured with a working MAAS path.
+pub(crate) const LAST_WORKING_MAAS: WatcherVersion = WatcherVersion { major: 15, minor: 0, patch: 0 };
 /// The first release measured with the upstream Nova-helper defects that
 /// break MAAS power actions (16.0.0: `get_node` and saving_energy; 17.0.0
 /// also node listing and the applier's threads).

@@ -171,9 +171,11 @@ fn every_problem_is_reported_not_only_the_first() {
 
     // Watcher 17: the key is masked, but its MAAS path has upstream defects.
     m.juju.set_watcher_version(Some("2:17.0.0-0ubuntu1"));
-    let (_, report) = m.doctor();
+    let (r, report) = m.doctor();
+    assert_eq!(r.code, 14);
     assert_eq!(status(&report, "debug-key-leak"), "ok");
-    assert_eq!(status(&report, "watcher-version"), "warn");
+    assert_eq!(status(&report, "watcher-version"), "fail");
+    assert!(check(&report, "watcher-version")["message"].as_str().unwrap().starts_with("use Watcher 12.0.0-15.0.0"));
 
     // Before 2024.1 there is no MAAS helper at all.
     m.juju.set_watcher_version(Some("2:11.0.0-0ubuntu1"));

@@ -168,7 +168,34 @@ fn no_command_shows_the_key() {
     sweep.expect(&["render", "-c", c], 3, &[], &[described]);
     sweep.expect(&["validate", "-c", c], 3, &[], &[described]);
     assert!(sweep.checked >= 30);
+
+    // A CA's private key pasted with its certificate is refused by name:
+    // no line of it is shown, and no file but the config holds it.
+    let tls = MaasSim::start(MaasSimConfig { tls: Some(metal_sim::TlsNames::Default), ..Default::default() }).unwrap();
+    let pasted = format!("{}{PASTED_KEY}", tls.ca_pem().unwrap());
+    let indented: String = pasted.lines().map(|l| format!("  {l}\n")).collect();
+    write(&config, &format!("{good}maas-ca-cert: |\n{indented}"));
+    let mut key_sweep = Sweep {
+        secrets: PASTED_KEY.lines().filter(|l| !l.starts_with("-----")).map(str::to_owned).collect(),
+        checked: 0,
+    };
+    let refused = "error: maas-ca-cert: block 2 is a private key (PRIVATE KEY), which must not be installed\n";
+    for args in [&["render", "-c", c][..], &["validate", "-c", c], &["doctor", "-c", c]] {
+        let r = key_sweep.run(args);
+        assert!(r.stderr.contains(refused), "{args:?}: {}", r.stderr);
+        assert_ne!(r.code, 0, "{args:?}");
+    }
+    key_sweep.run(&["validate", "-c", c, "--format", "json"]);
+    assert_eq!(key_sweep.check_files(dir.path(), std::slice::from_ref(&config)), [config]);
 }
+
+/// A test CA's private key (EC P-256, of no certificate in use anywhere).
+const PASTED_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgUuQfDGDOyHp1qFa/
+VQ71jnESZlKTH14qE6dCN9mh7tChRANCAASKqC90qId0/uJ/OOURNhWayoBksBjN
+Rf2oasrlP9AgSKpsTv2uJPWL/EMoSlq3FVuseV/qWnTeCGIZ9q51sVxF
+-----END PRIVATE KEY-----
+";
 
 #[test]
 fn no_hook_or_action_shows_the_key() {

@@ -5,7 +5,7 @@
 
 use std::fs;
 
-use metal_sim::SimUser;
+use metal_sim::{MaasSim, MaasSimConfig, SimUser};
 use serde_json::json;
 
 use super::{maas, Unit, PRINCIPAL_CONF, SECRET_URI};
@@ -75,14 +75,19 @@ fn watcher_versions_are_checked() {
         ("blocked".into(), "Watcher 11.0.0 has no MAAS support (2024.1, 12.0.0, or later needed)".into())
     );
 
+    // 16.0.0 and 17.0.0 cannot power a machine through MAAS: blocked, the
+    // ways out first; the whole reason in the log.
     unit.juju.set_watcher_version(Some("2:17.0.0-0ubuntu1~cloud0"));
+    unit.juju.clear_calls();
     assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
     let (status, message) = unit.last_status();
-    assert_eq!(status, "active");
-    assert!(
-        message.starts_with("Watcher 17.0.0: MAAS power actions will fail (upstream Nova helper defects)"),
-        "{message}"
+    assert_eq!(status, "blocked");
+    assert_eq!(
+        message,
+        "use Watcher 12.0.0-15.0.0, or unset maas-url to use Ironic: Watcher 17.0.0's MAAS power actions fail upstream"
     );
+    assert!(message.len() <= 120);
+    assert!(unit.juju.calls().contains("get_node and saving_energy fail"), "the reason is logged");
 
     // Caracal logs the key in clear with debug on: warned, with the fix.
     unit.juju.set_watcher_version(Some("2:12.0.0-0ubuntu1"));
@@ -257,4 +262,47 @@ fn a_site_file_at_the_drop_in_path_is_blocked_and_kept() {
     assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
     assert_eq!(unit.last_status().0, "active");
     assert!(fs::read_to_string(&site).unwrap().starts_with("# Written by watcher-metal"));
+}
+
+/// A test CA's private key (EC P-256), pasted by mistake after a certificate.
+const PASTED_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgUuQfDGDOyHp1qFa/
+VQ71jnESZlKTH14qE6dCN9mh7tChRANCAASKqC90qId0/uJ/OOURNhWayoBksBjN
+Rf2oasrlP9AgSKpsTv2uJPWL/EMoSlq3FVuseV/qWnTeCGIZ9q51sVxF
+-----END PRIVATE KEY-----
+";
+
+#[test]
+fn a_ca_option_that_is_not_only_certificates_is_blocked_before_anything_is_written() {
+    let sim = MaasSim::start(MaasSimConfig { tls: Some(metal_sim::TlsNames::Default), ..Default::default() }).unwrap();
+    let ca = sim.ca_pem().unwrap();
+    let unit = Unit::new(None, &sim.admin_key());
+    let garbage = "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n";
+    for (pem, said) in [
+        (
+            format!("{ca}{PASTED_KEY}"),
+            "maas-ca-cert: block 2 is a private key (PRIVATE KEY), which must not be installed",
+        ),
+        (format!("{ca}{garbage}"), "maas-ca-cert: block 2 is not an X.509 certificate (its DER does not parse)"),
+    ] {
+        unit.configure(Some(
+            json!({"maas-url": sim.base_url(), "maas-api-key-secret": SECRET_URI, "maas-ca-cert": pem}),
+        ));
+        unit.juju.clear_calls();
+        let r = unit.dispatch("hooks/config-changed");
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(unit.last_status(), ("blocked".into(), said.into()));
+        assert!(!unit.juju.ca_dir().join("watcher-maas.crt").exists(), "no CA installed");
+        assert!(unit.juju.calls_to("update-ca-certificates").is_empty());
+        assert!(unit.restarts().is_empty());
+        assert!(!unit.drop_in_path().exists(), "no drop-in written");
+        let calls = unit.juju.calls();
+        for line in PASTED_KEY.lines().filter(|l| !l.starts_with("-----")) {
+            assert!(!calls.contains(line) && !r.stdout.contains(line) && !r.stderr.contains(line), "the key is shown");
+        }
+    }
+    // The certificate alone is installed.
+    unit.configure(Some(json!({"maas-url": sim.base_url(), "maas-api-key-secret": SECRET_URI, "maas-ca-cert": ca})));
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    assert!(unit.juju.ca_dir().join("watcher-maas.crt").exists());
 }
