@@ -88,6 +88,18 @@ pub enum FileError {
         /// The file.
         path: PathBuf,
     },
+    /// The file's `$` references loop, nest too deep or expand too far:
+    /// oslo.config cannot read it either. The layer that resolves them
+    /// (`watcher::ini`, above this one) says which and what to do.
+    #[error("{}: {cause}", path.display())]
+    Substitution {
+        /// The file.
+        path: PathBuf,
+        /// Which reference, and why.
+        cause: String,
+        /// What to do about it.
+        hint: String,
+    },
     /// One step of writing, creating or removing failed. A failed write
     /// leaves the old file, if any, as it was.
     #[error("cannot write {}: {step}: {source}", path.display())]
@@ -115,6 +127,7 @@ impl FileError {
                 "install Watcher first (it creates /etc/watcher), or set watcher-conf-path".to_owned()
             }
             FileError::NotText { .. } => "the file must be UTF-8 text, as oslo.config expects".to_owned(),
+            FileError::Substitution { hint, .. } => hint.clone(),
             FileError::Read { source, .. } | FileError::Write { source, .. } => match source.kind() {
                 io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
                     "the file system is full: free some space and retry".to_owned()

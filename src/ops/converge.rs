@@ -133,6 +133,7 @@ fn blocked_file_problem(e: &FileError) -> bool {
             | FileError::Directory { .. }
             | FileError::NotRegular { .. }
             | FileError::NotText { .. }
+            | FileError::Substitution { .. }
     )
 }
 

@@ -197,10 +197,19 @@ fn is_drop_in_path(path: &Path) -> bool {
 }
 
 /// A configuration file's text as oslo.config reads it (following links);
-/// `None` when it does not exist.
+/// `None` when it does not exist. A file whose `$` references oslo.config
+/// could not resolve (a loop, too deep, too long) is refused.
 fn read_followed(path: &Path) -> Result<Option<String>, FileError> {
     match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| FileError::NotText { path: path.to_owned() }),
+        Ok(bytes) => {
+            let text = String::from_utf8(bytes).map_err(|_| FileError::NotText { path: path.to_owned() })?;
+            ini::check_substitutions(&text).map_err(|e| FileError::Substitution {
+                path: path.to_owned(),
+                cause: e.to_string(),
+                hint: e.hint(),
+            })?;
+            Ok(Some(text))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => Err(FileError::Directory { path: path.to_owned() }),
         Err(e) => Err(FileError::Read { path: path.to_owned(), source: e }),

@@ -7,6 +7,8 @@
 //! a section header, anything else is an option. Section names compare as
 //! oslo.config compares them: `DEFAULT` exactly, others case-insensitively.
 
+use std::collections::HashMap;
+
 /// One section to keep in the file: `body` is its rendered text (header
 /// included, `\n` line endings), or `None` to remove the section.
 #[derive(Debug, Clone, Copy)]
@@ -223,10 +225,112 @@ fn with_line_ending(text: &str, eol: &str) -> String {
 /// continuing a value (a blank line ends it), then oslo.config's
 /// substitution: `\$` and `$$` are `$`, and `$name` or `${name}` is the value
 /// of option `name` of the same section (`$group.name`: of another section;
-/// then of `[DEFAULT]`) in this file. A reference to an option the file does not set is left as
-/// written (oslo.config would take that option's default, or fail).
+/// then of `[DEFAULT]`, also when the option found names one the file does
+/// not set, as oslo.config falls back) in this file, each option resolved
+/// once. A reference to an option the file does not set is left as
+/// written (oslo.config would take that option's default, or fail). A value
+/// whose references loop, nest deeper than [`MAX_DEPTH`] or expand past
+/// [`MAX_EXPANDED`] bytes is left as written: [`check_substitutions`] says
+/// which (and reading a layout from disk refuses such a file).
 pub fn read_section(text: &str, section: &str) -> Vec<(String, String)> {
-    raw_section(text, section).iter().map(|(key, value)| (key.clone(), substitute(text, section, value, 0))).collect()
+    let mut resolver = Resolver::new(text);
+    let section = normalise_section(section);
+    let raw = resolver.sections.get(&section).cloned().unwrap_or_default();
+    raw.into_iter()
+        .map(|(key, value)| {
+            let resolved = resolver.substitute(&section, &key, &value, 0).map_or_else(|_| value.clone(), |r| r.value);
+            (key, resolved)
+        })
+        .collect()
+}
+
+/// How deep `$` references may nest (oslo.config stops at about 120, with
+/// Python's `RecursionError`).
+pub const MAX_DEPTH: usize = 100;
+
+/// How long a value may grow through `$` references, in bytes.
+pub const MAX_EXPANDED: usize = 64 * 1024;
+
+/// How many bytes all the values of one file may expand to together.
+const MAX_EXPANDED_TOTAL: usize = 16 * 1024 * 1024;
+
+/// Why the `$` references of a file cannot be resolved. Names options
+/// only, never values (which may be secret).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubstitutionError {
+    /// An option refers to itself, directly or through others.
+    #[error("`$` references loop: {}", chain(options))]
+    Cycle {
+        /// The options in the loop, (section, key), the first one again
+        /// at the end.
+        options: Vec<(String, String)>,
+    },
+    /// References nest deeper than [`MAX_DEPTH`].
+    #[error("`$` references in [{section}] {option} nest more than {MAX_DEPTH} deep")]
+    TooDeep {
+        /// The section of the option whose value was read.
+        section: String,
+        /// That option.
+        option: String,
+    },
+    /// A value grows past [`MAX_EXPANDED`] bytes.
+    #[error("[{section}] {option} expands to more than {MAX_EXPANDED} bytes through `$` references")]
+    TooLong {
+        /// The section of the option whose value was read.
+        section: String,
+        /// That option.
+        option: String,
+    },
+}
+
+/// `[s] a -> [s] b -> [s] a`.
+fn chain(options: &[(String, String)]) -> String {
+    options.iter().map(|(section, key)| format!("[{section}] {key}")).collect::<Vec<_>>().join(" -> ")
+}
+
+impl SubstitutionError {
+    /// One line telling the user what to do about it.
+    pub fn hint(&self) -> String {
+        match self {
+            SubstitutionError::Cycle { .. } => {
+                "break the loop, or write `$$` for a literal `$`: oslo.config fails on it (RecursionError)".to_owned()
+            }
+            SubstitutionError::TooDeep { .. } => {
+                "write the value out instead of chaining references: oslo.config fails on it (RecursionError)".to_owned()
+            }
+            SubstitutionError::TooLong { .. } => {
+                "write the value out, or write `$$` for a literal `$`: references that repeat references grow the value exponentially".to_owned()
+            }
+        }
+    }
+}
+
+/// Resolves every `$` reference in every option of `text`, as
+/// oslo.config would on reading each of them.
+pub fn check_substitutions(text: &str) -> Result<(), SubstitutionError> {
+    check_counting(text).0
+}
+
+/// [`check_substitutions`], and how many references it resolved (each
+/// option once, however often it is referred to).
+fn check_counting(text: &str) -> (Result<(), SubstitutionError>, usize) {
+    let mut resolver = Resolver::new(text);
+    let mut sections: Vec<(String, Vec<(String, String)>)> =
+        resolver.sections.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    sections.sort();
+    for (section, options) in sections {
+        // oslo.config reads an option's last setting only.
+        let last: HashMap<&str, usize> = options.iter().enumerate().map(|(i, (k, _))| (k.as_str(), i)).collect();
+        for (i, (key, value)) in options.iter().enumerate() {
+            if last.get(key.as_str()) != Some(&i) {
+                continue;
+            }
+            if let Err(e) = resolver.resolve_option((section.clone(), key.clone()), value, 0) {
+                return (Err(e), resolver.resolutions);
+            }
+        }
+    }
+    (Ok(()), resolver.resolutions)
 }
 
 /// Python's `str.isspace` (Rust's `char::is_whitespace`, and the
@@ -235,15 +339,14 @@ fn py_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
-/// A section's options before substitution, as oslo.config's parser
-/// (`oslo_config.iniparser`) collects them. Lines it would refuse (a
-/// continuation with nothing to continue, a line with no `=` or `:`) are
-/// skipped.
-fn raw_section(text: &str, section: &str) -> Vec<(String, String)> {
-    let wanted = normalise_section(section);
-    let mut out: Vec<(String, String)> = Vec::new();
-    let mut inside = false;
-    // Whether the last line was an option (or its continuation) of ours.
+/// Every section's options before substitution (by normalised section
+/// name), as oslo.config's parser (`oslo_config.iniparser`) collects them.
+/// Lines it would refuse (a continuation with nothing to continue, a line
+/// with no `=` or `:`) are skipped.
+fn raw_sections(text: &str) -> HashMap<String, Vec<(String, String)>> {
+    let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    let mut current: Option<String> = None;
+    // Whether the last line was an option (or its continuation).
     let mut continuing = false;
     for line in text.split("\r\n").flat_map(|l| l.split(['\r', '\n'])) {
         let line = line.trim_end_matches(py_space);
@@ -253,7 +356,7 @@ fn raw_section(text: &str, section: &str) -> Vec<(String, String)> {
         }
         if line.starts_with([' ', '\t']) {
             if continuing {
-                if let Some((_, value)) = out.last_mut() {
+                if let Some((_, value)) = current.as_ref().and_then(|s| out.get_mut(s)).and_then(|o| o.last_mut()) {
                     value.push('\n');
                     value.push_str(line.trim_start_matches(py_space));
                 }
@@ -263,13 +366,13 @@ fn raw_section(text: &str, section: &str) -> Vec<(String, String)> {
         continuing = false;
         if let Some(rest) = line.strip_prefix('[') {
             if line.len() > 2 && rest.ends_with(']') {
-                inside = normalise_section(&rest[..rest.len() - 1]) == wanted;
+                current = Some(normalise_section(&rest[..rest.len() - 1]));
             }
         } else if line.starts_with(['#', ';']) {
         } else if let Some((key, _, value)) = split_option(line) {
             let key = key.trim_matches(py_space);
-            if inside && !key.is_empty() {
-                out.push((key.to_owned(), oslo_unquote(value)));
+            if let Some(section) = current.as_ref().filter(|_| !key.is_empty()) {
+                out.entry(section.clone()).or_default().push((key.to_owned(), oslo_unquote(value)));
                 continuing = true;
             }
         }
@@ -300,66 +403,155 @@ fn id_char(c: char) -> bool {
     id_start(c) || c == '.' || c.is_ascii_digit()
 }
 
-/// oslo.config's `ConfigOpts._substitute` on a value of `section`.
-fn substitute(text: &str, section: &str, value: &str, depth: usize) -> String {
-    let value = value.replace("\\$", "$$");
-    let mut out = String::with_capacity(value.len());
-    let mut rest = value.as_str();
-    while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 1..];
-        if let Some(tail) = after.strip_prefix('$') {
-            out.push('$');
-            rest = tail;
-            continue;
-        }
-        let (name, tail) = if let Some(braced) = after.strip_prefix('{') {
-            match braced.find('}') {
-                Some(end) if is_id(&braced[..end]) => (&braced[..end], &braced[end + 1..]),
-                _ => ("", after),
-            }
-        } else {
-            let end = after.char_indices().find(|&(i, c)| if i == 0 { !id_start(c) } else { !id_char(c) });
-            let end = end.map_or(after.len(), |(i, _)| i);
-            (&after[..end], &after[end..])
-        };
-        if name.is_empty() {
-            // Not a placeholder: the `$` stays.
-            out.push('$');
-            rest = after;
-            continue;
-        }
-        match resolve(text, section, name, depth) {
-            Some(resolved) => out.push_str(&resolved),
-            None => out.push_str(&rest[at..rest.len() - tail.len()]),
-        }
-        rest = tail;
-    }
-    out.push_str(rest);
-    out
-}
-
 fn is_id(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(id_start) && chars.all(id_char)
 }
 
-/// The value of option `name` (or `group.name`) as seen from `section`.
-fn resolve(text: &str, section: &str, name: &str, depth: usize) -> Option<String> {
-    if depth > 16 {
-        return None;
+/// A value with its references resolved.
+#[derive(Debug, Clone)]
+struct Resolved {
+    value: String,
+    /// Whether it names, itself or through others, an option the file does
+    /// not set (left as written; oslo.config would raise `NoSuchOptError`
+    /// unless the option is registered).
+    missing: bool,
+}
+
+/// oslo.config's substitution over one file, memoised: each option a
+/// reference names is resolved once, however often it is named.
+struct Resolver {
+    sections: HashMap<String, Vec<(String, String)>>,
+    /// Resolved options by (section, key).
+    done: HashMap<(String, String), Resolved>,
+    /// The options being resolved, outermost first: naming one again is a
+    /// loop.
+    stack: Vec<(String, String)>,
+    /// Bytes held in `done`.
+    held: usize,
+    /// How many options were resolved.
+    resolutions: usize,
+}
+
+impl Resolver {
+    fn new(text: &str) -> Resolver {
+        Resolver { sections: raw_sections(text), done: HashMap::new(), stack: Vec::new(), held: 0, resolutions: 0 }
     }
-    let lookup = |group: &str, key: &str| {
-        crate::clients::last_setting(&raw_section(text, group), key).map(|v| (group.to_owned(), v.clone()))
-    };
-    // As oslo.config's StrSubWrapper: `group.name` or `name` of this
-    // section first, then the whole name in [DEFAULT].
-    let first = match name.split_once('.') {
-        Some((group, key)) => lookup(group, key),
-        None => lookup(section, name),
-    };
-    let found = first.or_else(|| lookup("DEFAULT", name))?;
-    Some(substitute(text, &found.0, &found.1, depth + 1))
+
+    /// oslo.config's `ConfigOpts._substitute` on `value`, which option
+    /// `key` of `section` is set to.
+    fn substitute(
+        &mut self,
+        section: &str,
+        key: &str,
+        value: &str,
+        depth: usize,
+    ) -> Result<Resolved, SubstitutionError> {
+        let too_long = || SubstitutionError::TooLong { section: section.to_owned(), option: key.to_owned() };
+        let value = value.replace("\\$", "$$");
+        let mut out = String::with_capacity(value.len());
+        let mut missing = false;
+        let mut rest = value.as_str();
+        while let Some(at) = rest.find('$') {
+            out.push_str(&rest[..at]);
+            let after = &rest[at + 1..];
+            if let Some(tail) = after.strip_prefix('$') {
+                out.push('$');
+                rest = tail;
+                continue;
+            }
+            let (name, tail) = if let Some(braced) = after.strip_prefix('{') {
+                match braced.find('}') {
+                    Some(end) if is_id(&braced[..end]) => (&braced[..end], &braced[end + 1..]),
+                    _ => ("", after),
+                }
+            } else {
+                let end = after.char_indices().find(|&(i, c)| if i == 0 { !id_start(c) } else { !id_char(c) });
+                let end = end.map_or(after.len(), |(i, _)| i);
+                (&after[..end], &after[end..])
+            };
+            if name.is_empty() {
+                // Not a placeholder: the `$` stays.
+                out.push('$');
+                rest = after;
+                continue;
+            }
+            match self.resolve(section, name, depth)? {
+                Some(resolved) => {
+                    out.push_str(&resolved.value);
+                    missing |= resolved.missing;
+                }
+                None => {
+                    out.push_str(&rest[at..rest.len() - tail.len()]);
+                    missing = true;
+                }
+            }
+            if out.len() > MAX_EXPANDED {
+                return Err(too_long());
+            }
+            rest = tail;
+        }
+        out.push_str(rest);
+        if out.len() > MAX_EXPANDED {
+            return Err(too_long());
+        }
+        Ok(Resolved { value: out, missing })
+    }
+
+    /// The value of option `name` (or `group.name`) as seen from
+    /// `section`; `None` when the file does not set it.
+    fn resolve(&mut self, section: &str, name: &str, depth: usize) -> Result<Option<Resolved>, SubstitutionError> {
+        // As oslo.config's StrSubWrapper: `group.name` or `name` of this
+        // section first, then the whole name in [DEFAULT].
+        let lookup = |sections: &HashMap<String, Vec<(String, String)>>, group: &str, key: &str| {
+            let group = normalise_section(group);
+            let value = crate::clients::last_setting(sections.get(&group)?, key)?.clone();
+            Some((group, key.to_owned(), value))
+        };
+        let first = match name.split_once('.') {
+            Some((group, option)) => lookup(&self.sections, group, option),
+            None => lookup(&self.sections, section, name),
+        };
+        let fallback = lookup(&self.sections, "DEFAULT", name);
+        let Some((group, option, raw)) = first else {
+            let Some((group, option, raw)) = fallback else { return Ok(None) };
+            return self.resolve_option((group, option), &raw, depth).map(Some);
+        };
+        let found = self.resolve_option((group, option), &raw, depth)?;
+        // A NoSuchOptError inside it sends oslo.config to [DEFAULT] too.
+        if let Some((group, option, raw)) = fallback.filter(|_| found.missing) {
+            let default = self.resolve_option((group, option), &raw, depth)?;
+            if !default.missing {
+                return Ok(Some(default));
+            }
+        }
+        Ok(Some(found))
+    }
+
+    /// The value of option `id` (section, key), set to `raw`.
+    fn resolve_option(&mut self, id: (String, String), raw: &str, depth: usize) -> Result<Resolved, SubstitutionError> {
+        if let Some(done) = self.done.get(&id) {
+            return Ok(done.clone());
+        }
+        if let Some(at) = self.stack.iter().position(|s| *s == id) {
+            let options = self.stack[at..].iter().chain([&id]).cloned().collect();
+            return Err(SubstitutionError::Cycle { options });
+        }
+        if depth >= MAX_DEPTH {
+            return Err(SubstitutionError::TooDeep { section: id.0, option: id.1 });
+        }
+        self.stack.push(id.clone());
+        let resolved = self.substitute(&id.0, &id.1, raw, depth + 1);
+        self.stack.pop();
+        let resolved = resolved?;
+        self.resolutions += 1;
+        self.held += resolved.value.len();
+        if self.held > MAX_EXPANDED_TOTAL {
+            return Err(SubstitutionError::TooLong { section: id.0, option: id.1 });
+        }
+        self.done.insert(id, resolved.clone());
+        Ok(resolved)
+    }
 }
 
 /// Option names whose values are secret: their values are masked in diffs.
@@ -612,8 +804,67 @@ mod tests {
         assert_eq!(got, want);
         // Unknown references stay as written.
         assert_eq!(read_section("[s]\na = $nope ${t.x}\n", "s"), vec![("a".into(), "$nope ${t.x}".into())]);
-        // A reference to itself does not loop (oslo.config fails on it).
-        assert!(read_section("[s]\na = <$a>\n", "s")[0].1.starts_with("<<<"));
+        // A reference to itself is a loop: left as written, and reported.
+        assert_eq!(read_section("[s]\na = <$a>\n", "s"), vec![("a".into(), "<$a>".into())]);
+        assert_eq!(
+            check_substitutions("[s]\na = <$a>\n"),
+            Err(SubstitutionError::Cycle { options: vec![("s".into(), "a".into()), ("s".into(), "a".into())] })
+        );
+    }
+
+    /// `a = $b$b$b`, `b = $c$c$c`, ...: each level triples the value.
+    fn nested(levels: usize) -> String {
+        let names: Vec<char> = ('a'..='z').take(levels + 1).collect();
+        let mut text = String::from("[s]\n");
+        for pair in names.windows(2) {
+            text.push_str(&format!("{} = ${}${}${}\n", pair[0], pair[1], pair[1], pair[1]));
+        }
+        text.push_str(&format!("{} = x\n", names[levels]));
+        text
+    }
+
+    #[test]
+    fn nested_references_resolve_each_option_once() {
+        // 3^7 bytes: resolved, each option once (it took 3^7 lookups before).
+        let text = nested(7);
+        let (result, resolutions) = check_counting(&text);
+        assert_eq!(result, Ok(()));
+        assert!(resolutions <= 8, "{resolutions} resolutions");
+        assert_eq!(read_section(&text, "s")[0].1, "x".repeat(3usize.pow(7)));
+        // A 300-byte file whose first option would be 3^20 bytes: refused
+        // at the size cap, after a bounded number of resolutions.
+        let text = nested(20);
+        assert!(text.len() <= 300, "{}", text.len());
+        let (result, resolutions) = check_counting(&text);
+        assert!(matches!(result, Err(SubstitutionError::TooLong { .. })), "{result:?}");
+        assert!(resolutions <= 21, "{resolutions} resolutions");
+        let got = read_section(&text, "s");
+        assert_eq!(got[0].1, "$b$b$b", "too long: left as written");
+        assert_eq!(got[20].1, "x");
+    }
+
+    #[test]
+    fn an_option_naming_a_missing_one_falls_back_to_default_as_in_oslo_config() {
+        let text = "[DEFAULT]\nb = D\n[s]\nb = $nope\nc = <$b>\nd = <$e>\ne = $nope\n";
+        let got = read_section(text, "s");
+        assert_eq!(got[1], ("c".into(), "<D>".into()));
+        assert_eq!(got[2], ("d".into(), "<$nope>".into()));
+    }
+
+    #[test]
+    fn reference_loops_and_depth_are_reported() {
+        let e = check_substitutions("[s]\na = $b\nb = ${t.c}\n[t]\nc = $s.a\n").unwrap_err();
+        assert_eq!(e.to_string(), "`$` references loop: [s] a -> [s] b -> [t] c -> [s] a");
+        // Only an option's last setting counts, as in oslo.config.
+        assert_eq!(check_substitutions("[s]\na = $a\na = x\nb = $a\n"), Ok(()));
+        let chain: String = (0..=MAX_DEPTH).map(|i| format!("o{i} = $o{}\n", i + 1)).collect();
+        let deep = format!("[s]\n{chain}o{} = x\n", MAX_DEPTH + 1);
+        assert!(matches!(check_substitutions(&deep), Err(SubstitutionError::TooDeep { .. })));
+        let fine: String = (0..MAX_DEPTH - 1).map(|i| format!("o{i} = $o{}\n", i + 1)).collect();
+        assert_eq!(check_substitutions(&format!("[s]\n{fine}o{} = x\n", MAX_DEPTH - 1)), Ok(()));
+        for e in [check_substitutions("[s]\na = $a\n").unwrap_err(), check_substitutions(&nested(20)).unwrap_err()] {
+            assert!(!e.to_string().contains('\n') && !e.hint().is_empty(), "{e}");
+        }
     }
 
     #[test]

@@ -25,5 +25,6 @@ mod oslo_roundtrip;
 mod real_ironic;
 mod render;
 mod secrets;
+mod substitution;
 mod validate;
 mod watcher_peer;
