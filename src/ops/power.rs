@@ -5,7 +5,6 @@
 //! is said plainly. Waiting polls through a [`Clock`], so that it is
 //! tested without sleeping.
 
-use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::clients::maas::MaasError;
@@ -52,11 +51,13 @@ pub struct Outcome {
 }
 
 /// Why the node was not powered as asked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PowerError {
     /// Finding the node, reading its power or asking for the change failed.
-    Metal(MetalError),
+    #[error(transparent)]
+    Metal(#[from] MetalError),
     /// The service is changing the node's power to the other state.
+    #[error("{label} is changing its power to {to} now")]
     Changing {
         /// The node, as `hostname (id)` or its id alone.
         label: String,
@@ -66,6 +67,7 @@ pub enum PowerError {
         switches: Switches,
     },
     /// Power-off of a node that is not in use, without `force`.
+    #[error("refusing to power off {label}: it is {state}, not in use")]
     OffRefused {
         /// The node, as `hostname (id)` or its id alone.
         label: String,
@@ -75,6 +77,9 @@ pub enum PowerError {
         switches: Switches,
     },
     /// MAAS powers on only machines that are allocated or deployed.
+    #[error(
+        "MAAS will not power on {label}: it is {state}, and MAAS powers on only machines that are allocated or deployed"
+    )]
     NotAllocated {
         /// The node, as `hostname (id)` or its id alone.
         label: String,
@@ -82,6 +87,7 @@ pub enum PowerError {
         state: String,
     },
     /// `wait`: the state was not reached in time.
+    #[error("{label} is still {reading} after {} s", timeout.as_secs())]
     WaitTimedOut {
         /// The node, as `hostname (id)` or its id alone.
         label: String,
@@ -93,33 +99,6 @@ pub enum PowerError {
         switches: Switches,
     },
 }
-
-impl From<MetalError> for PowerError {
-    fn from(e: MetalError) -> Self {
-        PowerError::Metal(e)
-    }
-}
-
-impl fmt::Display for PowerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PowerError::Metal(e) => e.fmt(f),
-            PowerError::Changing { label, to, .. } => write!(f, "{label} is changing its power to {to} now"),
-            PowerError::OffRefused { label, state, .. } => {
-                write!(f, "refusing to power off {label}: it is {state}, not in use")
-            }
-            PowerError::NotAllocated { label, state } => write!(
-                f,
-                "MAAS will not power on {label}: it is {state}, and MAAS powers on only machines that are allocated or deployed"
-            ),
-            PowerError::WaitTimedOut { label, reading, timeout, .. } => {
-                write!(f, "{label} is still {reading} after {} s", timeout.as_secs())
-            }
-        }
-    }
-}
-
-impl std::error::Error for PowerError {}
 
 impl PowerError {
     /// What to do about it.
