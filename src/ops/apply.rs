@@ -12,7 +12,7 @@
 //! configuration: a managed option that another file sets is a [`Clash`].
 //!
 //! Only our files are replaced or removed: a file at a drop-in's path that
-//! lacks the drop-in header (see [`is_our_drop_in`]) is the site's. The
+//! lacks the drop-in header (see `render::is_our_drop_in`) is the site's. The
 //! plan refuses to replace it ([`PlanError::ForeignDropIn`]) and leaves it
 //! out of every cleanup and removal; a directory goes only when it is empty
 //! and is a `<program>.conf.d` this program creates (never `watcher.conf.d`).
