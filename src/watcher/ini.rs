@@ -490,6 +490,11 @@ impl Resolver {
                 return Err(too_long());
             }
             rest = tail;
+            if missing {
+                // oslo.config raises NoSuchOptError here and reads no further
+                // reference of this value (so a loop after it is never met).
+                break;
+            }
         }
         out.push_str(rest);
         if out.len() > MAX_EXPANDED {
@@ -849,6 +854,16 @@ mod tests {
         let got = read_section(text, "s");
         assert_eq!(got[1], ("c".into(), "<D>".into()));
         assert_eq!(got[2], ("d".into(), "<$nope>".into()));
+    }
+
+    #[test]
+    fn a_missing_reference_ends_the_value_before_a_loop_as_in_oslo_config() {
+        // [t] a names a missing option before itself: oslo.config raises
+        // NoSuchOptError there, never meets the loop, and [t] b falls back
+        // to [DEFAULT] a.
+        let text = "[DEFAULT]\na = \n[t]\nb = $a\na = $c$a\n";
+        assert_eq!(check_substitutions(text), Ok(()));
+        assert_eq!(read_section(text, "t"), vec![("b".to_owned(), String::new()), ("a".to_owned(), "$c$a".to_owned())]);
     }
 
     #[test]
