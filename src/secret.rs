@@ -78,6 +78,57 @@ pub fn mask(text: &str, secrets: &[&str]) -> String {
     out
 }
 
+/// Whether a character can be part of a MAAS API key as MAAS generates
+/// it: letters and digits, and the `:` between the parts.
+fn in_key(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == ':'
+}
+
+/// Whether one run of [`in_key`] characters is shaped like a MAAS API key
+/// (`consumer_key:token_key:token_secret`, 18, 18 and 32 letters and
+/// digits), or like two of its parts: three non-empty `:`-separated parts
+/// in a row making 24 characters or more, or two parts of 16 or more
+/// each. Host and port, IPv6 addresses, times, digests, Juju secret URIs
+/// and policy names (whose `_` and `-` end a run) are not.
+fn is_key_run(run: &str) -> bool {
+    let parts: Vec<&str> = run.split(':').collect();
+    let three =
+        parts.windows(3).any(|w| w.iter().all(|p| !p.is_empty()) && w.iter().map(|p| p.len()).sum::<usize>() >= 24);
+    three || parts.windows(2).any(|w| w.iter().all(|p| p.len() >= 16))
+}
+
+/// The runs of `text` that could be part of a key, with their byte offsets.
+fn key_runs(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.split(|c: char| !in_key(c)).scan(0, move |offset, run| {
+        let start = *offset;
+        *offset += run.len() + text[start + run.len()..].chars().next().map_or(0, char::len_utf8);
+        Some((start, run))
+    })
+}
+
+/// Whether `text` holds something shaped like a MAAS API key, whole or in
+/// part (see [`mask_api_key_shapes`]): such a value is never repeated in a
+/// message, whatever option it was pasted into.
+pub fn looks_like_api_key(text: &str) -> bool {
+    key_runs(text).any(|(_, run)| is_key_run(run))
+}
+
+/// `text` with every run shaped like a MAAS API key (whole, or two of its
+/// parts) replaced by `<redacted>`: the last guard on what an error prints,
+/// for keys no configuration names (pasted into the wrong option, or on
+/// the command line).
+pub fn mask_api_key_shapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for (start, run) in key_runs(text).filter(|(_, run)| is_key_run(run)) {
+        out.push_str(&text[copied..start]);
+        out.push_str(REDACTED);
+        copied = start + run.len();
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +146,45 @@ mod tests {
     fn mask_replaces_longest_first() {
         let masked = mask("key=a:b:c part=c other", &["c", "a:b:c", ""]);
         assert_eq!(masked, format!("key={REDACTED} part={REDACTED} other"));
+    }
+
+    #[test]
+    fn key_shapes_are_found_whole_or_in_part_and_nothing_else() {
+        let key = "SkTvsyHhzkREvvdtNk:Ywn5FvXVupVPvNUhrN:cm3Q2f5naXYPYsrPDPfQy9Q9cUFaEgbM";
+        for shaped in [
+            key.to_owned(),
+            format!("`{key}` is not an Ironic API version"),
+            format!("\"{key}\""),
+            format!("http://{key}/MAAS"),
+            key[..60].to_owned(),
+            key.split_once(':').unwrap().1.to_owned(),
+            key.rsplit_once(':').unwrap().0.to_owned(),
+            format!("key-{key}.conf"),
+        ] {
+            assert!(looks_like_api_key(&shaped), "{shaped}");
+            let masked = mask_api_key_shapes(&shaped);
+            for part in key.split(':') {
+                assert!(!masked.contains(&part[..16]), "{masked}");
+            }
+        }
+        assert_eq!(mask_api_key_shapes(&format!("x `{key}` y {key}")), format!("x `{REDACTED}` y {REDACTED}"));
+        for plain in [
+            "http://10.0.0.2:5240/MAAS",
+            "2001:0db8:85a3:0000:0000:8a2e:0370:7334",
+            "12:30:45",
+            "aa:bb:cc:dd:ee:ff",
+            "watcher-decision-engine watcher-applier",
+            "sha256:0123456789abcdef0123456789abcdef",
+            "Policy doesn't allow os_compute_api:os-hypervisors:list-detail to be performed.",
+            "secret://8a1d1b3e-6c4f-4d2b-9a7e-0e6c7f1a2b3c/cs3v8m6a8r9s7b6qvcq0",
+            "rabbit://watcher:pa55w0rd@10.0.0.10:5672/openstack",
+            "/etc/watcher-applier.conf.d/50-watcher-metal.conf",
+            "a:b:c",
+            "é:ü:ö",
+            "",
+        ] {
+            assert!(!looks_like_api_key(plain), "{plain}");
+            assert_eq!(mask_api_key_shapes(plain), plain);
+        }
     }
 }

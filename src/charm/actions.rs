@@ -210,7 +210,7 @@ pub(super) fn doctor(ctx: &Unit<'_>) -> Result<(), ActionFailure> {
         Err(_) => doctor::default_watcher_conf(),
     };
     let config = loaded.as_ref().map_err(|p| (p.clone(), "fix the charm configuration".to_owned()));
-    let report = doctor::diagnose(config, &conf, ctx.system).map_err(Error::from)?;
+    let report = doctor::diagnose(Some(config), &conf, ctx.system);
     let mut results = vec![
         pair("result", if report.failed() { "failed" } else { "ok" }),
         pair("failed", report.count(doctor::Verdict::Fail)),

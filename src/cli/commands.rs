@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use watcher_metal::config::render::{RenderContext, Renderer};
 use watcher_metal::config::{CharmConfig, ConfMode};
+use watcher_metal::host::atomic_file::FileError;
 use watcher_metal::host::juju::{self, JujuHookTools};
 use watcher_metal::ops::apply::{self, Content};
 use watcher_metal::ops::source::{self, read_text, Source};
@@ -14,8 +15,8 @@ use watcher_metal::{exit_codes, metal, secret};
 
 use super::args::{ConfigArgs, DoctorArgs, Format, NodesArgs, PowerAction, PowerArgs, RenderArgs, ValidateArgs};
 use super::report::{
-    diff, json_report, lines, print_hypervisor_report, print_nodes, print_nova_report, print_power, print_stdout,
-    print_warnings, progress_bar, report, write_json_line,
+    diff, json_error, json_report, lines, print_hypervisor_report, print_nodes, print_nova_report, print_power,
+    print_stdout, print_warnings, progress_bar, report, write_json_line,
 };
 
 /// Where `--config`, `--watcher-conf` or the hook say the options are.
@@ -44,6 +45,19 @@ pub(super) fn is_stdout(path: &Path) -> bool {
     path == Path::new("-")
 }
 
+/// Refuses two flags reading standard input (`-`): the first would take
+/// it all and leave the other nothing.
+fn one_stdin(readers: &[(&str, Option<&Path>)]) -> Result<(), Error> {
+    let stdin: Vec<&str> = readers.iter().filter(|(_, path)| path.is_some_and(is_stdout)).map(|(f, _)| *f).collect();
+    match stdin.as_slice() {
+        [first, second, ..] => Err(Error::Usage {
+            message: format!("{first} and {second} both read standard input (-)"),
+            hint: format!("give {second} a file (or {first})"),
+        }),
+        _ => Ok(()),
+    }
+}
+
 pub(super) fn render(args: &RenderArgs) -> Result<u8, Error> {
     if args.check && args.output.as_deref().is_some_and(is_stdout) {
         return Err(Error::Usage {
@@ -51,6 +65,14 @@ pub(super) fn render(args: &RenderArgs) -> Result<u8, Error> {
             hint: "drop --output -, or give --output PATH".to_owned(),
         });
     }
+    if args.reveal_secrets && !args.output.as_deref().is_some_and(is_stdout) {
+        return Err(Error::Usage {
+            message: "--reveal-secrets applies only to --output -; files are written whole, secrets included"
+                .to_owned(),
+            hint: "add --output - to print the file with its secrets, or drop --reveal-secrets".to_owned(),
+        });
+    }
+    one_stdin(&[("--config", args.source.config.as_deref()), ("--context", args.context.as_deref())])?;
     let mut config = load_config(&args.source)?;
     if args.merge {
         config.mode = ConfMode::Merge;
@@ -121,25 +143,42 @@ pub(super) fn render_one(
     let single = apply::single(config, renderer, content, file)?;
     if args.check {
         let current = single.existing.unwrap_or_default();
-        if current == single.contents {
-            return Ok(0);
+        if current != single.contents {
+            let shown = diff(&current, &single.contents, target, mask);
+            if shown.is_empty() {
+                print_stdout(&format!("{}: only secret values differ (masked)\n", target.display()));
+            } else {
+                print_stdout(&shown);
+            }
+            return Ok(exit_codes::WOULD_CHANGE);
         }
-        print_stdout(&diff(&current, &single.contents, target, mask));
-        return Ok(exit_codes::WOULD_CHANGE);
+    } else {
+        let Some(file) = file else {
+            print_stdout(&if args.reveal_secrets { single.contents } else { mask(&single.contents) });
+            return Ok(0);
+        };
+        let outcome = apply::write_single(file, &single.contents).map_err(|e| match e {
+            FileError::MissingDirectory { path } if args.output.is_some() => Error::Output {
+                hint: format!("create {} first, or give --output a path in an existing directory", path.display()),
+                source: FileError::MissingDirectory { path },
+            },
+            e => Error::File(e),
+        })?;
+        report(outcome, file);
     }
-    let Some(file) = file else {
-        print_stdout(&if args.reveal_secrets { single.contents } else { mask(&single.contents) });
-        return Ok(0);
-    };
-    let outcome = apply::write_single(file, &single.contents)?;
-    report(outcome, file);
+    if !single.clashes.is_empty() {
+        return Err(Error::Clash(single.clashes));
+    }
     Ok(0)
 }
 
 pub(super) fn validate(args: &ValidateArgs) -> Result<u8, Error> {
     let config = load_config(&args.source)?;
     let Some(maas) = &config.maas else {
-        return Err(Error::MaasNotConfigured);
+        return Err(match args.source.watcher_conf {
+            Some(_) => Error::MaasNotInWatcherConf { conf: config.watcher_conf_path.clone() },
+            None => Error::MaasNotConfigured,
+        });
     };
     let client = backend::maas_client(maas, backend::maas_options(maas))?;
     let outcome = validate::validate(&client, !args.quick);
@@ -161,9 +200,7 @@ pub(super) fn validate(args: &ValidateArgs) -> Result<u8, Error> {
                     let code = exit_codes::maas(&failure.error);
                     let mut value = json_report("failed", &failure.report);
                     value["stage"] = failure.stage.as_str().into();
-                    value["error"] = failure.error.to_string().into();
-                    value["hint"] = failure.error.hint().into();
-                    value["exit_code"] = code.into();
+                    value["error"] = json_error(code, &failure.error.to_string(), &failure.error.hint());
                     (value, code)
                 }
             };
@@ -175,6 +212,7 @@ pub(super) fn validate(args: &ValidateArgs) -> Result<u8, Error> {
 }
 
 pub(super) fn nodes(args: &NodesArgs) -> Result<u8, Error> {
+    one_stdin(&[("--config", args.source.config.as_deref()), ("--hypervisors", args.hypervisors.as_deref())])?;
     let config = load_config(&args.source)?;
     // Read the hypervisor list first: a bad file should fail before any request.
     let hypervisors = match &args.hypervisors {
@@ -223,37 +261,22 @@ pub(super) fn power(args: &PowerArgs) -> Result<u8, Error> {
 }
 
 pub(super) fn doctor(args: &DoctorArgs) -> Result<u8, Error> {
-    // On a Watcher machine the default is what the services read.
-    let default_source;
-    let source = if args.source.config.is_none() && args.source.watcher_conf.is_none() && !juju::in_hook_context() {
-        default_source = ConfigArgs {
-            config: None,
-            app: None,
-            watcher_conf: Some(watcher_metal::ops::doctor::default_watcher_conf()),
-        };
-        &default_source
+    use watcher_metal::ops::doctor;
+    let host = &watcher_metal::host::system::Host;
+    // The charm's options (--config, or a hook's) say where the files are;
+    // without them, the files themselves: --watcher-conf, or on a Watcher
+    // machine what the services read.
+    let charm = args.source.config.is_some() || (args.source.watcher_conf.is_none() && juju::in_hook_context());
+    let report = if charm {
+        let config = load_config(&args.source)?;
+        doctor::diagnose(Some(Ok(&config)), &config.watcher_conf_path, host)
     } else {
-        &args.source
+        let given = args.source.watcher_conf.clone().unwrap_or_else(doctor::default_watcher_conf);
+        let conf = std::path::absolute(&given).unwrap_or(given);
+        doctor::diagnose(None, &conf, host)
     };
-    let loaded = load_config(source);
-    // Charm options that cannot be loaded leave nothing to check; a
-    // watcher.conf that cannot be is itself the first finding.
-    let loaded = match loaded {
-        Err(e) if source.watcher_conf.is_none() => return Err(e),
-        other => other,
-    };
-    let conf_path = match &loaded {
-        Ok(config) => config.watcher_conf_path.clone(),
-        Err(_) => source
-            .watcher_conf
-            .as_ref()
-            .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
-            .unwrap_or_else(watcher_metal::ops::doctor::default_watcher_conf),
-    };
-    let config = loaded.as_ref().map_err(|e| (e.to_string(), e.hint()));
-    let report = watcher_metal::ops::doctor::diagnose(config, &conf_path, &watcher_metal::host::system::Host)?;
     match args.format {
-        Format::Text => print_stdout(&lines(&watcher_metal::ops::doctor::human_lines(&report))),
+        Format::Text => print_stdout(&lines(&doctor::human_lines(&report))),
         Format::Json => write_json_line(&report),
     }
     Ok(if report.failed() { exit_codes::DOCTOR_FAILED } else { 0 })

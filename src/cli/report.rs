@@ -6,7 +6,7 @@ use std::path::Path;
 
 use watcher_metal::config::Warning;
 use watcher_metal::host::atomic_file::WriteOutcome;
-use watcher_metal::{clients::openstack::nova, metal, ops::listing, ops::validate, watcher::pairing};
+use watcher_metal::{clients::openstack::nova, metal, ops::listing, ops::validate, secret, watcher::pairing};
 
 use super::args::{Format, TableFormat};
 
@@ -34,6 +34,27 @@ pub(super) fn write_json_line(value: &impl serde::Serialize) {
     // A closed pipe is not an error, as in print_stdout.
     if serde_json::to_writer(&mut out, value).is_ok() {
         let _ = out.write_all(b"\n").and_then(|()| out.flush());
+    }
+}
+
+/// The error object every `--format json` failure prints: the exit code,
+/// the one-line cause and the hint, as on standard error.
+pub(super) fn json_error(code: u8, message: &str, hint: &str) -> serde_json::Value {
+    serde_json::json!({ "code": code, "message": message, "hint": hint })
+}
+
+/// Prints a failure: `error:` and `hint:` on standard error, and with
+/// `--format json` `{"error": {"code", "message", "hint"}}` on standard
+/// output too. Whatever is shaped like a MAAS API key is masked in both:
+/// errors never quote one, and this is the last guard.
+pub(crate) fn print_error(code: u8, message: &str, hint: &str, json: bool) {
+    let (message, hint) = (secret::mask_api_key_shapes(message), secret::mask_api_key_shapes(hint));
+    if json {
+        print_stdout(&format!("{}\n", serde_json::json!({ "error": json_error(code, &message, &hint) })));
+    }
+    eprintln!("error: {message}");
+    if !hint.is_empty() {
+        eprintln!("  hint: {hint}");
     }
 }
 

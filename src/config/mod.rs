@@ -15,7 +15,7 @@ mod parse;
 pub mod render;
 mod rules;
 
-pub(crate) use parse::{options_from_layout, parse_config_get, parse_yaml};
+pub(crate) use parse::{load_effective, parse_config_get, parse_yaml, watcher_conf_options};
 #[cfg(test)]
 use rules::is_secret_uri;
 
@@ -541,7 +541,73 @@ mod tests {
         let (config, _) = load(&entries(json!({"watcher-services": "a.service, b@1"})), &NoSecrets).unwrap();
         assert_eq!(config.services, ["a.service", "b@1"]);
         let p = only_problem(json!({"watcher-services": "ok --now"}));
-        assert_eq!(p.message, "`--now` is not a systemd unit name");
+        assert_eq!(p.message, "`--now` is not a systemd service name: it must start with a letter or a digit");
+        let refused = |services: &str| only_problem(json!({ "watcher-services": services })).message;
+        assert!(refused("watcher-applier.socket").ends_with("it names another kind of unit than a service"));
+        assert!(refused("watcher-applier@").ends_with("it is a template with no instance after its @"));
+        assert!(refused("watcher-applier@.service").ends_with("it is a template with no instance after its @"));
+        assert!(refused("../watcher").ends_with("it must start with a letter or a digit"));
+        assert!(refused("watcher/applier").ends_with("systemd allows only letters, digits and :-_.\\@ in a unit name"));
+        assert!(refused(&"w".repeat(250)).ends_with("it is longer than systemd's 255 bytes"));
+        for ok in ["watcher-applier.service", "watcher-applier", "w@1:2", "watcher.applier", "x\\x2d"] {
+            load(&entries(json!({ "watcher-services": ok })), &NoSecrets).unwrap();
+        }
+    }
+
+    /// A MAAS key pasted into any option but its own is refused and never
+    /// repeated, whole or in part, in the message or the hint.
+    #[test]
+    fn a_key_in_the_wrong_option_is_never_echoed() {
+        let parts: Vec<&str> = KEY.split(':').collect();
+        let assert_hidden = |problems: &[Problem]| {
+            for p in problems {
+                let shown = format!("{p} {}", p.hint);
+                for part in &parts {
+                    assert!(!shown.contains(&part[..8]), "{shown}");
+                    assert!(!shown.to_lowercase().contains(&part[..8].to_lowercase()), "{shown}");
+                }
+            }
+        };
+        let options = KNOWN_OPTIONS.iter().filter(|o| **o != MAAS_API_KEY);
+        for option in options {
+            for value in [
+                KEY.to_owned(),
+                format!(" {KEY}\n"),
+                format!("\"{KEY}\""),
+                KEY[..60].to_owned(),
+                format!("watcher-applier {KEY}"),
+            ] {
+                let mut map = json!({ "maas-url": "http://m/MAAS", "maas-api-key": KEY });
+                map[*option] = json!(value);
+                let found = problems(map);
+                assert_hidden(&found);
+                assert!(found.iter().any(|p| p.option == *option), "{option}: {found:?}");
+            }
+        }
+        // As an option's name, in a YAML file.
+        let found = problems(json!({ KEY: "x" }));
+        assert_hidden(&found);
+        assert_eq!(found[0].to_string(), "an option named like a MAAS API key: unknown option (its name is not shown)");
+        // The systemd names the remove hook falls back to leave it out too.
+        assert_eq!(services_from_options(&entries(json!({ "watcher-services": format!("a {KEY}") }))), ["a"]);
+    }
+
+    #[test]
+    fn a_timeout_too_large_says_so() {
+        for (value, got) in [
+            (json!(99_999_999_999u64), "99999999999"),
+            (json!("99999999999999999999999"), "99999999999999999999999"),
+            (json!(u64::MAX), "18446744073709551615"),
+        ] {
+            let p = only_problem(json!({ "maas-timeout": value }));
+            assert_eq!(p.message, format!("must be at most 2147483647 seconds, got {got}"));
+        }
+        let (config, _) = load(
+            &entries(json!({"maas-url": "http://m/MAAS", "maas-api-key": KEY, "maas-timeout": 2147483647})),
+            &NoSecrets,
+        )
+        .unwrap();
+        assert_eq!(config.maas.unwrap().timeout, 2_147_483_647);
     }
 
     #[test]
@@ -766,8 +832,8 @@ mod tests {
             },
             crate::watcher::effective::ConfFile { path: conf.into(), text },
         ]);
-        let entries = options_from_layout(&layout, conf);
-        let (config, _) = load(&entries, &NoSecrets).unwrap();
+        let (config, warnings) = load_effective(&layout, conf, None).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
         let maas = config.maas.unwrap();
         assert_eq!(maas.timeout, 30);
         assert_eq!(maas.api_key.whole().expose(), KEY);
@@ -775,6 +841,81 @@ mod tests {
         assert_eq!(config.ironic.endpoint_type, "internal");
         assert_eq!(config.ironic.region_name.as_deref(), Some("r1"), "the drop-in's own setting applies");
         assert_eq!(config.watcher_conf_path, PathBuf::from("/etc/watcher/watcher.conf"));
+    }
+
+    fn layout_of(files: &[(&str, &str)]) -> crate::watcher::effective::Layout {
+        crate::watcher::effective::Layout::from_files(
+            files
+                .iter()
+                .map(|(p, t)| crate::watcher::effective::ConfFile { path: (*p).into(), text: (*t).into() })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn watcher_conf_problems_are_named_as_in_watcher_conf() {
+        let conf = Path::new("/etc/watcher/watcher.conf");
+        let drop_in = "/etc/watcher-decision-engine.conf.d/50-x.conf";
+        let problems = |files: &[(&str, &str)]| match load_effective(&layout_of(files), conf, None) {
+            Err(ConfigError::Invalid(problems)) => problems,
+            other => panic!("{other:?}"),
+        };
+        let charm_names = |text: &str| KNOWN_OPTIONS.iter().any(|o| text.contains(o));
+        // A URL without a key, the URL from the drop-in, the rest from watcher.conf.
+        let found = problems(&[
+            (drop_in, "[maas_client]\nurl = http://u:p@m/MAAS\n"),
+            (
+                "/etc/watcher/watcher.conf",
+                "[maas_client]\napi_key =\ntimeout = 0\n[ironic_client]\napi_version = 2\nendpoint_type = x\n",
+            ),
+        ]);
+        let shown: Vec<String> = found.iter().map(|p| format!("{p} / {}", p.hint)).collect();
+        assert_eq!(
+            shown[0],
+            format!("[maas_client] url in {drop_in}: contains a user name or password; MAAS authenticates with the API key, not URL credentials / remove user:password@ from the URL and set [maas_client] api_key")
+        );
+        assert!(
+            shown[1].starts_with("[maas_client] timeout in /etc/watcher/watcher.conf: must be greater than 0"),
+            "{shown:?}"
+        );
+        assert!(
+            shown.iter().any(|s| s.starts_with("[ironic_client] api_version in /etc/watcher/watcher.conf: `2`")),
+            "{shown:?}"
+        );
+        assert!(found.iter().all(|p| !charm_names(&p.to_string()) && !charm_names(&p.hint)), "{shown:?}");
+        let found = problems(&[("/etc/watcher/watcher.conf", "[maas_client]\nurl = http://m/MAAS\n")]);
+        assert_eq!(found[0].to_string(), "[maas_client] url in /etc/watcher/watcher.conf: is set but no API key is");
+        assert_eq!(found[0].hint, "set [maas_client] api_key; get a key with `maas apikey --username USER`");
+        // A key pasted into another option is not shown, in watcher.conf's words too.
+        let found = problems(&[("/etc/watcher/watcher.conf", &format!("[ironic_client]\nregion_name = {KEY}\n"))]);
+        assert_eq!(found[0].to_string(), "[ironic_client] region_name in /etc/watcher/watcher.conf: holds what looks like a MAAS API key (not shown)");
+        assert!(!charm_names(&found[0].hint), "{}", found[0].hint);
+    }
+
+    #[test]
+    fn an_empty_url_is_ironic_as_watcher_reads_it() {
+        // Watcher picks MAAS only when [maas_client] url is set: an empty one
+        // with a key is Ironic, and the key is not read (a warning says so).
+        let conf = Path::new("/etc/watcher/watcher.conf");
+        let layout = layout_of(&[(
+            "/etc/watcher/watcher.conf",
+            &format!("[maas_client]\nurl =\napi_key = {KEY}\ntimeout = soon\n"),
+        )]);
+        let (config, warnings) = load_effective(&layout, conf, None).unwrap();
+        assert_eq!(config.backend(), Backend::Ironic);
+        assert_eq!(warnings.len(), 1);
+        assert_eq!(
+            warnings[0].to_string(),
+            "[maas_client] api_key in /etc/watcher/watcher.conf is set, but [maas_client] url is not: Watcher uses Ironic and does not read the key"
+        );
+    }
+
+    #[test]
+    fn watcher_conf_path_keeps_its_bytes() {
+        use std::os::unix::ffi::OsStrExt;
+        let conf = Path::new(std::ffi::OsStr::from_bytes(b"/srv/\xff/watcher.conf"));
+        let (config, _) = load_effective(&layout_of(&[]), conf, None).unwrap();
+        assert_eq!(config.watcher_conf_path, conf);
     }
 
     #[test]

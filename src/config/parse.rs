@@ -18,8 +18,10 @@ pub(crate) fn parse_yaml(text: &str, source_name: &str, app: Option<&str>) -> Re
         hint: hint.to_owned(),
     };
     let yaml_hint = "the file must be a YAML map of charm options, e.g. `maas-url: http://maas:5240/MAAS`";
-    let value: serde_yaml::Value = serde_yaml::from_str(text)
-        .map_err(|e| unreadable(format!("not valid YAML: {}", mask_yaml_error(&e)), yaml_hint))?;
+    let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| match duplicate_key(text, &e) {
+        Some(message) => unreadable(message, "keep one setting of each option"),
+        None => unreadable(format!("not valid YAML: {}", mask_yaml_error(&e)), yaml_hint),
+    })?;
     let written = with_source_texts(text, &value)
         .map_err(|e| unreadable(format!("not valid YAML: {}", mask_yaml_error(&e)), yaml_hint))?;
     let typed = select_application(yaml_entries(value, source_name)?, source_name, app)?;
@@ -105,32 +107,120 @@ pub(crate) fn parse_config_get(text: &str) -> Result<OptionMap, ConfigError> {
     }
 }
 
-/// The charm options an existing configuration implies: the effective
-/// `[maas_client]` and `[ironic_client]` values of `layout` (watcher.conf at
-/// `path` and its drop-ins, the last setting winning, as in oslo.config)
-/// under the charm's option names.
-pub(crate) fn options_from_layout(layout: &crate::watcher::effective::Layout, path: &Path) -> OptionMap {
-    let mut entries: OptionMap = Vec::new();
-    let sections = [
-        ("maas_client", [("url", MAAS_URL), ("api_key", MAAS_API_KEY), ("timeout", MAAS_TIMEOUT)]),
-        (
-            "ironic_client",
-            [
-                ("api_version", IRONIC_API_VERSION),
-                ("endpoint_type", IRONIC_ENDPOINT_TYPE),
-                ("region_name", IRONIC_REGION_NAME),
-            ],
-        ),
-    ];
-    for (section, names) in sections {
-        for (key, option) in names {
-            if let Some(setting) = layout.setting(section, key) {
-                entries.push((option.to_owned(), Value::String(setting.value)));
+/// The managed options of watcher.conf, and the charm option each stands
+/// for.
+const FROM_WATCHER_CONF: [(&str, &str, &str); 6] = [
+    ("maas_client", "url", MAAS_URL),
+    ("maas_client", "api_key", MAAS_API_KEY),
+    ("maas_client", "timeout", MAAS_TIMEOUT),
+    ("ironic_client", "api_version", IRONIC_API_VERSION),
+    ("ironic_client", "endpoint_type", IRONIC_ENDPOINT_TYPE),
+    ("ironic_client", "region_name", IRONIC_REGION_NAME),
+];
+
+/// The charm options `layout`'s managed values stand for, in the order of
+/// [`FROM_WATCHER_CONF`] (watcher-conf-path is the caller's): what
+/// [`load_effective`] checks.
+pub(crate) fn watcher_conf_options(layout: &crate::watcher::effective::Layout) -> OptionMap {
+    read_watcher_conf(layout).entries
+}
+
+/// The managed values of a layout as charm options.
+struct Read {
+    entries: OptionMap,
+    /// Each charm option's name in watcher.conf's words, with its file.
+    names: Vec<(&'static str, String)>,
+    warnings: Vec<Warning>,
+}
+
+/// Reads the managed values as Watcher does: MAAS's only when
+/// `[maas_client] url` is set and not empty.
+fn read_watcher_conf(layout: &crate::watcher::effective::Layout) -> Read {
+    let url_set = layout.setting("maas_client", "url").is_some_and(|s| !s.value.is_empty());
+    let mut read = Read { entries: Vec::new(), names: Vec::new(), warnings: Vec::new() };
+    for (section, key, option) in FROM_WATCHER_CONF {
+        let Some(setting) = layout.setting(section, key) else { continue };
+        let name = format!("[{section}] {key} in {}", setting.path.display());
+        if section == "maas_client" && !url_set {
+            if key == "api_key" && !setting.value.is_empty() {
+                read.warnings.push(Warning(format!(
+                    "{name} is set, but [maas_client] url is not: Watcher uses Ironic and does not read the key"
+                )));
             }
+            continue;
+        }
+        read.entries.push((option.to_owned(), Value::String(setting.value)));
+        read.names.push((option, name));
+    }
+    read
+}
+
+/// The configuration Watcher's files imply: the effective `[maas_client]`
+/// and `[ironic_client]` values of `layout` (watcher.conf at `conf` and its
+/// drop-ins, the last setting winning, as in oslo.config), checked by the
+/// charm options' rules but reported in watcher.conf's words: the option,
+/// its section and the file that set it (`[maas_client] timeout in
+/// /etc/watcher/watcher.conf: must be greater than 0, got 0`).
+///
+/// As in Watcher, MAAS is used only when `[maas_client] url` is set and not
+/// empty: otherwise its `api_key` and `timeout` are not read (a key there
+/// is a warning), and Watcher uses Ironic. watcher-conf-path is `conf`
+/// itself, whatever bytes its name holds. `like`, the charm's options when
+/// known, gives what the files do not say: the services, the mode, the
+/// drop-in's name and the CA (which goes to the system's store).
+pub(crate) fn load_effective(
+    layout: &crate::watcher::effective::Layout,
+    conf: &Path,
+    like: Option<&CharmConfig>,
+) -> Result<(CharmConfig, Vec<Warning>), ConfigError> {
+    let Read { entries, names, mut warnings } = read_watcher_conf(layout);
+    let in_file_terms = |e: ConfigError| match e {
+        ConfigError::Invalid(problems) => {
+            ConfigError::Invalid(problems.into_iter().map(|p| in_watcher_conf_terms(p, &names)).collect())
+        }
+        other => other,
+    };
+    let (options, more) = CharmOptions::from_map(&entries).map_err(in_file_terms)?;
+    let (mut config, resolved) = options.resolve(&NoSecrets).map_err(in_file_terms)?;
+    warnings.extend(more.into_iter().chain(resolved).map(|w| Warning(watcher_conf_words(&w.0))));
+    config.watcher_conf_path = conf.to_owned();
+    if let Some(like) = like {
+        config.services.clone_from(&like.services);
+        config.mode = like.mode;
+        config.drop_in_name.clone_from(&like.drop_in_name);
+        if let (Some(maas), Some(charm)) = (&mut config.maas, &like.maas) {
+            maas.ca_cert.clone_from(&charm.ca_cert);
         }
     }
-    entries.push((WATCHER_CONF_PATH.to_owned(), Value::String(path.display().to_string())));
-    entries
+    Ok((config, warnings))
+}
+
+/// A problem found in watcher.conf's values, named as there: the option,
+/// its section and file (`names`), and the other options its message and
+/// hint mention in watcher.conf's words.
+fn in_watcher_conf_terms(problem: Problem, names: &[(&'static str, String)]) -> Problem {
+    let option = match names.iter().find(|(charm, _)| *charm == problem.option) {
+        Some((_, name)) => name.clone(),
+        None => watcher_conf_words(&problem.option),
+    };
+    Problem { option, message: watcher_conf_words(&problem.message), hint: watcher_conf_words(&problem.hint) }
+}
+
+/// `text` with the charm options' names replaced by the watcher.conf
+/// options they render to (`maas-url` by `[maas_client] url`).
+fn watcher_conf_words(text: &str) -> String {
+    let mut out = text.to_owned();
+    for either in [
+        format!("{MAAS_API_KEY_SECRET} (or {MAAS_API_KEY})"),
+        format!("{MAAS_API_KEY_SECRET} (a Juju secret) or {MAAS_API_KEY}"),
+        MAAS_API_KEY_SECRET.to_owned(),
+    ] {
+        out = out.replace(&either, "[maas_client] api_key");
+    }
+    for (section, key, option) in FROM_WATCHER_CONF {
+        out = out.replace(option, &format!("[{section}] {key}"));
+    }
+    out
 }
 
 /// `juju deploy --config` files put the options under the application name.
@@ -167,6 +257,70 @@ fn select_application(entries: OptionMap, source_name: &str, app: Option<&str>) 
     // Not flat means every value is a map.
     let options = chosen.1.as_object().map(|map| map.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
     Ok(options.unwrap_or_default())
+}
+
+/// The message for a key set twice in one YAML map, with the lines of both
+/// settings; `None` when `e` is about something else. serde_yaml places
+/// this error at the start of the map, so the lines are found in `text`:
+/// block-style keys, by indentation. A key shaped like a MAAS API key is
+/// not shown.
+fn duplicate_key(text: &str, e: &serde_yaml::Error) -> Option<String> {
+    // serde_yaml puts the path of a nested map first: `app: duplicate entry ...`.
+    if !e.to_string().contains("duplicate entry") {
+        return None;
+    }
+    // The keys seen at each open indentation level, innermost last.
+    let mut levels: Vec<(usize, Vec<(String, usize)>)> = Vec::new();
+    for (number, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l)) {
+        let content = line.trim_start_matches(' ');
+        let indent = line.len() - content.len();
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        let Some(key) = block_key(content) else { continue };
+        while levels.last().is_some_and(|(at, _)| *at > indent) {
+            levels.pop();
+        }
+        if levels.last().is_none_or(|(at, _)| *at < indent) {
+            levels.push((indent, Vec::new()));
+        }
+        let Some((_, keys)) = levels.last_mut() else { continue };
+        if let Some((_, first)) = keys.iter().find(|(k, _)| *k == key) {
+            let shown = if crate::secret::looks_like_api_key(&key) {
+                "a key shaped like a MAAS API key (not shown)".to_owned()
+            } else {
+                format!("`{}`", key.chars().map(|c| if c.is_control() { '?' } else { c }).take(60).collect::<String>())
+            };
+            return Some(format!("line {number}: {shown} is set twice (first at line {first})"));
+        }
+        keys.push((key, number));
+    }
+    Some("a key is set twice in one map".to_owned())
+}
+
+/// The key of a block mapping entry (`key: value`, `"key": value`,
+/// `key:` at the end of the line), or `None` for any other line.
+fn block_key(content: &str) -> Option<String> {
+    let ends_key = |rest: &str| rest.is_empty() || rest.starts_with([' ', '\t']);
+    for quote in ['"', '\''] {
+        if let Some(inner) = content.strip_prefix(quote) {
+            let (key, rest) = inner.split_once(quote)?;
+            let rest = rest.trim_start_matches([' ', '\t']).strip_prefix(':')?;
+            return ends_key(rest).then(|| key.to_owned());
+        }
+    }
+    if content.starts_with(['-', '?', '[', '{', '&', '*', '!', '|', '>']) {
+        return None;
+    }
+    let mut search = 0;
+    while let Some(at) = content[search..].find(':') {
+        let colon = search + at;
+        if ends_key(&content[colon + 1..]) {
+            return Some(content[..colon].trim_end().to_owned());
+        }
+        search = colon + 1;
+    }
+    None
 }
 
 /// serde_yaml errors can quote the offending input; keep only the position.

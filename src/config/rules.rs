@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::*;
 use crate::clients::maas::api_key::MaasApiKey;
-use crate::secret::SecretString;
+use crate::secret::{looks_like_api_key, SecretString};
 
 fn json_kind(v: &Value) -> &'static str {
     match v {
@@ -46,6 +46,18 @@ pub(super) fn not_a_string(option: &str, kind: &str, written: &str, read_as: Opt
     }
 }
 
+/// A value shaped like a MAAS API key given to `option`, which is not the
+/// key's: named, never shown, whole or in part.
+pub(super) fn key_in_wrong_option(option: &str) -> Problem {
+    Problem {
+        option: option.to_owned(),
+        message: "holds what looks like a MAAS API key (not shown)".to_owned(),
+        hint: format!(
+            "the key belongs in {MAAS_API_KEY_SECRET} (a Juju secret) or {MAAS_API_KEY}; give {option} its own value, and rotate the key if this value was shared"
+        ),
+    }
+}
+
 /// Collects problems while options are read.
 struct Checker {
     problems: Vec<Problem>,
@@ -58,10 +70,16 @@ impl Checker {
     }
 
     /// A string option: `None` when absent, null or "" (Juju's "unset").
+    /// A value shaped like a MAAS API key in any option but the key's own
+    /// is refused without a word of it ([`key_in_wrong_option`]).
     fn string(&mut self, value: Option<&Value>, option: &str) -> Option<String> {
         match value {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.is_empty() => None,
+            Some(Value::String(s)) if option != MAAS_API_KEY && looks_like_api_key(s) => {
+                self.problems.push(key_in_wrong_option(option));
+                None
+            }
             Some(Value::String(s)) => Some(s.clone()),
             Some(other @ (Value::Number(_) | Value::Bool(_))) if option != MAAS_API_KEY => {
                 let kind = scalar_kind(other).unwrap_or("a number");
@@ -181,7 +199,13 @@ impl CharmOptions {
 
         let mut seen = BTreeSet::new();
         for (name, _) in entries {
-            if !KNOWN_OPTIONS.contains(&name.as_str()) {
+            if looks_like_api_key(name) {
+                c.problem(
+                    "an option named like a MAAS API key",
+                    "unknown option (its name is not shown)",
+                    format!("remove it: the key belongs in {MAAS_API_KEY_SECRET} (or {MAAS_API_KEY}); rotate it if this file was shared"),
+                );
+            } else if !KNOWN_OPTIONS.contains(&name.as_str()) {
                 let hint = match closest_option(name) {
                     Some(near) => format!("did you mean `{near}`?"),
                     None => format!("known options: {}", KNOWN_OPTIONS.join(", ")),
@@ -261,7 +285,7 @@ impl CharmOptions {
         if !is_ironic_api_version(&api_version) {
             c.problem(
                 IRONIC_API_VERSION,
-                format!("`{api_version}` is not an Ironic API version"),
+                format!("`{}` is not an Ironic API version", printable(&api_version)),
                 "use 1, a microversion such as 1.78, or latest",
             );
         }
@@ -317,11 +341,11 @@ impl CharmOptions {
 
         let services_text = c.string(get(WATCHER_SERVICES), WATCHER_SERVICES);
         let services = split_services(services_text.as_deref().unwrap_or(DEFAULT_WATCHER_SERVICES));
-        if let Some(bad) = services.iter().find(|s| !is_unit_name(s)) {
+        if let Some((bad, why)) = services.iter().find_map(|s| service_name_problem(s).map(|why| (s, why))) {
             c.problem(
                 WATCHER_SERVICES,
-                format!("`{}` is not a systemd unit name", printable(bad)),
-                "list unit names separated by spaces, e.g. watcher-decision-engine watcher-applier",
+                format!("`{}` is not a systemd service name: {why}", printable(bad)),
+                "list the services' unit names separated by spaces, e.g. watcher-decision-engine watcher-applier",
             );
         }
 
@@ -419,19 +443,36 @@ fn read_secret_key(secrets: &dyn SecretSource, uri: &str) -> Result<SecretString
     }
 }
 
+/// The largest `maas-timeout`: 68 years, the most a 32-bit signed number
+/// of seconds holds.
+const MAX_MAAS_TIMEOUT: i64 = i32::MAX as i64;
+
 fn timeout(c: &mut Checker, value: Option<&Value>) -> u32 {
     let hint = "set a whole number of seconds greater than 0, e.g. 60";
     let n = match value {
         None | Some(Value::Null) => return DEFAULT_MAAS_TIMEOUT,
         Some(Value::String(s)) if s.trim().is_empty() => return DEFAULT_MAAS_TIMEOUT,
-        Some(Value::Number(n)) => n.as_i64(),
-        Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
+        Some(Value::String(s)) if looks_like_api_key(s) => {
+            c.problems.push(key_in_wrong_option(MAAS_TIMEOUT));
+            return DEFAULT_MAAS_TIMEOUT;
+        }
+        // Whole numbers past i64 are still whole numbers, too large.
+        Some(Value::Number(n)) => n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from)),
+        Some(Value::String(s)) => s.trim().parse::<i128>().ok(),
         Some(_) => None,
     };
     match n {
-        Some(n) if n > 0 && n <= i64::from(i32::MAX) => n as u32,
+        Some(n) if n > 0 && n <= i128::from(MAX_MAAS_TIMEOUT) => n as u32,
+        Some(n) if n > 0 => {
+            c.problem(
+                MAAS_TIMEOUT,
+                format!("must be at most {MAX_MAAS_TIMEOUT} seconds, got {}", printable(&n.to_string())),
+                hint,
+            );
+            DEFAULT_MAAS_TIMEOUT
+        }
         Some(n) => {
-            c.problem(MAAS_TIMEOUT, format!("must be greater than 0, got {n}"), hint);
+            c.problem(MAAS_TIMEOUT, format!("must be greater than 0, got {}", printable(&n.to_string())), hint);
             DEFAULT_MAAS_TIMEOUT
         }
         None => {
@@ -471,11 +512,52 @@ fn is_drop_in_name(name: &str) -> bool {
         && !name.chars().any(|c| c.is_control() || c.is_whitespace())
 }
 
-/// systemd unit names: letters, digits, `:-_.\@`, not starting with `-`.
+/// The unit types systemd knows besides `service`: a name with one of
+/// these suffixes is another kind of unit, not a program's service.
+const OTHER_UNIT_TYPES: [&str; 10] =
+    ["socket", "target", "device", "mount", "automount", "swap", "timer", "path", "slice", "scope"];
+
+/// Why `name` is not the name of a systemd service Watcher runs as, as
+/// systemd's `unit_name_is_valid` judges it after `systemctl` adds
+/// `.service` to a name without a unit type: at most 255 bytes, the
+/// characters `[A-Za-z0-9:_.\-]` with one `@` between a template and a
+/// non-empty instance, a service and not another kind of unit. Stricter
+/// than systemd in one way: the name starts with a letter or digit, so it
+/// is never taken for an option (`-`) or a hidden or parent directory
+/// (`.`) where its drop-in directory goes. A value shaped like a MAAS API
+/// key is refused whatever it is. The reason never quotes the name.
+pub(super) fn service_name_problem(name: &str) -> Option<&'static str> {
+    if looks_like_api_key(name) {
+        return Some("it looks like a MAAS API key (not shown)");
+    }
+    let unit = if name.ends_with(".service") { name.to_owned() } else { format!("{name}.service") };
+    let stem = unit.strip_suffix(".service").unwrap_or(&unit);
+    let (template, instance) = match stem.split_once('@') {
+        Some((template, instance)) => (template, Some(instance)),
+        None => (stem, None),
+    };
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Some("it must start with a letter or a digit");
+    }
+    if unit.len() > 255 {
+        return Some("it is longer than systemd's 255 bytes");
+    }
+    let plain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b':' | b'-' | b'_' | b'.' | b'\\');
+    if !template.bytes().all(plain) || !instance.unwrap_or("").bytes().all(|b| b == b'@' || plain(b)) {
+        return Some("systemd allows only letters, digits and :-_.\\@ in a unit name");
+    }
+    if instance == Some("") {
+        return Some("it is a template with no instance after its @");
+    }
+    if stem.rsplit_once('.').is_some_and(|(_, kind)| OTHER_UNIT_TYPES.contains(&kind)) {
+        return Some("it names another kind of unit than a service");
+    }
+    None
+}
+
+/// Whether `name` is a service's unit name (see [`service_name_problem`]).
 pub(super) fn is_unit_name(name: &str) -> bool {
-    !name.starts_with('-')
-        && name.len() <= 255
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'-' | b'_' | b'.' | b'@' | b'\\'))
+    service_name_problem(name).is_none()
 }
 
 fn is_ironic_api_version(v: &str) -> bool {
@@ -492,8 +574,12 @@ fn has_control_or_edge_space(s: &str) -> bool {
     s.chars().any(char::is_control) || s.trim() != s
 }
 
-/// A value shortened and stripped of control characters for messages.
+/// A value shortened and stripped of control characters for messages; one
+/// shaped like a MAAS API key is not shown at all.
 fn printable(s: &str) -> String {
+    if looks_like_api_key(s) {
+        return "(not shown: it looks like a MAAS API key)".to_owned();
+    }
     let cleaned: String = s.chars().map(|c| if c.is_control() { '?' } else { c }).take(60).collect();
     if s.chars().count() > 60 {
         format!("{cleaned}...")

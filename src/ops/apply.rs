@@ -117,7 +117,6 @@ fn our_drop_in(path: &Path) -> Result<Option<String>, FileError> {
 /// Computes the files to write for `config` with `renderer`.
 pub fn plan(config: &CharmConfig, renderer: &Renderer) -> Result<Plan, PlanError> {
     let conf = &config.watcher_conf_path;
-    let programs = config.programs();
     let current = |path: &Path| atomic_file::read_existing(path);
     let mut files = Vec::new();
     match config.mode {
@@ -167,13 +166,29 @@ pub fn plan(config: &CharmConfig, renderer: &Renderer) -> Result<Plan, PlanError
         files.push(FileChange { path: legacy, role: Role::Cleanup, old: Some(old), new: None });
     }
 
+    let (clashes, layout_after) = clashes_after(config, &files, &config.target_paths())?;
+    Ok(Plan { mode: config.mode, watcher_conf: conf.clone(), files, layout_after, clashes })
+}
+
+/// The clashes once `files` hold their new text, for every program of
+/// `config`, each against its target (`targets[i]`, its drop-in; with a
+/// single target, watcher.conf, the same for all), at start-up and after
+/// Watcher 12.0.0-16.0.0's second parse; and what the first program reads
+/// at start-up.
+fn clashes_after(
+    config: &CharmConfig,
+    files: &[FileChange],
+    targets: &[PathBuf],
+) -> Result<(Vec<Clash>, Layout), FileError> {
+    let conf = &config.watcher_conf_path;
     let mut clashes: Vec<Clash> = Vec::new();
     let mut main = None;
-    for (program, target) in programs.iter().zip(config.target_paths()) {
+    for (i, program) in config.programs().iter().enumerate() {
+        let target = targets.get(i).unwrap_or(conf);
         for reloaded in [false, true] {
             let before = if reloaded { Layout::read_reloaded(conf, program)? } else { Layout::read(conf, program)? };
             let after = files.iter().fold(before, |l, change| l.with_file(&change.path, change.new.as_deref()));
-            for clash in effective::clashes(&after, &target) {
+            for clash in effective::clashes(&after, target) {
                 if !clashes.contains(&clash) {
                     clashes.push(clash);
                 }
@@ -183,8 +198,7 @@ pub fn plan(config: &CharmConfig, renderer: &Renderer) -> Result<Plan, PlanError
             }
         }
     }
-    let layout_after = main.unwrap_or_default();
-    Ok(Plan { mode: config.mode, watcher_conf: conf.clone(), files, layout_after, clashes })
+    Ok((clashes, main.unwrap_or_default()))
 }
 
 /// What one file alone would become.
@@ -195,6 +209,10 @@ pub struct Single {
     pub existing: Option<String>,
     /// Its new content.
     pub contents: String,
+    /// When the file is watcher-conf-path (a whole file, or a merge):
+    /// managed options some program would take from another file once it
+    /// is written.
+    pub clashes: Vec<Clash>,
 }
 
 /// What is rendered into the one file.
@@ -246,7 +264,28 @@ pub fn single(
             )
         }
     };
-    Ok(Single { existing, contents })
+    // A whole watcher.conf, or one merged into, is checked as a merge is.
+    let writes_conf = matches!(content, Content::Full(_)) || config.mode == ConfMode::Merge;
+    let clashes = match target {
+        Some(path) if writes_conf && same_path(path, &config.watcher_conf_path) => {
+            let change = FileChange {
+                path: config.watcher_conf_path.clone(),
+                role: Role::Managed,
+                old: existing.clone(),
+                new: Some(contents.clone()),
+            };
+            clashes_after(config, &[change], &[])?.0
+        }
+        _ => Vec::new(),
+    };
+    Ok(Single { existing, contents, clashes })
+}
+
+/// Whether two paths name the same file, relative or not (links are not
+/// followed: watcher.conf is never one).
+fn same_path(a: &Path, b: &Path) -> bool {
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+    absolute(a) == absolute(b)
 }
 
 /// Writes a [`single`] file's contents to `target` unless it holds them
@@ -487,6 +526,41 @@ mod tests {
         std::fs::write(&conf, "[maas_client]\ntimeout = 5\n").unwrap();
         let p = plan(&config(&conf, "drop-in"), &Renderer::new(None).unwrap()).unwrap();
         assert_eq!(p.clashes, vec![Clash::Option { section: "maas_client", option: "timeout", path: conf.clone() }]);
+    }
+
+    /// In merge mode every program's view is checked too, not only the
+    /// first one's: the applier powers the machines.
+    #[test]
+    fn merge_mode_checks_every_program() {
+        let (root, conf) = unit();
+        std::fs::write(&conf, PRINCIPAL).unwrap();
+        let applier = root.path().join("watcher-applier.conf.d");
+        std::fs::create_dir(&applier).unwrap();
+        std::fs::write(applier.join("60-site.conf"), "[maas_client]\nurl = http://elsewhere:5240/MAAS\n").unwrap();
+        let ironic = load(
+            &vec![
+                ("watcher-conf-path".to_owned(), json!(conf.display().to_string())),
+                ("watcher-conf-mode".to_owned(), json!("merge")),
+            ],
+            &NoSecrets,
+        )
+        .unwrap()
+        .0;
+        let expected =
+            vec![Clash::Option { section: "maas_client", option: "url", path: applier.join("60-site.conf") }];
+        let p = plan(&ironic, &Renderer::new(None).unwrap()).unwrap();
+        assert_eq!(p.clashes, expected);
+        // And a whole watcher.conf (`render --full`), written or merged alone.
+        let context = RenderContext::default();
+        let renderer = Renderer::new(None).unwrap();
+        for content in [Content::Full(&context), Content::Managed] {
+            let one = single(&ironic, &renderer, content, Some(&conf)).unwrap();
+            assert_eq!(one.clashes, expected, "{content:?}");
+        }
+        // Printed, or written elsewhere, nothing is checked.
+        assert!(single(&ironic, &renderer, Content::Full(&context), None).unwrap().clashes.is_empty());
+        let elsewhere = root.path().join("elsewhere.conf");
+        assert!(single(&ironic, &renderer, Content::Full(&context), Some(&elsewhere)).unwrap().clashes.is_empty());
     }
 
     #[test]

@@ -169,22 +169,104 @@ fn clashes_now(config: &CharmConfig) -> Result<Vec<effective::Clash>, crate::hos
     effective::clashes_on_disk(conf, &config.programs(), &ours)
 }
 
-/// Every check, at full depth, of what is on disk for `config` (or, when
-/// it cannot be loaded, of watcher.conf at `conf`): the CLI's `doctor` and
-/// the charm's action.
-pub fn diagnose(
-    config: Result<&CharmConfig, (String, String)>,
-    conf: &Path,
-    system: &dyn System,
-) -> Result<Report, crate::host::atomic_file::FileError> {
-    let program = config.as_ref().map_or(crate::config::DEFAULT_PROGRAM, |c| c.main_program());
-    let layout = Layout::read(conf, program)?;
-    let clashes = match &config {
-        Ok(config) => clashes_now(config)?,
-        Err(_) => Vec::new(),
+/// What is read from disk for the checks: the configuration Watcher's
+/// files give (or why there is none), the layout, the clashes.
+struct OnDisk {
+    config: Result<CharmConfig, (String, String)>,
+    layout: Layout,
+    clashes: Vec<effective::Clash>,
+}
+
+/// Reads what the decision engine (or the charm's first service) reads
+/// from `conf` and its drop-ins, and what it makes of it: every value the
+/// checks use comes from these files, never from the charm's options,
+/// which only say where the files are, what the system's CA store holds,
+/// and what to compare them with (clashes). A file that cannot be read,
+/// a missing watcher.conf and values Watcher cannot use are findings.
+fn read_on_disk(charm: Option<&CharmConfig>, conf: &Path) -> OnDisk {
+    let program = charm.map_or(crate::config::DEFAULT_PROGRAM, CharmConfig::main_program);
+    let failed = |message: String, hint: String| OnDisk {
+        config: Err((message, hint)),
+        layout: Layout::default(),
+        clashes: Vec::new(),
     };
-    let inputs = Inputs { config, layout: &layout, clashes: &clashes, system, depth: Depth::Full };
-    Ok(run(&inputs).0)
+    let unreadable =
+        |e: crate::host::atomic_file::FileError| failed(format!("cannot read what Watcher reads: {e}"), e.hint());
+    let layout = match Layout::read(conf, program) {
+        Ok(layout) => layout,
+        Err(e) => return unreadable(e),
+    };
+    if !layout.has_watcher_conf() {
+        let read =
+            if layout.files.is_empty() { String::new() } else { format!(" (read only: {})", file_names(&layout)) };
+        let message = format!("{} does not exist: Watcher's services cannot start without it{read}", conf.display());
+        let hint = "run doctor on a Watcher unit, with watcher-conf-path (or --watcher-conf) naming the file Watcher's services run with";
+        return OnDisk { config: Err((message, hint.to_owned())), layout, clashes: Vec::new() };
+    }
+    let config = match crate::config::load_effective(&layout, conf, charm) {
+        Ok((config, _)) => config,
+        Err(e) => {
+            let hint = e.hint();
+            return OnDisk { config: Err((e.to_string(), hint)), layout, clashes: Vec::new() };
+        }
+    };
+    // Without the charm's options, the drop-ins of ours are where the
+    // defaults put them.
+    match clashes_now(charm.unwrap_or(&config)) {
+        Ok(clashes) => OnDisk { config: Ok(config), layout, clashes },
+        Err(e) => unreadable(e),
+    }
+}
+
+/// Every check, at full depth, of what Watcher's services read from
+/// watcher.conf at `conf` and its drop-ins: the CLI's `doctor` and the
+/// charm's action. `charm` is the charm's options when there are any
+/// (`--config`, a hook), or why they cannot be loaded; `None` with
+/// `--watcher-conf`. The backend and every value checked come from the
+/// files; a file that cannot be read is the `config` check's failure, and
+/// every check is still reported.
+pub fn diagnose(charm: Option<Result<&CharmConfig, (String, String)>>, conf: &Path, system: &dyn System) -> Report {
+    let given = charm.as_ref().and_then(|c| c.as_ref().ok().copied());
+    let on_disk = read_on_disk(given, conf);
+    let config = match (&charm, &on_disk.config) {
+        (Some(Err(problem)), _) => Err(problem.clone()),
+        (_, Ok(config)) => Ok(config),
+        (_, Err(problem)) => Err(problem.clone()),
+    };
+    let inputs = Inputs { config, layout: &on_disk.layout, clashes: &on_disk.clashes, system, depth: Depth::Full };
+    let mut report = run(&inputs).0;
+    if let (Some(charm), Ok(files)) = (given, &on_disk.config) {
+        if let Some(differs) = charm_differs(charm, files) {
+            if let Some(check) = report.checks.iter_mut().find(|c| c.name == names::CONFIG && c.status == Verdict::Ok) {
+                *check = differs;
+            }
+        }
+    }
+    report
+}
+
+/// A warning when the charm's options say one thing and the files Watcher
+/// reads another (no clash: the charm's files are not written yet, or the
+/// options were changed since): the first option that differs, named, its
+/// values not shown.
+fn charm_differs(charm: &CharmConfig, files: &CharmConfig) -> Option<Check> {
+    let (section, option) = match (&charm.maas, &files.maas) {
+        (None, Some(_)) | (Some(_), None) => ("maas_client", "url"),
+        (Some(ours), Some(theirs)) if ours.url != theirs.url => ("maas_client", "url"),
+        (Some(ours), Some(theirs)) if ours.api_key != theirs.api_key => ("maas_client", "api_key"),
+        (Some(ours), Some(theirs)) if ours.timeout != theirs.timeout => ("maas_client", "timeout"),
+        _ if charm.ironic.api_version != files.ironic.api_version => ("ironic_client", "api_version"),
+        _ if charm.ironic.endpoint_type != files.ironic.endpoint_type => ("ironic_client", "endpoint_type"),
+        _ if charm.ironic.region_name != files.ironic.region_name => ("ironic_client", "region_name"),
+        _ => return None,
+    };
+    let uses = if files.maas.is_some() { "MAAS" } else { "Ironic" };
+    Some(Check::new(
+        names::CONFIG,
+        Verdict::Warn,
+        format!("Watcher reads another [{section}] {option} than the charm's options give; it uses {uses}, as its files say"),
+        "render the charm's options (`watcher-metal render`; the charm does at its next hook), then restart Watcher's services",
+    ))
 }
 
 /// Runs every check.
@@ -238,6 +320,11 @@ pub(crate) fn run(inputs: &Inputs<'_>) -> (Report, Findings) {
 
 fn file_name(path: &Path) -> String {
     path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// The names of the files `layout` reads, in order.
+fn file_names(layout: &Layout) -> String {
+    layout.paths().iter().map(|p| file_name(p)).collect::<Vec<_>>().join(", ")
 }
 
 /// The effective configuration: which files, who set each managed option,

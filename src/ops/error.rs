@@ -28,6 +28,15 @@ pub enum Error {
     /// A configuration file could not be read or written.
     #[error(transparent)]
     File(#[from] FileError),
+    /// A file the user named (`render --output`) could not be written; the
+    /// hint is the face's, in its own words.
+    #[error("{source}")]
+    Output {
+        /// Why it could not be written.
+        source: FileError,
+        /// What to do about it.
+        hint: String,
+    },
     /// A Juju hook tool failed.
     #[error(transparent)]
     HookTool(#[from] HookToolError),
@@ -62,6 +71,13 @@ pub enum Error {
     /// A MAAS-only command was asked for, but `maas-url` is unset.
     #[error("MAAS is not configured (maas-url is unset), so Watcher uses Ironic")]
     MaasNotConfigured,
+    /// A MAAS-only command was asked for on a watcher.conf whose
+    /// `[maas_client] url` is unset or empty, as Watcher reads it.
+    #[error("[maas_client] url is not set in {} or its drop-ins, so Watcher uses Ironic", conf.display())]
+    MaasNotInWatcherConf {
+        /// The watcher.conf read.
+        conf: PathBuf,
+    },
     /// Finding or listing nodes failed: no such node, several, or the MAAS or Ironic request
     /// failed.
     #[error(transparent)]
@@ -150,13 +166,17 @@ impl Error {
                     .to_owned()
             }
             Error::MaasNotConfigured => "set maas-url and maas-api-key-secret (or maas-api-key)".to_owned(),
+            Error::MaasNotInWatcherConf { .. } => {
+                "set [maas_client] url and api_key (the charm writes them in a drop-in, from maas-url and its key)"
+                    .to_owned()
+            }
             Error::Metal(e) => e.hint(),
             Error::Nova(e) => e.hint(),
             Error::Power(e) => e.hint(),
             Error::HypervisorList { .. } => {
                 "give --hypervisors a file with one hypervisor hostname a line, or - for stdin".to_owned()
             }
-            Error::System { hint, .. } | Error::Usage { hint, .. } => hint.clone(),
+            Error::System { hint, .. } | Error::Usage { hint, .. } | Error::Output { hint, .. } => hint.clone(),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! Loading reads them and checks them into a [`CharmConfig`].
 
 use std::io::{self, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::config::{self, CharmConfig, ConfigError, NoSecrets, OptionMap, SecretSource, Warning};
 use crate::host::juju::{self, HookTools};
@@ -52,24 +52,34 @@ pub(crate) fn read_options(source: Source<'_>) -> Result<OptionMap, Error> {
             let text = tools.config_get_all()?;
             Ok(config::parse_config_get(&text)?)
         }
-        Source::WatcherConf(given) => {
-            let path = std::path::absolute(given).unwrap_or_else(|_| given.to_path_buf());
-            let layout = Layout::read(&path, config::DEFAULT_PROGRAM)?;
-            if !layout.has_watcher_conf() {
-                return Err(ConfigError::Unreadable {
-                    source_name: path.display().to_string(),
-                    message: "does not exist".to_owned(),
-                    hint: "give --watcher-conf the path of an existing watcher.conf".to_owned(),
-                }
-                .into());
-            }
-            Ok(config::options_from_layout(&layout, &path))
-        }
+        Source::WatcherConf(given) => Ok(config::watcher_conf_options(&read_watcher_conf(given)?.0)),
     }
 }
 
-/// The checked configuration, and what was worth a warning.
+/// What the decision engine reads from the watcher.conf at `given` (made
+/// absolute), which must exist.
+fn read_watcher_conf(given: &Path) -> Result<(Layout, PathBuf), Error> {
+    let path = std::path::absolute(given).unwrap_or_else(|_| given.to_path_buf());
+    let layout = Layout::read(&path, config::DEFAULT_PROGRAM)?;
+    if !layout.has_watcher_conf() {
+        return Err(ConfigError::Unreadable {
+            source_name: path.display().to_string(),
+            message: "does not exist".to_owned(),
+            hint: "give --watcher-conf the path of an existing watcher.conf".to_owned(),
+        }
+        .into());
+    }
+    Ok((layout, path))
+}
+
+/// The checked configuration, and what was worth a warning. From a
+/// watcher.conf, the values are Watcher's, named as there (see
+/// `config::load_effective`).
 pub fn load(source: Source<'_>) -> Result<(CharmConfig, Vec<Warning>), Error> {
+    if let Source::WatcherConf(given) = source {
+        let (layout, path) = read_watcher_conf(given)?;
+        return Ok(config::load_effective(&layout, &path, None)?);
+    }
     let options = read_options(source)?;
     let hook_secrets;
     let secrets: &dyn SecretSource = match source {
@@ -94,15 +104,22 @@ impl SecretSource for HookSecrets<'_> {
     }
 }
 
-/// A file's text, or standard input's for `-`; the error is a message.
+/// A file's text, or standard input's for `-`, without the byte order
+/// mark some editors put first (as PyYAML skips it); the error is a
+/// message.
 pub fn read_text(path: &Path) -> Result<String, String> {
-    if path == Path::new("-") {
+    let text = if path == Path::new("-") {
         let mut text = String::new();
         io::stdin().read_to_string(&mut text).map_err(|e| format!("cannot read standard input: {e}"))?;
-        return Ok(text);
-    }
-    std::fs::read_to_string(path).map_err(|e| match e.kind() {
-        io::ErrorKind::InvalidData => "is not UTF-8 text".to_owned(),
-        _ => format!("cannot read: {e}"),
+        text
+    } else {
+        std::fs::read_to_string(path).map_err(|e| match e.kind() {
+            io::ErrorKind::InvalidData => "is not UTF-8 text".to_owned(),
+            _ => format!("cannot read: {e}"),
+        })?
+    };
+    Ok(match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_owned(),
+        None => text,
     })
 }

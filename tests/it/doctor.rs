@@ -223,6 +223,8 @@ fn tls_is_checked_as_watcher_sees_it() {
     });
     write(&charm, &serde_yaml::to_string(&options).unwrap());
     let juju = FakeJuju::new("{}", None);
+    // The drop-ins Watcher reads MAAS's settings from.
+    assert_eq!(run(&["render", "-c", path_str(&charm)]).code, 0);
     let r = juju.run(&["doctor", "-c", path_str(&charm), "--format", "json"]);
     assert_no_key(&r, &sim.admin_key());
     let report: Value = serde_json::from_str(r.stdout.trim()).unwrap();
@@ -248,4 +250,177 @@ fn an_unreadable_layout_is_the_first_finding() {
     let bad = dir.path().join("charm.yaml");
     write(&bad, "maas-url: [\n");
     assert_eq!(juju.run(&["doctor", "-c", path_str(&bad)]).code, 4);
+}
+
+/// Which metal helper Watcher 12.0.0's own factory builds from `conf`,
+/// with its drop-ins found under `home` as on a unit (`/etc`): its service
+/// start-up (`parse_args`) and `metal_helper.factory.get_helper`.
+fn watcher_picks(home: &std::path::Path, conf: &std::path::Path) -> Option<String> {
+    let python = peer_python("WATCHER12_PYTHON", "Watcher's own choice of metal helper")?;
+    let script = "import os, sys\nfrom unittest import mock\nos.environ['HOME'] = sys.argv[1]\nsys.argv = ['/usr/bin/watcher-decision-engine', '--config-file', sys.argv[2]]\nfrom watcher import conf as _conf\nfrom watcher.common import config\nfrom watcher.common import service as _service\nconfig.parse_args(sys.argv)\nfrom watcher.common.metal_helper import factory\nprint(type(factory.get_helper(mock.MagicMock())).__name__)\n";
+    let out = std::process::Command::new(python).args(["-c", script, path_str(home), path_str(conf)]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    Some(String::from_utf8(out.stdout).unwrap().trim().to_owned())
+}
+
+/// The charm's options say Ironic; the files Watcher reads say MAAS (the
+/// drop-ins of an earlier configuration): the doctor checks what Watcher
+/// uses, MAAS, as Watcher's own factory picks it, and warns that the
+/// options differ.
+#[test]
+fn the_backend_and_its_values_come_from_the_files_watcher_reads() {
+    let sim = MaasSim::start(MaasSimConfig::default()).unwrap();
+    let m = Machine::new("[DEFAULT]\ndebug = false\n", Some(&drop_in(&sim)));
+    let ironic = m.dir.path().join("charm.yaml");
+    write(&ironic, &format!("watcher-conf-path: {}\nmaas-timeout: 7\n", m.conf().display()));
+    let r = m.juju.run(&["doctor", "-c", path_str(&ironic), "--format", "json"]);
+    assert_no_key(&r, &sim.admin_key());
+    let report: Value =
+        serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}{}", r.stdout, r.stderr));
+    assert_eq!(status(&report, "maas"), "ok", "{report}");
+    assert!(check(&report, "maas")["message"].as_str().unwrap().contains("10 machines visible"), "{report}");
+    assert_eq!(check(&report, "ironic")["message"], "Watcher uses MAAS ([maas_client] url is set)");
+    assert_eq!(status(&report, "python-libmaas"), "ok");
+    let config = check(&report, "config");
+    assert_eq!(config["status"], "warn", "{config}");
+    assert_eq!(
+        config["message"],
+        "Watcher reads another [maas_client] url than the charm's options give; it uses MAAS, as its files say"
+    );
+    if let Some(helper) = watcher_picks(&m.dir.path().join("etc"), &m.conf()) {
+        assert_eq!(helper, "MaasHelper");
+    }
+
+    // An empty `url =` in watcher.conf, read last: Watcher uses Ironic, and
+    // so does the doctor, even with MAAS in the charm's options.
+    write(&m.conf(), &format!("[DEFAULT]\ndebug = false\n[maas_client]\nurl =\napi_key = {}\n", sim.admin_key()));
+    let maas_options = m.dir.path().join("maas.yaml");
+    write(
+        &maas_options,
+        &format!(
+            "watcher-conf-path: {}\nmaas-url: {}\nmaas-api-key: {}\n",
+            m.conf().display(),
+            sim.base_url(),
+            sim.admin_key()
+        ),
+    );
+    let requests = sim.stats().requests;
+    for source in [vec!["--watcher-conf", path_str(&m.conf())], vec!["-c", path_str(&maas_options)]] {
+        let r = m.juju.run(&[&["doctor", "--format", "json"], source.as_slice()].concat());
+        assert_no_key(&r, &sim.admin_key());
+        let report: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+        assert_eq!(check(&report, "maas")["message"], "[maas_client] url is unset: Watcher uses Ironic", "{source:?}");
+        assert_eq!(status(&report, "ironic"), "fail", "no Keystone here: {report}");
+    }
+    assert_eq!(sim.stats().requests, requests, "MAAS is not asked: Watcher would not ask it");
+    if let Some(helper) = watcher_picks(&m.dir.path().join("etc"), &m.conf()) {
+        assert_eq!(helper, "IronicHelper");
+    }
+}
+
+/// Damages a machine's files as `what` says; returns what the report must
+/// name, and whether only the charm's options (which name the applier)
+/// reach the damage.
+fn damage(m: &Machine, what: &str) -> (String, bool) {
+    use std::os::unix::fs::PermissionsExt;
+    let drop_in = m.drop_in_dir().join("50-watcher-metal.conf");
+    let applier = m.dir.path().join("etc/watcher-applier.conf.d");
+    match what {
+        "watcher.conf not UTF-8" => {
+            fs::write(m.conf(), b"[DEFAULT]\ndebug = \xff\n").unwrap();
+            (format!("{} is not UTF-8 text", m.conf().display()), false)
+        }
+        "a drop-in not UTF-8" => {
+            fs::write(&drop_in, b"[x]\ny = \xfe\n").unwrap();
+            (format!("{} is not UTF-8 text", drop_in.display()), false)
+        }
+        "the drop-in directory, a file" => {
+            fs::remove_dir_all(m.drop_in_dir()).unwrap();
+            write(&m.drop_in_dir(), "not a directory\n");
+            (format!("{} is not a regular file", m.drop_in_dir().display()), false)
+        }
+        "the applier's directory, a file" => {
+            write(&applier, "not a directory\n");
+            (format!("{} is not a regular file", applier.display()), true)
+        }
+        "watcher.conf unreadable" => {
+            fs::set_permissions(m.conf(), fs::Permissions::from_mode(0o000)).unwrap();
+            (format!("cannot read {}", m.conf().display()), false)
+        }
+        other => panic!("{other}"),
+    }
+}
+
+/// What cannot be read is the config check's failure; every check is
+/// still reported, in text and in JSON, and the exit code is 14.
+#[test]
+fn files_that_cannot_be_read_are_reported_with_every_check() {
+    let names =
+        ["config", "watcher-version", "python-libmaas", "maas", "maas-tls", "ironic", "nova-pairing", "debug-key-leak"];
+    let mut cases = vec![
+        "watcher.conf not UTF-8",
+        "a drop-in not UTF-8",
+        "the drop-in directory, a file",
+        "the applier's directory, a file",
+    ];
+    if !running_as_root() {
+        cases.push("watcher.conf unreadable");
+    }
+    for what in cases {
+        let m = Machine::new("[DEFAULT]\ndebug = false\n", Some("[ironic_client]\napi_version = 1\n"));
+        let (cause, charm_only) = damage(&m, what);
+        let charm = m.dir.path().join("charm.yaml");
+        write(&charm, &format!("watcher-conf-path: {}\n", m.conf().display()));
+        let conf = m.conf();
+        let mut sources = vec![vec!["-c", path_str(&charm)]];
+        if !charm_only {
+            sources.push(vec!["--watcher-conf", path_str(&conf)]);
+        }
+        for source in sources {
+            let r = m.juju.run(&[&["doctor", "--format", "json"], source.as_slice()].concat());
+            assert_eq!(r.code, 14, "{what} {source:?}: {}{}", r.stdout, r.stderr);
+            let report: Value =
+                serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| panic!("{what}: {e}: {}", r.stdout));
+            let got: Vec<&str> =
+                report["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+            assert_eq!(got, names, "{what}");
+            let config = check(&report, "config");
+            assert_eq!(config["status"], "fail", "{what}: {config}");
+            let message = config["message"].as_str().unwrap();
+            assert!(
+                message.starts_with("cannot read what Watcher reads: ") && message.contains(&cause),
+                "{what}: {message}"
+            );
+            assert!(!config["hint"].as_str().unwrap().is_empty(), "{what}");
+            let text = m.juju.run(&[&["doctor"], source.as_slice()].concat());
+            assert_eq!(text.code, 14, "{what}");
+            assert!(
+                text.stdout.starts_with("fail  config           cannot read what Watcher reads"),
+                "{what}: {}",
+                text.stdout
+            );
+            assert!(text.stdout.ends_with("8 checks: 1 failed, 0 warned\n"), "{what}: {}", text.stdout);
+        }
+    }
+}
+
+/// No watcher.conf and no drop-in: nothing is "ok".
+#[test]
+fn no_files_at_all_is_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = conf_path(dir.path());
+    let charm = dir.path().join("charm.yaml");
+    write(&charm, &format!("watcher-conf-path: {}\n", conf.display()));
+    let juju = FakeJuju::new("{}", None);
+    for source in [vec!["--watcher-conf", path_str(&conf)], vec!["-c", path_str(&charm)]] {
+        let r = juju.run(&[&["doctor", "--format", "json"], source.as_slice()].concat());
+        assert_eq!(r.code, 14, "{source:?}: {}{}", r.stdout, r.stderr);
+        let report: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+        let config = check(&report, "config");
+        assert_eq!(config["status"], "fail", "{config}");
+        assert_eq!(
+            config["message"],
+            format!("{} does not exist: Watcher's services cannot start without it", conf.display())
+        );
+    }
 }

@@ -16,6 +16,7 @@ mod effective_oslo;
 mod exit_codes;
 mod faults;
 mod ironic;
+mod json_errors;
 mod libmaas_peer;
 mod listing_damage;
 mod maas_client;

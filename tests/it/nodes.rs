@@ -234,3 +234,50 @@ fn wait_gives_up_after_the_timeout() {
     assert_eq!(r.code, 43, "{}", r.stderr);
     assert!(r.stderr.contains("is still on after 2 s"));
 }
+
+#[test]
+fn hypervisors_and_config_cannot_both_read_stdin() {
+    let env = Env::new(MaasSimConfig::default());
+    let options = std::fs::read_to_string(&env.config).unwrap();
+    let r = run_refusing_stdin(&["nodes", "-c", "-", "--hypervisors", "-"], &options);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stdout, "");
+    assert_eq!(
+        r.stderr,
+        "error: --config and --hypervisors both read standard input (-)\n  hint: give --hypervisors a file (or --config)\n"
+    );
+    assert_eq!(env.sim.stats().requests, 0, "nothing is asked of MAAS");
+}
+
+/// A hypervisor list saved with a byte order mark: the mark is not part of
+/// the first hostname.
+#[test]
+fn a_byte_order_mark_is_not_part_of_the_first_hypervisor() {
+    let env = Env::new(MaasSimConfig::default());
+    let m = env.sim.machines();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hypervisors.txt");
+    write(&file, &format!("\u{feff}{}\n", m[0].fqdn()));
+    let r = env.run(&["nodes", "--hypervisors", path_str(&file), "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["hypervisors"][0]["hypervisor"], m[0].fqdn().as_str(), "{v}");
+    assert_eq!(v["managed"], 1, "{v}");
+}
+
+/// Runs the binary with `stdin` offered on standard input, which it may
+/// refuse to read (it exits first: the write then fails, as it may).
+pub(crate) fn run_refusing_stdin(args: &[&str], stdin: &str) -> Run {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(bin())
+        .args(args)
+        .env_remove("JUJU_CONTEXT_ID")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    Run::from_output(child.wait_with_output().unwrap())
+}

@@ -603,3 +603,233 @@ fn yaml_numbers_are_refused_for_string_options_and_kept_as_written_in_the_contex
     assert!(r.stdout.contains("[ironic_client]\n"), "{}", r.stdout);
     assert!(r.stdout.contains("\napi_version = 1.10\n"), "{}", r.stdout);
 }
+
+/// A site drop-in of the applier's that sets `[maas_client] url`: Watcher's
+/// applier would use it, whatever the charm renders.
+fn applier_sets_a_url(root: &std::path::Path) -> std::path::PathBuf {
+    let dir = root.join("etc/watcher-applier.conf.d");
+    fs::create_dir_all(&dir).unwrap();
+    let site = dir.join("60-site.conf");
+    write(&site, "[maas_client]\nurl = http://elsewhere:5240/MAAS\n");
+    site
+}
+
+#[test]
+fn clashes_are_found_for_every_service_in_every_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = conf_path(dir.path());
+    write(&conf, "[DEFAULT]\ndebug = false\n");
+    let site = applier_sets_a_url(dir.path());
+    let clash = format!("error: {} sets [maas_client] url, which overrides the charm's setting\n", site.display());
+    // Ironic in merge mode: the merge removes [maas_client], the applier's
+    // drop-in still sets a URL.
+    let config = dir.path().join("charm.yaml");
+    write(&config, &format!("watcher-conf-path: {}\nwatcher-conf-mode: merge\n", conf.display()));
+    let r = run(&["render", "-c", path_str(&config)]);
+    assert_eq!(r.code, 13, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.starts_with(&clash), "{}", r.stderr);
+    // A whole watcher.conf is checked the same way, written or not.
+    let whole = dir.path().join("whole.yaml");
+    write(&whole, &format!("watcher-conf-path: {}\n", conf.display()));
+    let r = run(&["render", "--full", "-c", path_str(&whole)]);
+    assert_eq!(r.code, 13, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stdout, format!("updated {}\n", conf.display()), "the file is written, as with the drop-ins");
+    assert!(r.stderr.starts_with(&clash), "{}", r.stderr);
+    let r = run(&["render", "--full", "-c", path_str(&whole), "--check"]);
+    assert_eq!((r.code, r.stdout.as_str()), (13, ""), "{}", r.stderr);
+    let r = run(&["render", "--full", "-c", path_str(&whole), "-o", path_str(&conf)]);
+    assert_eq!(r.code, 13, "{}", r.stderr);
+    // Printed, or written elsewhere, it is not what Watcher reads.
+    assert_eq!(run(&["render", "--full", "-c", path_str(&whole), "-o", "-"]).code, 0);
+    assert_eq!(run(&["render", "--full", "-c", path_str(&whole), "-o", path_str(&dir.path().join("w.conf"))]).code, 0);
+    fs::remove_file(&site).unwrap();
+    assert_eq!(run(&["render", "--full", "-c", path_str(&whole)]).code, 0);
+    assert_eq!(run(&["render", "-c", path_str(&config)]).code, 0);
+}
+
+#[test]
+fn check_with_an_output_file_says_when_only_a_secret_differs() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = conf_path(dir.path());
+    let config = maas_config(dir.path(), &conf);
+    let out = dir.path().join("out.conf");
+    assert_eq!(run(&["render", "--merge", "-c", path_str(&config), "-o", path_str(&out)]).code, 0);
+    let rotated = fs::read_to_string(&config).unwrap().replace(TOKEN_SECRET, "RotatedTokenSecretAbcdefghijklmno");
+    write(&config, &rotated);
+    let r = run(&["render", "--merge", "-c", path_str(&config), "-o", path_str(&out), "--check"]);
+    r.assert_no_secret();
+    assert_eq!(r.code, 1);
+    assert_eq!(r.stdout, format!("{}: only secret values differ (masked)\n", out.display()));
+}
+
+#[test]
+fn flags_that_would_be_ignored_or_starve_each_other_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = conf_path(dir.path());
+    let config = maas_config(dir.path(), &conf);
+    // --reveal-secrets does nothing but with --output -.
+    let r = run(&["render", "-c", path_str(&config), "--reveal-secrets"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.starts_with("error: --reveal-secrets applies only to --output -"), "{}", r.stderr);
+    assert!(!conf.exists() && !drop_in_of(&conf).exists(), "nothing is written");
+    let r = run(&["render", "--full", "-c", path_str(&config), "-o", path_str(&conf), "--reveal-secrets"]);
+    assert_eq!(r.code, 2);
+    // Two flags reading standard input.
+    let text = fs::read_to_string(&config).unwrap();
+    let r = crate::nodes::run_refusing_stdin(&["render", "--full", "-c", "-", "--context", "-", "-o", "-"], &text);
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "error: --config and --context both read standard input (-)\n  hint: give --context a file (or --config)\n"
+    );
+}
+
+#[test]
+fn a_missing_output_directory_is_named_with_its_own_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = maas_config(dir.path(), &conf_path(dir.path()));
+    let missing = dir.path().join("nope");
+    let r = run(&["render", "--merge", "-c", path_str(&config), "-o", path_str(&missing.join("watcher.conf"))]);
+    assert_eq!(r.code, 9);
+    assert_eq!(
+        r.stderr,
+        format!(
+            "error: directory {0} does not exist\n  hint: create {0} first, or give --output a path in an existing directory\n",
+            missing.display()
+        )
+    );
+}
+
+#[test]
+fn a_duplicate_option_is_named_with_its_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("charm.yaml");
+    write(&config, "# options\nmaas-url: http://m:5240/MAAS\nmaas-timeout: 30\nmaas-url: http://n:5240/MAAS\n");
+    let r = run(&["render", "-c", path_str(&config), "-o", "-"]);
+    assert_eq!(r.code, 4);
+    assert_eq!(
+        r.stderr,
+        format!(
+            "error: {}: line 4: `maas-url` is set twice (first at line 2)\n  hint: keep one setting of each option\n",
+            config.display()
+        )
+    );
+    // In `juju deploy --config`'s form too, and a key is not shown.
+    write(&config, &format!("watcher-maas:\n  maas-timeout: 30\n  \"{KEY}\": 1\n  {KEY}: 2\n"));
+    let r = run(&["render", "-c", path_str(&config), "-o", "-"]);
+    r.assert_no_secret();
+    assert_eq!(r.code, 4);
+    assert!(
+        r.stderr.contains(": line 4: a key shaped like a MAAS API key (not shown) is set twice (first at line 3)"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_timeout_too_large_is_named_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("charm.yaml");
+    write(&config, "maas-timeout: 99999999999\n");
+    let r = run(&["render", "-c", path_str(&config), "-o", "-"]);
+    assert_eq!(r.code, 3);
+    assert!(
+        r.stderr.starts_with("error: maas-timeout: must be at most 2147483647 seconds, got 99999999999\n"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// A byte order mark before the options, as some editors save YAML: read
+/// as PyYAML reads it (it skips the mark), and the same options result.
+#[test]
+fn a_byte_order_mark_is_read_as_pyyaml_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = conf_path(dir.path());
+    let options =
+        format!("maas-url: http://10.0.0.2:5240/MAAS\nmaas-api-key: {KEY}\nwatcher-conf-path: {}\n", conf.display());
+    let config = dir.path().join("charm.yaml");
+    fs::write(&config, format!("\u{feff}{options}")).unwrap();
+    let plain = dir.path().join("plain.yaml");
+    write(&plain, &options);
+    let with_mark = run(&["render", "-c", path_str(&config), "-o", "-", "--reveal-secrets"]);
+    assert_eq!(with_mark.code, 0, "{}", with_mark.stderr);
+    assert_eq!(with_mark.stdout, run(&["render", "-c", path_str(&plain), "-o", "-", "--reveal-secrets"]).stdout);
+    let from_stdin =
+        run_with(&["render", "-c", "-", "-o", "-", "--reveal-secrets"], &[], Some(&format!("\u{feff}{options}")));
+    assert_eq!(from_stdin.stdout, with_mark.stdout);
+    // PyYAML, the file's bytes and its text alike.
+    if let Some(python) = peer_python("WATCHER_METAL_PYTHON", "PyYAML's reading of a byte order mark") {
+        let script = "import json, sys, yaml\npath = sys.argv[1]\nwith open(path, 'rb') as f: a = yaml.safe_load(f)\nwith open(path, encoding='utf-8') as f: b = yaml.safe_load(f)\nassert a == b, (a, b)\nprint(json.dumps(a, sort_keys=True))\n";
+        let out = std::process::Command::new(python).args(["-c", script, path_str(&config)]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let read: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(read["maas-url"], "http://10.0.0.2:5240/MAAS");
+        assert_eq!(read.as_object().unwrap().len(), 3, "{read}");
+        assert!(with_mark
+            .stdout
+            .contains(&format!("\nurl = {}\napi_key = {KEY}\n", read["maas-url"].as_str().unwrap())));
+    }
+}
+
+/// A watcher.conf whose values Watcher reads as Ironic: an empty `url =`
+/// with a key. The errors and warnings of `--watcher-conf` name
+/// watcher.conf's options and files, never the charm's options.
+#[test]
+fn watcher_conf_findings_are_in_watcher_confs_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = conf_path(dir.path());
+    write(&conf, &format!("[maas_client]\nurl =\napi_key = {KEY}\n"));
+    let r = run(&["validate", "--watcher-conf", path_str(&conf)]);
+    r.assert_no_secret();
+    assert_eq!(r.code, 11, "{}", r.stderr);
+    assert_eq!(
+        r.stderr,
+        format!("warning: [maas_client] api_key in {0} is set, but [maas_client] url is not: Watcher uses Ironic and does not read the key\nerror: [maas_client] url is not set in {0} or its drop-ins, so Watcher uses Ironic\n  hint: set [maas_client] url and api_key (the charm writes them in a drop-in, from maas-url and its key)\n", conf.display())
+    );
+    // The URL without a key, in a drop-in, with a bad timeout in watcher.conf.
+    let drop_in = drop_in_of(&conf);
+    fs::create_dir_all(drop_in.parent().unwrap()).unwrap();
+    write(&drop_in, "[maas_client]\nurl = http://m:5240/MAAS\n");
+    write(&conf, "[maas_client]\ntimeout = 0\n");
+    let r = run(&["render", "--watcher-conf", path_str(&conf), "-o", "-"]);
+    assert_eq!(r.code, 3);
+    let charm_options = ["maas-url", "maas-api-key", "maas-timeout", "ironic-"];
+    assert!(charm_options.iter().all(|o| !r.stderr.contains(o)), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "  [maas_client] url in {}: is set but no API key is\n    hint: set [maas_client] api_key;",
+            drop_in.display()
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(&format!("  [maas_client] timeout in {}: must be greater than 0, got 0\n", conf.display())),
+        "{}",
+        r.stderr
+    );
+}
+
+/// A directory whose name is not UTF-8 is used as named, byte for byte.
+#[test]
+fn a_watcher_conf_in_a_directory_not_named_in_utf8_keeps_its_name() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let odd = dir.path().join(std::ffi::OsStr::from_bytes(b"etc-\xff"));
+    fs::create_dir_all(odd.join("watcher")).unwrap();
+    let conf = odd.join("watcher/watcher.conf");
+    write(&conf, "[ironic_client]\nregion_name = R1\n");
+    let out = std::process::Command::new(bin())
+        .arg("render")
+        .arg("--watcher-conf")
+        .arg(&conf)
+        .env_remove("JUJU_CONTEXT_ID")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let drop_in = odd.join("watcher-decision-engine.conf.d/50-watcher-metal.conf");
+    assert!(fs::read_to_string(&drop_in).unwrap().contains("region_name = R1\n"));
+    let lossy = dir.path().join("etc-\u{fffd}");
+    assert!(!lossy.exists(), "nothing goes to a lossy copy of the name");
+}

@@ -286,3 +286,77 @@ fn sweep_files(sweep: &Sweep, dir: &tempfile::TempDir, conf: &Path) -> Vec<PathB
         .map(|program| etc.join(format!("{program}.conf.d/50-watcher-metal.conf")));
     sweep.check_files(dir.path(), &[drop_ins[0].clone(), drop_ins[1].clone(), conf.to_owned()])
 }
+
+/// Whether any part of `key` (its first 8 characters, in any case) is in
+/// `text`.
+fn shows_part_of(key: &str, text: &str) -> bool {
+    let text = text.to_lowercase();
+    key.split(':').any(|part| text.contains(&part[..8].to_lowercase()))
+}
+
+/// A MAAS key pasted into an option that is not the key's: refused, and
+/// never echoed, whole or in part, by any command, hook or status; as a
+/// service name it names no directory and no unit to restart.
+#[test]
+fn a_key_pasted_into_the_wrong_option_is_never_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = conf_path(dir.path());
+    write(&conf, "[DEFAULT]\ndebug = false\n");
+    let options = [
+        "maas-url",
+        "maas-api-key-secret",
+        "maas-timeout",
+        "maas-ca-cert",
+        "ironic-api-version",
+        "ironic-endpoint-type",
+        "ironic-region-name",
+        "watcher-conf-path",
+        "watcher-conf-mode",
+        "drop-in-name",
+        "watcher-services",
+    ];
+    let config = dir.path().join("charm.yaml");
+    for option in options {
+        for value in [KEY.to_owned(), KEY[..60].to_owned(), format!("watcher-applier {KEY}")] {
+            let mut map = json!({ "watcher-conf-path": conf.display().to_string() });
+            map[option] = json!(value);
+            write(&config, &serde_yaml::to_string(&map).unwrap());
+            let r = run(&["render", "-c", path_str(&config), "-o", "-"]);
+            assert_eq!(r.code, 3, "{option}: {}", r.stderr);
+            assert!(!shows_part_of(KEY, &r.stdout) && !shows_part_of(KEY, &r.stderr), "{option}: {}", r.stderr);
+            assert!(
+                r.stderr.contains(&format!("{option}: holds what looks like a MAAS API key (not shown)")),
+                "{}",
+                r.stderr
+            );
+        }
+    }
+
+    // In a hook: blocked, in words that do not show it; no unit named by it
+    // is restarted and no directory named by it is made.
+    let juju = FakeJuju::new("{}", None);
+    let charm_dir = dir.path().display().to_string();
+    for option in ["ironic-api-version", "watcher-services", "maas-url"] {
+        let mut map = json!({ "watcher-conf-path": conf.display().to_string() });
+        map[option] = json!(KEY);
+        juju.set_config(&map.to_string());
+        juju.clear_calls();
+        let r = juju
+            .run_with(&["dispatch"], &[("JUJU_DISPATCH_PATH", "hooks/config-changed"), ("JUJU_CHARM_DIR", &charm_dir)]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let calls = juju.calls();
+        assert!(!shows_part_of(KEY, &calls) && !shows_part_of(KEY, &r.stderr), "{option}: {calls}");
+        let status = juju.calls_to("status-set").pop().unwrap();
+        assert_eq!(status[1], "blocked", "{option}: {status:?}");
+        assert!(
+            status[2].contains(&format!("{option}: holds what looks like a MAAS API key (not shown)")),
+            "{status:?}"
+        );
+        assert!(juju.calls_to("systemctl").is_empty(), "{option}: {calls}");
+    }
+    let made: Vec<String> = fs::read_dir(dir.path().join("etc"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(made.iter().all(|name| !shows_part_of(KEY, name)), "{made:?}");
+}

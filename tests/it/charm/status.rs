@@ -306,3 +306,24 @@ fn a_ca_option_that_is_not_only_certificates_is_blocked_before_anything_is_writt
     assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
     assert!(unit.juju.ca_dir().join("watcher-maas.crt").exists());
 }
+
+/// In merge mode the applier's view is checked too: a drop-in of its own
+/// that sets `[maas_client] url` blocks the unit, as in drop-in mode.
+#[test]
+fn a_clash_for_a_later_service_blocks_in_merge_mode() {
+    let unit = Unit::new(None, KEY);
+    unit.configure(Some(json!({ "watcher-conf-mode": "merge" })));
+    let site = unit.program_dir("watcher-applier").join("60-site.conf");
+    fs::create_dir_all(site.parent().unwrap()).unwrap();
+    write(&site, "[maas_client]\nurl = http://elsewhere:5240/MAAS\n");
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    let (status, message) = unit.last_status();
+    assert_eq!(status, "blocked", "{message}");
+    assert!(
+        message.starts_with(&format!("{} sets [maas_client] url, which overrides the charm's setting", site.display())),
+        "{message}"
+    );
+    fs::remove_file(&site).unwrap();
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    assert_eq!(unit.last_status().0, "active");
+}
