@@ -1,10 +1,12 @@
 //! The charm: Juju's events routed to the operations, whose results go
 //! back through the [`HookTools`] trait. Every hook converges the unit
-//! ([`crate::ops::converge`]); `remove` takes out what the charm wrote
-//! ([`crate::ops::remove`]); the actions run the operations both faces
-//! share. Bad configuration is `blocked` and a clean exit; only real faults
-//! (a hook tool or systemd failing, a write failing) make the hook fail, so
-//! Juju retries it.
+//! ([`crate::ops::converge`]), its MAAS checks within the hooks' time;
+//! `remove` takes out what the charm wrote ([`crate::ops::remove`]);
+//! `stop` and relation-broken (teardown) do nothing, MAAS included; the
+//! actions run the operations both faces share, MAAS within
+//! `maas-timeout`. Bad configuration is `blocked` and a clean exit; only
+//! real faults (a hook tool or systemd failing, a write failing) make the
+//! hook fail, so Juju retries it.
 //!
 //! [`HookTools`]: crate::host::juju::HookTools
 
@@ -51,7 +53,10 @@ pub use crate::ops::unit::DEFAULT_CA_DIR;
 pub fn run(unit: &Unit<'_>, event: &Event) -> Result<(), Error> {
     match event {
         Event::Hook(name) => match name.as_str() {
+            // Teardown: the principal is going away (relation-broken) and
+            // `remove` follows; nothing to converge, and no MAAS to wait for.
             "stop" => Ok(()),
+            broken if broken.ends_with("-relation-broken") => Ok(()),
             "remove" => hooks::remove(unit),
             "update-status" => hooks::converge(unit, Depth::Cheap),
             // secret-changed included: every hook reads the key with --refresh.

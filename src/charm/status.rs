@@ -1,6 +1,8 @@
-//! The one rule every status the charm sets goes through: one line, cut at
-//! a word to what `juju status` shows, the whole message in `juju-log`.
-//! And the mapping of an operation's [`Note`]s onto hook tools.
+//! The one rule every status the charm sets goes through: one line of what
+//! `juju status` shows. The operations write their messages to fit, the
+//! fix first; one that does not (a long path in it) is cut at a word, so
+//! its end is lost, never its fix, and the whole message goes to
+//! `juju-log`. And the mapping of an operation's [`Note`]s onto hook tools.
 
 use crate::host::juju::{HookTools, LogLevel, Status};
 use crate::host::system::one_line;

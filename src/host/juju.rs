@@ -34,6 +34,14 @@ pub fn in_hook_context() -> bool {
     std::env::var_os("JUJU_CONTEXT_ID").is_some_and(|v| !v.is_empty())
 }
 
+/// The application's name in a hook or action: `JUJU_UNIT_NAME`
+/// (`watcher-maas/0`) without the unit number.
+pub(crate) fn application_name() -> Option<String> {
+    let unit = std::env::var("JUJU_UNIT_NAME").ok()?;
+    let (app, _) = unit.split_once('/')?;
+    (!app.is_empty()).then(|| app.to_owned())
+}
+
 /// The hook tools this program uses.
 pub trait HookTools {
     /// `config-get --all --format=json`: the raw JSON text.

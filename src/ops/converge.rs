@@ -1,12 +1,16 @@
 //! The charm's convergence of its unit, as an operation: read the options,
-//! write the managed sections where Watcher reads them, install the CA
-//! certificate, make sure Watcher's MAAS path can run (its version,
-//! python-libmaas), restart the Watcher services when (and only when) what
-//! they read changed, and decide the unit's status.
+//! make sure Watcher's MAAS path can run (its services, its version,
+//! python-libmaas), try a new MAAS URL or key, write the managed sections
+//! where Watcher reads them, install the CA certificate, restart the running
+//! Watcher services when (and only when) what they read changed, and decide
+//! the unit's status.
 //!
-//! The policy lives here: the restart rule (ARCHITECTURE's invariant), the
-//! wait for watcher.conf, what is `blocked` (the operator must act) and what
-//! is `waiting` (it may pass by itself), and the status wording. The charm
+//! The policy lives here: what must hold before anything is written (the
+//! services exist, python-libmaas imports, MAAS does not refuse the new
+//! settings), the restart rule (ARCHITECTURE's invariant), the wait for
+//! watcher.conf, what is `blocked` (the operator must act) and what is
+//! `waiting` (it may pass by itself), and the status wording: the fix
+//! first, within the 120 characters `juju status` shows. The charm
 //! face only maps what this returns onto hook tools: each [`Note`] as it
 //! comes (so a long restart shows `maintenance` while it runs), then the
 //! [`Converged::target`] status.
@@ -14,17 +18,19 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::render::Renderer;
+use crate::config::render::{Renderer, IRONIC_SECTION, MAAS_SECTION};
 use crate::config::{CharmConfig, ConfMode, ConfigError, Warning};
 use crate::host::atomic_file::{self, FileError};
 use crate::host::juju::{HookTools, LogLevel, Status};
-use crate::host::system::{self, System};
+use crate::host::system::{self, AptFailure, ServiceState, System};
 use crate::ops::apply::{self, Plan, Role};
 use crate::ops::clock::Clock;
 use crate::ops::doctor::{self, Depth, Verdict};
 use crate::ops::source::{self, Source};
-use crate::ops::unit::{self, Libmaas, StateFiles};
+use crate::ops::unit::{self, Libmaas, Packages, StateFiles};
 use crate::ops::Error;
+use crate::secret::SecretString;
+use crate::watcher::effective;
 use crate::watcher::version::{self, MaasSupport, WatcherVersion};
 
 /// The unit an operation of the charm works on.
@@ -119,10 +125,23 @@ fn log(notes: &mut Notes<'_>, level: LogLevel, text: impl Into<String>) -> Resul
     notes(Note::Log(level, text.into()))
 }
 
+/// A status message: the fix first, then what is wrong, in one line meant
+/// to fit in `juju status`'s 120 characters by itself.
+fn fix_first(fix: &str, what: &str) -> String {
+    format!("{fix}: {what}")
+}
+
+/// `blocked` with `message`; the log has `full` (the whole diagnosis and
+/// hint).
+fn blocked_because(notes: &mut Notes<'_>, message: String, full: &str) -> Result<Target, Error> {
+    log(notes, LogLevel::Warning, format!("blocked: {full}"))?;
+    Ok(Target { status: Status::Blocked, message })
+}
+
 /// `blocked`, said in the log too.
 fn blocked(notes: &mut Notes<'_>, message: String) -> Result<Target, Error> {
-    log(notes, LogLevel::Warning, format!("blocked: {message}"))?;
-    Ok(Target { status: Status::Blocked, message })
+    let full = message.clone();
+    blocked_because(notes, message, &full)
 }
 
 /// Faults in watcher.conf the operator must fix (not retryable).
@@ -135,6 +154,31 @@ fn blocked_file_problem(e: &FileError) -> bool {
             | FileError::NotText { .. }
             | FileError::Substitution { .. }
     )
+}
+
+/// `blocked` for a file the operator must fix, the fix first.
+fn blocked_file(notes: &mut Notes<'_>, e: &FileError) -> Result<Target, Error> {
+    blocked_because(notes, fix_first(&e.hint(), &e.to_string()), &format!("{e}; {}", e.hint()))
+}
+
+/// The application's name, for commands the operator runs (`juju
+/// grant-secret SECRET APP`).
+fn application_name() -> String {
+    crate::host::juju::application_name().unwrap_or_else(|| "APP".to_owned())
+}
+
+/// What to say of a secret that cannot be read, the fix first.
+fn secret_status(e: &ConfigError) -> String {
+    match e {
+        ConfigError::Secret { uri, message, .. } if message.starts_with("it has no ") => {
+            fix_first(&format!("run juju update-secret {uri} api-key=KEY"), "the secret has no api-key")
+        }
+        ConfigError::Secret { uri, .. } => fix_first(
+            &format!("run juju grant-secret {uri} {}", application_name()),
+            "this unit cannot read maas-api-key-secret",
+        ),
+        other => other.to_string(),
+    }
 }
 
 /// Reads and resolves the config, or says why the unit is blocked. The key
@@ -159,7 +203,7 @@ pub fn read_config(tools: &dyn HookTools, notes: &mut Notes<'_>) -> Result<Resul
         }
         Err(Error::Config(e @ ConfigError::Secret { .. })) => {
             log(notes, LogLevel::Warning, format!("{e} ({})", e.hint()))?;
-            Ok(Err(format!("{e}; {}", e.hint())))
+            Ok(Err(secret_status(&e)))
         }
         Err(e) => Err(e),
     }
@@ -173,8 +217,9 @@ fn log_warnings(notes: &mut Notes<'_>, warnings: &[Warning]) -> Result<(), Error
 }
 
 /// Converges the unit. `depth` is [`Depth::Cheap`] for update-status
-/// (whose rewrite of a file is a repair) and [`Depth::Hook`] for the other
-/// hooks. `Err` is a real fault (a hook tool, systemd or a write failing):
+/// (whose rewrite of a file of ours is a repair) and [`Depth::Hook`] for
+/// the other hooks; both spend at most [`crate::ops::validate::HOOK_MAAS_TIME`] on
+/// MAAS. `Err` is a real fault (a hook tool, systemd or a write failing):
 /// the hook fails and Juju retries it; a restart that failed is then still
 /// owed.
 pub fn converge(unit: &Unit<'_>, depth: Depth, notes: &mut Notes<'_>) -> Result<Converged, Error> {
@@ -183,28 +228,65 @@ pub fn converge(unit: &Unit<'_>, depth: Depth, notes: &mut Notes<'_>) -> Result<
         Err(problem) => return Ok(Converged::without_restart(blocked(notes, problem)?)),
     };
     let path = config.watcher_conf_path.clone();
-    let version = watcher_version(unit.system, notes)?;
+    let packages = query_packages(unit.system, notes)?;
+    let version = watcher_version(&packages, notes)?;
     let state = unit.state_files(&path);
     match atomic_file::read_existing(&path) {
         Ok(Some(_)) => state.done_waiting(),
         Ok(None) => return Ok(Converged::without_restart(wait_for_watcher(unit, notes, &path, &state, version)?)),
-        Err(e) if blocked_file_problem(&e) => {
-            return Ok(Converged::without_restart(blocked(notes, format!("{e}; {}", e.hint()))?))
-        }
+        Err(e) if blocked_file_problem(&e) => return Ok(Converged::without_restart(blocked_file(notes, &e)?)),
         Err(e) => return Err(e.into()),
     }
+    let running = match service_states(unit.system, &config.services, notes)? {
+        Ok(running) => running,
+        Err(target) => return Ok(Converged::without_restart(target)),
+    };
     let renderer = Renderer::new(unit.templates_dir().as_deref())?;
     let plan = match apply::plan(&config, &renderer) {
         Ok(plan) => plan,
         Err(apply::PlanError::File(e)) if blocked_file_problem(&e) => {
-            return Ok(Converged::without_restart(blocked(notes, format!("{e}; {}", e.hint()))?))
+            return Ok(Converged::without_restart(blocked_file(notes, &e)?))
         }
-        Err(e @ apply::PlanError::ForeignDropIn { .. }) => {
-            let e = Error::from(e);
-            return Ok(Converged::without_restart(blocked(notes, format!("{e}; {}", e.hint()))?));
+        Err(apply::PlanError::ForeignDropIn { path }) => {
+            let message = fix_first(&format!("rename or remove {}", path.display()), "it is not a drop-in of ours");
+            let e = Error::from(apply::PlanError::ForeignDropIn { path });
+            return Ok(Converged::without_restart(blocked_because(notes, message, &format!("{e}; {}", e.hint()))?));
         }
         Err(e) => return Err(e.into()),
     };
+
+    // What Watcher's MAAS path needs comes before the MAAS settings: Watcher
+    // never runs a MAAS configuration it cannot import.
+    let ready = match &config.maas {
+        Some(_) => check_maas_ready(unit, &packages, &state, notes, version)?,
+        None => Readiness::default(),
+    };
+    if let Some(target) = ready.not_yet {
+        return Ok(Converged::without_restart(target));
+    }
+    // A new key or URL is tried before it is written: one MAAS refuses is
+    // never applied, and Watcher keeps the settings it has.
+    let budget = depth.maas_budget();
+    let tried = match &config.maas {
+        Some(maas) if maas_settings_change(&plan, &config) => try_maas(maas, budget),
+        _ => None,
+    };
+    match &tried {
+        Some(Ok(report)) => {
+            let user = report.user.as_ref().map_or("?", |u| u.username.as_str());
+            log(notes, LogLevel::Info, format!("MAAS accepts the new URL and key (user {user}): writing them"))?;
+        }
+        Some(Err(failure)) if doctor::is_transient(&failure.error) => {
+            let why = format!("{}{}", failure.stage.failure_prefix(), failure.error);
+            log(notes, LogLevel::Warning, format!("MAAS cannot judge the new URL and key now ({why}): writing them"))?;
+        }
+        Some(Err(failure)) => {
+            return Ok(Converged::without_restart(refuse_settings(notes, &plan, &config, failure)?));
+        }
+        None => {}
+    }
+    let paused = std::time::Instant::now();
+
     let applied = write(notes, &plan)?;
     for (path, role, outcome) in applied.outcomes.iter().filter(|(_, _, o)| o.changed()) {
         let why = match role {
@@ -219,11 +301,6 @@ pub fn converge(unit: &Unit<'_>, depth: Depth, notes: &mut Notes<'_>) -> Result<
     if ca_changed {
         log_ca_change(unit, notes, pem.is_some())?;
     }
-
-    let ready = match &config.maas {
-        Some(_) => check_maas_ready(unit.system, notes, version)?,
-        None => Readiness::default(),
-    };
 
     // A restart that failed last time is owed even if nothing changed now.
     let triggers: Vec<Trigger> = [
@@ -240,7 +317,15 @@ pub fn converge(unit: &Unit<'_>, depth: Depth, notes: &mut Notes<'_>) -> Result<
     if !triggers.is_empty() {
         state.owe_restart();
         notes(Note::Status(Status::Maintenance, "restarting Watcher's services".to_owned()))?;
-        for service in &config.services {
+        for (service, runs) in config.services.iter().zip(&running) {
+            if let Some(why) = runs {
+                log(
+                    notes,
+                    LogLevel::Info,
+                    format!("{service} is {why}: not restarted; it reads the settings when it starts"),
+                )?;
+                continue;
+            }
             unit::restart(unit.system, service)?;
             log(notes, LogLevel::Info, format!("restarted {service}"))?;
             restarted.push(service.clone());
@@ -249,8 +334,8 @@ pub fn converge(unit: &Unit<'_>, depth: Depth, notes: &mut Notes<'_>) -> Result<
     }
     let done = |target| Ok(Converged { target, triggers, restarted });
 
-    if let Some(problem) = ready.blocked {
-        return done(blocked(notes, problem)?);
+    if let Some((message, full)) = ready.blocked {
+        return done(blocked_because(notes, message, &full)?);
     }
 
     // The status comes from the doctor's checks: the first failure leads.
@@ -261,7 +346,13 @@ pub fn converge(unit: &Unit<'_>, depth: Depth, notes: &mut Notes<'_>) -> Result<
         system: unit.system,
         depth,
     };
-    let (report, found) = doctor::run(&inputs);
+    let known = doctor::Known {
+        watcher_package: packages.known().then(|| packages.version(system::WATCHER_PACKAGE).map(str::to_owned)),
+        libmaas: ready.libmaas,
+        maas: tried,
+        budget: Some(budget.resumed(paused)),
+    };
+    let (report, found) = doctor::run_with(&inputs, known);
     for c in report.checks.iter().filter(|c| matches!(c.status, Verdict::Warn | Verdict::Fail)) {
         log(notes, LogLevel::Warning, format!("{} {}: {}; {}", c.name, c.status.as_str(), c.message, c.hint))?;
     }
@@ -270,14 +361,20 @@ pub fn converge(unit: &Unit<'_>, depth: Depth, notes: &mut Notes<'_>) -> Result<
             let message = format!("MAAS (re-checked by update-status): {}", failed.message);
             return done(Target { status: Status::Waiting, message });
         }
-        return done(blocked(notes, format!("{}; {}", failed.message, failed.hint))?);
+        let full = format!("{}; {}", failed.message, failed.hint);
+        let message = match (plan.clashes.first(), failed.fix.as_str()) {
+            (Some(clash), _) if failed.name == "config" => clash_status(clash),
+            (_, "") => full.clone(),
+            (_, fix) => fix_first(fix, &failed.message),
+        };
+        return done(blocked_because(notes, message, &full)?);
     }
 
-    let managed_changed = applied.outcomes.iter().any(|(_, role, o)| *role == Role::Managed && o.changed());
-    let file_note = match (depth, managed_changed) {
-        (Depth::Cheap, true) => format!("; repaired {}", file_label(&plan)),
-        (_, true) => format!("; {} updated", file_label(&plan)),
-        _ => String::new(),
+    let file_note = match written(&plan, &config, &applied) {
+        Written::No => String::new(),
+        Written::First => format!("; {} written", file_label(&plan)),
+        Written::Again if depth == Depth::Cheap => format!("; repaired {}", file_label(&plan)),
+        Written::Again => format!("; {} updated", file_label(&plan)),
     };
     let base = match &config.maas {
         None => "Ironic backend (maas-url unset)".to_owned(),
@@ -292,6 +389,105 @@ pub fn converge(unit: &Unit<'_>, depth: Depth, notes: &mut Notes<'_>) -> Result<
         None => format!("{base}{file_note}"),
     };
     done(Target { status: Status::Active, message })
+}
+
+/// A clash, the fix first.
+fn clash_status(clash: &effective::Clash) -> String {
+    match clash {
+        effective::Clash::Option { section, option, path } => fix_first(
+            &format!("remove {option} from [{section}] in {}", path.display()),
+            "it overrides the charm's setting",
+        ),
+        effective::Clash::Shadowed { dir, ours } => fix_first(
+            &format!("move {}'s files to {} and remove it", dir.display(), ours.parent().unwrap_or(ours).display()),
+            "Watcher reads it instead",
+        ),
+    }
+}
+
+/// Whether the managed files were written now, and whether for the first
+/// time as far as they show (none of them held our settings before).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    No,
+    First,
+    Again,
+}
+
+/// The files of the plan that hold the managed sections (the drop-ins, or
+/// watcher.conf in merge mode).
+fn managed<'p>(plan: &'p Plan, config: &CharmConfig) -> Vec<&'p apply::FileChange> {
+    let targets = config.target_paths();
+    plan.files.iter().filter(|f| f.new.is_some() && targets.contains(&f.path)).collect()
+}
+
+fn written(plan: &Plan, config: &CharmConfig, applied: &apply::Applied) -> Written {
+    if !applied.outcomes.iter().any(|(_, role, o)| *role == Role::Managed && o.changed()) {
+        return Written::No;
+    }
+    let ours_before = managed(plan, config).into_iter().any(|f| {
+        f.old.as_deref().is_some_and(|old| {
+            crate::watcher::ini::remove_marked_sections(old, &[MAAS_SECTION, IRONIC_SECTION]) != old
+                || crate::config::render::is_our_drop_in(old)
+        })
+    });
+    if ours_before {
+        Written::Again
+    } else {
+        Written::First
+    }
+}
+
+/// `[maas_client] url` and `api_key` in a file's text.
+fn maas_settings(text: Option<&str>) -> (Option<String>, Option<SecretString>) {
+    let Some(text) = text else { return (None, None) };
+    let section = crate::watcher::ini::read_section(text, MAAS_SECTION);
+    let url = crate::clients::last_setting(&section, "url").cloned();
+    let key = crate::clients::last_setting(&section, "api_key").map(|k| SecretString::new(k.clone()));
+    (url, key)
+}
+
+/// Whether the plan changes the MAAS URL or key Watcher's services read
+/// from our files, compared with what those files hold now (the key is
+/// kept nowhere else).
+fn maas_settings_change(plan: &Plan, config: &CharmConfig) -> bool {
+    managed(plan, config).into_iter().any(|f| {
+        let (old_url, old_key) = maas_settings(f.old.as_deref());
+        let (new_url, new_key) = maas_settings(f.new.as_deref());
+        old_url != new_url || old_key.as_ref().map(SecretString::expose) != new_key.as_ref().map(SecretString::expose)
+    })
+}
+
+/// MAAS's version and key check with the new settings, within `budget`;
+/// `None` when no client can be built (the doctor says why).
+fn try_maas(
+    maas: &crate::config::MaasSettings,
+    budget: crate::ops::validate::Budget,
+) -> Option<Result<crate::ops::validate::Report, Box<crate::ops::validate::Failure>>> {
+    let client = crate::ops::backend::maas_client(maas, crate::ops::backend::maas_options(maas)).ok()?;
+    Some(crate::ops::validate::validate_within(&client, false, budget))
+}
+
+/// MAAS refused the new settings: nothing is written, and the status says
+/// what Watcher keeps.
+fn refuse_settings(
+    notes: &mut Notes<'_>,
+    plan: &Plan,
+    config: &CharmConfig,
+    failure: &crate::ops::validate::Failure,
+) -> Result<Target, Error> {
+    let managed = managed(plan, config);
+    let had_url = managed.iter().any(|f| maas_settings(f.old.as_deref()).0.is_some());
+    let same_url = managed.iter().all(|f| maas_settings(f.old.as_deref()).0 == maas_settings(f.new.as_deref()).0);
+    let kept = match (had_url, same_url) {
+        (false, _) => "nothing written",
+        (true, true) => "Watcher keeps the previous key",
+        (true, false) => "Watcher keeps the previous MAAS settings",
+    };
+    let what = format!("{}{}", failure.stage.failure_prefix(), failure.error);
+    let message = fix_first(&failure.error.fix(), &format!("{what}; {kept}"));
+    let full = format!("the new MAAS settings were not written: {what}; {}", failure.error.hint());
+    blocked_because(notes, message, &full)
 }
 
 /// watcher.conf does not exist (yet): waiting while the Watcher charm may
@@ -309,11 +505,14 @@ fn wait_for_watcher(
     if version.is_none() && waited >= WATCHER_WAIT_LIMIT {
         return blocked(
             notes,
-            format!(
-                "no Watcher here after {} min ({} not installed, no {}): relate to the Watcher charm",
-                waited.as_secs() / 60,
-                system::WATCHER_PACKAGE,
-                path.display()
+            fix_first(
+                "relate to the Watcher charm",
+                &format!(
+                    "no {} and no {} here after {} min",
+                    system::WATCHER_PACKAGE,
+                    path.display(),
+                    waited.as_secs() / 60
+                ),
             ),
         );
     }
@@ -321,27 +520,69 @@ fn wait_for_watcher(
     Ok(Target { status: Status::Waiting, message })
 }
 
+/// The unit's packages, from one `dpkg-query`; unknown (all `None`, with a
+/// warning) when dpkg cannot be asked.
+fn query_packages(system: &dyn System, notes: &mut Notes<'_>) -> Result<Packages, Error> {
+    match Packages::query(system) {
+        Ok(packages) => Ok(packages),
+        Err(e) => {
+            log(notes, LogLevel::Warning, format!("cannot read the installed packages: {e}"))?;
+            Ok(Packages::default())
+        }
+    }
+}
+
 /// Watcher's installed version, also shown by `juju status` as the
 /// application's version.
-fn watcher_version(system: &dyn System, notes: &mut Notes<'_>) -> Result<Option<WatcherVersion>, Error> {
-    let version = match system.package_version(system::WATCHER_PACKAGE) {
-        Ok(Some(text)) => {
-            let version = WatcherVersion::parse_deb(&text);
-            if version.is_none() {
-                log(notes, LogLevel::Warning, format!("cannot read Watcher's version from `{text}`"))?;
-            }
-            version
-        }
-        Ok(None) => None,
-        Err(e) => {
-            log(notes, LogLevel::Warning, format!("cannot read Watcher's version: {e}"))?;
-            None
-        }
-    };
-    if let Some(v) = version {
-        notes(Note::Version(v.to_string()))?;
+fn watcher_version(packages: &Packages, notes: &mut Notes<'_>) -> Result<Option<WatcherVersion>, Error> {
+    let Some(text) = packages.version(system::WATCHER_PACKAGE) else { return Ok(None) };
+    let version = WatcherVersion::parse_deb(text);
+    match version {
+        Some(v) => notes(Note::Version(v.to_string()))?,
+        None => log(notes, LogLevel::Warning, format!("cannot read Watcher's version from `{text}`"))?,
     }
     Ok(version)
+}
+
+/// Each of `services`' reason not to be restarted (`None`: it runs), or
+/// `blocked` naming those that have no systemd unit here. When systemd
+/// cannot be asked, every service is taken as running (and `try-restart`
+/// says the rest).
+fn service_states(
+    system: &dyn System,
+    services: &[String],
+    notes: &mut Notes<'_>,
+) -> Result<Result<Vec<Option<String>>, Target>, Error> {
+    let states = match system.service_states(services) {
+        Ok(states) => states,
+        Err(e) => {
+            log(notes, LogLevel::Warning, format!("cannot ask systemd about watcher-services: {e}"))?;
+            return Ok(Ok(vec![None; services.len()]));
+        }
+    };
+    let missing: Vec<&str> = services
+        .iter()
+        .zip(&states)
+        .filter(|(_, s)| **s == ServiceState::Missing)
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        let names = missing.join(", ");
+        let (units, them) = if missing.len() == 1 { ("unit", "it") } else { ("units", "them") };
+        let message = fix_first(
+            &format!("remove {names} from watcher-services, or install {them}"),
+            &format!("no systemd {units} of that name here"),
+        );
+        return Ok(Err(blocked(notes, message)?));
+    }
+    Ok(Ok(states
+        .into_iter()
+        .map(|s| match s {
+            ServiceState::Running => None,
+            ServiceState::NotRunning(why) => Some(why),
+            ServiceState::Missing => Some("missing".to_owned()),
+        })
+        .collect()))
 }
 
 /// `drop-in` or `watcher.conf`, for status messages.
@@ -357,14 +598,22 @@ fn file_label(plan: &Plan) -> &'static str {
 struct Readiness {
     /// python3-libmaas was installed now: the services must restart.
     installed_libmaas: bool,
-    /// Why Watcher cannot use MAAS here, for a `blocked` status.
-    blocked: Option<String>,
+    /// Whether Watcher's Python imports python-libmaas (`None`: not checked).
+    libmaas: Option<bool>,
+    /// Why Watcher cannot use MAAS here (its version), for a `blocked`
+    /// status once the settings are written: the status, the whole reason.
+    blocked: Option<(String, String)>,
+    /// Why nothing may be written yet (python-libmaas missing): the unit's
+    /// status now.
+    not_yet: Option<Target>,
 }
 
-/// Watcher's version and python-libmaas. Cheap when all is well: one
-/// Python import.
+/// Watcher's version and python-libmaas. Cheap when all is well: nothing
+/// runs while the packages are as they were when the import last worked.
 fn check_maas_ready(
-    system: &dyn System,
+    unit: &Unit<'_>,
+    packages: &Packages,
+    state: &StateFiles,
     notes: &mut Notes<'_>,
     version: Option<WatcherVersion>,
 ) -> Result<Readiness, Error> {
@@ -377,16 +626,21 @@ fn check_maas_ready(
         )?,
         Some(version) => match version.maas_support() {
             MaasSupport::Missing => {
-                ready.blocked = Some(format!(
+                let what = format!(
                     "Watcher {version} has no MAAS support (2024.1, {}, or later needed)",
                     version::FIRST_WITH_MAAS
-                ));
+                );
+                let message = fix_first(
+                    &format!("upgrade Watcher to {} (2024.1) or later, or unset maas-url", version::FIRST_WITH_MAAS),
+                    &format!("Watcher {version} has no MAAS support"),
+                );
+                ready.blocked = Some((message, what));
                 return Ok(ready);
             }
             // Power actions would fail: the operator must choose a way out.
             MaasSupport::Defective { why } => {
-                log(notes, LogLevel::Warning, format!("Watcher {version}: {}", doctor::defective_maas_hint(why)))?;
-                ready.blocked = Some(doctor::defective_maas(version));
+                let full = format!("Watcher {version}: {}", doctor::defective_maas_hint(why));
+                ready.blocked = Some((doctor::defective_maas(version), full));
                 return Ok(ready);
             }
             MaasSupport::Works => {}
@@ -399,21 +653,45 @@ fn check_maas_ready(
         let why = format!("Watcher's Python cannot import {}: installing {package}", system::LIBMAAS_MODULE);
         log(notes, LogLevel::Info, why)
     };
-    match unit::ensure_libmaas(system, &mut installing)? {
-        Libmaas::Present => {}
+    let later = "MAAS settings wait for it";
+    match unit::ensure_libmaas(unit.system, packages, &state.libmaas_record(), &mut installing)? {
+        Libmaas::Present => ready.libmaas = Some(true),
         Libmaas::Installed => {
             log(notes, LogLevel::Info, format!("installed {package}"))?;
             ready.installed_libmaas = true;
+            ready.libmaas = Some(true);
         }
         Libmaas::StillMissing => {
-            ready.blocked = Some(format!(
-                "{package} is installed but Watcher's Python still cannot import {}",
+            let what = format!(
+                "{package} is installed but Watcher's {} cannot import {}",
+                system::WATCHER_PYTHON,
                 system::LIBMAAS_MODULE
-            ));
+            );
+            let message = fix_first(
+                &format!("repair {package} for Watcher's {} ({later})", system::WATCHER_PYTHON),
+                &format!("it does not import {}", system::LIBMAAS_MODULE),
+            );
+            ready.not_yet = Some(blocked_because(notes, message, &format!("{what}; {later}"))?);
         }
-        Libmaas::InstallFailed(line) => {
-            log(notes, LogLevel::Error, format!("cannot install {package}: {line}"))?;
-            ready.blocked = Some(format!("cannot install {package}: {line}"));
+        Libmaas::InstallFailed(failure) => {
+            let line = failure.line().to_owned();
+            log(notes, LogLevel::Warning, format!("cannot install {package}: {line}"))?;
+            ready.not_yet = Some(match failure {
+                AptFailure::Locked(_) => Target {
+                    status: Status::Waiting,
+                    message: format!(
+                        "waiting for apt's lock (another install runs) to install {package}; then the MAAS settings"
+                    ),
+                },
+                AptFailure::Unreachable(_) => Target {
+                    status: Status::Waiting,
+                    message: format!("waiting to download {package}, then the MAAS settings: {line}"),
+                },
+                AptFailure::Refused(_) => {
+                    let message = fix_first(&format!("make {package} installable ({later})"), &line);
+                    blocked_because(notes, message, &format!("cannot install {package}: {line}; {later}"))?
+                }
+            });
         }
     }
     Ok(ready)
@@ -430,7 +708,7 @@ fn write(notes: &mut Notes<'_>, plan: &Plan) -> Result<apply::Applied, Error> {
             if blocked_file_problem(&e) {
                 log(notes, LogLevel::Warning, format!("blocked: {message}"))?;
             }
-            notes(Note::Status(Status::Blocked, message))?;
+            notes(Note::Status(Status::Blocked, fix_first(&e.hint(), &e.to_string())))?;
             Err(e.into())
         }
     }
@@ -443,15 +721,13 @@ pub(crate) fn log_ca_change(unit: &Unit<'_>, notes: &mut Notes<'_>, installed: b
     log(notes, LogLevel::Info, format!("{verb} {} and rebuilt the CA bundle", path.display()))
 }
 
-/// Stand-ins for the hook tools and the machine, for in-process tests of
-/// the charm's operations.
 #[cfg(test)]
 pub(crate) mod fakes {
     use std::path::{Path, PathBuf};
     use std::sync::Mutex;
 
     use crate::host::juju::{HookToolError, HookTools, Status};
-    use crate::host::system::System;
+    use crate::host::system::{AptFailure, ServiceState, System};
     use crate::ops::clock::FakeClock;
     use crate::secret::SecretString;
 
@@ -493,8 +769,9 @@ pub(crate) mod fakes {
         }
     }
 
-    /// A machine with Watcher installed and python-libmaas importable
-    /// unless told otherwise; restarts and installs are recorded.
+    /// A machine with Watcher installed, python-libmaas importable and
+    /// every service running unless told otherwise; restarts, installs,
+    /// package queries and imports are recorded.
     #[derive(Default)]
     pub(crate) struct FakeSystem {
         pub(crate) watcher: Mutex<Option<String>>,
@@ -503,6 +780,13 @@ pub(crate) mod fakes {
         pub(crate) restarts: Mutex<Vec<String>>,
         pub(crate) installs: Mutex<Vec<String>>,
         pub(crate) ca_refreshes: Mutex<usize>,
+        /// What each apt-get install does, in turn; it installs once these
+        /// are used up.
+        pub(crate) apt: Mutex<std::collections::VecDeque<AptFailure>>,
+        /// Services that are not running, by name.
+        pub(crate) services: Mutex<Vec<(String, ServiceState)>>,
+        pub(crate) dpkg_queries: Mutex<usize>,
+        pub(crate) imports: Mutex<usize>,
     }
 
     impl FakeSystem {
@@ -528,22 +812,38 @@ pub(crate) mod fakes {
             self.restarts.lock().unwrap().push(service.to_owned());
             Ok(())
         }
+        fn service_states(&self, services: &[String]) -> Result<Vec<ServiceState>, String> {
+            let states = self.services.lock().unwrap();
+            Ok(services
+                .iter()
+                .map(|s| states.iter().find(|(n, _)| n == s).map_or(ServiceState::Running, |(_, st)| st.clone()))
+                .collect())
+        }
         fn refresh_ca_bundle(&self) -> Result<(), String> {
             *self.ca_refreshes.lock().unwrap() += 1;
             Ok(())
         }
-        fn package_version(&self, package: &str) -> Result<Option<String>, String> {
-            Ok(if package == crate::host::system::WATCHER_PACKAGE {
-                self.watcher.lock().unwrap().clone()
-            } else {
-                None
-            })
+        fn package_versions(&self, packages: &[&str]) -> Result<Vec<Option<String>>, String> {
+            *self.dpkg_queries.lock().unwrap() += 1;
+            let libmaas = *self.libmaas.lock().unwrap();
+            Ok(packages
+                .iter()
+                .map(|p| match *p {
+                    crate::host::system::WATCHER_PACKAGE => self.watcher.lock().unwrap().clone(),
+                    crate::host::system::LIBMAAS_PACKAGE => libmaas.then(|| "0.6.8-3".to_owned()),
+                    _ => Some("3.12.3-0ubuntu2".to_owned()),
+                })
+                .collect())
         }
         fn python_imports(&self, _: &str) -> Result<bool, String> {
+            *self.imports.lock().unwrap() += 1;
             Ok(*self.libmaas.lock().unwrap())
         }
-        fn install_package(&self, package: &str) -> Result<(), String> {
+        fn install_package(&self, package: &str) -> Result<(), AptFailure> {
             self.installs.lock().unwrap().push(package.to_owned());
+            if let Some(failure) = self.apt.lock().unwrap().pop_front() {
+                return Err(failure);
+            }
             *self.libmaas.lock().unwrap() = true;
             Ok(())
         }
@@ -852,7 +1152,7 @@ mod tests {
         assert_eq!(
             target.message,
             format!(
-                "no Watcher here after 30 min (python3-watcher not installed, no {}): relate to the Watcher charm",
+                "relate to the Watcher charm: no python3-watcher and no {} here after 30 min",
                 unit.conf().display()
             )
         );
@@ -861,5 +1161,202 @@ mod tests {
         assert_eq!(converged(&unit).target.status, Status::Waiting, "MAAS is down");
         std::fs::remove_file(unit.conf()).unwrap();
         assert_eq!(converged(&unit).target.status, Status::Waiting);
+    }
+
+    /// A unit converged against the MAAS simulator with `key`: active.
+    fn with_maas(sim: &metal_sim::MaasSim, key: &str) -> FakeUnit {
+        let unit = FakeUnit::new();
+        unit.set("maas-url", sim.base_url().into());
+        unit.set("maas-api-key", key.into());
+        unit
+    }
+
+    #[test]
+    fn a_key_maas_rejects_is_never_written_and_watcher_keeps_the_one_that_works() {
+        let admin = metal_sim::SimUser::admin();
+        let other = metal_sim::SimUser::new("watcher");
+        let config = metal_sim::MaasSimConfig { users: vec![admin.clone(), other.clone()], ..Default::default() };
+        let sim = metal_sim::MaasSim::start(config).unwrap();
+        let unit = with_maas(&sim, &admin.api_key());
+        let first = converged(&unit);
+        assert_eq!(first.target.status, Status::Active, "{:?}", first.target);
+        let working = std::fs::read_to_string(unit.drop_in("watcher-applier")).unwrap();
+        unit.system.take_restarts();
+
+        // A new revision with a wrong secret: tried, refused, not written.
+        let wrong = format!("{}:{}:{}", admin.consumer_key, admin.token_key, "X".repeat(32));
+        unit.set("maas-api-key", wrong.clone().into());
+        let (done, notes) = run(&unit, Depth::Hook);
+        let done = done.unwrap();
+        assert_eq!(
+            done.target,
+            Target {
+                status: Status::Blocked,
+                message: "set a key MAAS accepts: MAAS rejected the API key: wrong token secret (401); Watcher keeps the previous key"
+                    .into()
+            }
+        );
+        for program in SERVICES {
+            assert_eq!(std::fs::read_to_string(unit.drop_in(program)).unwrap(), working, "{program}");
+        }
+        assert!(done.restarted.is_empty() && unit.system.take_restarts().is_empty());
+        assert!(!format!("{notes:?}").contains(&wrong[40..]), "the key is not logged");
+        // update-status tries it again, and still writes nothing.
+        assert_eq!(run(&unit, Depth::Cheap).0.unwrap().target.status, Status::Blocked);
+        assert_eq!(std::fs::read_to_string(unit.drop_in("watcher-applier")).unwrap(), working);
+
+        // A key MAAS accepts is written, and the services restart onto it.
+        unit.set("maas-api-key", other.api_key().into());
+        let done = converged(&unit);
+        assert_eq!(done.target.message, "MAAS 3.5.4, user watcher; drop-in updated");
+        assert_eq!(done.restarted, SERVICES);
+        assert!(std::fs::read_to_string(unit.drop_in("watcher-applier")).unwrap().contains(&other.api_key()));
+        // Tried once, not checked again: version and whoami, twice in all.
+        let before = sim.stats().requests;
+        assert_eq!(converged(&unit).target.status, Status::Active);
+        assert_eq!(sim.stats().requests - before, 2, "unchanged settings are checked once a hook");
+
+        // MAAS gone: whether a new key works cannot be known; it is written.
+        drop(sim);
+        let rotated = admin.api_key();
+        unit.set("maas-api-key", rotated.clone().into());
+        let done = converged(&unit);
+        assert_eq!(done.target.status, Status::Waiting, "{:?}", done.target);
+        assert!(std::fs::read_to_string(unit.drop_in("watcher-applier")).unwrap().contains(&rotated));
+        assert_eq!(done.restarted, SERVICES);
+    }
+
+    #[test]
+    fn a_first_key_maas_rejects_writes_nothing() {
+        let sim = metal_sim::MaasSim::start(metal_sim::MaasSimConfig::default()).unwrap();
+        let admin = metal_sim::SimUser::admin();
+        let unit = with_maas(&sim, &format!("{}:{}:{}", admin.consumer_key, "Y".repeat(18), admin.token_secret));
+        let target = converged(&unit).target;
+        assert_eq!(target.status, Status::Blocked);
+        assert_eq!(
+            target.message,
+            "set a key MAAS accepts: MAAS rejected the API key: unknown or revoked token (401); nothing written"
+        );
+        assert!(!super::fakes::present(&unit.drop_in("watcher-applier")));
+        assert!(unit.system.take_restarts().is_empty());
+    }
+
+    #[test]
+    fn python_libmaas_comes_before_the_maas_settings_and_apt_s_lock_only_waits() {
+        let unit = FakeUnit::new();
+        *unit.system.libmaas.lock().unwrap() = false;
+        let lock = "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 4242 (unattended-upgr)";
+        unit.system.apt.lock().unwrap().push_back(AptFailure::Locked(lock.into()));
+        let (done, notes) = run(&unit, Depth::Hook);
+        let done = done.unwrap();
+        assert_eq!(
+            done.target,
+            Target {
+                status: Status::Waiting,
+                message:
+                    "waiting for apt's lock (another install runs) to install python3-libmaas; then the MAAS settings"
+                        .into()
+            }
+        );
+        assert!(!super::fakes::present(&unit.drop_in("watcher-applier")), "no MAAS setting Watcher cannot import");
+        assert!(done.restarted.is_empty() && unit.system.take_restarts().is_empty());
+        let said = notes.iter().any(|n| matches!(n, Note::Log(LogLevel::Warning, l) if l.contains("unattended-upgr")));
+        assert!(said, "apt's line is logged: {notes:?}");
+
+        // The next hook finds the lock free: installed, written, restarted once.
+        let done = converged(&unit);
+        assert_eq!(done.triggers, [Trigger::Files, Trigger::DropInDir, Trigger::Libmaas]);
+        assert_eq!(unit.system.take_restarts(), SERVICES);
+        assert!(unit.drop_in("watcher-applier").exists());
+        assert_eq!(*unit.system.installs.lock().unwrap(), ["python3-libmaas", "python3-libmaas"]);
+    }
+
+    #[test]
+    fn a_python_libmaas_apt_cannot_install_blocks_before_anything_is_written() {
+        let unit = FakeUnit::new();
+        *unit.system.libmaas.lock().unwrap() = false;
+        let line = "E: Unable to locate package python3-libmaas";
+        unit.system.apt.lock().unwrap().push_back(AptFailure::Refused(line.into()));
+        let target = converged(&unit).target;
+        assert_eq!(target.status, Status::Blocked);
+        assert_eq!(
+            target.message,
+            "make python3-libmaas installable (MAAS settings wait for it): E: Unable to locate package python3-libmaas"
+        );
+        assert!(target.message.len() <= 120, "{}", target.message);
+        assert!(!super::fakes::present(&unit.drop_in("watcher-applier")));
+        assert!(unit.system.take_restarts().is_empty());
+        // A download that fails may pass by itself: waiting.
+        let fetch =
+            "E: Failed to fetch http://archive.ubuntu.com/ubuntu/pool/python3-libmaas.deb  Temporary failure resolving";
+        unit.system.apt.lock().unwrap().push_back(AptFailure::Unreachable(fetch.into()));
+        assert_eq!(converged(&unit).target.status, Status::Waiting);
+    }
+
+    #[test]
+    fn one_package_query_a_hook_and_the_import_only_when_the_packages_change() {
+        let unit = settled();
+        let counts = || {
+            let q = std::mem::take(&mut *unit.system.dpkg_queries.lock().unwrap());
+            let i = std::mem::take(&mut *unit.system.imports.lock().unwrap());
+            (q, i)
+        };
+        counts();
+        run(&unit, Depth::Cheap).0.unwrap();
+        assert_eq!(counts(), (1, 0), "nothing changed: one dpkg-query, no Python");
+        run(&unit, Depth::Cheap).0.unwrap();
+        assert_eq!(counts(), (1, 0));
+        // Watcher upgraded: the import is checked again, once.
+        *unit.system.watcher.lock().unwrap() = Some("2:15.0.0-0ubuntu1".into());
+        run(&unit, Depth::Cheap).0.unwrap();
+        assert_eq!(counts(), (1, 1));
+        run(&unit, Depth::Cheap).0.unwrap();
+        assert_eq!(counts(), (1, 0));
+    }
+
+    #[test]
+    fn an_unknown_service_is_blocked_by_name_and_a_stopped_one_is_not_restarted() {
+        let unit = FakeUnit::new();
+        unit.set("watcher-services", "watcher-decision-engine watcher-aplier watcher-applier".into());
+        unit.system.services.lock().unwrap().push(("watcher-aplier".into(), ServiceState::Missing));
+        let (done, _) = run(&unit, Depth::Hook);
+        let target = done.unwrap().target;
+        assert_eq!(
+            target,
+            Target {
+                status: Status::Blocked,
+                message:
+                    "remove watcher-aplier from watcher-services, or install it: no systemd unit of that name here"
+                        .into()
+            }
+        );
+        assert!(!super::fakes::present(&unit.drop_in("watcher-applier")));
+
+        // Fixed; the applier is masked, so it counts as not running.
+        unit.set("watcher-services", "watcher-decision-engine watcher-applier".into());
+        unit.system
+            .services
+            .lock()
+            .unwrap()
+            .push(("watcher-applier".into(), ServiceState::NotRunning("masked".into())));
+        let (done, notes) = run(&unit, Depth::Hook);
+        let done = done.unwrap();
+        assert_eq!(done.restarted, ["watcher-decision-engine"]);
+        let said = "watcher-applier is masked: not restarted; it reads the settings when it starts".to_owned();
+        assert!(notes.contains(&Note::Log(LogLevel::Info, said)), "{notes:?}");
+        assert!(converged(&unit).triggers.is_empty(), "no restart owed");
+    }
+
+    #[test]
+    fn the_first_write_is_said_as_written_a_put_back_one_as_repaired() {
+        let unit = FakeUnit::new();
+        unit.set("maas-url", serde_json::Value::Null);
+        unit.set("maas-api-key", serde_json::Value::Null);
+        // The principal has just rendered watcher.conf; update-status comes first.
+        let first = run(&unit, Depth::Cheap).0.unwrap().target;
+        assert_eq!(first.message, "Ironic backend (maas-url unset); drop-in written");
+        std::fs::remove_file(unit.drop_in("watcher-applier")).unwrap();
+        let again = run(&unit, Depth::Cheap).0.unwrap().target;
+        assert_eq!(again.message, "Ironic backend (maas-url unset); repaired drop-in");
     }
 }

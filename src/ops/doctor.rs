@@ -1,13 +1,13 @@
 //! `doctor`: every check Watcher's metal path depends on, all of them run
 //! and reported, not only the first failure. Both faces use it: the CLI
-//! (`watcher-metal doctor`), the charm's `doctor` action, and update-status
-//! (the cheap checks, whose first failure leads the unit's status).
+//! (`watcher-metal doctor`), the charm's `doctor` action, and every hook
+//! (the cheap checks, within [`validate::HOOK_MAAS_TIME`] for MAAS, whose
+//! first failure leads the unit's status).
 //!
 //! Each check has a name, a status (`ok`, `warn`, `fail`, `skip`), a
 //! one-line message and a hint. Warnings never fail the run.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Serialize;
 
@@ -61,11 +61,15 @@ pub(crate) struct Check {
     /// charm waits instead of blocking.
     #[serde(skip)]
     pub(crate) transient: bool,
+    /// The fix in a few words, for a unit's status that leads with it;
+    /// empty when the status says the message and the hint.
+    #[serde(skip)]
+    pub(crate) fix: String,
 }
 
 impl Check {
     fn new(name: &'static str, status: Verdict, message: impl Into<String>, hint: impl Into<String>) -> Check {
-        Check { name, status, message: message.into(), hint: hint.into(), transient: false }
+        Check { name, status, message: message.into(), hint: hint.into(), transient: false, fix: String::new() }
     }
 
     fn ok(name: &'static str, message: impl Into<String>) -> Check {
@@ -118,13 +122,38 @@ mod names {
 /// How much to check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Depth {
-    /// update-status: MAAS's version and key with short timeouts; no
-    /// listing, no Ironic.
+    /// update-status: MAAS's version and key within the hooks' time
+    /// ([`validate::HOOK_MAAS_TIME`]); no listing, no Ironic.
     Cheap,
-    /// Other hooks: the same with the configured timeouts.
+    /// Other hooks: the same.
     Hook,
-    /// Everything, with the configured timeouts: the CLI and the action.
+    /// Everything, each request within `maas-timeout`: the CLI and the action.
     Full,
+}
+
+impl Depth {
+    /// The time MAAS may take at this depth, from now.
+    pub(crate) fn maas_budget(self) -> validate::Budget {
+        match self {
+            Depth::Cheap | Depth::Hook => validate::Budget::starting_now(validate::HOOK_MAAS_TIME),
+            Depth::Full => validate::Budget::unlimited(),
+        }
+    }
+}
+
+/// What a hook learnt before the checks, so that they ask nothing twice;
+/// `None` where they must ask themselves.
+#[derive(Debug, Default)]
+pub(crate) struct Known {
+    /// Watcher's package version, as dpkg reported it.
+    pub(crate) watcher_package: Option<Option<String>>,
+    /// Whether Watcher's Python imports python-libmaas.
+    pub(crate) libmaas: Option<bool>,
+    /// MAAS's version and key check with these very settings (tried
+    /// before they were written).
+    pub(crate) maas: Option<Result<validate::Report, Box<validate::Failure>>>,
+    /// The time MAAS may take; `None`: the depth's.
+    pub(crate) budget: Option<validate::Budget>,
 }
 
 /// What the checks look at.
@@ -271,11 +300,16 @@ fn charm_differs(charm: &CharmConfig, files: &CharmConfig) -> Option<Check> {
 
 /// Runs every check.
 pub(crate) fn run(inputs: &Inputs<'_>) -> (Report, Findings) {
+    run_with(inputs, Known::default())
+}
+
+/// Runs every check, with what the caller already knows.
+pub(crate) fn run_with(inputs: &Inputs<'_>, known: Known) -> (Report, Findings) {
     let mut report =
         Report { checks: Vec::new(), files: inputs.layout.paths().iter().map(|p| p.to_path_buf()).collect() };
     let mut found = Findings::default();
     report.checks.push(config_check(inputs));
-    let version_check = watcher_check(inputs, &mut found);
+    let version_check = watcher_check(inputs, known.watcher_package.clone(), &mut found);
     report.checks.push(version_check);
     let Ok(config) = inputs.config else {
         for name in [names::LIBMAAS, names::MAAS, names::MAAS_TLS, names::IRONIC, names::PAIRING, names::DEBUG_KEY] {
@@ -293,8 +327,9 @@ pub(crate) fn run(inputs: &Inputs<'_>) -> (Report, Findings) {
         });
         match &config.maas {
             Some(_) => {
-                report.checks.push(libmaas_check(inputs.system));
-                report.checks.extend(maas_checks(config, inputs.depth, &mut found));
+                report.checks.push(libmaas_check(inputs.system, known.libmaas));
+                let budget = known.budget.unwrap_or_else(|| inputs.depth.maas_budget());
+                report.checks.extend(maas_checks(config, inputs.depth, budget, known.maas, &mut found));
                 report.checks.push(Check::skip(names::IRONIC, "Watcher uses MAAS ([maas_client] url is set)"));
             }
             None => {
@@ -358,10 +393,11 @@ fn config_check(inputs: &Inputs<'_>) -> Check {
     Check::ok(name, format!("read {}; {settings}", files.join(", ")))
 }
 
-fn watcher_check(inputs: &Inputs<'_>, found: &mut Findings) -> Check {
+fn watcher_check(inputs: &Inputs<'_>, known: Option<Option<String>>, found: &mut Findings) -> Check {
     let name = names::WATCHER;
     let maas = inputs.config.as_ref().is_ok_and(|c| c.maas.is_some());
-    let version = match inputs.system.package_version(system::WATCHER_PACKAGE) {
+    let package = known.map_or_else(|| inputs.system.package_version(system::WATCHER_PACKAGE), Ok);
+    let version = match package {
         Ok(Some(text)) => match WatcherVersion::parse_deb(&text) {
             Some(v) => v,
             None => return Check::new(name, Verdict::Warn, format!("cannot read Watcher's version from `{text}`"), ""),
@@ -406,9 +442,9 @@ pub(crate) fn defective_maas_hint(why: &str) -> String {
     format!("{why}; see the compatibility table in the README")
 }
 
-fn libmaas_check(system: &dyn System) -> Check {
+fn libmaas_check(system: &dyn System, known: Option<bool>) -> Check {
     let name = names::LIBMAAS;
-    match system.python_imports(system::LIBMAAS_MODULE) {
+    match known.map_or_else(|| system.python_imports(system::LIBMAAS_MODULE), Ok) {
         Ok(true) => Check::ok(name, format!("Watcher's Python imports {}", system::LIBMAAS_MODULE)),
         Ok(false) => Check::new(
             name,
@@ -420,7 +456,7 @@ fn libmaas_check(system: &dyn System) -> Check {
     }
 }
 
-fn is_transient(error: &MaasError) -> bool {
+pub(crate) fn is_transient(error: &MaasError) -> bool {
     use crate::clients::http::TransportError as T;
     match error {
         MaasError::Transport(t) => matches!(t, T::Refused { .. } | T::Timeout { .. } | T::Protocol { .. }),
@@ -429,20 +465,33 @@ fn is_transient(error: &MaasError) -> bool {
     }
 }
 
-fn maas_error_check(name: &'static str, prefix: &str, error: &MaasError) -> Check {
-    let mut check = Check::new(name, Verdict::Fail, format!("{prefix}{error}"), error.hint());
+/// `cut`: the hooks' time for MAAS, not `maas-timeout`, ran out.
+fn maas_error_check(name: &'static str, prefix: &str, error: &MaasError, cut: bool) -> Check {
+    let mut hint = error.hint();
+    if cut {
+        hint = format!(
+            "{hint}; a hook waits {} s for MAAS in all, the doctor action maas-timeout",
+            validate::HOOK_MAAS_TIME.as_secs()
+        );
+    }
+    let mut check = Check::new(name, Verdict::Fail, format!("{prefix}{error}"), hint);
     check.transient = is_transient(error);
+    check.fix = error.fix();
     check
 }
 
-/// MAAS as the charm configured it, then TLS as Watcher sees it.
-fn maas_checks(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Vec<Check> {
+/// MAAS as the charm configured it, then TLS as Watcher sees it, within
+/// `budget`; `tried`: the version and key check already made.
+fn maas_checks(
+    config: &CharmConfig,
+    depth: Depth,
+    budget: validate::Budget,
+    tried: Option<Result<validate::Report, Box<validate::Failure>>>,
+    found: &mut Findings,
+) -> Vec<Check> {
     let Some(maas) = &config.maas else { return Vec::new() };
-    let mut options = backend::maas_options(maas);
-    if depth == Depth::Cheap {
-        options.http.timeout = options.http.timeout.min(Duration::from_secs(10));
-        options.retry.max_total = Duration::from_secs(15);
-    }
+    let options = backend::maas_options(maas);
+    let configured = options.http.timeout;
     let https = maas.url.api_root().scheme() == "https";
     let mut checks = Vec::new();
     let client = match backend::maas_client(maas, options.clone()) {
@@ -460,7 +509,7 @@ fn maas_checks(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Vec<
     };
     // Version and key; in full, the machines listed once, as Watcher lists
     // them, for the count here and the pairing with Nova.
-    match validate::validate(&client, false) {
+    match tried.unwrap_or_else(|| validate::validate_within(&client, false, budget)) {
         Ok(report) => {
             let user = report.user.as_ref().map(|u| u.username.clone()).unwrap_or_default();
             let role = if report.user.as_ref().is_some_and(|u| u.is_superuser) {
@@ -493,7 +542,8 @@ fn maas_checks(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Vec<
             });
         }
         Err(failure) => {
-            checks.push(maas_error_check(names::MAAS, failure.stage.failure_prefix(), &failure.error));
+            let cut = budget.cut(&failure.error, configured);
+            checks.push(maas_error_check(names::MAAS, failure.stage.failure_prefix(), &failure.error, cut));
         }
     }
     if !https {
@@ -503,7 +553,9 @@ fn maas_checks(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Vec<
     // python-libmaas trusts the system's store only: check without maas-ca-cert.
     let mut system_only = options;
     system_only.http.ca_cert_pem = None;
-    let tls = backend::maas_client(maas, system_only).map_err(|e| e.to_string()).map(|c| c.version());
+    let tls = backend::maas_client(maas, system_only)
+        .map_err(|e| e.to_string())
+        .map(|c| budget.bound(&c).and_then(|c| c.version()).map_err(|e| budget.explain(e, configured)));
     checks.push(match tls {
         Ok(Ok(_)) => Check::ok(names::MAAS_TLS, "MAAS's certificate is trusted by the system's CA store, as Watcher needs"),
         Ok(Err(MaasError::Transport(t)))
@@ -514,12 +566,14 @@ fn maas_checks(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Vec<
                     | crate::clients::http::TransportError::Tls { .. }
             ) =>
         {
-            Check::new(
+            let mut check = Check::new(
             names::MAAS_TLS,
             Verdict::Fail,
             format!("Watcher would refuse MAAS's certificate: {t}"),
             "python-libmaas trusts only the system's CA store: set maas-ca-cert (the charm adds it there) or run update-ca-certificates with MAAS's CA, then restart Watcher's services",
-            )
+            );
+            check.fix = "set maas-ca-cert to MAAS's CA".to_owned();
+            check
         }
         Ok(Err(e)) => {
             let mut c = Check::new(names::MAAS_TLS, Verdict::Skip, format!("not checked: {e}"), "");

@@ -260,6 +260,37 @@ impl MaasError {
     }
 }
 
+impl MaasError {
+    /// The fix in a few words, for a unit's status, which leads with it and
+    /// must fit in 120 characters with the diagnosis ([`MaasError::hint`]
+    /// says it in full).
+    pub(crate) fn fix(&self) -> String {
+        match self {
+            MaasError::Transport(TransportError::Dns { .. }) => "fix the host name in maas-url".into(),
+            MaasError::Transport(TransportError::Refused { .. }) => "start MAAS or fix maas-url's port".into(),
+            MaasError::Transport(TransportError::Timeout { .. }) => "check the way to MAAS".into(),
+            MaasError::Transport(TransportError::TlsUntrusted { .. }) => "set maas-ca-cert to MAAS's CA".into(),
+            MaasError::Transport(TransportError::TlsHostname { .. }) => {
+                "use the host name MAAS's certificate names in maas-url".into()
+            }
+            MaasError::Transport(_) => "check maas-url's scheme (https on 5443, http on 5240)".into(),
+            MaasError::Redirect { suggestion: Some(url), .. } => format!("set maas-url to {url}"),
+            MaasError::Redirect { .. } => "set maas-url to where MAAS redirects".into(),
+            MaasError::NotFound { .. } | MaasError::Gone | MaasError::NotMaas { .. } => {
+                "set maas-url to http://HOST:5240/MAAS".into()
+            }
+            MaasError::InvalidApiKey
+            | MaasError::InvalidToken
+            | MaasError::BadSignature
+            | MaasError::Unauthorized { .. } => "set a key MAAS accepts".into(),
+            MaasError::ExpiredTimestamp { .. } | MaasError::NonceReused => "sync this machine's clock with MAAS".into(),
+            MaasError::Forbidden { .. } => "check the key's MAAS user".into(),
+            MaasError::Server { .. } => "check MAAS's health".into(),
+            MaasError::BadRequest { .. } | MaasError::Status { .. } | MaasError::Conflict { .. } => "check MAAS".into(),
+        }
+    }
+}
+
 /// What to do about a Keystone failure, for credentials used to reach
 /// `service` (`Ironic`, `Nova`).
 fn keystone_hint(e: &KeystoneError, service: &str) -> String {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::ConfMode;
 use crate::host::atomic_file::{self, FileError};
-use crate::host::system::{self, System};
+use crate::host::system::{self, AptFailure, System};
 use crate::ops::apply::{self, Applied};
 use crate::ops::Error;
 
@@ -57,33 +57,125 @@ fn libmaas_importable(system: &dyn System) -> Result<bool, Error> {
     })
 }
 
+/// The packages whose state decides whether Watcher's Python imports
+/// python-libmaas, asked of dpkg in one query: Watcher, python-libmaas, the
+/// interpreter.
+pub(crate) const PACKAGES: [&str; 3] = [system::WATCHER_PACKAGE, system::LIBMAAS_PACKAGE, system::WATCHER_PYTHON];
+
+/// The installed versions of [`PACKAGES`], from one `dpkg-query`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Packages(Vec<Option<String>>);
+
+impl Packages {
+    /// Asks dpkg.
+    pub(crate) fn query(system: &dyn System) -> Result<Packages, String> {
+        system.package_versions(&PACKAGES).map(Packages)
+    }
+
+    /// Whether dpkg answered (`false`: the state is unknown).
+    pub(crate) fn known(&self) -> bool {
+        !self.0.is_empty()
+    }
+
+    /// The installed version of one of [`PACKAGES`].
+    pub(crate) fn version(&self, package: &str) -> Option<&str> {
+        let i = PACKAGES.iter().position(|p| *p == package)?;
+        self.0.get(i)?.as_deref()
+    }
+
+    /// One line naming each package's state, as the unit's state file keeps it.
+    fn fingerprint(&self) -> String {
+        PACKAGES
+            .iter()
+            .zip(&self.0)
+            .map(|(p, v)| format!("{p}={}", v.as_deref().unwrap_or("-")))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// The unit's memory of the package state in which Watcher's Python last
+/// imported python-libmaas: while dpkg reports the same state, the import
+/// is not tried again (it costs a Python start on every update-status). A
+/// file of its own in the state directory, written atomically.
+#[derive(Debug, Clone)]
+pub(crate) struct LibmaasRecord {
+    path: PathBuf,
+}
+
+impl LibmaasRecord {
+    /// The record kept in `state_dir` (the charm directory).
+    pub(crate) fn new(state_dir: &Path) -> LibmaasRecord {
+        LibmaasRecord { path: state_dir.join(".watcher-metal-packages") }
+    }
+
+    /// Whether the import was seen to work with exactly `packages`.
+    fn imported_with(&self, packages: &Packages) -> bool {
+        std::fs::read_to_string(&self.path).is_ok_and(|text| text.trim_end() == packages.fingerprint())
+    }
+
+    /// Remembers that the import works with `packages` (best effort: a
+    /// record that cannot be written costs one import on the next hook).
+    fn remember(&self, packages: &Packages) {
+        let _ = atomic_file::write_if_changed_with_mode(&self.path, &format!("{}\n", packages.fingerprint()), 0o600);
+    }
+
+    /// Forgets it, on removal.
+    pub(crate) fn forget(&self) {
+        let _ = atomic_file::remove(&self.path);
+        atomic_file::remove_lock(&self.path);
+    }
+}
+
 /// Where python-libmaas, which Watcher's MAAS helper imports, stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Libmaas {
-    /// Watcher's Python imports it.
+    /// Watcher's Python imports it (or did, with the packages as they are).
     Present,
     /// It was missing and is installed now: the services must restart.
     Installed,
     /// The package installed, but Watcher's Python still cannot import it.
     StillMissing,
-    /// The package manager failed; its line that says why.
-    InstallFailed(String),
+    /// apt could not install it.
+    InstallFailed(AptFailure),
 }
 
 /// Makes sure Watcher's Python can import python-libmaas, installing the
-/// package when it cannot. `installing` is called just before the install.
+/// package when it cannot. The import is tried only when `packages` differ
+/// from those it last worked with (`record`); `installing` is called just
+/// before an install.
 pub(crate) fn ensure_libmaas(
     system: &dyn System,
+    packages: &Packages,
+    record: &LibmaasRecord,
     installing: &mut dyn FnMut() -> Result<(), Error>,
 ) -> Result<Libmaas, Error> {
+    if packages.known() && record.imported_with(packages) {
+        return Ok(Libmaas::Present);
+    }
     if libmaas_importable(system)? {
+        if packages.known() {
+            record.remember(packages);
+        }
         return Ok(Libmaas::Present);
     }
     installing()?;
     match system.install_package(system::LIBMAAS_PACKAGE) {
-        Ok(()) if libmaas_importable(system)? => Ok(Libmaas::Installed),
+        Ok(()) if libmaas_importable(system)? => {
+            if let Ok(now) = Packages::query(system) {
+                record.remember(&now);
+            }
+            Ok(Libmaas::Installed)
+        }
         Ok(()) => Ok(Libmaas::StillMissing),
-        Err(line) => Ok(Libmaas::InstallFailed(line)),
+        Err(failure) => Ok(Libmaas::InstallFailed(failure)),
+    }
+}
+
+impl StateFiles {
+    /// The record of the packages python-libmaas last imported with.
+    pub(crate) fn libmaas_record(&self) -> LibmaasRecord {
+        LibmaasRecord::new(&self.dir)
     }
 }
 
@@ -180,5 +272,6 @@ pub(crate) fn remove(
     atomic_file::remove_lock(&ca_dir.join(CA_FILE_NAME));
     state.restarted();
     state.done_waiting();
+    state.libmaas_record().forget();
     Ok(Removed { applied, ca_changed })
 }

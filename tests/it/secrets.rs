@@ -265,7 +265,8 @@ fn no_hook_or_action_shows_the_key() {
     let forbidden = "MAAS forbids this (403): <redacted>; check the MAAS user is active";
     let calls = dispatch("hooks/update-status");
     let status = said(&calls, "status-set");
-    assert!(status.last().is_some_and(|s| s.starts_with(&format!("blocked {forbidden}"))), "{status:?}");
+    let fix_first = "blocked check the key's MAAS user: MAAS forbids this (403): <redacted>";
+    assert!(status.last().is_some_and(|s| s.starts_with(fix_first)), "{status:?}");
     assert!(said(&calls, "juju-log").iter().any(|l| l.contains(forbidden)), "the whole reason is logged");
     let failed = said(&dispatch("actions/validate-credentials"), "action-fail");
     assert!(failed.len() == 1 && failed[0].starts_with(forbidden), "{failed:?}");

@@ -315,6 +315,7 @@ pub enum StopMode {
 
 /// A client of one MAAS's API 2.0, signing with one API key. `Debug` shows
 /// no key material.
+#[derive(Clone)]
 pub struct MaasClient {
     http: Client,
     url: MaasUrl,
@@ -334,6 +335,21 @@ impl MaasClient {
     pub fn new(url: MaasUrl, key: MaasApiKey, options: ClientOptions) -> Result<MaasClient, ClientBuildError> {
         let http = crate::clients::http::build_client(&options.http, url.api_root().scheme() == "https")?;
         Ok(MaasClient { http, url, key, options })
+    }
+
+    /// The same client (its connections included) with each request, body
+    /// included, bounded by `timeout`, and no retry starting later than
+    /// `max_total` after a call's first attempt.
+    pub(crate) fn bounded(&self, timeout: Duration, max_total: Duration) -> MaasClient {
+        let mut client = self.clone();
+        client.options.http.timeout = timeout;
+        client.options.retry.max_total = client.options.retry.max_total.min(max_total);
+        client
+    }
+
+    /// The timeout of each request.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.options.http.timeout
     }
 
     pub(crate) fn url(&self) -> &MaasUrl {

@@ -1,7 +1,9 @@
 //! The hooks as Juju runs them, when the unit can converge: what each
 //! writes, what it restarts and the status it leaves (drop-ins, merge mode
-//! and the move out of it, python-libmaas, the CA certificate, a failed
-//! restart); and dispatch paths that name no hook or action.
+//! and the move out of it, python-libmaas and apt's lock, the CA
+//! certificate, a failed restart), what update-status asks of the machine,
+//! the time a hook waits for a silent MAAS, teardown hooks that call
+//! nothing; and dispatch paths that name no hook or action.
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -33,7 +35,7 @@ fn config_changed_writes_the_drop_in_restarts_and_goes_active() {
         assert_eq!((meta.uid(), meta.gid()), (conf_meta.uid(), conf_meta.gid()), "{}", path.display());
     }
     assert_eq!(unit.restarts(), ["try-restart watcher-decision-engine", "try-restart watcher-applier"]);
-    assert_eq!(unit.last_status(), ("active".into(), "MAAS 3.5.4, user admin; drop-in updated".into()));
+    assert_eq!(unit.last_status(), ("active".into(), "MAAS 3.5.4, user admin; drop-in written".into()));
     assert_eq!(
         unit.juju.calls_to("secret-get"),
         vec![["secret-get", SECRET_URI, "--format=json", "--refresh"].map(String::from).to_vec()],
@@ -68,6 +70,51 @@ fn every_other_hook_converges_too() {
 }
 
 #[test]
+fn teardown_hooks_ask_nothing_of_maas() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    assert_eq!(unit.dispatch("hooks/install").code, 0);
+    let before = sim.stats().requests;
+    for hook in ["juju-info-relation-broken", "stop", "remove"] {
+        unit.juju.clear_calls();
+        let r = unit.dispatch(&format!("hooks/{hook}"));
+        assert_eq!(r.code, 0, "{hook}: {}", r.stderr);
+        assert_eq!(sim.stats().requests, before, "{hook} called MAAS");
+        if hook == "juju-info-relation-broken" {
+            assert!(unit.juju.call_list().is_empty(), "relation-broken does nothing: {}", unit.juju.calls());
+            assert!(unit.drop_in_path().exists(), "remove takes the files out, not relation-broken");
+        }
+    }
+    assert!(!unit.drop_in_path().exists());
+}
+
+#[test]
+fn a_hook_waits_15_s_for_a_maas_that_never_answers() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    sim.add_fault(metal_sim::FaultRule {
+        path_contains: "version/".into(),
+        op: None,
+        times: None,
+        fault: metal_sim::Fault::Hang,
+    });
+    let started = std::time::Instant::now();
+    let r = unit.dispatch("hooks/config-changed");
+    let took = started.elapsed();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // Recorded, not asserted: the time a hook holds the machine lock.
+    eprintln!("config-changed with a silent MAAS (maas-timeout 120) took {took:?}");
+    assert_eq!(
+        unit.last_status(),
+        ("waiting".into(), "MAAS (re-checked by update-status): cannot use maas-url: no answer within 15 s".into())
+    );
+    assert!(unit.juju.calls().contains("a hook waits 15 s for MAAS in all, the doctor action maas-timeout"));
+    // It cannot be known whether the key works: it is written.
+    assert!(unit.drop_in().contains(&sim.admin_key()));
+    assert_eq!(unit.restarts().len(), 2);
+}
+
+#[test]
 fn the_principal_rewriting_watcher_conf_restarts_nothing() {
     let sim = maas();
     let unit = Unit::new(Some(&sim), &sim.admin_key());
@@ -94,6 +141,8 @@ fn the_principal_rewriting_watcher_conf_restarts_nothing() {
     assert_eq!(unit.drop_in(), drop_in);
     assert_eq!(unit.restarts().len(), 2);
     assert_eq!(unit.last_status(), ("active".into(), "MAAS 3.5.4, user admin; repaired drop-in".into()));
+    // Cheap: the key was tried (version and whoami), and not checked again.
+    assert_eq!(sim.stats().requests - before, 4);
 }
 
 #[test]
@@ -138,22 +187,95 @@ fn python_libmaas_is_installed_when_watcher_cannot_import_it() {
     let r = unit.dispatch("hooks/update-status");
     assert_eq!(r.code, 0, "{}", r.stderr);
     let apt = unit.juju.calls_to("apt-get");
-    assert_eq!(
-        apt,
-        vec![["apt-get", "install", "-y", "-q", "-o", "Dpkg::Options::=--force-confold", "python3-libmaas"]
-            .map(String::from)
-            .to_vec()]
-    );
+    assert_eq!(apt, vec![APT_INSTALL.map(String::from).to_vec()]);
     assert!(unit
         .statuses()
         .contains(&("maintenance".into(), "installing python3-libmaas (Watcher's MAAS helper needs it)".into())));
     assert_eq!(unit.restarts().len(), 2, "the services load the new module");
     assert_eq!(unit.last_status().0, "active");
-    // Installed now: checked, not installed again.
+    // Installed now, and the packages as they were: not installed again,
+    // not even imported again.
     unit.juju.clear_calls();
     assert_eq!(unit.dispatch("hooks/update-status").code, 0);
     assert!(unit.juju.calls_to("apt-get").is_empty());
-    assert!(!unit.juju.calls_to("python3").is_empty(), "still checked");
+    assert!(unit.juju.calls_to("python3").is_empty(), "imported once per package state");
+    assert_eq!(unit.last_status().0, "active");
+}
+
+/// How the charm runs apt: waiting up to 30 s for its lock.
+const APT_INSTALL: [&str; 9] = [
+    "apt-get",
+    "install",
+    "-y",
+    "-q",
+    "-o",
+    "DPkg::Lock::Timeout=30",
+    "-o",
+    "Dpkg::Options::=--force-confold",
+    "python3-libmaas",
+];
+
+#[test]
+fn one_apt_lock_failure_never_blocks() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    unit.juju.set_libmaas_missing(None);
+    // unattended-upgrades takes the lock just as apt's own wait ends.
+    unit.juju.set_apt_locked(1);
+    let r = unit.dispatch("hooks/install");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(unit.juju.calls_to("apt-get"), vec![APT_INSTALL.map(String::from).to_vec(); 2], "tried again");
+    assert_eq!(unit.last_status(), ("active".into(), "MAAS 3.5.4, user admin; drop-in written".into()));
+    assert!(!unit.statuses().iter().any(|(s, _)| s == "blocked"), "{:?}", unit.statuses());
+    assert_eq!(unit.restarts().len(), 2, "restarted once, with python-libmaas there");
+}
+
+#[test]
+fn a_held_apt_lock_waits_and_watcher_gets_no_maas_settings_until_python_libmaas_imports() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    unit.juju.set_libmaas_missing(None);
+    unit.juju.set_apt_locked(2);
+    let r = unit.dispatch("hooks/install");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        unit.last_status(),
+        (
+            "waiting".into(),
+            "waiting for apt's lock (another install runs) to install python3-libmaas; then the MAAS settings".into()
+        )
+    );
+    assert!(unit.juju.calls().contains("unattended-upgr"), "apt's line is in juju-log");
+    assert!(!unit.drop_in_path().exists(), "no MAAS setting Watcher cannot import");
+    assert!(unit.restarts().is_empty());
+
+    // The lock is free by the next update-status: installed, written, one restart.
+    unit.juju.clear_calls();
+    let r = unit.dispatch("hooks/update-status");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(unit.juju.calls_to("apt-get").len(), 1);
+    assert!(unit.drop_in().contains("[maas_client]"));
+    assert_eq!(unit.restarts().len(), 2);
+    assert_eq!(unit.last_status(), ("active".into(), "MAAS 3.5.4, user admin; drop-in written".into()));
+}
+
+#[test]
+fn update_status_asks_dpkg_once_and_python_only_when_the_packages_change() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    assert_eq!(unit.dispatch("hooks/install").code, 0);
+    unit.juju.clear_calls();
+    assert_eq!(unit.dispatch("hooks/update-status").code, 0);
+    let dpkg = unit.juju.calls_to("dpkg-query");
+    assert_eq!(dpkg.len(), 1, "{dpkg:?}");
+    assert!(["python3-watcher", "python3-libmaas"].iter().all(|p| dpkg[0].iter().any(|a| a == p)), "{dpkg:?}");
+    assert!(unit.juju.calls_to("python3").is_empty(), "nothing changed: no import");
+    assert_eq!(unit.last_status(), ("active".into(), "MAAS 3.5.4, user admin".into()));
+    // Watcher upgraded: the import is checked again.
+    unit.juju.set_watcher_version(Some("2:13.0.0-0ubuntu1"));
+    unit.juju.clear_calls();
+    assert_eq!(unit.dispatch("hooks/update-status").code, 0);
+    assert_eq!(unit.juju.calls_to("python3").len(), 1);
 }
 
 #[test]
@@ -165,7 +287,7 @@ fn the_watcher_version_is_the_application_version() {
         unit.juju.calls_to("application-version-set"),
         vec![vec!["application-version-set".to_owned(), "12.0.0".to_owned()]]
     );
-    assert_eq!(unit.last_status(), ("active".into(), "Ironic backend (maas-url unset); drop-in updated".into()));
+    assert_eq!(unit.last_status(), ("active".into(), "Ironic backend (maas-url unset); drop-in written".into()));
 }
 
 #[test]
@@ -195,13 +317,19 @@ fn merge_mode_still_merges_into_watcher_conf() {
     let conf = unit.conf();
     assert!(conf.starts_with(PRINCIPAL_CONF), "the principal's content is kept");
     assert!(conf.contains(&format!("url = {}\n", sim.base_url())));
-    assert_eq!(unit.last_status(), ("active".into(), "MAAS 3.5.4, user admin; watcher.conf updated".into()));
-    // In this mode a rewrite by the principal is repaired, with a restart.
+    assert_eq!(unit.last_status(), ("active".into(), "MAAS 3.5.4, user admin; watcher.conf written".into()));
+    // In this mode a rewrite by the principal loses the sections; they are
+    // written again, with a restart.
     write(&unit.conf, PRINCIPAL_CONF);
     unit.juju.clear_calls();
     assert_eq!(unit.dispatch("hooks/update-status").code, 0);
     assert_eq!(unit.conf(), conf);
     assert_eq!(unit.restarts().len(), 2);
+    assert_eq!(unit.last_status(), ("active".into(), "MAAS 3.5.4, user admin; watcher.conf written".into()));
+    // Edited in place, they are repaired.
+    write(&unit.conf, &conf.replace("timeout = 120", "timeout = 5"));
+    assert_eq!(unit.dispatch("hooks/update-status").code, 0);
+    assert_eq!(unit.conf(), conf);
     assert_eq!(unit.last_status(), ("active".into(), "MAAS 3.5.4, user admin; repaired watcher.conf".into()));
 }
 
@@ -235,7 +363,10 @@ fn maas_ca_cert_is_installed_for_watcher_too() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let (status, message) = unit.last_status();
     assert_eq!(status, "blocked");
-    assert!(message.starts_with("Watcher would refuse MAAS's certificate: TLS: "), "{message}");
+    assert!(
+        message.starts_with("set maas-ca-cert to MAAS's CA: Watcher would refuse MAAS's certificate: TLS: "),
+        "{message}"
+    );
     // update-ca-certificates is a stand-in here: point the store at the installed file.
     let installed = unit.juju.ca_dir().join("watcher-maas.crt");
     let charm_dir = unit.charm_dir.path().display().to_string();

@@ -91,8 +91,9 @@ impl Unit {
         self.statuses().pop().expect("a status-set call")
     }
 
+    /// The restarts asked of systemctl (not its `show` queries).
     fn restarts(&self) -> Vec<String> {
-        self.juju.calls_to("systemctl").into_iter().map(|c| c[1..].join(" ")).collect()
+        self.juju.calls_to("systemctl").into_iter().filter(|c| c[1] != "show").map(|c| c[1..].join(" ")).collect()
     }
 
     fn action_results(&self) -> Vec<(String, String)> {

@@ -1,7 +1,7 @@
 //! What the unit says when it cannot converge: `blocked` when a person
-//! must act (bad config, a clash, a rejected key, an unsupported Watcher),
-//! `waiting` when it may pass by itself (MAAS down or failing, no
-//! watcher.conf yet), always with the diagnosis.
+//! must act (bad config, a clash, a rejected key, which is never written, an
+//! unknown service, an unsupported Watcher), `waiting` when it may pass by
+//! itself (MAAS down or failing, no watcher.conf yet), the fix first.
 
 use std::fs;
 
@@ -20,14 +20,11 @@ fn a_clash_is_blocked_with_the_file_and_option() {
     assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
     let (status, message) = unit.last_status();
     assert_eq!(status, "blocked");
-    assert!(
-        message.starts_with(&format!(
-            "{} sets [maas_client] url, which overrides the charm's setting",
-            unit.conf.display()
-        )),
-        "{message}"
+    assert_eq!(
+        message,
+        format!("remove url from [maas_client] in {}: it overrides the charm's setting", unit.conf.display())
     );
-    assert!(message.len() <= 160, "{message}");
+    assert!(unit.juju.calls().contains("sets [maas_client] url, which overrides the charm's setting"));
     assert!(unit.drop_in().contains("[maas_client]"), "the drop-in is still written");
 
     // A drop-in that sorts after ours wins too; one that sorts before does not.
@@ -38,7 +35,10 @@ fn a_clash_is_blocked_with_the_file_and_option() {
     let later = unit.drop_in_dir().join("90-site.conf");
     let (status, message) = unit.last_status();
     assert_eq!(status, "blocked");
-    assert!(message.starts_with(&format!("{} sets [ironic_client] region_name", later.display())), "{message}");
+    assert!(
+        message.starts_with(&format!("remove region_name from [ironic_client] in {}", later.display())),
+        "{message}"
+    );
     assert!(message.len() <= 120, "{message}");
     assert!(unit.juju.calls().contains(&format!("remove `region_name` from [ironic_client] in {}", later.display())));
     fs::remove_file(&later).unwrap();
@@ -54,8 +54,14 @@ fn a_python_libmaas_that_cannot_be_installed_is_blocked_by_name() {
     assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
     assert_eq!(
         unit.last_status(),
-        ("blocked".into(), "cannot install python3-libmaas: E: Unable to locate package python3-libmaas".into())
+        (
+            "blocked".into(),
+            "make python3-libmaas installable (MAAS settings wait for it): E: Unable to locate package python3-libmaas"
+                .into()
+        )
     );
+    assert!(!unit.drop_in_path().exists(), "no MAAS setting Watcher cannot import");
+    assert!(unit.restarts().is_empty());
     // Without MAAS nothing needs it.
     unit.configure(None);
     unit.juju.clear_calls();
@@ -72,7 +78,10 @@ fn watcher_versions_are_checked() {
     assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
     assert_eq!(
         unit.last_status(),
-        ("blocked".into(), "Watcher 11.0.0 has no MAAS support (2024.1, 12.0.0, or later needed)".into())
+        (
+            "blocked".into(),
+            "upgrade Watcher to 12.0.0 (2024.1) or later, or unset maas-url: Watcher 11.0.0 has no MAAS support".into()
+        )
     );
 
     // 16.0.0 and 17.0.0 cannot power a machine through MAAS: blocked, the
@@ -128,16 +137,76 @@ fn bad_config_is_blocked_not_an_error() {
 }
 
 #[test]
-fn rejected_key_is_blocked_with_the_diagnosis() {
+fn a_rejected_key_is_never_applied() {
     let sim = maas();
     let admin = SimUser::admin();
     let wrong = format!("{}:{}:XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX", admin.consumer_key, admin.token_key);
     let unit = Unit::new(Some(&sim), &wrong);
     let r = unit.dispatch("hooks/config-changed");
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let (status, message) = unit.last_status();
-    assert_eq!(status, "blocked");
-    assert!(message.starts_with("MAAS rejected the API key: wrong token secret (401); create a new key"), "{message}");
+    assert_eq!(
+        unit.last_status(),
+        (
+            "blocked".into(),
+            "set a key MAAS accepts: MAAS rejected the API key: wrong token secret (401); nothing written".into()
+        )
+    );
+    assert!(unit.juju.calls().contains("maas apikey --generate"), "the whole hint is in juju-log");
+    assert!(!unit.drop_in_path().exists());
+    assert!(unit.restarts().is_empty());
+
+    // The key that works, then a new revision of the secret MAAS rejects:
+    // the drop-ins keep the working key and Watcher is not restarted.
+    let secret = unit.juju.dir.path().join("secret.json");
+    write(&secret, &json!({ "api-key": admin.api_key() }).to_string());
+    assert_eq!(unit.dispatch("hooks/secret-changed").code, 0);
+    assert_eq!(unit.last_status().0, "active");
+    let working = unit.drop_in();
+    write(&secret, &json!({ "api-key": wrong }).to_string());
+    unit.juju.clear_calls();
+    assert_eq!(unit.dispatch("hooks/secret-changed").code, 0);
+    assert_eq!(
+        unit.last_status(),
+        (
+            "blocked".into(),
+            "set a key MAAS accepts: MAAS rejected the API key: wrong token secret (401); Watcher keeps the previous key"
+                .into()
+        )
+    );
+    assert_eq!(unit.drop_in(), working);
+    assert!(unit.restarts().is_empty());
+    // update-status tries the new revision again, and keeps refusing it.
+    assert_eq!(unit.dispatch("hooks/update-status").code, 0);
+    assert_eq!(unit.drop_in(), working);
+    assert_eq!(unit.last_status().0, "blocked");
+}
+
+#[test]
+fn an_unknown_service_name_is_blocked_by_name() {
+    let sim = maas();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    unit.configure(Some(json!({
+        "maas-url": sim.base_url(), "maas-api-key-secret": SECRET_URI,
+        "watcher-services": "watcher-decision-engine watcher-aplier",
+    })));
+    unit.juju.set_missing_units(&["watcher-aplier"]);
+    for hook in ["config-changed", "update-status"] {
+        let r = unit.dispatch(&format!("hooks/{hook}"));
+        assert_eq!(r.code, 0, "{hook}: {}", r.stderr);
+        assert_eq!(
+            unit.last_status(),
+            (
+                "blocked".into(),
+                "remove watcher-aplier from watcher-services, or install it: no systemd unit of that name here".into()
+            ),
+            "{hook}"
+        );
+    }
+    assert!(unit.restarts().is_empty());
+    // Fixed: the unit converges.
+    unit.configure(Some(json!({"maas-url": sim.base_url(), "maas-api-key-secret": SECRET_URI})));
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    assert_eq!(unit.last_status().0, "active");
 }
 
 #[test]
@@ -172,9 +241,13 @@ fn secret_problems_are_blocked_and_secret_changed_refreshes() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let (status, message) = unit.last_status();
     assert_eq!(status, "blocked");
-    assert!(message.starts_with(&format!("cannot read the API key from Juju secret {SECRET_URI}")), "{message}");
+    assert_eq!(
+        message,
+        format!("run juju grant-secret {SECRET_URI} watcher-maas: this unit cannot read maas-api-key-secret")
+    );
     assert!(message.len() <= 120, "{message}");
-    assert!(unit.juju.calls().contains("juju grant-secret"), "the whole diagnosis is in juju-log");
+    let logged = format!("cannot read the API key from Juju secret {SECRET_URI}: secret-get: failed");
+    assert!(unit.juju.calls().contains(&logged), "the whole diagnosis is in juju-log");
 
     write(&unit.juju.dir.path().join("secret.json"), &json!({ "api-key": sim.admin_key() }).to_string());
     unit.juju.clear_calls();
@@ -204,12 +277,13 @@ fn missing_watcher_conf_waits() {
     assert_eq!(unit.dispatch("hooks/update-status").code, 0);
     let (status, message) = unit.last_status();
     assert_eq!(status, "blocked");
-    assert!(message.starts_with("no Watcher here after 31 min (python3-watcher not installed"), "{message}");
-    // Watcher arrives: the unit goes on.
+    assert!(message.starts_with("relate to the Watcher charm: no python3-watcher and no "), "{message}");
+    assert!(message.ends_with(" here after 31 min"), "{message}");
+    // Watcher arrives: the unit goes on, its first write said as one.
     unit.juju.set_watcher_version(Some("2:12.0.0-0ubuntu1"));
     write(&unit.conf, PRINCIPAL_CONF);
     assert_eq!(unit.dispatch("hooks/update-status").code, 0);
-    assert_eq!(unit.last_status().0, "active");
+    assert_eq!(unit.last_status(), ("active".into(), "MAAS 3.5.4, user admin; drop-in written".into()));
     assert!(!since.exists());
 }
 
@@ -247,7 +321,7 @@ fn a_site_file_at_the_drop_in_path_is_blocked_and_kept() {
     assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
     let (status, message) = unit.last_status();
     assert_eq!(status, "blocked");
-    assert!(message.starts_with(&format!("{} is not a drop-in watcher-metal wrote", site.display())), "{message}");
+    assert_eq!(message, format!("rename or remove {}: it is not a drop-in of ours", site.display()));
     let logged = format!(
         "blocked: {} is not a drop-in watcher-metal wrote; refusing to replace it; rename or remove it by hand",
         site.display()
@@ -320,7 +394,10 @@ fn a_clash_for_a_later_service_blocks_in_merge_mode() {
     let (status, message) = unit.last_status();
     assert_eq!(status, "blocked", "{message}");
     assert!(
-        message.starts_with(&format!("{} sets [maas_client] url, which overrides the charm's setting", site.display())),
+        message.starts_with(&format!(
+            "remove url from [maas_client] in {}: it overrides the charm's setting",
+            site.display()
+        )),
         "{message}"
     );
     fs::remove_file(&site).unwrap();

@@ -154,22 +154,46 @@ impl FakeJuju {
             }
             let state = |name: &str| juju.dir.path().join(name).display().to_string();
             match tool {
+                // `show`: every unit loaded and active but those named in
+                // systemctl-missing (not-found, and a restart of one fails
+                // as systemd's does); a restart fails while systemctl-fails
+                // exists.
                 "systemctl" => script.push_str(&format!(
-                    "if [ -f '{}' ]; then echo 'Job failed' >&2; exit 1; fi\n",
-                    state("systemctl-fails")
+                    "if [ \"$1\" = show ]; then shift; for u in \"$@\"; do case \"$u\" in -*) continue;; esac; \
+                     if grep -qx \"$u\" '{1}' 2>/dev/null; then printf 'LoadState=not-found\\nActiveState=inactive\\n\\n'; \
+                     else printf 'LoadState=loaded\\nActiveState=active\\n\\n'; fi; done; exit 0; fi\n\
+                     for u in \"$@\"; do if grep -qx \"$u\" '{1}' 2>/dev/null; then \
+                     echo \"Failed to $1 $u.service: Unit $u.service not found.\" >&2; exit 5; fi; done\n\
+                     if [ -f '{0}' ]; then echo 'Job failed' >&2; exit 1; fi\n",
+                    state("systemctl-fails"),
+                    state("systemctl-missing")
                 )),
-                // dpkg-query prints the file's content as `${db:Status-Status} ${Version}`.
+                // dpkg-query -W -f='${Package} ${db:Status-Status} ${Version}\n' PACKAGE...:
+                // python3-watcher as dpkg-version says, python3-libmaas unless
+                // libmaas-missing exists, python3 always.
                 "dpkg-query" => script.push_str(&format!(
-                    "if [ -f '{0}' ]; then cat '{0}'; exit 0; fi\necho 'dpkg-query: no packages found matching python3-watcher' >&2; exit 1\n",
-                    state("dpkg-version")
+                    "code=0; for p in \"$@\"; do case \"$p\" in \
+                     -*) ;; \
+                     python3-watcher) if [ -f '{0}' ]; then printf '%s %s\\n' \"$p\" \"$(cat '{0}')\"; else code=1; fi;; \
+                     python3-libmaas) if [ -f '{1}' ]; then code=1; else printf '%s installed 0.6.8-3\\n' \"$p\"; fi;; \
+                     python3) printf 'python3 installed 3.12.3-0ubuntu2\\n';; \
+                     *) echo \"dpkg-query: no packages found matching $p\" >&2; code=1;; esac; done; exit $code\n",
+                    state("dpkg-version"),
+                    state("libmaas-missing")
                 )),
                 // Watcher's Python: `import maas.client` fails while libmaas-missing exists.
                 "python3" => script.push_str(&format!("if [ -f '{}' ]; then exit 1; fi\nexit 0\n", state("libmaas-missing"))),
-                // apt-get install: fails with apt's message in apt-fails, else "installs" libmaas.
+                // apt-get install: fails on apt's lock as many times as
+                // apt-locked says, fails with apt's message in apt-fails,
+                // else "installs" libmaas.
                 "apt-get" => script.push_str(&format!(
-                    "if [ -f '{0}' ]; then echo 'Reading package lists...' >&2; cat '{0}' >&2; exit 100; fi\nrm -f '{1}'\n",
+                    "n=$(cat '{2}' 2>/dev/null || echo 0); if [ \"$n\" -gt 0 ]; then echo $((n - 1)) > '{2}'; \
+                     echo 'E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 4242 (unattended-upgr)' >&2; \
+                     echo 'E: Unable to acquire the dpkg frontend lock (/var/lib/dpkg/lock-frontend), is another process using it?' >&2; exit 100; fi\n\
+                     if [ -f '{0}' ]; then echo 'Reading package lists...' >&2; cat '{0}' >&2; exit 100; fi\nrm -f '{1}'\n",
                     state("apt-fails"),
-                    state("libmaas-missing")
+                    state("libmaas-missing"),
+                    state("apt-locked")
                 )),
                 _ => {}
             }
@@ -209,6 +233,18 @@ impl FakeJuju {
         if let Some(e) = apt_error {
             write(&self.dir.path().join("apt-fails"), &format!("{e}\n"));
         }
+    }
+
+    /// Makes the next `times` apt-get runs fail on the package manager's
+    /// lock, as when unattended-upgrades holds it.
+    pub fn set_apt_locked(&self, times: u32) {
+        write(&self.dir.path().join("apt-locked"), &format!("{times}\n"));
+    }
+
+    /// Makes `systemctl show` find no unit of these names.
+    pub fn set_missing_units(&self, units: &[&str]) {
+        let lines: String = units.iter().map(|u| format!("{u}\n")).collect();
+        write(&self.dir.path().join("systemctl-missing"), &lines);
     }
 
     pub fn set_params(&self, params_json: &str) {
@@ -253,6 +289,7 @@ impl FakeJuju {
         let mut all = vec![
             ("PATH", path.as_str()),
             ("JUJU_CONTEXT_ID", "unit-watcher-maas-0-1"),
+            ("JUJU_UNIT_NAME", "watcher-maas/0"),
             ("WATCHER_METAL_CA_DIR", ca_dir.as_str()),
         ];
         all.extend_from_slice(env);
