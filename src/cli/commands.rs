@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use watcher_metal::config::render::{RenderContext, Renderer};
 use watcher_metal::config::{CharmConfig, ConfMode};
+use watcher_metal::host::accounts::Accounts;
 use watcher_metal::host::juju::{self, JujuHookTools};
 use watcher_metal::ops::apply::{self, Content};
 use watcher_metal::ops::source::{self, read_text, Source};
@@ -21,7 +22,7 @@ use super::report::{
 /// Where `--config`, `--watcher-conf` or the hook say the options are.
 pub(super) fn source_of(args: &ConfigArgs) -> Result<Source<'_>, Error> {
     if let Some(path) = &args.watcher_conf {
-        return Ok(Source::WatcherConf(path));
+        return Ok(Source::WatcherConf { path, drop_in_root: args.drop_in_root.as_deref() });
     }
     match &args.config {
         Some(path) => Ok(Source::File { path, app: args.app.as_deref() }),
@@ -61,6 +62,9 @@ pub(super) fn render(args: &RenderArgs) -> Result<u8, Error> {
         return render_one(args, &config, &renderer, &mask);
     }
     let plan = apply::plan(&config, &renderer)?;
+    if let Some(unread) = apply::unread_root(&config, &Accounts::system()) {
+        eprintln!("warning: {unread}\n  hint: {}", unread.hint());
+    }
     if args.check {
         let changes: Vec<_> = plan.files.iter().filter(|c| c.changes()).collect();
         if !changes.is_empty() {
@@ -81,6 +85,9 @@ pub(super) fn render(args: &RenderArgs) -> Result<u8, Error> {
             if *role == apply::Role::Managed || outcome.changed() {
                 print_stdout(&format!("{} {}\n", outcome.as_str(), path.display()));
             }
+        }
+        for (path, mode) in &applied.tightened {
+            eprintln!("warning: {}", apply::tightened_line(path, *mode));
         }
     }
     if !plan.clashes.is_empty() {
@@ -131,8 +138,11 @@ pub(super) fn render_one(
         print_stdout(&if args.reveal_secrets { single.contents } else { mask(&single.contents) });
         return Ok(0);
     };
-    let outcome = apply::write_single(file, &single.contents)?;
-    report(outcome, file);
+    let written = apply::write_single(config, file, &single.contents)?;
+    report(written.outcome, file);
+    if let Some(mode) = written.tightened {
+        eprintln!("warning: {}", apply::tightened_line(file, mode));
+    }
     Ok(0)
 }
 
@@ -230,6 +240,7 @@ pub(super) fn doctor(args: &DoctorArgs) -> Result<u8, Error> {
             config: None,
             app: None,
             watcher_conf: Some(watcher_metal::ops::doctor::default_watcher_conf()),
+            drop_in_root: None,
         };
         &default_source
     } else {
@@ -276,6 +287,11 @@ pub(super) fn dispatch() -> Result<u8, Error> {
         ca_dir: std::env::var_os("WATCHER_METAL_CA_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(watcher_metal::charm::DEFAULT_CA_DIR)),
+        // `watcher-maas/0`: the application is what comes before the slash.
+        application: std::env::var("JUJU_UNIT_NAME")
+            .ok()
+            .and_then(|unit| unit.split_once('/').map(|(app, _)| app.to_owned()))
+            .filter(|app| !app.is_empty()),
     };
     watcher_metal::charm::run(&unit, &event)?;
     Ok(0)

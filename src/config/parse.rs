@@ -109,7 +109,11 @@ pub(crate) fn parse_config_get(text: &str) -> Result<OptionMap, ConfigError> {
 /// `[maas_client]` and `[ironic_client]` values of `layout` (watcher.conf at
 /// `path` and its drop-ins, the last setting winning, as in oslo.config)
 /// under the charm's option names.
-pub(crate) fn options_from_layout(layout: &crate::watcher::effective::Layout, path: &Path) -> OptionMap {
+pub(crate) fn options_from_layout(
+    layout: &crate::watcher::effective::Layout,
+    path: &Path,
+    drop_in_root: &Path,
+) -> OptionMap {
     let mut entries: OptionMap = Vec::new();
     let sections = [
         ("maas_client", [("url", MAAS_URL), ("api_key", MAAS_API_KEY), ("timeout", MAAS_TIMEOUT)]),
@@ -130,6 +134,7 @@ pub(crate) fn options_from_layout(layout: &crate::watcher::effective::Layout, pa
         }
     }
     entries.push((WATCHER_CONF_PATH.to_owned(), Value::String(path.display().to_string())));
+    entries.push((DROP_IN_ROOT.to_owned(), Value::String(drop_in_root.display().to_string())));
     entries
 }
 

@@ -16,12 +16,14 @@ use std::time::Duration;
 
 use crate::config::render::Renderer;
 use crate::config::{CharmConfig, ConfMode, ConfigError, Warning};
+use crate::host::accounts::Accounts;
 use crate::host::atomic_file::{self, FileError};
 use crate::host::juju::{HookTools, LogLevel, Status};
 use crate::host::system::{self, System};
 use crate::ops::apply::{self, Plan, Role};
 use crate::ops::clock::Clock;
 use crate::ops::doctor::{self, Depth, Verdict};
+use crate::ops::record::Record;
 use crate::ops::source::{self, Source};
 use crate::ops::unit::{self, Libmaas, StateFiles};
 use crate::ops::Error;
@@ -40,12 +42,21 @@ pub struct Unit<'a> {
     pub charm_dir: Option<PathBuf>,
     /// The system's directory of extra CA certificates ([`unit::DEFAULT_CA_DIR`]).
     pub ca_dir: PathBuf,
+    /// The Juju application of the unit (from `JUJU_UNIT_NAME`): its files
+    /// carry its name, so that two applications of the charm on one machine
+    /// never touch each other's.
+    pub application: Option<String>,
 }
 
 impl Unit<'_> {
-    /// The unit's state files (restart owed, waiting since).
+    /// The unit's state files (restart owed, waiting since, the record).
     pub(crate) fn state_files(&self, conf: &Path) -> StateFiles {
         StateFiles::new(self.charm_dir.as_deref(), conf)
+    }
+
+    /// The record of what the unit wrote.
+    pub(crate) fn record(&self, state: &StateFiles) -> Result<Record, Error> {
+        Ok(Record::load(&state.record_path(), self.application.as_deref())?)
     }
 
     fn templates_dir(&self) -> Option<PathBuf> {
@@ -194,30 +205,43 @@ pub fn converge(unit: &Unit<'_>, depth: Depth, notes: &mut Notes<'_>) -> Result<
         Err(e) => return Err(e.into()),
     }
     let renderer = Renderer::new(unit.templates_dir().as_deref())?;
-    let plan = match apply::plan(&config, &renderer) {
+    let mut record = unit.record(&state)?;
+    let accounts = Accounts::system();
+    let writer = apply::Writer { application: unit.application.as_deref(), record: Some(&record), accounts: &accounts };
+    let plan = match apply::plan_for(&config, &renderer, writer) {
         Ok(plan) => plan,
         Err(apply::PlanError::File(e)) if blocked_file_problem(&e) => {
             return Ok(Converged::without_restart(blocked(notes, format!("{e}; {}", e.hint()))?))
         }
-        Err(e @ apply::PlanError::ForeignDropIn { .. }) => {
-            let e = Error::from(e);
+        Err(apply::PlanError::NotOurs(e)) => {
             return Ok(Converged::without_restart(blocked(notes, format!("{e}; {}", e.hint()))?));
         }
         Err(e) => return Err(e.into()),
     };
-    let applied = write(notes, &plan)?;
+    let applied = write(notes, &plan, &mut record)?;
     for (path, role, outcome) in applied.outcomes.iter().filter(|(_, _, o)| o.changed()) {
         let why = match role {
             Role::Managed => "",
             Role::Migration => " (removed the sections an earlier merge wrote, which would override the drop-in)",
             Role::Cleanup => " (the sections are merged into watcher.conf now)",
+            Role::Stale => " (the options no longer name it)",
         };
         log(notes, LogLevel::Info, format!("{} {}{why}", outcome.as_str(), path.display()))?;
     }
+    for (path, mode) in &applied.tightened {
+        log(notes, LogLevel::Warning, apply::tightened_line(path, *mode))?;
+    }
     let pem = config.maas.as_ref().and_then(|m| m.ca_cert.as_deref());
-    let ca_changed = unit::install_ca(unit.system, &unit.ca_dir, pem)?;
+    let ca = match unit::install_ca(unit.system, &unit.ca_dir, unit.application.as_deref(), pem, &mut record) {
+        Ok(ca) => ca,
+        Err(Error::NotOurs(e)) => {
+            return Ok(Converged::without_restart(blocked(notes, format!("{e}; {}", e.hint()))?));
+        }
+        Err(e) => return Err(e),
+    };
+    let ca_changed = ca.changed;
     if ca_changed {
-        log_ca_change(unit, notes, pem.is_some())?;
+        log_ca_change(notes, &ca.path, pem.is_some())?;
     }
 
     let ready = match &config.maas {
@@ -419,10 +443,11 @@ fn check_maas_ready(
     Ok(ready)
 }
 
-/// Writes the plan; a failure is logged and leaves the unit `blocked`
-/// before the hook fails.
-fn write(notes: &mut Notes<'_>, plan: &Plan) -> Result<apply::Applied, Error> {
-    match apply::apply(plan) {
+/// Writes the plan, remembering in `record` every file it may write before
+/// and what it wrote after; a failure is logged and leaves the unit
+/// `blocked` before the hook fails.
+fn write(notes: &mut Notes<'_>, plan: &Plan, record: &mut Record) -> Result<apply::Applied, Error> {
+    match apply::apply_recorded(plan, record) {
         Ok(applied) => Ok(applied),
         Err(e) => {
             let message = format!("{e}; {}", e.hint());
@@ -436,10 +461,9 @@ fn write(notes: &mut Notes<'_>, plan: &Plan) -> Result<apply::Applied, Error> {
     }
 }
 
-/// Says that the CA certificate was installed or removed.
-pub(crate) fn log_ca_change(unit: &Unit<'_>, notes: &mut Notes<'_>, installed: bool) -> Result<(), Error> {
+/// Says that the CA certificate at `path` was installed or removed.
+pub(crate) fn log_ca_change(notes: &mut Notes<'_>, path: &Path, installed: bool) -> Result<(), Error> {
     let verb = if installed { "installed" } else { "removed" };
-    let path = unit.ca_dir.join(unit::CA_FILE_NAME);
     log(notes, LogLevel::Info, format!("{verb} {} and rebuilt the CA bundle", path.display()))
 }
 
@@ -571,6 +595,7 @@ pub(crate) mod fakes {
                 "maas-url": format!("http://127.0.0.1:{}/MAAS", closed_port()), "maas-api-key": KEY,
                 "maas-timeout": 5, "watcher-conf-path": conf.display().to_string(),
                 "watcher-conf-mode": "drop-in", "drop-in-name": "50-watcher-metal.conf",
+                "drop-in-root": dir.path().display().to_string(),
                 "watcher-services": "watcher-decision-engine watcher-applier",
             });
             FakeUnit {
@@ -588,6 +613,7 @@ pub(crate) mod fakes {
                 clock: &self.clock,
                 charm_dir: Some(self.dir.path().join("charm")),
                 ca_dir: self.dir.path().join("ca"),
+                application: Some("watcher-maas".to_owned()),
             }
         }
 

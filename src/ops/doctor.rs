@@ -13,8 +13,10 @@ use serde::Serialize;
 
 use crate::clients::maas::MaasError;
 use crate::config::CharmConfig;
+use crate::host::accounts::Accounts;
 use crate::host::system::{self, System};
 use crate::metal::{self, Node};
+use crate::ops::apply;
 use crate::ops::backend;
 use crate::ops::validate;
 use crate::watcher::effective::{self, Layout};
@@ -166,7 +168,7 @@ fn clashes_now(config: &CharmConfig) -> Result<Vec<effective::Clash>, crate::hos
         }
         crate::config::ConfMode::Merge => config.programs().iter().map(|_| conf.clone()).collect(),
     };
-    effective::clashes_on_disk(conf, &config.programs(), &ours)
+    effective::clashes_on_disk(conf, &config.drop_in_root, &config.programs(), &ours)
 }
 
 /// Every check, at full depth, of what is on disk for `config` (or, when
@@ -178,7 +180,9 @@ pub fn diagnose(
     system: &dyn System,
 ) -> Result<Report, crate::host::atomic_file::FileError> {
     let program = config.as_ref().map_or(crate::config::DEFAULT_PROGRAM, |c| c.main_program());
-    let layout = Layout::read(conf, program)?;
+    let default_root = Path::new(crate::config::DEFAULT_DROP_IN_ROOT);
+    let root = config.as_ref().map_or(default_root, |c| c.drop_in_root.as_path());
+    let layout = Layout::read(conf, root, program)?;
     let clashes = match &config {
         Ok(config) => clashes_now(config)?,
         Err(_) => Vec::new(),
@@ -266,6 +270,9 @@ fn config_check(inputs: &Inputs<'_>) -> Check {
     if let Some(first) = clashes.first() {
         let more = if clashes.len() > 1 { format!(" (and {} more)", clashes.len() - 1) } else { String::new() };
         return Check::new(name, Verdict::Fail, format!("{first}{more}"), first.hint());
+    }
+    if let Some(unread) = inputs.config.as_ref().ok().and_then(|c| apply::unread_root(c, &Accounts::system())) {
+        return Check::new(name, Verdict::Warn, unread.to_string(), unread.hint());
     }
     let settings = if set_by.is_empty() { "no managed option set".to_owned() } else { set_by.join(", ") };
     Check::ok(name, format!("read {}; {settings}", files.join(", ")))

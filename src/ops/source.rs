@@ -33,7 +33,13 @@ pub enum Source<'a> {
         refresh: bool,
     },
     /// The managed sections of a watcher.conf and its drop-ins.
-    WatcherConf(&'a Path),
+    WatcherConf {
+        /// The watcher.conf.
+        path: &'a Path,
+        /// Where the programs' drop-in directories are (`drop-in-root`;
+        /// `None`: `/etc`).
+        drop_in_root: Option<&'a Path>,
+    },
 }
 
 /// The options as the source gives them, unchecked.
@@ -52,9 +58,15 @@ pub(crate) fn read_options(source: Source<'_>) -> Result<OptionMap, Error> {
             let text = tools.config_get_all()?;
             Ok(config::parse_config_get(&text)?)
         }
-        Source::WatcherConf(given) => {
+        Source::WatcherConf { path: given, drop_in_root } => {
             let path = std::path::absolute(given).unwrap_or_else(|_| given.to_path_buf());
-            let layout = Layout::read(&path, config::DEFAULT_PROGRAM)?;
+            let root = match drop_in_root {
+                Some(root) => std::fs::canonicalize(root)
+                    .or_else(|_| std::path::absolute(root))
+                    .unwrap_or_else(|_| root.to_path_buf()),
+                None => Path::new(config::DEFAULT_DROP_IN_ROOT).to_path_buf(),
+            };
+            let layout = Layout::read(&path, &root, config::DEFAULT_PROGRAM)?;
             if !layout.has_watcher_conf() {
                 return Err(ConfigError::Unreadable {
                     source_name: path.display().to_string(),
@@ -63,7 +75,7 @@ pub(crate) fn read_options(source: Source<'_>) -> Result<OptionMap, Error> {
                 }
                 .into());
             }
-            Ok(config::options_from_layout(&layout, &path))
+            Ok(config::options_from_layout(&layout, &path, &root))
         }
     }
 }

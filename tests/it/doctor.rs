@@ -26,7 +26,11 @@ impl Machine {
             fs::create_dir(&program).unwrap();
             write(&program.join("50-watcher-metal.conf"), text);
         }
-        Machine { juju: FakeJuju::new("{}", None), dir }
+        let juju = FakeJuju::new("{}", None);
+        // `<dir>/etc` stands for /etc here: the services' HOME, as far as
+        // the drop-in root is concerned.
+        juju.set_watcher_home(&dir.path().join("etc"));
+        Machine { juju, dir }
     }
 
     fn conf(&self) -> PathBuf {
@@ -40,7 +44,16 @@ impl Machine {
     /// `doctor --format json` and its checks by name.
     fn doctor(&self) -> (Run, Value) {
         let conf = self.conf();
-        let r = self.juju.run(&["doctor", "--watcher-conf", path_str(&conf), "--format", "json"]);
+        let root = drop_in_root(&conf);
+        let r = self.juju.run(&[
+            "doctor",
+            "--watcher-conf",
+            path_str(&conf),
+            "--drop-in-root",
+            path_str(&root),
+            "--format",
+            "json",
+        ]);
         let value: Value = serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", r.stdout));
         (r, value)
     }
@@ -103,7 +116,13 @@ fn a_healthy_unit_passes_every_check() {
     assert_eq!(report["files"], json!([m.drop_in_dir().join("50-watcher-metal.conf"), m.conf()]));
 
     // The text form says the same, one line a check.
-    let text = m.juju.run(&["doctor", "--watcher-conf", path_str(&m.conf())]);
+    let text = m.juju.run(&[
+        "doctor",
+        "--watcher-conf",
+        path_str(&m.conf()),
+        "--drop-in-root",
+        path_str(m.drop_in_dir().parent().unwrap()),
+    ]);
     assert_eq!(text.code, 0);
     assert!(text.stdout.starts_with("ok    config "), "{}", text.stdout);
     assert!(text.stdout.ends_with("8 checks: 0 failed, 0 warned\n"), "{}", text.stdout);
@@ -219,10 +238,11 @@ fn tls_is_checked_as_watcher_sees_it() {
     let charm = dir.path().join("charm.yaml");
     let options = json!({
         "maas-url": sim.base_url(), "maas-api-key": sim.admin_key(), "maas-ca-cert": ca,
-        "watcher-conf-path": conf,
+        "watcher-conf-path": conf, "drop-in-root": drop_in_root(&conf),
     });
     write(&charm, &serde_yaml::to_string(&options).unwrap());
     let juju = FakeJuju::new("{}", None);
+    juju.set_watcher_home(&drop_in_root(&conf));
     let r = juju.run(&["doctor", "-c", path_str(&charm), "--format", "json"]);
     assert_no_key(&r, &sim.admin_key());
     let report: Value = serde_json::from_str(r.stdout.trim()).unwrap();
