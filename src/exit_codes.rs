@@ -12,6 +12,7 @@ use crate::config::render::RenderError;
 use crate::config::ConfigError;
 use crate::host::atomic_file::FileError;
 use crate::metal::MetalError;
+use crate::ops::apply::NotOurs;
 use crate::ops::error::Error;
 use crate::ops::power::PowerError;
 
@@ -46,7 +47,8 @@ pub const CLASH: u8 = 13;
 pub const DOCTOR_FAILED: u8 = 14;
 /// `render --output` names an existing file that is not a drop-in of ours.
 pub const OUTPUT_NOT_OURS: u8 = 15;
-/// A file at a drop-in's path is the site's, not ours, so it is not replaced.
+/// A file at a drop-in's (or the CA certificate's) path is the site's, or
+/// another application's of the charm, not ours, so it is not replaced.
 pub const FOREIGN_DROP_IN: u8 = 16;
 // Below HTTP, for every service (MAAS, Keystone, Ironic, Nova).
 /// The host name does not resolve.
@@ -141,8 +143,8 @@ pub fn of(error: &Error) -> u8 {
         Error::Maas(e) => maas(e),
         Error::MaasSetup(_) => CONFIG_INVALID,
         Error::Clash(_) => CLASH,
-        Error::ForeignDropIn { .. } => FOREIGN_DROP_IN,
-        Error::OutputNotOurs { .. } => OUTPUT_NOT_OURS,
+        Error::NotOurs(NotOurs::Output { .. }) => OUTPUT_NOT_OURS,
+        Error::NotOurs(_) => FOREIGN_DROP_IN,
         Error::MaasNotConfigured | Error::MaasNotInWatcherConf { .. } => MAAS_NOT_CONFIGURED,
         Error::Metal(e) => metal(e),
         Error::Nova(e) => openstack(e),

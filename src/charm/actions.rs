@@ -44,7 +44,7 @@ impl From<crate::host::juju::HookToolError> for ActionFailure {
 
 /// The action's config (warnings and problems go to `juju-log`).
 fn read_config(unit: &Unit<'_>) -> Result<Result<CharmConfig, String>, Error> {
-    converge::read_config(unit.tools, &mut |note| status::tell(unit.tools, note))
+    converge::read_config(unit, &mut |note| status::tell(unit.tools, note))
 }
 
 fn action_config(ctx: &Unit<'_>) -> Result<CharmConfig, ActionFailure> {
@@ -205,12 +205,12 @@ pub(super) fn power_status(ctx: &Unit<'_>) -> Result<(), ActionFailure> {
 /// `.message` and `.hint`; the action fails when a check failed.
 pub(super) fn doctor(ctx: &Unit<'_>) -> Result<(), ActionFailure> {
     let loaded = read_config(ctx)?;
-    let conf = match &loaded {
-        Ok(config) => config.watcher_conf_path.clone(),
-        Err(_) => doctor::default_watcher_conf(),
+    let (conf, root) = match &loaded {
+        Ok(config) => (config.watcher_conf_path.clone(), config.drop_in_root.clone()),
+        Err(_) => (doctor::default_watcher_conf(), std::path::PathBuf::from(crate::config::DEFAULT_DROP_IN_ROOT)),
     };
     let config = loaded.as_ref().map_err(|p| (p.clone(), "fix the charm configuration".to_owned()));
-    let report = doctor::diagnose(Some(config), &conf, ctx.system);
+    let report = doctor::diagnose(Some(config), &conf, &root, ctx.system);
     let mut results = vec![
         pair("result", if report.failed() { "failed" } else { "ok" }),
         pair("failed", report.count(doctor::Verdict::Fail)),

@@ -165,6 +165,11 @@ pub(super) struct ConfigArgs {
     /// sorted) and the file itself, the last setting winning.
     #[arg(long, value_name = "PATH", conflicts_with = "config")]
     pub(super) watcher_conf: Option<PathBuf>,
+
+    /// With --watcher-conf: the directory holding the programs'
+    /// PROGRAM.conf.d/ (the charm option drop-in-root; default /etc).
+    #[arg(long, value_name = "DIR", requires = "watcher_conf")]
+    pub(super) drop_in_root: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -191,10 +196,9 @@ pub(super) struct RenderArgs {
     pub(super) templates: Option<PathBuf>,
 
     /// Where to write; `-` prints to standard output. Default: the drop-ins
-    /// (PROGRAM.conf.d/DROP-IN-NAME for each of watcher-services, in the
-    /// directory above watcher-conf-path's: /etc for
-    /// /etc/watcher/watcher.conf), or watcher-conf-path with --merge or
-    /// --full. With a PATH only that file
+    /// (DROP-IN-ROOT/PROGRAM.conf.d/DROP-IN-NAME for each of
+    /// watcher-services: /etc/PROGRAM.conf.d by default), or
+    /// watcher-conf-path with --merge or --full. With a PATH only that file
     /// is written: no migration, no clash check.
     #[arg(long, short = 'o', value_name = "PATH")]
     pub(super) output: Option<PathBuf>,

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use watcher_metal::config::render::{RenderContext, Renderer};
 use watcher_metal::config::{CharmConfig, ConfMode};
+use watcher_metal::host::accounts::Accounts;
 use watcher_metal::host::atomic_file::FileError;
 use watcher_metal::host::juju::{self, JujuHookTools};
 use watcher_metal::ops::apply::{self, Content};
@@ -22,7 +23,7 @@ use super::report::{
 /// Where `--config`, `--watcher-conf` or the hook say the options are.
 pub(super) fn source_of(args: &ConfigArgs) -> Result<Source<'_>, Error> {
     if let Some(path) = &args.watcher_conf {
-        return Ok(Source::WatcherConf(path));
+        return Ok(Source::WatcherConf { path, drop_in_root: args.drop_in_root.as_deref() });
     }
     match &args.config {
         Some(path) => Ok(Source::File { path, app: args.app.as_deref() }),
@@ -83,6 +84,9 @@ pub(super) fn render(args: &RenderArgs) -> Result<u8, Error> {
         return render_one(args, &config, &renderer, &mask);
     }
     let plan = apply::plan(&config, &renderer)?;
+    if let Some(unread) = apply::unread_root(&config, &Accounts::system()) {
+        eprintln!("warning: {unread}\n  hint: {}", unread.hint());
+    }
     if args.check {
         let changes: Vec<_> = plan.files.iter().filter(|c| c.changes()).collect();
         if !changes.is_empty() {
@@ -103,6 +107,9 @@ pub(super) fn render(args: &RenderArgs) -> Result<u8, Error> {
             if *role == apply::Role::Managed || outcome.changed() {
                 print_stdout(&format!("{} {}\n", outcome.as_str(), path.display()));
             }
+        }
+        for (path, mode) in &applied.tightened {
+            eprintln!("warning: {}", apply::tightened_line(path, *mode));
         }
     }
     if !plan.clashes.is_empty() {
@@ -157,14 +164,17 @@ pub(super) fn render_one(
             print_stdout(&if args.reveal_secrets { single.contents } else { mask(&single.contents) });
             return Ok(0);
         };
-        let outcome = apply::write_single(file, &single.contents).map_err(|e| match e {
+        let written = apply::write_single(config, file, &single.contents).map_err(|e| match e {
             FileError::MissingDirectory { path } if args.output.is_some() => Error::Output {
                 hint: format!("create {} first, or give --output a path in an existing directory", path.display()),
                 source: FileError::MissingDirectory { path },
             },
             e => Error::File(e),
         })?;
-        report(outcome, file);
+        report(written.outcome, file);
+        if let Some(mode) = written.tightened {
+            eprintln!("warning: {}", apply::tightened_line(file, mode));
+        }
     }
     if !single.clashes.is_empty() {
         return Err(Error::Clash(single.clashes));
@@ -264,16 +274,17 @@ pub(super) fn doctor(args: &DoctorArgs) -> Result<u8, Error> {
     use watcher_metal::ops::doctor;
     let host = &watcher_metal::host::system::Host;
     // The charm's options (--config, or a hook's) say where the files are;
-    // without them, the files themselves: --watcher-conf, or on a Watcher
-    // machine what the services read.
+    // without them, the files themselves: --watcher-conf (and
+    // --drop-in-root), or on a Watcher machine what the services read.
     let charm = args.source.config.is_some() || (args.source.watcher_conf.is_none() && juju::in_hook_context());
     let report = if charm {
         let config = load_config(&args.source)?;
-        doctor::diagnose(Some(Ok(&config)), &config.watcher_conf_path, host)
+        doctor::diagnose(Some(Ok(&config)), &config.watcher_conf_path, &config.drop_in_root, host)
     } else {
         let given = args.source.watcher_conf.clone().unwrap_or_else(doctor::default_watcher_conf);
         let conf = std::path::absolute(&given).unwrap_or(given);
-        doctor::diagnose(None, &conf, host)
+        let root = source::drop_in_root_given(args.source.drop_in_root.as_deref());
+        doctor::diagnose(None, &conf, &root, host)
     };
     match args.format {
         Format::Text => print_stdout(&lines(&doctor::human_lines(&report))),
@@ -299,6 +310,8 @@ pub(super) fn dispatch() -> Result<u8, Error> {
         ca_dir: std::env::var_os("WATCHER_METAL_CA_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(watcher_metal::charm::DEFAULT_CA_DIR)),
+        application: juju::application_name(),
+        accounts: Accounts::system(),
     };
     watcher_metal::charm::run(&unit, &event)?;
     Ok(0)

@@ -31,7 +31,7 @@ const MAAS_URL: &str = "maas-url";
 const MAAS_API_KEY: &str = "maas-api-key";
 const MAAS_API_KEY_SECRET: &str = "maas-api-key-secret";
 const MAAS_TIMEOUT: &str = "maas-timeout";
-const MAAS_CA_CERT: &str = "maas-ca-cert";
+pub(crate) const MAAS_CA_CERT: &str = "maas-ca-cert";
 const IRONIC_API_VERSION: &str = "ironic-api-version";
 const IRONIC_ENDPOINT_TYPE: &str = "ironic-endpoint-type";
 const IRONIC_REGION_NAME: &str = "ironic-region-name";
@@ -39,9 +39,10 @@ pub(crate) const WATCHER_CONF_PATH: &str = "watcher-conf-path";
 const WATCHER_SERVICES: &str = "watcher-services";
 const WATCHER_CONF_MODE: &str = "watcher-conf-mode";
 const DROP_IN_NAME: &str = "drop-in-name";
+pub(crate) const DROP_IN_ROOT: &str = "drop-in-root";
 
 /// Every option the charm knows, in the order the docs list them.
-pub const KNOWN_OPTIONS: [&str; 12] = [
+pub const KNOWN_OPTIONS: [&str; 13] = [
     MAAS_URL,
     MAAS_API_KEY,
     MAAS_API_KEY_SECRET,
@@ -52,6 +53,7 @@ pub const KNOWN_OPTIONS: [&str; 12] = [
     IRONIC_REGION_NAME,
     WATCHER_CONF_PATH,
     WATCHER_CONF_MODE,
+    DROP_IN_ROOT,
     DROP_IN_NAME,
     WATCHER_SERVICES,
 ];
@@ -66,6 +68,9 @@ const DEFAULT_IRONIC_API_VERSION: &str = crate::clients::openstack::ironic::DEFA
 const DEFAULT_IRONIC_ENDPOINT_TYPE: &str = crate::clients::openstack::ironic::DEFAULT_ENDPOINT_TYPE;
 /// `watcher-conf-path`'s default: where the Watcher packages install it.
 pub const DEFAULT_WATCHER_CONF_PATH: &str = "/etc/watcher/watcher.conf";
+/// `drop-in-root`'s default: oslo.config reads `/etc/<program>.conf.d`
+/// whatever the services' HOME.
+pub const DEFAULT_DROP_IN_ROOT: &str = "/etc";
 /// The drop-in's name: it sorts after the usual `00-`..`49-` site files.
 const DEFAULT_DROP_IN_NAME: &str = "50-watcher-metal.conf";
 /// The services that read `[maas_client]` / `[ironic_client]`.
@@ -80,9 +85,9 @@ const IRONIC_ENDPOINT_TYPES: [&str; 6] = ["public", "internal", "admin", "public
 /// Where the managed sections are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ConfMode {
-    /// One drop-in per program, in `<program>.conf.d/` beside watcher.conf's
-    /// directory, which Watcher's services read by themselves; watcher.conf
-    /// is left to its owner.
+    /// One drop-in per program, in `<drop-in-root>/<program>.conf.d/`,
+    /// which Watcher's services read by themselves; watcher.conf is left to
+    /// its owner.
     #[default]
     DropIn,
     /// Merged into watcher.conf itself.
@@ -178,6 +183,7 @@ pub(crate) struct CharmOptions {
     ironic: IronicSettings,
     pub(crate) watcher_conf_path: PathBuf,
     pub(crate) mode: ConfMode,
+    pub(crate) drop_in_root: PathBuf,
     pub(crate) drop_in_name: String,
     pub(crate) services: Vec<String>,
 }
@@ -198,12 +204,14 @@ pub struct CharmConfig {
     /// How to reach MAAS; `None` when `maas-url` is unset.
     pub maas: Option<MaasSettings>,
     pub(crate) ironic: IronicSettings,
-    /// The watcher.conf the services read (`watcher-conf-path`); the
-    /// drop-ins' directories are found from it.
+    /// The watcher.conf the services read (`watcher-conf-path`).
     pub watcher_conf_path: PathBuf,
     /// Drop-in or merge.
     pub mode: ConfMode,
-    /// The drop-in's file name inside each program's `/etc/<program>.conf.d/`.
+    /// The directory holding each program's `<program>.conf.d/`
+    /// (`drop-in-root`): `/etc`, or the services' HOME.
+    pub drop_in_root: PathBuf,
+    /// The drop-in's file name inside each program's `<program>.conf.d/`.
     drop_in_name: String,
     /// systemd units restarted when the managed settings change.
     pub(crate) services: Vec<String>,
@@ -223,9 +231,20 @@ impl CharmConfig {
     }
 
     /// The drop-in of each program:
-    /// `<parent of watcher.conf's dir>/<program>.conf.d/<drop-in-name>`.
+    /// `<drop-in-root>/<program>.conf.d/<drop-in-name>`.
     pub(crate) fn drop_in_paths(&self) -> Vec<PathBuf> {
-        drop_in_paths_of(&self.watcher_conf_path, &self.services, &self.drop_in_name)
+        drop_in_paths_of(&self.drop_in_root, &self.services, &self.drop_in_name)
+    }
+
+    /// Where an earlier version put each program's drop-in, from
+    /// watcher-conf-path (`<parent of its directory>/<program>.conf.d/`),
+    /// when that is not where they go now.
+    pub(crate) fn derived_drop_in_paths(&self) -> Vec<PathBuf> {
+        let derived = crate::watcher::effective::derived_drop_in_root(&self.watcher_conf_path);
+        if derived == self.drop_in_root {
+            return Vec::new();
+        }
+        drop_in_paths_of(&derived, &self.services, &self.drop_in_name)
     }
 
     /// Where an earlier version wrote the drop-in (`watcher.conf.d/`, which
@@ -267,11 +286,11 @@ fn programs_of(services: &[String]) -> Vec<&str> {
     }
 }
 
-/// Each program's drop-in for a watcher.conf at `conf`.
-pub(crate) fn drop_in_paths_of(conf: &Path, services: &[String], name: &str) -> Vec<PathBuf> {
+/// Each program's drop-in under `root`.
+pub(crate) fn drop_in_paths_of(root: &Path, services: &[String], name: &str) -> Vec<PathBuf> {
     programs_of(services)
         .into_iter()
-        .map(|p| crate::watcher::effective::program_drop_in_dir(conf, p).join(name))
+        .map(|p| crate::watcher::effective::program_drop_in_dir(root, p).join(name))
         .collect()
 }
 
@@ -381,6 +400,50 @@ mod tests {
         assert_eq!(config.backend(), Backend::Ironic);
         assert_eq!(config.ironic, IronicSettings::default());
         assert_eq!(config.watcher_conf_path, PathBuf::from(DEFAULT_WATCHER_CONF_PATH));
+        assert_eq!(config.drop_in_root, PathBuf::from(DEFAULT_DROP_IN_ROOT));
+        assert_eq!(
+            config.drop_in_paths(),
+            [
+                PathBuf::from("/etc/watcher-decision-engine.conf.d/50-watcher-metal.conf"),
+                PathBuf::from("/etc/watcher-applier.conf.d/50-watcher-metal.conf")
+            ]
+        );
+    }
+
+    #[test]
+    fn the_drop_in_root_is_its_own_option_not_watcher_confs_grandparent() {
+        let (config, _) = load(
+            &entries(json!({"watcher-conf-path": "/srv/watcher/etc/watcher.conf", "drop-in-root": "/var/lib/watcher",
+                "watcher-services": "watcher-applier.service"})),
+            &NoSecrets,
+        )
+        .unwrap();
+        assert_eq!(
+            config.drop_in_paths(),
+            [PathBuf::from("/var/lib/watcher/watcher-applier.conf.d/50-watcher-metal.conf")]
+        );
+        assert_eq!(
+            config.derived_drop_in_paths(),
+            [PathBuf::from("/srv/watcher/watcher-applier.conf.d/50-watcher-metal.conf")],
+            "where an earlier version wrote them"
+        );
+        for bad in ["etc", "", "/etc\n"] {
+            let entries = entries(json!({ "drop-in-root": bad }));
+            match (bad, load(&entries, &NoSecrets)) {
+                ("", Ok((config, _))) => assert_eq!(config.drop_in_root, PathBuf::from("/etc"), "unset: the default"),
+                (_, Err(ConfigError::Invalid(p))) => {
+                    assert_eq!(
+                        p[0].to_string(),
+                        format!("drop-in-root: `{}` is not an absolute path", bad.replace('\n', "?"))
+                    );
+                    assert_eq!(
+                        p[0].hint,
+                        "use /etc (the default), or the home directory of the user Watcher's services run as"
+                    );
+                }
+                (_, other) => panic!("{bad:?}: {other:?}"),
+            }
+        }
     }
 
     #[test]
@@ -832,7 +895,7 @@ mod tests {
             },
             crate::watcher::effective::ConfFile { path: conf.into(), text },
         ]);
-        let (config, warnings) = load_effective(&layout, conf, None).unwrap();
+        let (config, warnings) = load_effective(&layout, conf, Path::new("/etc"), None).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
         let maas = config.maas.unwrap();
         assert_eq!(maas.timeout, 30);
@@ -856,7 +919,7 @@ mod tests {
     fn watcher_conf_problems_are_named_as_in_watcher_conf() {
         let conf = Path::new("/etc/watcher/watcher.conf");
         let drop_in = "/etc/watcher-decision-engine.conf.d/50-x.conf";
-        let problems = |files: &[(&str, &str)]| match load_effective(&layout_of(files), conf, None) {
+        let problems = |files: &[(&str, &str)]| match load_effective(&layout_of(files), conf, Path::new("/etc"), None) {
             Err(ConfigError::Invalid(problems)) => problems,
             other => panic!("{other:?}"),
         };
@@ -901,7 +964,7 @@ mod tests {
             "/etc/watcher/watcher.conf",
             &format!("[maas_client]\nurl =\napi_key = {KEY}\ntimeout = soon\n"),
         )]);
-        let (config, warnings) = load_effective(&layout, conf, None).unwrap();
+        let (config, warnings) = load_effective(&layout, conf, Path::new("/etc"), None).unwrap();
         assert_eq!(config.backend(), Backend::Ironic);
         assert_eq!(warnings.len(), 1);
         assert_eq!(
@@ -914,7 +977,7 @@ mod tests {
     fn watcher_conf_path_keeps_its_bytes() {
         use std::os::unix::ffi::OsStrExt;
         let conf = Path::new(std::ffi::OsStr::from_bytes(b"/srv/\xff/watcher.conf"));
-        let (config, _) = load_effective(&layout_of(&[]), conf, None).unwrap();
+        let (config, _) = load_effective(&layout_of(&[]), conf, Path::new("/etc"), None).unwrap();
         assert_eq!(config.watcher_conf_path, conf);
     }
 

@@ -165,12 +165,14 @@ fn read_watcher_conf(layout: &crate::watcher::effective::Layout) -> Read {
 /// As in Watcher, MAAS is used only when `[maas_client] url` is set and not
 /// empty: otherwise its `api_key` and `timeout` are not read (a key there
 /// is a warning), and Watcher uses Ironic. watcher-conf-path is `conf`
-/// itself, whatever bytes its name holds. `like`, the charm's options when
+/// itself, whatever bytes its name holds, and its drop-ins are under
+/// `drop_in_root`. `like`, the charm's options when
 /// known, gives what the files do not say: the services, the mode, the
 /// drop-in's name and the CA (which goes to the system's store).
 pub(crate) fn load_effective(
     layout: &crate::watcher::effective::Layout,
     conf: &Path,
+    drop_in_root: &Path,
     like: Option<&CharmConfig>,
 ) -> Result<(CharmConfig, Vec<Warning>), ConfigError> {
     let Read { entries, names, mut warnings } = read_watcher_conf(layout);
@@ -184,6 +186,7 @@ pub(crate) fn load_effective(
     let (mut config, resolved) = options.resolve(&NoSecrets).map_err(in_file_terms)?;
     warnings.extend(more.into_iter().chain(resolved).map(|w| Warning(watcher_conf_words(&w.0))));
     config.watcher_conf_path = conf.to_owned();
+    config.drop_in_root = drop_in_root.to_owned();
     if let Some(like) = like {
         config.services.clone_from(&like.services);
         config.mode = like.mode;

@@ -23,20 +23,45 @@ const IRONIC_TEMPLATE: &str = "ironic_client.conf.j2";
 pub(crate) const MAAS_SECTION: &str = "maas_client";
 pub(crate) const IRONIC_SECTION: &str = "ironic_client";
 
-/// The first lines of the drop-in file.
-const DROP_IN_HEADER: &str = "# Written by watcher-metal from the charm config; local edits are replaced.\n\
-# Watcher reads this directory's *.conf files in sorted order, then watcher.conf:\n\
+/// The lines of the drop-in's header after the first.
+const DROP_IN_HEADER_REST: &str = "# Watcher reads this directory's *.conf files in sorted order, then watcher.conf:\n\
 # a later file wins, so watcher.conf must not set these options.\n";
 
-/// The first words of [`DROP_IN_HEADER`]: a file carrying them is a
+/// The first words of the drop-in's header: a file carrying them is a
 /// drop-in watcher-metal wrote, which it may replace or remove.
 const DROP_IN_MARKER: &str = "# Written by watcher-metal";
+
+/// What follows the marker when a charm's unit wrote the file: the name of
+/// its Juju application, so that two applications of the charm on one
+/// machine each know their own files.
+const APPLICATION_TAG: &str = " for application ";
+
+/// The first line of a file watcher-metal writes: its marker, and the Juju
+/// application whose unit wrote it (`None`: the CLI). `what` says where the
+/// content comes from.
+pub(crate) fn marker_line(application: Option<&str>, what: &str) -> String {
+    match application {
+        Some(app) => format!("{DROP_IN_MARKER}{APPLICATION_TAG}{app} {what}"),
+        None => format!("{DROP_IN_MARKER} {what}"),
+    }
+}
+
+/// Whether `text` carries watcher-metal's marker, and for which application:
+/// `None` when it does not (the site's file: never replaced or removed),
+/// `Some(None)` when it names no application (the CLI, or a version before
+/// the marker named one), `Some(Some(app))` when a unit of `app` wrote it.
+pub(crate) fn marked_by(text: &str) -> Option<Option<&str>> {
+    text.lines().find_map(|line| {
+        let rest = line.trim_start_matches('\u{feff}').trim_start().strip_prefix(DROP_IN_MARKER)?;
+        Some(rest.strip_prefix(APPLICATION_TAG).and_then(|r| r.split_whitespace().next()))
+    })
+}
 
 /// Whether `text` is a drop-in watcher-metal wrote: one of its lines starts
 /// with the header's marker. Any other file is the site's, never replaced
 /// or removed.
 pub(crate) fn is_our_drop_in(text: &str) -> bool {
-    text.lines().any(|line| line.trim_start_matches('\u{feff}').trim_start().starts_with(DROP_IN_MARKER))
+    marked_by(text).is_some()
 }
 
 /// The templates built into the binary.
@@ -313,11 +338,13 @@ impl Renderer {
         Ok(ManagedRender { maas, ironic })
     }
 
-    /// The drop-in file: a header, then `[maas_client]` (when MAAS is
-    /// configured) and `[ironic_client]`.
-    pub(crate) fn drop_in(&self, config: &CharmConfig) -> Result<String, RenderError> {
+    /// The drop-in file: a header (naming the Juju application whose unit
+    /// writes it, if any), then `[maas_client]` (when MAAS is configured)
+    /// and `[ironic_client]`.
+    pub(crate) fn drop_in(&self, config: &CharmConfig, application: Option<&str>) -> Result<String, RenderError> {
         let managed = self.managed_sections(config)?;
-        let mut out = String::from(DROP_IN_HEADER);
+        let mut out = marker_line(application, "from the charm config; local edits are replaced.\n");
+        out.push_str(DROP_IN_HEADER_REST);
         for body in managed.maas.iter().chain([&managed.ironic]) {
             out.push('\n');
             out.push_str(body);
@@ -400,7 +427,15 @@ mod tests {
 
     #[test]
     fn our_drop_ins_are_known_by_their_header() {
-        assert!(is_our_drop_in(DROP_IN_HEADER));
+        let cli = marker_line(None, "from the charm config; local edits are replaced.\n");
+        assert_eq!(cli, "# Written by watcher-metal from the charm config; local edits are replaced.\n");
+        assert_eq!(marked_by(&cli), Some(None));
+        let unit = marker_line(Some("watcher-maas-b"), "from the charm config; local edits are replaced.\n");
+        assert_eq!(
+            unit,
+            "# Written by watcher-metal for application watcher-maas-b from the charm config; local edits are replaced.\n"
+        );
+        assert_eq!(marked_by(&format!("{unit}{DROP_IN_HEADER_REST}")), Some(Some("watcher-maas-b")));
         assert!(is_our_drop_in("\u{feff}# Written by watcher-metal from the charm config\r\n[maas_client]\r\n"));
         assert!(is_our_drop_in("# a note\n# Written by watcher-metal\n"));
         for site in [

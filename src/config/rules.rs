@@ -325,11 +325,19 @@ impl CharmOptions {
                 c.problem(
                     WATCHER_CONF_MODE,
                     format!("`{}` is not a mode", printable(other)),
-                    "use drop-in (a file in /etc/<program>.conf.d/ for each Watcher program, the default) or merge (into watcher.conf)",
+                    "use drop-in (a file in <drop-in-root>/<program>.conf.d/ for each Watcher program, the default) or merge (into watcher.conf)",
                 );
                 ConfMode::DropIn
             }
         };
+        let drop_in_root = c.string(get(DROP_IN_ROOT), DROP_IN_ROOT).unwrap_or_else(|| DEFAULT_DROP_IN_ROOT.to_owned());
+        if !Path::new(&drop_in_root).is_absolute() || drop_in_root.chars().any(char::is_control) {
+            c.problem(
+                DROP_IN_ROOT,
+                format!("`{}` is not an absolute path", printable(&drop_in_root)),
+                "use /etc (the default), or the home directory of the user Watcher's services run as",
+            );
+        }
         let drop_in_name = c.string(get(DROP_IN_NAME), DROP_IN_NAME).unwrap_or_else(|| DEFAULT_DROP_IN_NAME.to_owned());
         if !is_drop_in_name(&drop_in_name) {
             c.problem(
@@ -362,6 +370,7 @@ impl CharmOptions {
                 ironic: IronicSettings { api_version, endpoint_type, region_name },
                 watcher_conf_path: PathBuf::from(watcher_conf_path),
                 mode,
+                drop_in_root: PathBuf::from(drop_in_root),
                 drop_in_name,
                 services,
             },
@@ -401,6 +410,7 @@ impl CharmOptions {
             ironic: self.ironic,
             watcher_conf_path: self.watcher_conf_path,
             mode: self.mode,
+            drop_in_root: self.drop_in_root,
             drop_in_name: self.drop_in_name,
             services: self.services,
         };

@@ -3,19 +3,55 @@
 //!
 //! A write takes a lock beside the file (so two hooks serialise), creates a
 //! temporary file in the same directory with mode 0600 before any byte is
-//! written, writes and fsyncs it, gives it mode 0640 and the old file's owner
-//! and group, renames it over the target and fsyncs the directory. Any
-//! failure before the rename leaves the old file byte-for-byte intact and
-//! removes the temporary file. Temporary files left by a killed run are
-//! removed by the next run.
+//! written, writes and fsyncs it, gives it its owner, group and mode,
+//! renames it over the target and fsyncs the directory. Any failure before
+//! the rename leaves the old file byte-for-byte intact and removes the
+//! temporary file. Temporary files left by a killed run are removed by the
+//! next run.
+//!
+//! A file that exists keeps its owner, group and mode, except that a file
+//! holding a secret never stays readable (or writable) by others: those
+//! bits are taken away, and the write says so ([`Written::tightened`]). A
+//! new file gets the mode and group its `NewFile` says (0640, the
+//! services' group); its owner is the writer (root, in a hook).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// The mode of every file this tool writes.
-const FILE_MODE: u32 = 0o640;
+/// The mode of a configuration file this tool creates: the owner writes,
+/// the group (Watcher's services) reads, others nothing.
+pub(crate) const FILE_MODE: u32 = 0o640;
+
+/// The permission bits of "others".
+const OTHERS: u32 = 0o007;
+
+/// How a file that does not exist yet is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NewFile {
+    /// Its mode.
+    pub(crate) mode: u32,
+    /// Its group (`None`: the writer's).
+    pub(crate) group: Option<u32>,
+}
+
+impl NewFile {
+    /// A configuration file: 0640, in `group` when given.
+    pub(crate) fn config(group: Option<u32>) -> NewFile {
+        NewFile { mode: FILE_MODE, group }
+    }
+}
+
+/// What a write did, with the mode a file holding a secret lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// Created, updated or unchanged.
+    pub outcome: WriteOutcome,
+    /// The file existed, readable by others, and now holds a secret: its
+    /// mode was this and is now without the others' bits.
+    pub tightened: Option<u32>,
+}
 
 /// What a write did to the target file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,36 +217,39 @@ fn file_name(path: &Path) -> String {
 }
 
 /// Writes `contents` to `path` atomically unless it already holds exactly
-/// that. See the module documentation for the steps.
-pub(crate) fn write_if_changed(path: &Path, contents: &str) -> Result<WriteOutcome, FileError> {
-    write_if_changed_with_mode(path, contents, FILE_MODE)
+/// that (see the module documentation for the steps). A new file is made
+/// as `new` says; an existing one keeps its owner, group and mode, except
+/// that when `private` (the contents hold a secret) its bits for others are
+/// taken away, even when its contents do not change.
+pub(crate) fn write_kept(path: &Path, contents: &str, new: NewFile, private: bool) -> Result<Written, FileError> {
+    write_file(path, contents, Mode::Kept { new, private })
 }
 
-/// [`write_if_changed`] with another final mode (a public certificate is
-/// 0644, say).
+/// Writes `path` with `mode`, new or not (a public certificate is 0644, the
+/// charm's own state 0600); an existing file keeps its owner and group.
 pub(crate) fn write_if_changed_with_mode(path: &Path, contents: &str, mode: u32) -> Result<WriteOutcome, FileError> {
-    write_file(path, contents, mode, None)
+    write_file(path, contents, Mode::Forced(mode)).map(|w| w.outcome)
 }
 
-/// [`write_if_changed`] for a file that, when it is new, gets `owner`
-/// (uid, gid) instead of the writer's; an existing file keeps its own.
-pub(crate) fn write_if_changed_owned(
-    path: &Path,
-    contents: &str,
-    owner: Option<(u32, u32)>,
-) -> Result<WriteOutcome, FileError> {
-    write_file(path, contents, FILE_MODE, owner)
+/// Which mode a write gives the file.
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    /// This mode, whether the file is new or not.
+    Forced(u32),
+    /// A new file as `new` says; an existing one keeps its own, without the
+    /// others' bits when `private`.
+    Kept { new: NewFile, private: bool },
 }
 
-/// The owner and group of `path`, if it exists.
-pub(crate) fn owner_of(path: &Path) -> Option<(u32, u32)> {
-    fs::metadata(path).ok().map(|m| (m.uid(), m.gid()))
+/// The group of `path`, if it exists.
+pub(crate) fn group_of(path: &Path) -> Option<u32> {
+    fs::metadata(path).ok().map(|m| m.gid())
 }
 
 /// Creates `dir` (one level: its parent must exist) with `mode` and
-/// `owner` unless it exists. Returns whether it was created. A link, or
-/// anything that is not a directory, is refused.
-pub(crate) fn ensure_dir(dir: &Path, mode: u32, owner: Option<(u32, u32)>) -> Result<bool, FileError> {
+/// `group` (the writer's when `None`) unless it exists. Returns whether it
+/// was created. A link, or anything that is not a directory, is refused.
+pub(crate) fn ensure_dir(dir: &Path, mode: u32, group: Option<u32>) -> Result<bool, FileError> {
     match fs::symlink_metadata(dir) {
         Ok(meta) if meta.is_dir() => return Ok(false),
         Ok(meta) if meta.file_type().is_symlink() => return Err(FileError::Symlink { path: dir.to_owned() }),
@@ -229,9 +268,9 @@ pub(crate) fn ensure_dir(dir: &Path, mode: u32, owner: Option<(u32, u32)>) -> Re
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => return Ok(false),
         Err(e) => return Err(error("creating the directory")(e)),
     }
-    // Owner first, then the mode that lets the group in.
-    if let Some((uid, gid)) = owner {
-        std::os::unix::fs::chown(dir, Some(uid), Some(gid)).map_err(error("setting the directory's owner"))?;
+    // The group first, then the mode that lets it in.
+    if let Some(gid) = group {
+        std::os::unix::fs::chown(dir, None, Some(gid)).map_err(error("setting the directory's group"))?;
     }
     fs::set_permissions(dir, fs::Permissions::from_mode(mode)).map_err(error("setting the directory's mode"))?;
     if let Ok(d) = File::open(parent) {
@@ -240,12 +279,7 @@ pub(crate) fn ensure_dir(dir: &Path, mode: u32, owner: Option<(u32, u32)>) -> Re
     Ok(true)
 }
 
-fn write_file(
-    path: &Path,
-    contents: &str,
-    mode: u32,
-    new_owner: Option<(u32, u32)>,
-) -> Result<WriteOutcome, FileError> {
+fn write_file(path: &Path, contents: &str, mode: Mode) -> Result<Written, FileError> {
     let dir = parent_dir(path);
     match fs::metadata(dir) {
         Ok(meta) if meta.is_dir() => {}
@@ -279,23 +313,42 @@ fn write_file(
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(FileError::Read { path: path.to_owned(), source: e }),
     };
+    // The final mode, and the mode it replaces when that takes bits away.
+    let (final_mode, tightened) = match (mode, &existing_meta) {
+        (Mode::Forced(mode), _) => (mode, None),
+        (Mode::Kept { new, .. }, None) => (new.mode, None),
+        (Mode::Kept { private, .. }, Some(meta)) => {
+            let old = meta.permissions().mode() & 0o7777;
+            if private && old & OTHERS != 0 {
+                (old & !OTHERS, Some(old))
+            } else {
+                (old, None)
+            }
+        }
+    };
     if existing_meta.is_some() {
         let current = fs::read(path).map_err(|e| FileError::Read { path: path.to_owned(), source: e })?;
         if current == contents.as_bytes() {
-            return Ok(WriteOutcome::Unchanged);
+            if tightened.is_some() {
+                fs::set_permissions(path, fs::Permissions::from_mode(final_mode))
+                    .map_err(write_error("setting the file's mode"))?;
+            }
+            return Ok(Written { outcome: WriteOutcome::Unchanged, tightened });
         }
     }
 
     let mut temp = create_temp(dir, &name).map_err(write_error("creating a temporary file"))?;
     temp.as_file_mut().write_all(contents.as_bytes()).map_err(write_error("writing"))?;
     let file = temp.as_file();
-    if let Some(meta) = &existing_meta {
-        std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid()))
-            .map_err(write_error("keeping the owner and group"))?;
-    } else if let Some((uid, gid)) = new_owner {
-        std::os::unix::fs::fchown(file, Some(uid), Some(gid)).map_err(write_error("setting the owner and group"))?;
+    match (&existing_meta, mode) {
+        (Some(meta), _) => std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid()))
+            .map_err(write_error("keeping the owner and group"))?,
+        (None, Mode::Kept { new: NewFile { group: Some(gid), .. }, .. }) => {
+            std::os::unix::fs::fchown(file, None, Some(gid)).map_err(write_error("setting the group"))?;
+        }
+        (None, _) => {}
     }
-    file.set_permissions(fs::Permissions::from_mode(mode)).map_err(write_error("setting the file's mode"))?;
+    file.set_permissions(fs::Permissions::from_mode(final_mode)).map_err(write_error("setting the file's mode"))?;
     file.sync_all().map_err(write_error("syncing"))?;
     temp.persist(path).map_err(|e| FileError::Write {
         path: path.to_owned(),
@@ -307,7 +360,8 @@ fn write_file(
         let _ = d.sync_all();
     }
     drop(lock);
-    Ok(if existing_meta.is_some() { WriteOutcome::Updated } else { WriteOutcome::Created })
+    let outcome = if existing_meta.is_some() { WriteOutcome::Updated } else { WriteOutcome::Created };
+    Ok(Written { outcome, tightened })
 }
 
 /// A new temporary file beside the target, created with mode 0600 (so no
@@ -368,6 +422,10 @@ fn remove_stale_temp_files(dir: &Path, name: &str) {
 mod tests {
     use super::*;
 
+    fn write_if_changed(path: &Path, contents: &str) -> Result<WriteOutcome, FileError> {
+        write_kept(path, contents, NewFile::config(None), false).map(|w| w.outcome)
+    }
+
     #[test]
     fn creates_updates_and_leaves_unchanged() {
         let dir = tempfile::tempdir().unwrap();
@@ -380,6 +438,87 @@ mod tests {
         let names: Vec<String> =
             fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+    }
+
+    /// A group the test may give a file: 4242 as root, else its own.
+    fn some_group(dir: &Path) -> u32 {
+        let probe = dir.join("probe");
+        fs::write(&probe, "").unwrap();
+        let meta = fs::metadata(&probe).unwrap();
+        fs::remove_file(probe).unwrap();
+        if meta.uid() == 0 {
+            4242
+        } else {
+            meta.gid()
+        }
+    }
+
+    fn mode_of(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn a_new_file_gets_its_mode_and_group_an_existing_one_keeps_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let gid = some_group(dir.path());
+        let path = dir.path().join("50-watcher-metal.conf");
+        let new = NewFile::config(Some(gid));
+        let written = write_kept(&path, "a\n", new, true).unwrap();
+        assert_eq!(written, Written { outcome: WriteOutcome::Created, tightened: None });
+        assert_eq!((mode_of(&path), fs::metadata(&path).unwrap().gid()), (0o640, gid));
+        // The site made it 0600: a rewrite keeps that, and the group.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let written = write_kept(&path, "b\n", NewFile::config(None), true).unwrap();
+        assert_eq!(written, Written { outcome: WriteOutcome::Updated, tightened: None });
+        assert_eq!((mode_of(&path), fs::metadata(&path).unwrap().gid()), (0o600, gid));
+        // Without a secret, a file others may read stays so.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(write_kept(&path, "c\n", new, false).unwrap().tightened, None);
+        assert_eq!(mode_of(&path), 0o644);
+        assert_eq!(write_if_changed(&path, "d\n").unwrap(), WriteOutcome::Updated);
+        assert_eq!(mode_of(&path), 0o644, "a rewrite does not force 0640");
+    }
+
+    #[test]
+    fn a_file_holding_a_secret_is_never_left_readable_by_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("watcher.conf");
+        fs::write(&path, "[DEFAULT]\n").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o664)).unwrap();
+        let written = write_kept(&path, "[maas_client]\napi_key = k\n", NewFile::config(None), true).unwrap();
+        assert_eq!(written, Written { outcome: WriteOutcome::Updated, tightened: Some(0o664) });
+        assert_eq!(mode_of(&path), 0o660, "the owner's and the group's bits stay");
+        // Opened up again by hand with the same content: tightened again.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let written = write_kept(&path, "[maas_client]\napi_key = k\n", NewFile::config(None), true).unwrap();
+        assert_eq!(written, Written { outcome: WriteOutcome::Unchanged, tightened: Some(0o644) });
+        assert_eq!(mode_of(&path), 0o640);
+        assert_eq!(
+            write_kept(&path, "[maas_client]\napi_key = k\n", NewFile::config(None), true).unwrap().tightened,
+            None
+        );
+    }
+
+    #[test]
+    fn a_forced_mode_applies_to_new_and_existing_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.crt");
+        write_if_changed_with_mode(&path, "a\n", 0o644).unwrap();
+        assert_eq!(mode_of(&path), 0o644);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        write_if_changed_with_mode(&path, "b\n", 0o644).unwrap();
+        assert_eq!(mode_of(&path), 0o644);
+    }
+
+    #[test]
+    fn a_new_directory_gets_its_mode_and_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let gid = some_group(dir.path());
+        let sub = dir.path().join("watcher-applier.conf.d");
+        assert!(ensure_dir(&sub, 0o750, Some(gid)).unwrap());
+        let meta = fs::metadata(&sub).unwrap();
+        assert_eq!((meta.permissions().mode() & 0o7777, meta.gid()), (0o750, gid));
+        assert!(!ensure_dir(&sub, 0o750, Some(gid)).unwrap());
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub fn in_hook_context() -> bool {
 
 /// The application's name in a hook or action: `JUJU_UNIT_NAME`
 /// (`watcher-maas/0`) without the unit number.
-pub(crate) fn application_name() -> Option<String> {
+pub fn application_name() -> Option<String> {
     let unit = std::env::var("JUJU_UNIT_NAME").ok()?;
     let (app, _) = unit.split_once('/')?;
     (!app.is_empty()).then(|| app.to_owned())

@@ -1,6 +1,7 @@
 //! The unit the binary runs on: Juju's hook tools, the system's programs,
-//! and files written atomically.
+//! Watcher's user and group, and files written atomically.
 
+pub mod accounts;
 pub mod atomic_file;
 pub mod juju;
 pub mod system;

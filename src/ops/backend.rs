@@ -44,7 +44,7 @@ fn keystone_auth(layout: &Layout) -> Result<KeystoneAuth, KeystoneError> {
 fn credentials_layout(config: &CharmConfig) -> Result<Layout, KeystoneError> {
     let path: &Path = &config.watcher_conf_path;
     let config_error = |message: String| KeystoneError::Config { message };
-    let layout = Layout::read(path, config.main_program())
+    let layout = Layout::read(path, &config.drop_in_root, config.main_program())
         .map_err(|e| config_error(format!("cannot read the Keystone credentials: {e}")))?;
     if !layout.has_watcher_conf() {
         return Err(no_watcher_conf(path));
@@ -95,7 +95,7 @@ pub(crate) fn nova_client_for(layout: &Layout, options: NovaOptions) -> Result<N
 /// pairs nodes and runs saving_energy) reads it.
 pub(crate) fn nova_client(config: &CharmConfig) -> Result<NovaClient, Error> {
     let path = &config.watcher_conf_path;
-    let layout = Layout::read(path, crate::config::DEFAULT_PROGRAM)?;
+    let layout = Layout::read(path, &config.drop_in_root, crate::config::DEFAULT_PROGRAM)?;
     if !layout.has_watcher_conf() {
         return Err(Error::Nova(OpenStackError::keystone(Service::Nova, no_watcher_conf(path))));
     }

@@ -20,12 +20,14 @@ use std::time::Duration;
 
 use crate::config::render::{Renderer, IRONIC_SECTION, MAAS_SECTION};
 use crate::config::{CharmConfig, ConfMode, ConfigError, Warning};
+use crate::host::accounts::Accounts;
 use crate::host::atomic_file::{self, FileError};
 use crate::host::juju::{HookTools, LogLevel, Status};
 use crate::host::system::{self, AptFailure, ServiceState, System};
 use crate::ops::apply::{self, Plan, Role};
 use crate::ops::clock::Clock;
 use crate::ops::doctor::{self, Depth, Verdict};
+use crate::ops::record::Record;
 use crate::ops::source::{self, Source};
 use crate::ops::unit::{self, Libmaas, Packages, StateFiles};
 use crate::ops::Error;
@@ -46,12 +48,24 @@ pub struct Unit<'a> {
     pub charm_dir: Option<PathBuf>,
     /// The system's directory of extra CA certificates ([`unit::DEFAULT_CA_DIR`]).
     pub ca_dir: PathBuf,
+    /// The Juju application of the unit (from `JUJU_UNIT_NAME`): its files
+    /// carry its name, so that two applications of the charm on one machine
+    /// never touch each other's.
+    pub application: Option<String>,
+    /// Watcher's user and group as the machine names them: the group new
+    /// files get, the HOME whose drop-ins oslo.config reads.
+    pub accounts: Accounts,
 }
 
 impl Unit<'_> {
-    /// The unit's state files (restart owed, waiting since).
+    /// The unit's state files (restart owed, waiting since, the record).
     pub(crate) fn state_files(&self, conf: &Path) -> StateFiles {
         StateFiles::new(self.charm_dir.as_deref(), conf)
+    }
+
+    /// The record of what the unit wrote.
+    pub(crate) fn record(&self, state: &StateFiles) -> Result<Record, Error> {
+        Ok(Record::load(&state.record_path(), self.application.as_deref())?)
     }
 
     fn templates_dir(&self) -> Option<PathBuf> {
@@ -156,6 +170,22 @@ fn blocked_file_problem(e: &FileError) -> bool {
     )
 }
 
+/// `blocked` for a file at one of our paths that is not ours, the fix first.
+fn blocked_not_ours(notes: &mut Notes<'_>, e: &apply::NotOurs) -> Result<Target, Error> {
+    let message = match e {
+        apply::NotOurs::ForeignDropIn { path } | apply::NotOurs::Output { path } => {
+            fix_first(&format!("rename or remove {}", path.display()), "it is not a drop-in of ours")
+        }
+        apply::NotOurs::OtherApplication { path, application } => {
+            fix_first("set another drop-in-name", &format!("{application} wrote {}", path.display()))
+        }
+        apply::NotOurs::ForeignCaCert { path } => {
+            fix_first(&format!("rename or remove {}", path.display()), "it is not a CA certificate of ours")
+        }
+    };
+    blocked_because(notes, message, &format!("{e}; {}", e.hint()))
+}
+
 /// `blocked` for a file the operator must fix, the fix first.
 fn blocked_file(notes: &mut Notes<'_>, e: &FileError) -> Result<Target, Error> {
     blocked_because(notes, fix_first(&e.hint(), &e.to_string()), &format!("{e}; {}", e.hint()))
@@ -163,18 +193,18 @@ fn blocked_file(notes: &mut Notes<'_>, e: &FileError) -> Result<Target, Error> {
 
 /// The application's name, for commands the operator runs (`juju
 /// grant-secret SECRET APP`).
-fn application_name() -> String {
-    crate::host::juju::application_name().unwrap_or_else(|| "APP".to_owned())
+fn application_name<'u>(unit: &'u Unit<'_>) -> &'u str {
+    unit.application.as_deref().unwrap_or("APP")
 }
 
 /// What to say of a secret that cannot be read, the fix first.
-fn secret_status(e: &ConfigError) -> String {
+fn secret_status(unit: &Unit<'_>, e: &ConfigError) -> String {
     match e {
         ConfigError::Secret { uri, message, .. } if message.starts_with("it has no ") => {
             fix_first(&format!("run juju update-secret {uri} api-key=KEY"), "the secret has no api-key")
         }
         ConfigError::Secret { uri, .. } => fix_first(
-            &format!("run juju grant-secret {uri} {}", application_name()),
+            &format!("run juju grant-secret {uri} {}", application_name(unit)),
             "this unit cannot read maas-api-key-secret",
         ),
         other => other.to_string(),
@@ -184,7 +214,8 @@ fn secret_status(e: &ConfigError) -> String {
 /// Reads and resolves the config, or says why the unit is blocked. The key
 /// is read with `secret-get --refresh` every time, so a new revision of the
 /// secret, or another secret, is never missed.
-pub fn read_config(tools: &dyn HookTools, notes: &mut Notes<'_>) -> Result<Result<CharmConfig, String>, Error> {
+pub fn read_config(unit: &Unit<'_>, notes: &mut Notes<'_>) -> Result<Result<CharmConfig, String>, Error> {
+    let tools = unit.tools;
     match source::load(Source::Hook { tools, refresh: true }) {
         Ok((config, warnings)) => {
             log_warnings(notes, &warnings)?;
@@ -203,7 +234,7 @@ pub fn read_config(tools: &dyn HookTools, notes: &mut Notes<'_>) -> Result<Resul
         }
         Err(Error::Config(e @ ConfigError::Secret { .. })) => {
             log(notes, LogLevel::Warning, format!("{e} ({})", e.hint()))?;
-            Ok(Err(secret_status(&e)))
+            Ok(Err(secret_status(unit, &e)))
         }
         Err(e) => Err(e),
     }
@@ -223,7 +254,7 @@ fn log_warnings(notes: &mut Notes<'_>, warnings: &[Warning]) -> Result<(), Error
 /// the hook fails and Juju retries it; a restart that failed is then still
 /// owed.
 pub fn converge(unit: &Unit<'_>, depth: Depth, notes: &mut Notes<'_>) -> Result<Converged, Error> {
-    let config = match read_config(unit.tools, notes)? {
+    let config = match read_config(unit, notes)? {
         Ok(config) => config,
         Err(problem) => return Ok(Converged::without_restart(blocked(notes, problem)?)),
     };
@@ -242,16 +273,15 @@ pub fn converge(unit: &Unit<'_>, depth: Depth, notes: &mut Notes<'_>) -> Result<
         Err(target) => return Ok(Converged::without_restart(target)),
     };
     let renderer = Renderer::new(unit.templates_dir().as_deref())?;
-    let plan = match apply::plan(&config, &renderer) {
+    let mut record = unit.record(&state)?;
+    let writer =
+        apply::Writer { application: unit.application.as_deref(), record: Some(&record), accounts: &unit.accounts };
+    let plan = match apply::plan_for(&config, &renderer, writer) {
         Ok(plan) => plan,
         Err(apply::PlanError::File(e)) if blocked_file_problem(&e) => {
             return Ok(Converged::without_restart(blocked_file(notes, &e)?))
         }
-        Err(apply::PlanError::ForeignDropIn { path }) => {
-            let message = fix_first(&format!("rename or remove {}", path.display()), "it is not a drop-in of ours");
-            let e = Error::from(apply::PlanError::ForeignDropIn { path });
-            return Ok(Converged::without_restart(blocked_because(notes, message, &format!("{e}; {}", e.hint()))?));
-        }
+        Err(apply::PlanError::NotOurs(e)) => return Ok(Converged::without_restart(blocked_not_ours(notes, &e)?)),
         Err(e) => return Err(e.into()),
     };
 
@@ -287,19 +317,28 @@ pub fn converge(unit: &Unit<'_>, depth: Depth, notes: &mut Notes<'_>) -> Result<
     }
     let paused = std::time::Instant::now();
 
-    let applied = write(notes, &plan)?;
+    let applied = write(notes, &plan, &mut record)?;
     for (path, role, outcome) in applied.outcomes.iter().filter(|(_, _, o)| o.changed()) {
         let why = match role {
             Role::Managed => "",
             Role::Migration => " (removed the sections an earlier merge wrote, which would override the drop-in)",
             Role::Cleanup => " (the sections are merged into watcher.conf now)",
+            Role::Stale => " (the options no longer name it)",
         };
         log(notes, LogLevel::Info, format!("{} {}{why}", outcome.as_str(), path.display()))?;
     }
+    for (path, mode) in &applied.tightened {
+        log(notes, LogLevel::Warning, apply::tightened_line(path, *mode))?;
+    }
     let pem = config.maas.as_ref().and_then(|m| m.ca_cert.as_deref());
-    let ca_changed = unit::install_ca(unit.system, &unit.ca_dir, pem)?;
+    let ca = match unit::install_ca(unit.system, &unit.ca_dir, unit.application.as_deref(), pem, &mut record) {
+        Ok(ca) => ca,
+        Err(Error::NotOurs(e)) => return Ok(Converged::without_restart(blocked_not_ours(notes, &e)?)),
+        Err(e) => return Err(e),
+    };
+    let ca_changed = ca.changed;
     if ca_changed {
-        log_ca_change(unit, notes, pem.is_some())?;
+        log_ca_change(notes, &ca.path, pem.is_some())?;
     }
 
     // A restart that failed last time is owed even if nothing changed now.
@@ -330,6 +369,15 @@ pub fn converge(unit: &Unit<'_>, depth: Depth, notes: &mut Notes<'_>) -> Result<
             log(notes, LogLevel::Info, format!("restarted {service}"))?;
             restarted.push(service.clone());
         }
+        // A service watcher-services no longer names, whose drop-in was
+        // taken out now, still runs with the settings it read: once more.
+        for service in dropped_services(&config, &applied) {
+            if let Ok([ServiceState::Running]) = unit.system.service_states(std::slice::from_ref(&service)).as_deref() {
+                unit::restart(unit.system, &service)?;
+                log(notes, LogLevel::Info, format!("restarted {service} (watcher-services no longer names it)"))?;
+                restarted.push(service);
+            }
+        }
         state.restarted();
     }
     let done = |target| Ok(Converged { target, triggers, restarted });
@@ -344,6 +392,7 @@ pub fn converge(unit: &Unit<'_>, depth: Depth, notes: &mut Notes<'_>) -> Result<
         layout: &plan.layout_after,
         clashes: &plan.clashes,
         system: unit.system,
+        accounts: &unit.accounts,
         depth,
     };
     let known = doctor::Known {
@@ -585,6 +634,24 @@ fn service_states(
         .collect()))
 }
 
+/// The programs whose drop-in `applied` removed as stale (of a service
+/// `config` no longer names), by their `<program>.conf.d` directory.
+fn dropped_services(config: &CharmConfig, applied: &apply::Applied) -> Vec<String> {
+    let mut dropped: Vec<String> = Vec::new();
+    for (path, role, outcome) in &applied.outcomes {
+        if *role != Role::Stale || *outcome != apply::Outcome::Removed {
+            continue;
+        }
+        let program = path.parent().and_then(Path::file_name).and_then(|n| n.to_str()?.strip_suffix(".conf.d"));
+        if let Some(program) = program.filter(|p| !p.is_empty() && *p != "watcher") {
+            if !config.programs().contains(&program) && !dropped.iter().any(|d| d == program) {
+                dropped.push(program.to_owned());
+            }
+        }
+    }
+    dropped
+}
+
 /// `drop-in` or `watcher.conf`, for status messages.
 fn file_label(plan: &Plan) -> &'static str {
     match plan.mode {
@@ -697,10 +764,11 @@ fn check_maas_ready(
     Ok(ready)
 }
 
-/// Writes the plan; a failure is logged and leaves the unit `blocked`
-/// before the hook fails.
-fn write(notes: &mut Notes<'_>, plan: &Plan) -> Result<apply::Applied, Error> {
-    match apply::apply(plan) {
+/// Writes the plan, remembering in `record` every file it may write before
+/// and what it wrote after; a failure is logged and leaves the unit
+/// `blocked` before the hook fails.
+fn write(notes: &mut Notes<'_>, plan: &Plan, record: &mut Record) -> Result<apply::Applied, Error> {
+    match apply::apply_recorded(plan, record) {
         Ok(applied) => Ok(applied),
         Err(e) => {
             let message = format!("{e}; {}", e.hint());
@@ -714,10 +782,9 @@ fn write(notes: &mut Notes<'_>, plan: &Plan) -> Result<apply::Applied, Error> {
     }
 }
 
-/// Says that the CA certificate was installed or removed.
-pub(crate) fn log_ca_change(unit: &Unit<'_>, notes: &mut Notes<'_>, installed: bool) -> Result<(), Error> {
+/// Says that the CA certificate at `path` was installed or removed.
+pub(crate) fn log_ca_change(notes: &mut Notes<'_>, path: &Path, installed: bool) -> Result<(), Error> {
     let verb = if installed { "installed" } else { "removed" };
-    let path = unit.ca_dir.join(unit::CA_FILE_NAME);
     log(notes, LogLevel::Info, format!("{verb} {} and rebuilt the CA bundle", path.display()))
 }
 
@@ -871,6 +938,7 @@ pub(crate) mod fakes {
                 "maas-url": format!("http://127.0.0.1:{}/MAAS", closed_port()), "maas-api-key": KEY,
                 "maas-timeout": 5, "watcher-conf-path": conf.display().to_string(),
                 "watcher-conf-mode": "drop-in", "drop-in-name": "50-watcher-metal.conf",
+                "drop-in-root": dir.path().display().to_string(),
                 "watcher-services": "watcher-decision-engine watcher-applier",
             });
             FakeUnit {
@@ -888,7 +956,23 @@ pub(crate) mod fakes {
                 clock: &self.clock,
                 charm_dir: Some(self.dir.path().join("charm")),
                 ca_dir: self.dir.path().join("ca"),
+                application: Some("watcher-maas".to_owned()),
+                accounts: self.accounts(),
             }
+        }
+
+        /// A machine whose `watcher` user has the unit's directory, the
+        /// drop-in root, as its HOME.
+        pub(crate) fn accounts(&self) -> crate::host::accounts::Accounts {
+            let etc = self.dir.path().join("accounts");
+            if !etc.exists() {
+                std::fs::create_dir(&etc).unwrap();
+                let home = self.dir.path().display();
+                std::fs::write(etc.join("passwd"), format!("watcher:x:64061:64061::{home}:/usr/sbin/nologin\n"))
+                    .unwrap();
+                std::fs::write(etc.join("group"), "").unwrap();
+            }
+            crate::host::accounts::Accounts::in_dir(&etc)
         }
 
         pub(crate) fn set(&self, option: &str, value: serde_json::Value) {

@@ -13,8 +13,10 @@ use serde::Serialize;
 
 use crate::clients::maas::MaasError;
 use crate::config::CharmConfig;
+use crate::host::accounts::Accounts;
 use crate::host::system::{self, System};
 use crate::metal::{self, Node};
+use crate::ops::apply;
 use crate::ops::backend;
 use crate::ops::validate;
 use crate::watcher::effective::{self, Layout};
@@ -166,6 +168,8 @@ pub(crate) struct Inputs<'a> {
     /// (see [`effective::clashes_on_disk`]).
     pub(crate) clashes: &'a [effective::Clash],
     pub(crate) system: &'a dyn System,
+    /// Watcher's user and group: whether its services read the drop-in root.
+    pub(crate) accounts: &'a Accounts,
     pub(crate) depth: Depth,
 }
 
@@ -195,7 +199,7 @@ fn clashes_now(config: &CharmConfig) -> Result<Vec<effective::Clash>, crate::hos
         }
         crate::config::ConfMode::Merge => config.programs().iter().map(|_| conf.clone()).collect(),
     };
-    effective::clashes_on_disk(conf, &config.programs(), &ours)
+    effective::clashes_on_disk(conf, &config.drop_in_root, &config.programs(), &ours)
 }
 
 /// What is read from disk for the checks: the configuration Watcher's
@@ -212,7 +216,7 @@ struct OnDisk {
 /// which only say where the files are, what the system's CA store holds,
 /// and what to compare them with (clashes). A file that cannot be read,
 /// a missing watcher.conf and values Watcher cannot use are findings.
-fn read_on_disk(charm: Option<&CharmConfig>, conf: &Path) -> OnDisk {
+fn read_on_disk(charm: Option<&CharmConfig>, conf: &Path, root: &Path) -> OnDisk {
     let program = charm.map_or(crate::config::DEFAULT_PROGRAM, CharmConfig::main_program);
     let failed = |message: String, hint: String| OnDisk {
         config: Err((message, hint)),
@@ -221,7 +225,7 @@ fn read_on_disk(charm: Option<&CharmConfig>, conf: &Path) -> OnDisk {
     };
     let unreadable =
         |e: crate::host::atomic_file::FileError| failed(format!("cannot read what Watcher reads: {e}"), e.hint());
-    let layout = match Layout::read(conf, program) {
+    let layout = match Layout::read(conf, root, program) {
         Ok(layout) => layout,
         Err(e) => return unreadable(e),
     };
@@ -232,7 +236,7 @@ fn read_on_disk(charm: Option<&CharmConfig>, conf: &Path) -> OnDisk {
         let hint = "run doctor on a Watcher unit, with watcher-conf-path (or --watcher-conf) naming the file Watcher's services run with";
         return OnDisk { config: Err((message, hint.to_owned())), layout, clashes: Vec::new() };
     }
-    let config = match crate::config::load_effective(&layout, conf, charm) {
+    let config = match crate::config::load_effective(&layout, conf, root, charm) {
         Ok((config, _)) => config,
         Err(e) => {
             let hint = e.hint();
@@ -251,18 +255,31 @@ fn read_on_disk(charm: Option<&CharmConfig>, conf: &Path) -> OnDisk {
 /// watcher.conf at `conf` and its drop-ins: the CLI's `doctor` and the
 /// charm's action. `charm` is the charm's options when there are any
 /// (`--config`, a hook), or why they cannot be loaded; `None` with
-/// `--watcher-conf`. The backend and every value checked come from the
-/// files; a file that cannot be read is the `config` check's failure, and
-/// every check is still reported.
-pub fn diagnose(charm: Option<Result<&CharmConfig, (String, String)>>, conf: &Path, system: &dyn System) -> Report {
+/// `--watcher-conf`. The programs' drop-ins are under `root`. The backend
+/// and every value checked come from the files; a file that cannot be
+/// read is the `config` check's failure, and every check is still reported.
+pub fn diagnose(
+    charm: Option<Result<&CharmConfig, (String, String)>>,
+    conf: &Path,
+    root: &Path,
+    system: &dyn System,
+) -> Report {
     let given = charm.as_ref().and_then(|c| c.as_ref().ok().copied());
-    let on_disk = read_on_disk(given, conf);
+    let on_disk = read_on_disk(given, conf, root);
     let config = match (&charm, &on_disk.config) {
         (Some(Err(problem)), _) => Err(problem.clone()),
         (_, Ok(config)) => Ok(config),
         (_, Err(problem)) => Err(problem.clone()),
     };
-    let inputs = Inputs { config, layout: &on_disk.layout, clashes: &on_disk.clashes, system, depth: Depth::Full };
+    let accounts = Accounts::system();
+    let inputs = Inputs {
+        config,
+        layout: &on_disk.layout,
+        clashes: &on_disk.clashes,
+        system,
+        accounts: &accounts,
+        depth: Depth::Full,
+    };
     let mut report = run(&inputs).0;
     if let (Some(charm), Ok(files)) = (given, &on_disk.config) {
         if let Some(differs) = charm_differs(charm, files) {
@@ -388,6 +405,9 @@ fn config_check(inputs: &Inputs<'_>) -> Check {
     if let Some(first) = clashes.first() {
         let more = if clashes.len() > 1 { format!(" (and {} more)", clashes.len() - 1) } else { String::new() };
         return Check::new(name, Verdict::Fail, format!("{first}{more}"), first.hint());
+    }
+    if let Some(unread) = inputs.config.as_ref().ok().and_then(|c| apply::unread_root(c, inputs.accounts)) {
+        return Check::new(name, Verdict::Warn, unread.to_string(), unread.hint());
     }
     let settings = if set_by.is_empty() { "no managed option set".to_owned() } else { set_by.join(", ") };
     Check::ok(name, format!("read {}; {settings}", files.join(", ")))

@@ -13,6 +13,7 @@ use crate::config::ConfigError;
 use crate::host::atomic_file::FileError;
 use crate::host::juju::HookToolError;
 use crate::metal::MetalError;
+use crate::ops::apply::{NotOurs, PlanError};
 use crate::ops::power::PowerError;
 
 /// Any failure of an operation; [`crate::exit_codes::of`] gives its exit
@@ -51,23 +52,10 @@ pub enum Error {
     /// another file. Never empty.
     #[error("{}{}", .0[0], more(.0.len()))]
     Clash(Vec<crate::watcher::effective::Clash>),
-    /// A file at a drop-in's path is the site's, not one watcher-metal
-    /// wrote: it is not replaced.
-    #[error("{} is not a drop-in watcher-metal wrote; refusing to replace it", path.display())]
-    ForeignDropIn {
-        /// The file.
-        path: PathBuf,
-    },
-    /// `render --output` names an existing file that is not a drop-in of
-    /// ours.
-    #[error(
-        "{} exists and is not a drop-in watcher-metal wrote; writing a drop-in would replace all of it",
-        path.display()
-    )]
-    OutputNotOurs {
-        /// The file.
-        path: PathBuf,
-    },
+    /// A file watcher-metal would replace is not one it wrote (the site's,
+    /// or another application's of the charm): it is not replaced.
+    #[error(transparent)]
+    NotOurs(#[from] NotOurs),
     /// A MAAS-only command was asked for, but `maas-url` is unset.
     #[error("MAAS is not configured (maas-url is unset), so Watcher uses Ironic")]
     MaasNotConfigured,
@@ -133,13 +121,12 @@ impl From<OpenStackError> for Error {
     }
 }
 
-impl From<crate::ops::apply::PlanError> for Error {
-    fn from(e: crate::ops::apply::PlanError) -> Self {
+impl From<PlanError> for Error {
+    fn from(e: PlanError) -> Self {
         match e {
-            crate::ops::apply::PlanError::Render(e) => Error::Render(e),
-            crate::ops::apply::PlanError::File(e) => Error::File(e),
-            crate::ops::apply::PlanError::ForeignDropIn { path } => Error::ForeignDropIn { path },
-            crate::ops::apply::PlanError::OutputNotOurs { path } => Error::OutputNotOurs { path },
+            PlanError::Render(e) => Error::Render(e),
+            PlanError::File(e) => Error::File(e),
+            PlanError::NotOurs(e) => Error::NotOurs(e),
         }
     }
 }
@@ -155,16 +142,7 @@ impl Error {
             Error::Maas(e) => e.hint(),
             Error::MaasSetup(_) => "paste the CA certificate in PEM form into maas-ca-cert".to_owned(),
             Error::Clash(clashes) => clashes.first().map(crate::watcher::effective::Clash::hint).unwrap_or_default(),
-            Error::ForeignDropIn { .. } => {
-                "rename or remove it by hand (drop-ins of ours start with `# Written by watcher-metal`), \
-                 or set drop-in-name to another file name"
-                    .to_owned()
-            }
-            Error::OutputNotOurs { .. } => {
-                "pass --merge to merge the managed sections into it, --full to write a whole watcher.conf there, \
-                 or give --output a new file"
-                    .to_owned()
-            }
+            Error::NotOurs(e) => e.hint(),
             Error::MaasNotConfigured => "set maas-url and maas-api-key-secret (or maas-api-key)".to_owned(),
             Error::MaasNotInWatcherConf { .. } => {
                 "set [maas_client] url and api_key (the charm writes them in a drop-in, from maas-url and its key)"

@@ -1,14 +1,16 @@
 //! The charm's `remove` hook, as an operation: take out what the charm
-//! wrote (the drop-ins, the managed sections, the CA certificate, its state
-//! files), then restart the services once, best effort: the unit is going
-//! away. It works from the raw options, since the config may be invalid by
-//! now.
+//! wrote (everything its record names, and what the options name: the
+//! drop-ins, the managed sections, the CA certificate, its state files),
+//! then restart the services once, best effort: the unit is going away. It
+//! works from the raw options, since the config may be invalid by now.
 
 use std::path::{Path, PathBuf};
 
 use crate::config::{self, CharmOptions};
 use crate::host::juju::LogLevel;
+use crate::ops::apply::Removal;
 use crate::ops::converge::{self, Note, Notes, Unit};
+use crate::ops::record::Kind;
 use crate::ops::source::{self, Source};
 use crate::ops::unit;
 use crate::ops::Error;
@@ -27,17 +29,18 @@ pub struct Removed {
 
 /// What the options name, read as leniently as they can be: the options
 /// themselves when they are valid, else the defaults, with an absolute
-/// `watcher-conf-path` taken as given.
+/// `watcher-conf-path` and `drop-in-root` taken as given.
 fn options_to_remove(options: &config::OptionMap) -> Result<CharmOptions, Error> {
-    let raw = |name: &str| {
-        options.iter().rev().find(|(k, _)| k == name).and_then(|(_, v)| v.as_str().filter(|s| !s.is_empty()))
-    };
+    let raw = |name: &str| raw_option(options, name);
     let mut lenient = match CharmOptions::from_map(options) {
         Ok((options, _)) => options,
         Err(_) => CharmOptions::from_map(&Vec::new()).map(|(o, _)| o)?,
     };
     if let Some(path) = raw(config::WATCHER_CONF_PATH).filter(|p| Path::new(p).is_absolute()) {
         lenient.watcher_conf_path = PathBuf::from(path);
+    }
+    if let Some(path) = raw(config::DROP_IN_ROOT).filter(|p| Path::new(p).is_absolute()) {
+        lenient.drop_in_root = PathBuf::from(path);
     }
     Ok(lenient)
 }
@@ -47,22 +50,31 @@ pub fn remove(unit: &Unit<'_>, notes: &mut Notes<'_>) -> Result<Removed, Error> 
     let options = source::read_options(Source::Hook { tools: unit.tools, refresh: false })?;
     let lenient = options_to_remove(&options)?;
     let conf = lenient.watcher_conf_path.clone();
-    // Each program's drop-in, and the shared directory's, where an earlier
-    // version wrote it.
-    let mut drop_ins = config::drop_in_paths_of(&conf, &lenient.services, &lenient.drop_in_name);
-    drop_ins.push(effective::drop_in_dir(&conf).join(&lenient.drop_in_name));
     let state = unit.state_files(&conf);
-    let removed = unit::remove(unit.system, &conf, &drop_ins, lenient.mode, &unit.ca_dir, &state)?;
+    let app = unit.application.as_deref();
+    let mut record = unit.record(&state)?;
+    // Each program's drop-in; the shared directory's and the one beside
+    // watcher.conf's directory, where earlier versions wrote them; every
+    // drop-in the record names.
+    let mut drop_ins = config::drop_in_paths_of(&lenient.drop_in_root, &lenient.services, &lenient.drop_in_name);
+    drop_ins.push(effective::drop_in_dir(&conf).join(&lenient.drop_in_name));
+    let derived = effective::derived_drop_in_root(&conf);
+    drop_ins.extend(config::drop_in_paths_of(&derived, &lenient.services, &lenient.drop_in_name));
+    drop_ins.extend(record.paths(Kind::DropIn));
+    let removal =
+        Removal { conf: &conf, mode: lenient.mode, drop_ins, sections: record.paths(Kind::Sections), application: app };
+    let pem = raw_option(&options, config::MAAS_CA_CERT);
+    let removed = unit::remove(unit.system, &removal, &unit.ca_dir, pem, &mut record, &state)?;
     let mut changed = Vec::new();
     for (path, _, outcome) in removed.applied.outcomes.iter().filter(|(_, _, o)| o.changed()) {
         notes(Note::Log(LogLevel::Info, format!("{} {}", outcome.as_str(), path.display())))?;
         changed.push(path.clone());
     }
-    if removed.ca_changed {
-        converge::log_ca_change(unit, notes, false)?;
+    if removed.ca.changed {
+        converge::log_ca_change(notes, &removed.ca.path, false)?;
     }
     let mut restarted = Vec::new();
-    if removed.applied.settings_changed() || removed.ca_changed {
+    if removed.applied.settings_changed() || removed.ca.changed {
         for service in config::services_from_options(&options) {
             // Best effort: the unit is going away.
             match unit.system.restart(&service) {
@@ -71,7 +83,12 @@ pub fn remove(unit: &Unit<'_>, notes: &mut Notes<'_>) -> Result<Removed, Error> 
             }
         }
     }
-    Ok(Removed { changed, ca_removed: removed.ca_changed, restarted })
+    Ok(Removed { changed, ca_removed: removed.ca.changed, restarted })
+}
+
+/// A string option as given, when set.
+fn raw_option<'o>(options: &'o config::OptionMap, name: &str) -> Option<&'o str> {
+    crate::clients::last_setting(options, name).and_then(|v| v.as_str()).filter(|s| !s.is_empty())
 }
 
 #[cfg(test)]
@@ -96,7 +113,10 @@ mod tests {
         assert!(removed.ca_removed);
         assert!(drop_ins.iter().all(|d| !d.exists() && !d.parent().unwrap().exists()));
         assert_eq!(unit.system.take_restarts(), ["watcher-decision-engine", "watcher-applier"]);
-        let ca = format!("removed {} and rebuilt the CA bundle", unit.dir.path().join("ca/watcher-maas.crt").display());
+        let ca = format!(
+            "removed {} and rebuilt the CA bundle",
+            unit.dir.path().join("ca/watcher-metal-watcher-maas.crt").display()
+        );
         assert!(notes.contains(&Note::Log(LogLevel::Info, ca)), "{notes:?}");
         // Nothing left: a second removal changes and restarts nothing.
         let (again, _) = noted(|notes| remove(&unit.unit(), notes));

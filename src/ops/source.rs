@@ -33,7 +33,13 @@ pub enum Source<'a> {
         refresh: bool,
     },
     /// The managed sections of a watcher.conf and its drop-ins.
-    WatcherConf(&'a Path),
+    WatcherConf {
+        /// The watcher.conf.
+        path: &'a Path,
+        /// Where the programs' drop-in directories are (`drop-in-root`;
+        /// `None`: `/etc`).
+        drop_in_root: Option<&'a Path>,
+    },
 }
 
 /// The options as the source gives them, unchecked.
@@ -52,15 +58,34 @@ pub(crate) fn read_options(source: Source<'_>) -> Result<OptionMap, Error> {
             let text = tools.config_get_all()?;
             Ok(config::parse_config_get(&text)?)
         }
-        Source::WatcherConf(given) => Ok(config::watcher_conf_options(&read_watcher_conf(given)?.0)),
+        Source::WatcherConf { path, drop_in_root } => {
+            let (layout, path, root) = read_watcher_conf(path, drop_in_root)?;
+            let mut options = config::watcher_conf_options(&layout);
+            options.push((config::WATCHER_CONF_PATH.to_owned(), path.display().to_string().into()));
+            options.push((config::DROP_IN_ROOT.to_owned(), root.display().to_string().into()));
+            Ok(options)
+        }
+    }
+}
+
+/// The drop-in root a command was given (`--drop-in-root`, made absolute),
+/// or the default, `/etc`.
+pub fn drop_in_root_given(given: Option<&Path>) -> PathBuf {
+    match given {
+        Some(root) => {
+            std::fs::canonicalize(root).or_else(|_| std::path::absolute(root)).unwrap_or_else(|_| root.to_path_buf())
+        }
+        None => PathBuf::from(config::DEFAULT_DROP_IN_ROOT),
     }
 }
 
 /// What the decision engine reads from the watcher.conf at `given` (made
-/// absolute), which must exist.
-fn read_watcher_conf(given: &Path) -> Result<(Layout, PathBuf), Error> {
+/// absolute), which must exist, with its programs' drop-ins under
+/// `drop_in_root` (see [`drop_in_root_given`]).
+fn read_watcher_conf(given: &Path, drop_in_root: Option<&Path>) -> Result<(Layout, PathBuf, PathBuf), Error> {
     let path = std::path::absolute(given).unwrap_or_else(|_| given.to_path_buf());
-    let layout = Layout::read(&path, config::DEFAULT_PROGRAM)?;
+    let root = drop_in_root_given(drop_in_root);
+    let layout = Layout::read(&path, &root, config::DEFAULT_PROGRAM)?;
     if !layout.has_watcher_conf() {
         return Err(ConfigError::Unreadable {
             source_name: path.display().to_string(),
@@ -69,16 +94,16 @@ fn read_watcher_conf(given: &Path) -> Result<(Layout, PathBuf), Error> {
         }
         .into());
     }
-    Ok((layout, path))
+    Ok((layout, path, root))
 }
 
 /// The checked configuration, and what was worth a warning. From a
 /// watcher.conf, the values are Watcher's, named as there (see
 /// `config::load_effective`).
 pub fn load(source: Source<'_>) -> Result<(CharmConfig, Vec<Warning>), Error> {
-    if let Source::WatcherConf(given) = source {
-        let (layout, path) = read_watcher_conf(given)?;
-        return Ok(config::load_effective(&layout, &path, None)?);
+    if let Source::WatcherConf { path, drop_in_root } = source {
+        let (layout, path, root) = read_watcher_conf(path, drop_in_root)?;
+        return Ok(config::load_effective(&layout, &path, &root, None)?);
     }
     let options = read_options(source)?;
     let hook_secrets;

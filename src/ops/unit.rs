@@ -1,44 +1,141 @@
 //! What the charm changes on its unit besides Watcher's configuration: the
 //! MAAS CA certificate in the system's store, the services' restarts, and
-//! the charm's state files; and taking all of it (and the configuration)
-//! out again when the unit goes away.
+//! the charm's state files (among them the record of what it wrote); and
+//! taking all of it (and the configuration) out again when the unit goes
+//! away.
 
 use std::path::{Path, PathBuf};
 
-use crate::config::ConfMode;
+use crate::config::render;
 use crate::host::atomic_file::{self, FileError};
 use crate::host::system::{self, AptFailure, System};
-use crate::ops::apply::{self, Applied};
+use crate::ops::apply::{self, Applied, NotOurs, Removal};
+use crate::ops::record::{self, Kind, Record};
 use crate::ops::Error;
 
 /// The system's directory of extra CA certificates.
 pub const DEFAULT_CA_DIR: &str = "/usr/local/share/ca-certificates";
-/// The certificate's file name there.
-pub(crate) const CA_FILE_NAME: &str = "watcher-maas.crt";
+/// The certificate's file name before it was named per application.
+const LEGACY_CA_FILE_NAME: &str = "watcher-maas.crt";
 
-/// Installs `pem` (or, for `None`, removes the certificate) in `ca_dir` and
-/// rebuilds the system's bundle when that changed. Returns whether it
-/// changed: the services must restart to read the new bundle.
-pub(crate) fn install_ca(system: &dyn System, ca_dir: &Path, pem: Option<&str>) -> Result<bool, Error> {
-    let path = ca_dir.join(CA_FILE_NAME);
-    let changed = match pem {
-        Some(pem) => {
-            let text = if pem.ends_with('\n') { pem.to_owned() } else { format!("{pem}\n") };
-            atomic_file::write_if_changed_with_mode(&path, &text, 0o644)?.changed()
-        }
-        None => match std::fs::remove_file(&path) {
-            Ok(()) => true,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-            Err(source) => return Err(FileError::Write { path, step: "remove", source }.into()),
-        },
-    };
-    if changed {
-        system.refresh_ca_bundle().map_err(|message| Error::System {
-            message,
-            hint: "check that the ca-certificates package is installed".to_owned(),
-        })?;
+/// The certificate's file name in the CA directory: one per Juju
+/// application, so that two applications of this charm on one machine
+/// never touch each other's.
+pub(crate) fn ca_file_name(application: Option<&str>) -> String {
+    match application {
+        Some(app) => format!("watcher-metal-{app}.crt"),
+        None => LEGACY_CA_FILE_NAME.to_owned(),
     }
-    Ok(changed)
+}
+
+/// The certificate's file as written: our marker (a comment, which
+/// OpenSSL, rustls and `update-ca-certificates` skip), then the PEM.
+fn ca_text(application: Option<&str>, pem: &str) -> String {
+    let mut text = render::marker_line(application, "from maas-ca-cert; removed with the application.\n");
+    text.push_str(pem);
+    if !pem.ends_with('\n') {
+        text.push('\n');
+    }
+    text
+}
+
+/// What [`install_ca`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CaChange {
+    /// The certificate's file.
+    pub(crate) path: PathBuf,
+    /// It (or one of an earlier name) was written or removed, and the
+    /// system's bundle rebuilt: the services must restart to read it.
+    pub(crate) changed: bool,
+}
+
+/// Removes the certificate at `path` if it is ours (its marker names this
+/// application or none). Returns whether it was removed.
+fn remove_our_ca(path: &Path, application: Option<&str>) -> Result<bool, FileError> {
+    match atomic_file::read_existing(path) {
+        Ok(Some(text)) if apply::is_ours(&text, application) => {
+            let removed = atomic_file::remove(path)?;
+            atomic_file::remove_lock(path);
+            Ok(removed)
+        }
+        Ok(_) | Err(FileError::Symlink { .. } | FileError::Directory { .. } | FileError::NotRegular { .. }) => {
+            Ok(false)
+        }
+        Err(FileError::NotText { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes the certificate an earlier version wrote under the name it used
+/// for every application, when the unit has no record of its own yet: it
+/// carries no marker, so it counts as that version's only when it holds
+/// exactly what that version wrote for `pem`.
+fn remove_legacy_ca(
+    ca_dir: &Path,
+    application: Option<&str>,
+    record: &Record,
+    pem: Option<&str>,
+) -> Result<bool, FileError> {
+    let legacy = ca_dir.join(LEGACY_CA_FILE_NAME);
+    let (Some(pem), false, Some(_)) = (pem, record.found(), application) else { return Ok(false) };
+    let written = if pem.ends_with('\n') { pem.to_owned() } else { format!("{pem}\n") };
+    match atomic_file::read_existing(&legacy) {
+        Ok(Some(text)) if text == written => {
+            let removed = atomic_file::remove(&legacy)?;
+            atomic_file::remove_lock(&legacy);
+            Ok(removed)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// Installs `pem` (or, for `None`, removes the certificate) in `ca_dir`
+/// under `application`'s name, takes out certificates the record holds
+/// under another path, and rebuilds the system's bundle when that changed.
+/// The record is saved before the certificate is written and after.
+pub(crate) fn install_ca(
+    system: &dyn System,
+    ca_dir: &Path,
+    application: Option<&str>,
+    pem: Option<&str>,
+    record: &mut Record,
+) -> Result<CaChange, Error> {
+    let path = ca_dir.join(ca_file_name(application));
+    let mut changed = false;
+    for earlier in record.paths(Kind::CaCert).into_iter().filter(|p| *p != path) {
+        changed |= remove_our_ca(&earlier, application)?;
+    }
+    changed |= remove_legacy_ca(ca_dir, application, record, pem)?;
+    record.retain(Kind::CaCert, |p| p == path);
+    match pem {
+        Some(pem) => {
+            match atomic_file::read_existing(&path)? {
+                Some(text) if !apply::is_ours(&text, application) => {
+                    return Err(NotOurs::ForeignCaCert { path }.into());
+                }
+                _ => {}
+            }
+            record.add(&path, Kind::CaCert);
+            record.save()?;
+            changed |= atomic_file::write_if_changed_with_mode(&path, &ca_text(application, pem), 0o644)?.changed();
+        }
+        None => {
+            changed |= remove_our_ca(&path, application)?;
+            record.retain(Kind::CaCert, |_| false);
+            record.save()?;
+        }
+    }
+    if changed {
+        refresh_ca_bundle(system)?;
+    }
+    Ok(CaChange { path, changed })
+}
+
+fn refresh_ca_bundle(system: &dyn System) -> Result<(), Error> {
+    system.refresh_ca_bundle().map_err(|message| Error::System {
+        message,
+        hint: "check that the ca-certificates package is installed".to_owned(),
+    })
 }
 
 /// Restarts one service.
@@ -203,6 +300,23 @@ impl StateFiles {
         self.dir.join(".watcher-metal-waiting-since")
     }
 
+    /// Where the record of what the unit wrote is kept.
+    pub(crate) fn record_path(&self) -> PathBuf {
+        self.dir.join(record::RECORD_FILE_NAME)
+    }
+
+    /// Writes a marker atomically (0600). A marker that cannot be written
+    /// is left out: it only saves work a later hook would redo.
+    fn mark(path: &Path, text: &str) {
+        let _ = atomic_file::write_if_changed_with_mode(path, text, 0o600);
+    }
+
+    /// Removes a marker and its lock.
+    fn unmark(path: &Path) {
+        let _ = atomic_file::remove(path);
+        atomic_file::remove_lock(path);
+    }
+
     /// Whether a restart that failed is still owed.
     pub(crate) fn restart_owed(&self) -> bool {
         self.restart_marker().exists()
@@ -211,12 +325,12 @@ impl StateFiles {
     /// Marks a restart as owed until [`StateFiles::restarted`], so a hook
     /// retried after a failed restart restarts again.
     pub(crate) fn owe_restart(&self) {
-        let _ = std::fs::write(self.restart_marker(), b"");
+        StateFiles::mark(&self.restart_marker(), "");
     }
 
     /// The owed restart is done.
     pub(crate) fn restarted(&self) {
-        let _ = std::fs::remove_file(self.restart_marker());
+        StateFiles::unmark(&self.restart_marker());
     }
 
     /// Since when (seconds since the epoch) the unit has waited for
@@ -226,7 +340,7 @@ impl StateFiles {
         match std::fs::read_to_string(&marker).ok().and_then(|t| t.trim().parse::<u64>().ok()) {
             Some(since) => since,
             None => {
-                let _ = std::fs::write(&marker, now.to_string());
+                StateFiles::mark(&marker, &now.to_string());
                 now
             }
         }
@@ -234,7 +348,7 @@ impl StateFiles {
 
     /// watcher.conf is there: the wait is over.
     pub(crate) fn done_waiting(&self) {
-        let _ = std::fs::remove_file(self.waiting_marker());
+        StateFiles::unmark(&self.waiting_marker());
     }
 }
 
@@ -243,35 +357,48 @@ impl StateFiles {
 pub(crate) struct Removed {
     /// The configuration files changed or removed.
     pub(crate) applied: Applied,
-    /// Whether the CA certificate was removed.
-    pub(crate) ca_changed: bool,
+    /// The CA certificate, and whether it (or one of an earlier name) was
+    /// removed.
+    pub(crate) ca: CaChange,
 }
 
-/// Takes out what the charm wrote: the managed sections or drop-ins (also
-/// `watcher.conf.d`'s, where an earlier version wrote it), the CA
-/// certificate, the lock and state files, and drop-in directories left
-/// empty.
+/// Takes out what the charm wrote: the drop-ins and managed sections
+/// `removal` names (the options', the record's, where earlier versions put
+/// them), every CA certificate of ours, the lock and state files, the
+/// record, and drop-in directories left empty. A file that is not ours
+/// stays.
 pub(crate) fn remove(
     system: &dyn System,
-    conf: &Path,
-    drop_ins: &[PathBuf],
-    mode: ConfMode,
+    removal: &Removal<'_>,
     ca_dir: &Path,
+    pem: Option<&str>,
+    record: &mut Record,
     state: &StateFiles,
 ) -> Result<Removed, Error> {
-    let files = apply::plan_removal(conf, drop_ins, mode)?;
-    let applied = apply::apply_removal(&files, conf)?;
-    let ca_changed = install_ca(system, ca_dir, None)?;
-    for drop_in in drop_ins {
+    let files = apply::plan_removal(removal)?;
+    let applied = apply::apply_removal(&files, removal)?;
+    let app = removal.application;
+    let ca = ca_dir.join(ca_file_name(app));
+    let mut ca_changed = remove_legacy_ca(ca_dir, app, record, pem)?;
+    for path in std::iter::once(ca.clone()).chain(record.paths(Kind::CaCert)) {
+        ca_changed |= remove_our_ca(&path, app)?;
+    }
+    if ca_changed {
+        refresh_ca_bundle(system)?;
+    }
+    for drop_in in &removal.drop_ins {
         atomic_file::remove_lock(drop_in);
         if let Some(dir) = drop_in.parent() {
-            let _ = std::fs::remove_dir(dir);
+            apply::remove_empty_drop_in_dir(dir, removal.conf);
         }
     }
-    atomic_file::remove_lock(conf);
-    atomic_file::remove_lock(&ca_dir.join(CA_FILE_NAME));
+    for conf in std::iter::once(removal.conf.to_path_buf()).chain(removal.sections.iter().cloned()) {
+        atomic_file::remove_lock(&conf);
+    }
+    atomic_file::remove_lock(&ca);
+    record.delete()?;
     state.restarted();
     state.done_waiting();
     state.libmaas_record().forget();
-    Ok(Removed { applied, ca_changed })
+    Ok(Removed { applied, ca: CaChange { path: ca, changed: ca_changed } })
 }

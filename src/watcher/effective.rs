@@ -14,9 +14,10 @@
 //! applier on its first action plan), without the project name: only
 //! `~/<program>.conf.d` and `/etc/<program>.conf.d` count from then on, and
 //! `watcher.conf.d` is forgotten. So the drop-in goes to
-//! `/etc/<program>.conf.d/` for each Watcher service (the directory beside
-//! watcher.conf's own, in general), which every version reads at start-up
-//! and after that second parse.
+//! `<drop-in root>/<program>.conf.d/` for each Watcher service, the root
+//! being `/etc` or the services' HOME, which every version reads at
+//! start-up and after that second parse. No other root is read
+//! ([`root_is_read`]), whatever `--config-file` says.
 //!
 //! [`Layout`] holds the files one program reads, in order ([`Layout::read`]
 //! at start-up, [`Layout::read_reloaded`] after the second parse);
@@ -49,18 +50,35 @@ pub(crate) fn program_name(service: &str) -> &str {
     service.strip_suffix(".service").unwrap_or(service)
 }
 
-/// A program's drop-in directory, where watcher-metal writes:
-/// `/etc/<program>.conf.d` for `/etc/watcher/watcher.conf` (the parent of
-/// watcher.conf's directory).
-pub(crate) fn program_drop_in_dir(watcher_conf: &Path, program: &str) -> PathBuf {
-    let dir = conf_dir(watcher_conf);
-    dir.parent().unwrap_or(dir).join(format!("{program}.conf.d"))
+/// A program's drop-in directory under the drop-in root `root`, where
+/// watcher-metal writes: `/etc/<program>.conf.d` for the root `/etc`.
+pub(crate) fn program_drop_in_dir(root: &Path, program: &str) -> PathBuf {
+    root.join(format!("{program}.conf.d"))
 }
 
-/// The directory that, when it exists, oslo.config reads at start-up
-/// instead of [`program_drop_in_dir`]: `/etc/watcher/<program>.conf.d`.
-fn shadowing_program_dir(watcher_conf: &Path, program: &str) -> PathBuf {
-    conf_dir(watcher_conf).join(format!("{program}.conf.d"))
+/// The root an earlier version derived from watcher.conf's path: the parent
+/// of its directory (`/etc` for `/etc/watcher/watcher.conf`).
+pub(crate) fn derived_drop_in_root(watcher_conf: &Path) -> PathBuf {
+    let dir = conf_dir(watcher_conf);
+    dir.parent().unwrap_or(dir).to_owned()
+}
+
+/// Whether Watcher's services read `<root>/<program>.conf.d`: oslo.config
+/// looks for a program's directory only in `~/.watcher/`, `~/`,
+/// `/etc/watcher/` and `/etc/` at start-up, and in `~/` and `/etc/` after
+/// Watcher 12.0.0-16.0.0's second parse. So the root must be `/etc` or the
+/// services' HOME (`home`, when known).
+pub fn root_is_read(root: &Path, home: Option<&Path>) -> bool {
+    root == Path::new("/etc") || home.is_some_and(|home| home == root)
+}
+
+/// The directories that, when one exists, oslo.config reads at start-up
+/// instead of [`program_drop_in_dir`], in its order: `~/.watcher/` comes
+/// before `~/`, `/etc/watcher/` before `/etc/`. For a root that is the
+/// services' HOME the first counts, for `/etc` the second.
+fn shadowing_program_dirs(root: &Path, program: &str) -> [PathBuf; 2] {
+    let name = format!("{program}.conf.d");
+    [root.join(".watcher").join(&name), root.join("watcher").join(&name)]
 }
 
 /// Whether oslo.config reads a directory entry named `name` (`*.conf`,
@@ -96,11 +114,13 @@ pub struct Setting {
 
 impl Layout {
     /// What `program` reads at start-up: the project's drop-ins beside
-    /// `watcher_conf`, the program's drop-ins, then `watcher_conf` itself.
-    /// Missing files and directories are skipped, as oslo.config skips them.
-    pub fn read(watcher_conf: &Path, program: &str) -> Result<Layout, FileError> {
-        let shadow = shadowing_program_dir(watcher_conf, program);
-        let program_dir = if shadow.is_dir() { shadow } else { program_drop_in_dir(watcher_conf, program) };
+    /// `watcher_conf`, the program's drop-ins (under the drop-in root
+    /// `root`, unless a directory oslo.config finds first shadows it), then
+    /// `watcher_conf` itself. Missing files and directories are skipped, as
+    /// oslo.config skips them.
+    pub fn read(watcher_conf: &Path, root: &Path, program: &str) -> Result<Layout, FileError> {
+        let shadow = shadowing_program_dirs(root, program).into_iter().find(|d| d.is_dir());
+        let program_dir = shadow.unwrap_or_else(|| program_drop_in_dir(root, program));
         Layout::read_dirs(vec![drop_in_dir(watcher_conf), program_dir], watcher_conf)
     }
 
@@ -112,9 +132,9 @@ impl Layout {
 
     /// What `program` reads once Watcher 12.0.0-16.0.0 parsed the
     /// configuration again without the project name: the program's
-    /// drop-ins, then `watcher_conf`.
-    pub fn read_reloaded(watcher_conf: &Path, program: &str) -> Result<Layout, FileError> {
-        Layout::read_dirs(vec![program_drop_in_dir(watcher_conf, program)], watcher_conf)
+    /// drop-ins under `root`, then `watcher_conf`.
+    pub fn read_reloaded(watcher_conf: &Path, root: &Path, program: &str) -> Result<Layout, FileError> {
+        Layout::read_dirs(vec![program_drop_in_dir(root, program)], watcher_conf)
     }
 
     fn read_dirs(dirs: Vec<PathBuf>, watcher_conf: &Path) -> Result<Layout, FileError> {
@@ -325,16 +345,18 @@ pub(crate) fn clashes(layout: &Layout, ours: &Path) -> Vec<Clash> {
 }
 
 /// The clashes in what is on disk now, for each program with its drop-in
-/// (`ours`, the same order as `programs`), at start-up and after Watcher
-/// 12.0.0-16.0.0's second parse.
+/// (`ours`, the same order as `programs`) under `root`, at start-up and
+/// after Watcher 12.0.0-16.0.0's second parse.
 pub(crate) fn clashes_on_disk(
     watcher_conf: &Path,
+    root: &Path,
     programs: &[&str],
     ours: &[PathBuf],
 ) -> Result<Vec<Clash>, FileError> {
     let mut out = Vec::new();
     for (program, own) in programs.iter().zip(ours) {
-        for layout in [Layout::read(watcher_conf, program)?, Layout::read_reloaded(watcher_conf, program)?] {
+        for layout in [Layout::read(watcher_conf, root, program)?, Layout::read_reloaded(watcher_conf, root, program)?]
+        {
             for clash in clashes(&layout, own) {
                 if !out.contains(&clash) {
                     out.push(clash);
@@ -396,15 +418,31 @@ mod tests {
     }
 
     #[test]
-    fn program_directories_sit_beside_watchers_own() {
+    fn program_directories_sit_under_the_drop_in_root() {
         let conf = Path::new(CONF);
-        assert_eq!(program_drop_in_dir(conf, "watcher-applier"), PathBuf::from("/etc/watcher-applier.conf.d"));
+        let etc = Path::new("/etc");
+        assert_eq!(program_drop_in_dir(etc, "watcher-applier"), PathBuf::from("/etc/watcher-applier.conf.d"));
+        let home = Path::new("/var/lib/watcher");
         assert_eq!(
-            shadowing_program_dir(conf, "watcher-applier"),
+            program_drop_in_dir(home, "watcher-applier"),
+            PathBuf::from("/var/lib/watcher/watcher-applier.conf.d")
+        );
+        assert_eq!(
+            shadowing_program_dirs(etc, "watcher-applier")[1],
             PathBuf::from("/etc/watcher/watcher-applier.conf.d")
         );
+        assert_eq!(
+            shadowing_program_dirs(home, "watcher-applier")[0],
+            PathBuf::from("/var/lib/watcher/.watcher/watcher-applier.conf.d")
+        );
         assert_eq!(drop_in_dir(conf), PathBuf::from("/etc/watcher/watcher.conf.d"));
+        assert_eq!(derived_drop_in_root(Path::new("/srv/w/etc/watcher.conf")), PathBuf::from("/srv/w"));
         assert_eq!(program_name("watcher-applier.service"), "watcher-applier");
+        // Only /etc and the services' HOME are read.
+        assert!(root_is_read(etc, None));
+        assert!(root_is_read(home, Some(home)));
+        assert!(!root_is_read(home, None));
+        assert!(!root_is_read(Path::new("/etc/watcher"), Some(home)));
     }
 
     #[test]
@@ -414,7 +452,7 @@ mod tests {
         std::fs::create_dir(&etc_watcher).unwrap();
         let conf = etc_watcher.join("watcher.conf");
         let project = drop_in_dir(&conf);
-        let program = program_drop_in_dir(&conf, "watcher-decision-engine");
+        let program = program_drop_in_dir(root.path(), "watcher-decision-engine");
         std::fs::create_dir(&project).unwrap();
         std::fs::create_dir(&program).unwrap();
         for name in ["b.conf", "a.conf", ".hidden.conf", "c.conf.bak", "A.conf"] {
@@ -425,7 +463,7 @@ mod tests {
         let names = |l: &Layout| -> Vec<String> {
             l.paths().iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect()
         };
-        let l = Layout::read(&conf, "watcher-decision-engine").unwrap();
+        let l = Layout::read(&conf, root.path(), "watcher-decision-engine").unwrap();
         assert_eq!(names(&l), ["A.conf", "a.conf", "b.conf", "10-p.conf", "watcher.conf"]);
         // A file added in its place; one in a directory not read is not.
         let ours = program.join("50-watcher-metal.conf");
@@ -433,12 +471,12 @@ mod tests {
             l.with_file(&ours, Some("[y]\n")).with_file(&root.path().join("elsewhere.conf.d/x.conf"), Some("[z]\n"));
         assert_eq!(names(&l2), ["A.conf", "a.conf", "b.conf", "10-p.conf", "50-watcher-metal.conf", "watcher.conf"]);
         // After 12.0.0-16.0.0's second parse only the program's directory counts.
-        let reloaded = Layout::read_reloaded(&conf, "watcher-decision-engine").unwrap();
+        let reloaded = Layout::read_reloaded(&conf, root.path(), "watcher-decision-engine").unwrap();
         assert_eq!(names(&reloaded), ["10-p.conf", "watcher.conf"]);
-        // A program directory beside watcher.conf shadows ours at start-up.
-        let shadow = shadowing_program_dir(&conf, "watcher-decision-engine");
+        // A program directory in `/etc/watcher/` shadows ours at start-up.
+        let shadow = root.path().join("watcher/watcher-decision-engine.conf.d");
         std::fs::create_dir(&shadow).unwrap();
-        let l = Layout::read(&conf, "watcher-decision-engine").unwrap().with_file(&ours, Some("[y]\n"));
+        let l = Layout::read(&conf, root.path(), "watcher-decision-engine").unwrap().with_file(&ours, Some("[y]\n"));
         assert_eq!(clashes(&l, &ours), vec![Clash::Shadowed { dir: shadow, ours: ours.clone() }]);
     }
 }

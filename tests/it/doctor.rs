@@ -26,7 +26,11 @@ impl Machine {
             fs::create_dir(&program).unwrap();
             write(&program.join("50-watcher-metal.conf"), text);
         }
-        Machine { juju: FakeJuju::new("{}", None), dir }
+        let juju = FakeJuju::new("{}", None);
+        // `<dir>/etc` stands for /etc here: the services' HOME, as far as
+        // the drop-in root is concerned.
+        juju.set_watcher_home(&dir.path().join("etc"));
+        Machine { juju, dir }
     }
 
     fn conf(&self) -> PathBuf {
@@ -40,7 +44,16 @@ impl Machine {
     /// `doctor --format json` and its checks by name.
     fn doctor(&self) -> (Run, Value) {
         let conf = self.conf();
-        let r = self.juju.run(&["doctor", "--watcher-conf", path_str(&conf), "--format", "json"]);
+        let root = drop_in_root(&conf);
+        let r = self.juju.run(&[
+            "doctor",
+            "--watcher-conf",
+            path_str(&conf),
+            "--drop-in-root",
+            path_str(&root),
+            "--format",
+            "json",
+        ]);
         let value: Value = serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", r.stdout));
         (r, value)
     }
@@ -103,7 +116,13 @@ fn a_healthy_unit_passes_every_check() {
     assert_eq!(report["files"], json!([m.drop_in_dir().join("50-watcher-metal.conf"), m.conf()]));
 
     // The text form says the same, one line a check.
-    let text = m.juju.run(&["doctor", "--watcher-conf", path_str(&m.conf())]);
+    let text = m.juju.run(&[
+        "doctor",
+        "--watcher-conf",
+        path_str(&m.conf()),
+        "--drop-in-root",
+        path_str(m.drop_in_dir().parent().unwrap()),
+    ]);
     assert_eq!(text.code, 0);
     assert!(text.stdout.starts_with("ok    config "), "{}", text.stdout);
     assert!(text.stdout.ends_with("8 checks: 0 failed, 0 warned\n"), "{}", text.stdout);
@@ -219,12 +238,13 @@ fn tls_is_checked_as_watcher_sees_it() {
     let charm = dir.path().join("charm.yaml");
     let options = json!({
         "maas-url": sim.base_url(), "maas-api-key": sim.admin_key(), "maas-ca-cert": ca,
-        "watcher-conf-path": conf,
+        "watcher-conf-path": conf, "drop-in-root": drop_in_root(&conf),
     });
     write(&charm, &serde_yaml::to_string(&options).unwrap());
     let juju = FakeJuju::new("{}", None);
+    juju.set_watcher_home(&drop_in_root(&conf));
     // The drop-ins Watcher reads MAAS's settings from.
-    assert_eq!(run(&["render", "-c", path_str(&charm)]).code, 0);
+    assert_eq!(juju.run(&["render", "-c", path_str(&charm)]).code, 0);
     let r = juju.run(&["doctor", "-c", path_str(&charm), "--format", "json"]);
     assert_no_key(&r, &sim.admin_key());
     let report: Value = serde_json::from_str(r.stdout.trim()).unwrap();
@@ -272,7 +292,14 @@ fn the_backend_and_its_values_come_from_the_files_watcher_reads() {
     let sim = MaasSim::start(MaasSimConfig::default()).unwrap();
     let m = Machine::new("[DEFAULT]\ndebug = false\n", Some(&drop_in(&sim)));
     let ironic = m.dir.path().join("charm.yaml");
-    write(&ironic, &format!("watcher-conf-path: {}\nmaas-timeout: 7\n", m.conf().display()));
+    write(
+        &ironic,
+        &format!(
+            "watcher-conf-path: {}\ndrop-in-root: {}\nmaas-timeout: 7\n",
+            m.conf().display(),
+            drop_in_root(&m.conf()).display()
+        ),
+    );
     let r = m.juju.run(&["doctor", "-c", path_str(&ironic), "--format", "json"]);
     assert_no_key(&r, &sim.admin_key());
     let report: Value =
@@ -298,14 +325,20 @@ fn the_backend_and_its_values_come_from_the_files_watcher_reads() {
     write(
         &maas_options,
         &format!(
-            "watcher-conf-path: {}\nmaas-url: {}\nmaas-api-key: {}\n",
+            "watcher-conf-path: {}\ndrop-in-root: {}\nmaas-url: {}\nmaas-api-key: {}\n",
             m.conf().display(),
+            drop_in_root(&m.conf()).display(),
             sim.base_url(),
             sim.admin_key()
         ),
     );
     let requests = sim.stats().requests;
-    for source in [vec!["--watcher-conf", path_str(&m.conf())], vec!["-c", path_str(&maas_options)]] {
+    let root = drop_in_root(&m.conf());
+    let conf = m.conf();
+    for source in [
+        vec!["--watcher-conf", path_str(&conf), "--drop-in-root", path_str(&root)],
+        vec!["-c", path_str(&maas_options)],
+    ] {
         let r = m.juju.run(&[&["doctor", "--format", "json"], source.as_slice()].concat());
         assert_no_key(&r, &sim.admin_key());
         let report: Value = serde_json::from_str(r.stdout.trim()).unwrap();
@@ -370,11 +403,12 @@ fn files_that_cannot_be_read_are_reported_with_every_check() {
         let m = Machine::new("[DEFAULT]\ndebug = false\n", Some("[ironic_client]\napi_version = 1\n"));
         let (cause, charm_only) = damage(&m, what);
         let charm = m.dir.path().join("charm.yaml");
-        write(&charm, &format!("watcher-conf-path: {}\n", m.conf().display()));
         let conf = m.conf();
+        let root = drop_in_root(&conf);
+        write(&charm, &format!("watcher-conf-path: {}\ndrop-in-root: {}\n", conf.display(), root.display()));
         let mut sources = vec![vec!["-c", path_str(&charm)]];
         if !charm_only {
-            sources.push(vec!["--watcher-conf", path_str(&conf)]);
+            sources.push(vec!["--watcher-conf", path_str(&conf), "--drop-in-root", path_str(&root)]);
         }
         for source in sources {
             let r = m.juju.run(&[&["doctor", "--format", "json"], source.as_slice()].concat());
@@ -410,9 +444,12 @@ fn no_files_at_all_is_a_failure() {
     let dir = tempfile::tempdir().unwrap();
     let conf = conf_path(dir.path());
     let charm = dir.path().join("charm.yaml");
-    write(&charm, &format!("watcher-conf-path: {}\n", conf.display()));
+    let root = drop_in_root(&conf);
+    write(&charm, &format!("watcher-conf-path: {}\ndrop-in-root: {}\n", conf.display(), root.display()));
     let juju = FakeJuju::new("{}", None);
-    for source in [vec!["--watcher-conf", path_str(&conf)], vec!["-c", path_str(&charm)]] {
+    for source in
+        [vec!["--watcher-conf", path_str(&conf), "--drop-in-root", path_str(&root)], vec!["-c", path_str(&charm)]]
+    {
         let r = juju.run(&[&["doctor", "--format", "json"], source.as_slice()].concat());
         assert_eq!(r.code, 14, "{source:?}: {}{}", r.stdout, r.stderr);
         let report: Value = serde_json::from_str(r.stdout.trim()).unwrap();

@@ -146,10 +146,12 @@ fn values(layout: &Layout) -> Values {
 /// What the program reads at start-up, and after the plugin loader's reload.
 type Views = BTreeMap<String, Values>;
 
-fn ours(conf: &Path) -> Views {
+/// Our view of the case whose HOME (the drop-in root: `~/<program>.conf.d`
+/// is read at start-up and after the reload) is `home`.
+fn ours(home: &Path, conf: &Path) -> Views {
     let mut views = Views::new();
-    views.insert("startup".into(), values(&Layout::read(conf, PROGRAM).unwrap()));
-    views.insert("reloaded".into(), values(&Layout::read_reloaded(conf, PROGRAM).unwrap()));
+    views.insert("startup".into(), values(&Layout::read(conf, home, PROGRAM).unwrap()));
+    views.insert("reloaded".into(), values(&Layout::read_reloaded(conf, home, PROGRAM).unwrap()));
     views
 }
 
@@ -184,8 +186,8 @@ fn the_effective_configuration_is_what_watcher_reads() {
         let root = tempfile::tempdir().unwrap();
         let cases: Vec<_> = batch.iter().enumerate().map(|(n, case)| write_case(root.path(), n, case)).collect();
         let theirs = oslo(&python, &cases);
-        for (n, (_, conf)) in cases.iter().enumerate() {
-            let ours = ours(conf);
+        for (n, (home, conf)) in cases.iter().enumerate() {
+            let ours = ours(home, conf);
             let theirs = &theirs[n];
             prop_assert_eq!(&ours, theirs, "case {}: {:?}", n, batch[n]);
         }

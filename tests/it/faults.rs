@@ -193,7 +193,14 @@ fn killed_mid_write_leaves_old_or_new_never_partial() {
         .enumerate()
         .map(|(i, url)| {
             let path = dir.path().join(format!("charm-{i}.yaml"));
-            write(&path, &format!("maas-url: {url}\nmaas-api-key: {KEY}\nwatcher-conf-path: {}\n", conf.display()));
+            write(
+                &path,
+                &format!(
+                    "maas-url: {url}\nmaas-api-key: {KEY}\nwatcher-conf-path: {}\ndrop-in-root: {}\n",
+                    conf.display(),
+                    drop_in_root(&conf).display()
+                ),
+            );
             path
         })
         .collect();
@@ -248,8 +255,8 @@ fn concurrent_runs_serialise() {
             write(
                 &path,
                 &format!(
-                    "maas-url: http://10.0.0.{i}:5240/MAAS\nmaas-api-key: {KEY}\nwatcher-conf-path: {}\n",
-                    conf.display()
+                    "maas-url: http://10.0.0.{i}:5240/MAAS\nmaas-api-key: {KEY}\nwatcher-conf-path: {}\ndrop-in-root: {}\n",
+                    conf.display(), drop_in_root(&conf).display()
                 ),
             );
             path

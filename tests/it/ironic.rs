@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::common::{conf_path, path_str, run, write, Run};
+use crate::common::{conf_path, drop_in_root, path_str, run, write, Run};
 use metal_sim::ironic::{IronicSim, IronicSimConfig, SimNode};
 use serde_json::Value;
 use watcher_metal::clients::http::HttpOptions;
@@ -39,7 +39,14 @@ impl Setup {
         let conf = conf_path(dir.path());
         write(&conf, &format!("[DEFAULT]\ndebug = false\n\n{}", sim.clients_auth_section()));
         let config = dir.path().join("charm.yaml");
-        write(&config, &format!("watcher-conf-path: {}\n{charm_yaml}", conf.display()));
+        write(
+            &config,
+            &format!(
+                "watcher-conf-path: {}\ndrop-in-root: {}\n{charm_yaml}",
+                conf.display(),
+                drop_in_root(&conf).display()
+            ),
+        );
         Setup { sim, dir, config }
     }
 

@@ -10,10 +10,11 @@ fn config_for(sim: &MaasSim, dir: &tempfile::TempDir, timeout: u32) -> std::path
     write(
         &path,
         &format!(
-            "maas-url: {}\nmaas-api-key: {}\nmaas-timeout: {timeout}\nwatcher-conf-path: {}\n",
+            "maas-url: {}\nmaas-api-key: {}\nmaas-timeout: {timeout}\nwatcher-conf-path: {}\ndrop-in-root: {}\n",
             sim.base_url(),
             sim.admin_key(),
-            conf_path(dir.path()).display()
+            conf_path(dir.path()).display(),
+            drop_in_root(&conf_path(dir.path())).display()
         ),
     );
     path

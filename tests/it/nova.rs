@@ -35,10 +35,11 @@ impl Env {
         write(
             &config,
             &format!(
-                "maas-url: {}\nmaas-api-key: {}\nmaas-timeout: 10\nwatcher-conf-path: {}\n",
+                "maas-url: {}\nmaas-api-key: {}\nmaas-timeout: 10\nwatcher-conf-path: {}\ndrop-in-root: {}\n",
                 maas.base_url(),
                 maas.admin_key(),
-                conf.display()
+                conf.display(),
+                drop_in_root(&conf).display()
             ),
         );
         Env { maas, nova, dir, config }

@@ -33,7 +33,14 @@ fn round_trip(charm_yaml: &str, existing: Option<&str>, mode: Mode, expected: Va
         write(&conf, text);
     }
     let config = dir.path().join("charm.yaml");
-    write(&config, &format!("{charm_yaml}watcher-conf-path: {}\n", conf.display()));
+    write(
+        &config,
+        &format!(
+            "{charm_yaml}watcher-conf-path: {}\ndrop-in-root: {}\n",
+            conf.display(),
+            drop_in_root(&conf).display()
+        ),
+    );
     let mut args = vec!["render", "-c", path_str(&config)];
     match mode {
         Mode::DropIn => {}

@@ -159,7 +159,10 @@ impl Services {
         let conf = dir.path().join("watcher.conf");
         write(&conf, &format!("[DEFAULT]\ndebug = false\n\n{auth_section}"));
         let config = dir.path().join("charm.yaml");
-        write(&config, &format!("watcher-conf-path: {}\n{charm_yaml}", conf.display()));
+        write(
+            &config,
+            &format!("watcher-conf-path: {}\ndrop-in-root: {}\n{charm_yaml}", conf.display(), dir.path().display()),
+        );
         Setup { dir, config, passwords: self.passwords.all().map(str::to_owned).to_vec() }
     }
 }
@@ -429,7 +432,8 @@ fn a_relative_watcher_conf_works_for_nodes_and_power() {
     let Some(s) = services() else { return };
     let setup = s.setup("");
     let dir = setup.dir.path();
-    let r = setup.run_in(Some(dir), &["nodes", "--watcher-conf", "watcher.conf", "--format", "json"]);
+    let r = setup
+        .run_in(Some(dir), &["nodes", "--watcher-conf", "watcher.conf", "--drop-in-root", ".", "--format", "json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["nodes"].as_array().unwrap().len(), NODES);

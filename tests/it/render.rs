@@ -2,6 +2,7 @@
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
 
 use crate::common::*;
 
@@ -39,10 +40,16 @@ fn merge_updates_only_the_managed_sections() {
     let dir = tempfile::tempdir().unwrap();
     let conf = conf_path(dir.path());
     write(&conf, EXISTING);
+    fs::set_permissions(&conf, fs::Permissions::from_mode(0o644)).unwrap();
     let config = maas_config(dir.path(), &conf);
     let run = run(&["render", "--merge", "--config", path_str(&config)]);
     run.assert_no_secret();
-    assert_eq!((run.code, run.stderr.as_str()), (0, ""));
+    // Others could read it; with the key in it, they cannot.
+    let tightened = format!(
+        "warning: {} holds the MAAS API key and was readable by others (mode 0644): now 0640\n",
+        conf.display()
+    );
+    assert_eq!((run.code, run.stderr.as_str()), (0, tightened.as_str()));
     assert_eq!(run.stdout, format!("updated {}\n", conf.display()));
     let merged = fs::read_to_string(&conf).unwrap();
     // Everything outside [maas_client] is as it was, byte for byte.
@@ -77,7 +84,14 @@ fn unsetting_maas_removes_the_section() {
     let conf = conf_path(dir.path());
     write(&conf, EXISTING);
     let config = dir.path().join("charm.yaml");
-    write(&config, &format!("watcher-conf-path: {}\nmaas-url: ''\n", conf.display()));
+    write(
+        &config,
+        &format!(
+            "watcher-conf-path: {}\ndrop-in-root: {}\nmaas-url: ''\n",
+            conf.display(),
+            drop_in_root(&conf).display()
+        ),
+    );
     let run = run(&["render", "--merge", "-c", path_str(&config)]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let merged = fs::read_to_string(&conf).unwrap();
@@ -105,6 +119,66 @@ fn written_file_is_0640_and_keeps_owner_and_group() {
     assert_ne!(after.ino(), before.ino(), "the file is replaced by rename, not rewritten in place");
     let leftovers = temp_files(dir.path());
     assert!(leftovers.is_empty(), "{leftovers:?}");
+    // A mode the site chose that others cannot read stays; so do a file's
+    // mode without the key, and a new file's is 0640.
+    fs::set_permissions(&conf, fs::Permissions::from_mode(0o600)).unwrap();
+    write(&config, &format!("{}maas-timeout: 30\n", fs::read_to_string(&config).unwrap()));
+    let r = run(&["render", "--merge", "-c", path_str(&config), "-o", path_str(&conf)]);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    assert_eq!(fs::metadata(&conf).unwrap().mode() & 0o777, 0o600);
+    let plain = dir.path().join("plain.conf");
+    write(&plain, "[DEFAULT]\n");
+    fs::set_permissions(&plain, fs::Permissions::from_mode(0o644)).unwrap();
+    let ironic = dir.path().join("ironic.yaml");
+    write(
+        &ironic,
+        &format!("watcher-conf-path: {}\ndrop-in-root: {}\n", conf.display(), drop_in_root(&conf).display()),
+    );
+    let r = run(&["render", "--merge", "-c", path_str(&ironic), "-o", path_str(&plain)]);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    assert!(fs::read_to_string(&plain).unwrap().contains("[ironic_client]"));
+    assert_eq!(fs::metadata(&plain).unwrap().mode() & 0o777, 0o644);
+    let new = dir.path().join("new.conf");
+    assert_eq!(run(&["render", "-c", path_str(&config), "-o", path_str(&new)]).code, 0);
+    assert_eq!(fs::metadata(&new).unwrap().mode() & 0o777, 0o640);
+}
+
+#[test]
+fn a_drop_in_root_watcher_does_not_read_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = conf_path(dir.path());
+    write(&conf, "[DEFAULT]\n");
+    let config = maas_config(dir.path(), &conf);
+    let root = drop_in_root(&conf);
+    // No user `watcher` here, and the root is not /etc: written, not read.
+    let r = run(&["render", "-c", path_str(&config)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, drop_in_lines(&conf, "created"));
+    assert_eq!(
+        r.stderr,
+        format!(
+            "warning: Watcher's services do not read the drop-ins in {}: drop-in-root is not /etc, and there is no user \
+             watcher here\n  hint: set drop-in-root to /etc (the default) or to the services' HOME: oslo.config looks \
+             for <program>.conf.d only in ~/ and /etc/\n",
+            root.display()
+        )
+    );
+    // Their HOME is elsewhere: said too.
+    let elsewhere = accounts_with_home(dir.path(), Path::new("/var/lib/watcher"));
+    let env = [("WATCHER_METAL_ETC", path_str(&elsewhere))];
+    let r = run_with(&["render", "-c", path_str(&config)], &env, None);
+    assert!(r.stderr.contains("drop-in-root is not /etc, and their HOME is /var/lib/watcher\n"), "{}", r.stderr);
+    let doctor = run_with(&["doctor", "-c", path_str(&config), "--format", "json"], &env, None);
+    let report: serde_json::Value = serde_json::from_str(doctor.stdout.trim()).unwrap();
+    let check = &report["checks"][0];
+    assert_eq!((check["name"].as_str(), check["status"].as_str()), (Some("config"), Some("warn")), "{report}");
+    assert!(check["message"].as_str().unwrap().starts_with("Watcher's services do not read the drop-ins in"));
+    // The root is their HOME: nothing to say. Merge mode writes no drop-in.
+    let home = accounts_with_home(dir.path(), &root);
+    let r = run_with(&["render", "-c", path_str(&config)], &[("WATCHER_METAL_ETC", path_str(&home))], None);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    let r = run(&["render", "--merge", "-c", path_str(&config)]);
+    assert!(!r.stderr.contains("do not read"), "{}", r.stderr);
 }
 
 #[test]
@@ -274,7 +348,11 @@ fn warnings_go_to_stderr_and_do_not_stop_the_run() {
     let config = dir.path().join("charm.yaml");
     write(
         &config,
-        &format!("maas-url: http://m:5240\nmaas-api-key: \"{KEY}\\n\"\nwatcher-conf-path: {}\n", conf.display()),
+        &format!(
+            "maas-url: http://m:5240\nmaas-api-key: \"{KEY}\\n\"\nwatcher-conf-path: {}\ndrop-in-root: {}\n",
+            conf.display(),
+            drop_in_root(&conf).display()
+        ),
     );
     let r = run(&["render", "--merge", "-c", path_str(&config)]);
     r.assert_no_secret();
@@ -347,8 +425,9 @@ fn hook_mode_reads_config_get_and_the_juju_secret() {
     let conf = conf_path(dir.path());
     write(&conf, EXISTING);
     let config = format!(
-        r#"{{"maas-url": "http://10.0.0.2:5240/MAAS", "maas-api-key": null, "maas-api-key-secret": "secret:cs3v8m6a8r9s7b6qvcq0", "maas-timeout": 60, "maas-ca-cert": "", "ironic-api-version": "1", "ironic-endpoint-type": "publicURL", "ironic-region-name": "", "watcher-conf-path": "{}", "watcher-conf-mode": "merge"}}"#,
-        conf.display()
+        r#"{{"maas-url": "http://10.0.0.2:5240/MAAS", "maas-api-key": null, "maas-api-key-secret": "secret:cs3v8m6a8r9s7b6qvcq0", "maas-timeout": 60, "maas-ca-cert": "", "ironic-api-version": "1", "ironic-endpoint-type": "publicURL", "ironic-region-name": "", "watcher-conf-path": "{}", "watcher-conf-mode": "merge", "drop-in-root": "{}"}}"#,
+        conf.display(),
+        drop_in_root(&conf).display()
     );
     let juju = FakeJuju::new(&config, Some(&format!(r#"{{"api-key": "{KEY}"}}"#)));
     let r = juju.run(&["render"]);
@@ -364,8 +443,9 @@ fn hook_mode_secret_failures_are_explained() {
     let dir = tempfile::tempdir().unwrap();
     let conf = conf_path(dir.path());
     let config = format!(
-        r#"{{"maas-url": "http://10.0.0.2:5240/MAAS", "maas-api-key-secret": "secret:cs3v8m6a8r9s7b6qvcq0", "watcher-conf-path": "{}"}}"#,
-        conf.display()
+        r#"{{"maas-url": "http://10.0.0.2:5240/MAAS", "maas-api-key-secret": "secret:cs3v8m6a8r9s7b6qvcq0", "watcher-conf-path": "{}", "drop-in-root": "{}"}}"#,
+        conf.display(),
+        drop_in_root(&conf).display()
     );
     let juju = FakeJuju::new(&config, None);
     let r = juju.run(&["render"]);
@@ -401,6 +481,9 @@ fn drop_in_is_the_default_and_leaves_watcher_conf_alone() {
     write(&conf, EXISTING);
     let config = maas_config(dir.path(), &conf);
     let drop_in = drop_in_of(&conf);
+    // `<dir>/etc` is the services' HOME here.
+    let accounts = accounts_with_home(dir.path(), &drop_in_root(&conf));
+    let run = |args: &[&str]| run_with(args, &[("WATCHER_METAL_ETC", path_str(&accounts))], None);
 
     let check = run(&["render", "-c", path_str(&config), "--check"]);
     check.assert_no_secret();
@@ -470,7 +553,7 @@ fn watcher_conf_is_read_with_its_drop_ins_and_may_be_relative() {
     write(&conf, "[maas_client]\ntimeout = 9\n[ironic_client]\nregion_name = R2\n");
     let out = std::process::Command::new(bin())
         .current_dir(conf.parent().unwrap())
-        .args(["render", "--watcher-conf", "watcher.conf", "-o", "-", "--reveal-secrets"])
+        .args(["render", "--watcher-conf", "watcher.conf", "--drop-in-root", "..", "-o", "-", "--reveal-secrets"])
         .output()
         .unwrap();
     let r = Run::from_output(out);
@@ -484,6 +567,7 @@ fn output_onto_a_file_that_is_not_our_drop_in_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let conf = conf_path(dir.path());
     write(&conf, EXISTING);
+    fs::set_permissions(&conf, fs::Permissions::from_mode(0o640)).unwrap();
     let config = maas_config(dir.path(), &conf);
     // A drop-in written over watcher.conf would lose [database] and the rest.
     for check in [false, true] {
@@ -624,13 +708,17 @@ fn clashes_are_found_for_every_service_in_every_mode() {
     // Ironic in merge mode: the merge removes [maas_client], the applier's
     // drop-in still sets a URL.
     let config = dir.path().join("charm.yaml");
-    write(&config, &format!("watcher-conf-path: {}\nwatcher-conf-mode: merge\n", conf.display()));
+    let root = drop_in_root(&conf);
+    write(
+        &config,
+        &format!("watcher-conf-path: {}\ndrop-in-root: {}\nwatcher-conf-mode: merge\n", conf.display(), root.display()),
+    );
     let r = run(&["render", "-c", path_str(&config)]);
     assert_eq!(r.code, 13, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.starts_with(&clash), "{}", r.stderr);
     // A whole watcher.conf is checked the same way, written or not.
     let whole = dir.path().join("whole.yaml");
-    write(&whole, &format!("watcher-conf-path: {}\n", conf.display()));
+    write(&whole, &format!("watcher-conf-path: {}\ndrop-in-root: {}\n", conf.display(), root.display()));
     let r = run(&["render", "--full", "-c", path_str(&whole)]);
     assert_eq!(r.code, 13, "{}{}", r.stdout, r.stderr);
     assert_eq!(r.stdout, format!("updated {}\n", conf.display()), "the file is written, as with the drop-ins");
@@ -780,7 +868,8 @@ fn watcher_conf_findings_are_in_watcher_confs_words() {
     let dir = tempfile::tempdir().unwrap();
     let conf = conf_path(dir.path());
     write(&conf, &format!("[maas_client]\nurl =\napi_key = {KEY}\n"));
-    let r = run(&["validate", "--watcher-conf", path_str(&conf)]);
+    let root = drop_in_root(&conf);
+    let r = run(&["validate", "--watcher-conf", path_str(&conf), "--drop-in-root", path_str(&root)]);
     r.assert_no_secret();
     assert_eq!(r.code, 11, "{}", r.stderr);
     assert_eq!(
@@ -792,7 +881,7 @@ fn watcher_conf_findings_are_in_watcher_confs_words() {
     fs::create_dir_all(drop_in.parent().unwrap()).unwrap();
     write(&drop_in, "[maas_client]\nurl = http://m:5240/MAAS\n");
     write(&conf, "[maas_client]\ntimeout = 0\n");
-    let r = run(&["render", "--watcher-conf", path_str(&conf), "-o", "-"]);
+    let r = run(&["render", "--watcher-conf", path_str(&conf), "--drop-in-root", path_str(&root), "-o", "-"]);
     assert_eq!(r.code, 3);
     let charm_options = ["maas-url", "maas-api-key", "maas-timeout", "ironic-"];
     assert!(charm_options.iter().all(|o| !r.stderr.contains(o)), "{}", r.stderr);
@@ -824,9 +913,12 @@ fn a_watcher_conf_in_a_directory_not_named_in_utf8_keeps_its_name() {
         .arg("render")
         .arg("--watcher-conf")
         .arg(&conf)
+        .arg("--drop-in-root")
+        .arg(&odd)
         .env_remove("JUJU_CONTEXT_ID")
         .output()
         .unwrap();
+    assert_real_etc_untouched(&["render", "--watcher-conf"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let drop_in = odd.join("watcher-decision-engine.conf.d/50-watcher-metal.conf");
     assert!(fs::read_to_string(&drop_in).unwrap().contains("region_name = R1\n"));

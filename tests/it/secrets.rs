@@ -15,12 +15,14 @@ use serde_json::json;
 struct Sweep {
     secrets: Vec<String>,
     checked: usize,
+    /// `WATCHER_METAL_ETC` for the commands run.
+    accounts: Option<PathBuf>,
 }
 
 impl Sweep {
     fn new(key: &str) -> Sweep {
         let secret = key.rsplit(':').next().unwrap().to_owned();
-        Sweep { secrets: vec![key.to_owned(), secret], checked: 0 }
+        Sweep { secrets: vec![key.to_owned(), secret], checked: 0, accounts: None }
     }
 
     fn check(&mut self, what: &str, text: &str) {
@@ -31,7 +33,9 @@ impl Sweep {
     }
 
     fn run(&mut self, args: &[&str]) -> Run {
-        let r = run(args);
+        let accounts = self.accounts.as_ref().map(|a| a.display().to_string());
+        let env: Vec<(&str, &str)> = accounts.iter().map(|a| ("WATCHER_METAL_ETC", a.as_str())).collect();
+        let r = run_with(args, &env, None);
         self.check(&format!("stdout of {args:?}"), &r.stdout);
         self.check(&format!("stderr of {args:?}"), &r.stderr);
         r
@@ -93,11 +97,14 @@ fn no_command_shows_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let conf = conf_path(dir.path());
     write(&conf, "[DEFAULT]\ndebug = true\n");
+    fs::set_permissions(&conf, fs::Permissions::from_mode(0o640)).unwrap();
+    sweep.accounts = Some(accounts_with_home(dir.path(), &drop_in_root(&conf)));
     let config = dir.path().join("charm.yaml");
     let good = format!(
-        "maas-url: {}\nmaas-api-key: {key}\nmaas-timeout: 2\nwatcher-conf-path: {}\n",
+        "maas-url: {}\nmaas-api-key: {key}\nmaas-timeout: 2\nwatcher-conf-path: {}\ndrop-in-root: {}\n",
         sim.base_url(),
-        conf.display()
+        conf.display(),
+        drop_in_root(&conf).display()
     );
     write(&config, &good);
     let c = path_str(&config);
@@ -128,10 +135,11 @@ fn no_command_shows_the_key() {
     // validate, nodes and power, succeeding.
     let id = machine.system_id.as_str();
     let accepted = "ok: API key accepted for user admin";
+    let root = drop_in_root(&conf);
     for (args, stdout) in [
         (&["validate", "-c", c][..], accepted),
         (&["validate", "-c", c, "--format", "json"], r#""result":"ok""#),
-        (&["validate", "--watcher-conf", path_str(&conf)], accepted),
+        (&["validate", "--watcher-conf", path_str(&conf), "--drop-in-root", path_str(&root)], accepted),
         (&["nodes", "-c", c], "nodes (9 on, 1 off, 0 unknown, 0 error) via maas"),
         (&["nodes", "-c", c, "--live", "--format", "json"], r#""backend":"maas""#),
         (&["power", "status", id, "-c", c], &format!("{id}: on")),
@@ -154,6 +162,7 @@ fn no_command_shows_the_key() {
     let admin = SimUser::admin();
     let wrong = format!("{}:{}:WrongSecretWrongSecretWrongSecre", admin.consumer_key, admin.token_key);
     let mut wrong_sweep = Sweep::new(&wrong);
+    wrong_sweep.accounts = sweep.accounts.clone();
     write(&config, &good.replace(&key, &wrong));
     wrong_sweep.expect(
         &["validate", "-c", c],
@@ -178,6 +187,7 @@ fn no_command_shows_the_key() {
     let mut key_sweep = Sweep {
         secrets: PASTED_KEY.lines().filter(|l| !l.starts_with("-----")).map(str::to_owned).collect(),
         checked: 0,
+        accounts: None,
     };
     let refused = "error: maas-ca-cert: block 2 is a private key (PRIVATE KEY), which must not be installed\n";
     for args in [&["render", "-c", c][..], &["validate", "-c", c], &["doctor", "-c", c]] {
@@ -207,10 +217,11 @@ fn no_hook_or_action_shows_the_key() {
     write(&conf, "[DEFAULT]\ndebug = true\n");
     let config = |url: &str| {
         json!({"maas-url": url, "maas-api-key-secret": "secret:cs3v8m6a8r9s7b6qvcq0", "maas-timeout": 2,
-               "watcher-conf-path": conf.display().to_string()})
+               "watcher-conf-path": conf.display().to_string(), "drop-in-root": drop_in_root(&conf)})
         .to_string()
     };
     let juju = FakeJuju::new(&config(&sim.base_url()), Some(&json!({ "api-key": key }).to_string()));
+    juju.set_watcher_home(&drop_in_root(&conf));
     let charm_dir = dir.path().display().to_string();
     let files = Sweep::new(&key);
     // Runs `event`, checks all it prints and every hook tool call it makes,

@@ -59,7 +59,11 @@ fn nested_references_are_refused_at_the_size_cap() {
     let config = dir.path().join("charm.yaml");
     write(
         &config,
-        &format!("maas-url: http://10.0.0.2:5240/MAAS\nmaas-api-key: {KEY}\nwatcher-conf-path: {}\n", conf.display()),
+        &format!(
+            "maas-url: http://10.0.0.2:5240/MAAS\nmaas-api-key: {KEY}\nwatcher-conf-path: {}\ndrop-in-root: {}\n",
+            conf.display(),
+            drop_in_root(&conf).display()
+        ),
     );
     let r = run(&["render", "-c", path_str(&config), "--check"]);
     assert_eq!(r.code, 8, "{}", r.stderr);

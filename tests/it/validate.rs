@@ -22,6 +22,7 @@ fn setup(url: &str, key: &str, extra: &[(&str, serde_yaml::Value)]) -> Setup {
     map.insert("maas-url".to_owned(), serde_yaml::Value::from(url));
     map.insert("maas-api-key".to_owned(), serde_yaml::Value::from(key));
     map.insert("watcher-conf-path".to_owned(), conf_path(dir.path()).display().to_string().into());
+    map.insert("drop-in-root".to_owned(), drop_in_root(&conf_path(dir.path())).display().to_string().into());
     for (k, v) in extra {
         map.insert((*k).to_owned(), v.clone());
     }

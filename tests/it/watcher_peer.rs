@@ -7,9 +7,10 @@
 //! Each test lays out a principal's watcher.conf at
 //! `$HOME/.watcher/watcher.conf`, runs the charm's config-changed hook
 //! (`watcher-metal dispatch`, fake hook tools) with `watcher-conf-path`
-//! pointing there, then runs Watcher's services' code on whatever the charm
-//! wrote: oslo.config finds `$HOME/.watcher/watcher.conf.d` by itself, as it
-//! finds `/etc/watcher/watcher.conf.d` on a unit.
+//! pointing there and `drop-in-root` at `$HOME`, then runs Watcher's
+//! services' code on whatever the charm wrote: oslo.config finds
+//! `$HOME/<program>.conf.d` by itself, as it finds `/etc/<program>.conf.d`
+//! on a unit.
 //!
 //! Needs WATCHER12_PYTHON and WATCHER17_PYTHON (set by `scripts/test`).
 //! Under CI they are required, so the checks cannot silently not run.
@@ -182,11 +183,14 @@ fn charm_unit(cloud: &Cloud, python: &str, config: Value, principal: &str) -> Un
     write(&unit.conf(), principal);
     write(&unit.nova_file(), &cloud.nova_json().to_string());
     fake_unit_tools(&unit.juju, python);
+    unit.juju.set_watcher_home(unit.home.path());
 
     let mut all = json!({
         "maas-url": "", "maas-api-key": "", "maas-api-key-secret": null, "maas-timeout": MAAS_TIMEOUT,
         "maas-ca-cert": "", "ironic-api-version": "1", "ironic-endpoint-type": "publicURL",
         "ironic-region-name": "", "watcher-conf-path": unit.conf().display().to_string(),
+        // HOME: oslo.config's `~/<program>.conf.d`, as `/etc/<program>.conf.d` on a unit.
+        "drop-in-root": unit.home.path().display().to_string(),
         "watcher-services": "watcher-decision-engine watcher-applier",
     });
     for (k, v) in config.as_object().unwrap() {

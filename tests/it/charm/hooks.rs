@@ -368,17 +368,15 @@ fn maas_ca_cert_is_installed_for_watcher_too() {
         "{message}"
     );
     // update-ca-certificates is a stand-in here: point the store at the installed file.
-    let installed = unit.juju.ca_dir().join("watcher-maas.crt");
-    let charm_dir = unit.charm_dir.path().display().to_string();
+    // The file starts with our marker, a comment every PEM reader skips.
+    let installed = unit.ca_cert();
     let store = installed.display().to_string();
-    let r = unit.juju.run_with(
-        &["dispatch"],
-        &[("JUJU_DISPATCH_PATH", "hooks/config-changed"), ("JUJU_CHARM_DIR", &charm_dir), ("SSL_CERT_FILE", &store)],
-    );
+    let r = unit.dispatch_with("hooks/config-changed", &[("SSL_CERT_FILE", &store)]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(unit.last_status().0, "active", "{:?}", unit.statuses());
-    let installed = unit.juju.ca_dir().join("watcher-maas.crt");
-    assert_eq!(fs::read_to_string(&installed).unwrap().trim_end(), ca.trim_end());
+    let text = fs::read_to_string(&installed).unwrap();
+    assert!(text.starts_with("# Written by watcher-metal for application watcher-maas "), "{text}");
+    assert!(text.trim_end().ends_with(ca.trim_end()), "{text}");
     assert_eq!(unit.juju.calls_to("update-ca-certificates").len(), 1);
 
     // Unchanged: nothing rebuilt. Unset: removed and rebuilt.

@@ -24,7 +24,7 @@ fn remove_leaves_nothing_behind() {
     assert!(!unit.drop_in_dir().exists(), "the drop-in, its lock file and the emptied directory are gone");
     let left: Vec<_> = fs::read_dir(unit.conf.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, ["watcher.conf"], "no lock or temp file beside watcher.conf");
-    let ca_left: Vec<_> = fs::read_dir(unit.juju.ca_dir()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let ca_left: Vec<_> = fs::read_dir(&unit.ca_dir).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(ca_left.is_empty(), "no CA certificate or lock file: {ca_left:?}");
     let state: Vec<_> = fs::read_dir(unit.charm_dir.path())
         .unwrap()
@@ -32,7 +32,7 @@ fn remove_leaves_nothing_behind() {
         .filter(|n| n.starts_with(".watcher-metal"))
         .collect();
     assert!(state.is_empty(), "no state files: {state:?}");
-    assert!(!unit.juju.ca_dir().join("watcher-maas.crt").exists());
+    assert!(!unit.ca_cert().exists());
     assert_eq!(unit.juju.calls_to("update-ca-certificates").len(), 1, "the CA bundle is rebuilt");
     assert_eq!(unit.restarts().len(), 2, "restarted once");
 

@@ -366,7 +366,7 @@ fn a_ca_option_that_is_not_only_certificates_is_blocked_before_anything_is_writt
         let r = unit.dispatch("hooks/config-changed");
         assert_eq!(r.code, 0, "{}", r.stderr);
         assert_eq!(unit.last_status(), ("blocked".into(), said.into()));
-        assert!(!unit.juju.ca_dir().join("watcher-maas.crt").exists(), "no CA installed");
+        assert!(!unit.ca_cert().exists(), "no CA installed");
         assert!(unit.juju.calls_to("update-ca-certificates").is_empty());
         assert!(unit.restarts().is_empty());
         assert!(!unit.drop_in_path().exists(), "no drop-in written");
@@ -378,7 +378,7 @@ fn a_ca_option_that_is_not_only_certificates_is_blocked_before_anything_is_writt
     // The certificate alone is installed.
     unit.configure(Some(json!({"maas-url": sim.base_url(), "maas-api-key-secret": SECRET_URI, "maas-ca-cert": ca})));
     assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
-    assert!(unit.juju.ca_dir().join("watcher-maas.crt").exists());
+    assert!(unit.ca_cert().exists());
 }
 
 /// In merge mode the applier's view is checked too: a drop-in of its own

@@ -47,8 +47,11 @@ pub fn run(args: &[&str]) -> Run {
 }
 
 pub fn run_with(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+    real_etc_before();
     let mut cmd = Command::new(bin());
-    cmd.args(args).env_remove("JUJU_CONTEXT_ID").env_remove("JUJU_DISPATCH_PATH");
+    cmd.args(args).env_remove("JUJU_CONTEXT_ID").env_remove("JUJU_DISPATCH_PATH").env_remove("JUJU_UNIT_NAME");
+    // This machine's users and groups are not the test's: no `watcher`.
+    cmd.env("WATCHER_METAL_ETC", no_accounts());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -59,12 +62,48 @@ pub fn run_with(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run
         use std::io::Write;
         child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
     }
-    Run::from_output(child.wait_with_output().unwrap())
+    let run = Run::from_output(child.wait_with_output().unwrap());
+    assert_real_etc_untouched(args);
+    run
+}
+
+/// The drop-in directories a test could write into the real `/etc` (the
+/// default `drop-in-root`) by forgetting to name its own root.
+const REAL_DROP_IN_DIRS: [&str; 2] = ["/etc/watcher-decision-engine.conf.d", "/etc/watcher-applier.conf.d"];
+
+/// Fails the test that just ran the binary if a Watcher drop-in directory
+/// appeared in the real `/etc` (one that was there when the tests started,
+/// on a machine with Watcher, does not count): every test names a
+/// drop-in root of its own.
+pub fn assert_real_etc_untouched(args: &[&str]) {
+    let before = real_etc_before();
+    for (dir, was) in REAL_DROP_IN_DIRS.iter().zip(before) {
+        assert!(
+            *was || !Path::new(dir).exists(),
+            "`watcher-metal {}` wrote into the real {dir}: give the test a drop-in-root of its own",
+            args.join(" ")
+        );
+    }
+}
+
+/// Which of [`REAL_DROP_IN_DIRS`] existed before the first run of the
+/// binary.
+fn real_etc_before() -> &'static [bool] {
+    static BEFORE: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
+    BEFORE.get_or_init(|| REAL_DROP_IN_DIRS.iter().map(|d| Path::new(d).exists()).collect())
+}
+
+/// An empty directory for `WATCHER_METAL_ETC`: no user or group `watcher`.
+fn no_accounts() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-accounts");
+    fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// `<root>/etc/watcher/watcher.conf`, its directory made: laid out as on a
-/// unit, so the program drop-in directories beside Watcher's own
-/// (`<root>/etc/<program>.conf.d`) stay inside `root`.
+/// unit, with `<root>/etc` standing for `/etc` (the drop-in root that
+/// [`maas_config`] names, so that `<root>/etc/<program>.conf.d` stays
+/// inside `root`).
 pub fn conf_path(root: &Path) -> PathBuf {
     let dir = root.join("etc").join("watcher");
     fs::create_dir_all(&dir).unwrap();
@@ -88,14 +127,33 @@ pub fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// A YAML charm config with a MAAS URL and the test key.
+/// A directory for `WATCHER_METAL_ETC` in `dir` whose user `watcher` (the
+/// one Watcher's services run as) has `home` as its HOME: the drop-in root
+/// a test uses for `/etc` is then one the services read.
+pub fn accounts_with_home(dir: &Path, home: &Path) -> PathBuf {
+    let etc = dir.join("accounts");
+    fs::create_dir_all(&etc).unwrap();
+    write(&etc.join("passwd"), &format!("watcher:x:64061:64061::{}:/usr/sbin/nologin\n", home.display()));
+    write(&etc.join("group"), "root:x:0:\n");
+    etc
+}
+
+/// The drop-in root of a watcher.conf laid out by [`conf_path`]:
+/// `<root>/etc`.
+pub fn drop_in_root(conf_path: &Path) -> PathBuf {
+    conf_path.parent().and_then(Path::parent).unwrap().to_owned()
+}
+
+/// A YAML charm config with a MAAS URL and the test key, the drop-ins in
+/// `<root>/etc` (see [`conf_path`]).
 pub fn maas_config(dir: &Path, conf_path: &Path) -> PathBuf {
     let path = dir.join("charm.yaml");
     write(
         &path,
         &format!(
-            "maas-url: http://10.0.0.2:5240/MAAS\nmaas-api-key: {KEY}\nwatcher-conf-path: {}\n",
-            conf_path.display()
+            "maas-url: http://10.0.0.2:5240/MAAS\nmaas-api-key: {KEY}\nwatcher-conf-path: {}\ndrop-in-root: {}\n",
+            conf_path.display(),
+            drop_in_root(conf_path).display()
         ),
     );
     path
@@ -104,7 +162,9 @@ pub fn maas_config(dir: &Path, conf_path: &Path) -> PathBuf {
 /// Fake hook tools (and `systemctl`) on a PATH of their own: each records
 /// its arguments in `calls.log` (fields separated by 0x1f, records by 0x1e) and prints a
 /// canned answer: `config-get` the config JSON, `secret-get` the secret
-/// JSON, `action-get` the action parameters.
+/// JSON, `action-get` the action parameters. The machine's users and groups
+/// are `etc/passwd` and `etc/group` beside them (`WATCHER_METAL_ETC`):
+/// none, until [`FakeJuju::set_watcher_home`] adds Watcher's user.
 pub struct FakeJuju {
     pub dir: tempfile::TempDir,
 }
@@ -117,6 +177,9 @@ impl FakeJuju {
         let dir = tempfile::tempdir().unwrap();
         let bin = dir.path().join("bin");
         fs::create_dir(&bin).unwrap();
+        fs::create_dir(dir.path().join("etc")).unwrap();
+        write(&dir.path().join("etc/passwd"), "root:x:0:0:root:/root:/bin/bash\n");
+        write(&dir.path().join("etc/group"), "root:x:0:\n");
         let juju = FakeJuju { dir };
         juju.set_config(config_json);
         juju.set_watcher_version(Some("2:12.0.0-0ubuntu1"));
@@ -211,6 +274,19 @@ impl FakeJuju {
         dir
     }
 
+    /// Adds the user Watcher's services run as, `watcher`, with `home` as
+    /// its home directory (where oslo.config looks for `~/<program>.conf.d`).
+    pub fn set_watcher_home(&self, home: &Path) {
+        let passwd =
+            format!("root:x:0:0:root:/root:/bin/bash\nwatcher:x:64061:64061::{}:/usr/sbin/nologin\n", home.display());
+        write(&self.dir.path().join("etc/passwd"), &passwd);
+    }
+
+    /// Adds the group `watcher`, with id `gid`.
+    pub fn set_watcher_group(&self, gid: u32) {
+        write(&self.dir.path().join("etc/group"), &format!("root:x:0:\nwatcher:x:{gid}:\n"));
+    }
+
     pub fn set_config(&self, config_json: &str) {
         write(&self.dir.path().join("config.json"), config_json);
     }
@@ -286,11 +362,13 @@ impl FakeJuju {
     pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let path = self.path_env();
         let ca_dir = self.ca_dir().display().to_string();
+        let etc = self.dir.path().join("etc").display().to_string();
         let mut all = vec![
             ("PATH", path.as_str()),
             ("JUJU_CONTEXT_ID", "unit-watcher-maas-0-1"),
             ("JUJU_UNIT_NAME", "watcher-maas/0"),
             ("WATCHER_METAL_CA_DIR", ca_dir.as_str()),
+            ("WATCHER_METAL_ETC", etc.as_str()),
         ];
         all.extend_from_slice(env);
         run_with(args, &all, None)
