@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::clients::maas::MaasError;
 use crate::config::CharmConfig;
-use crate::ops::backend;
+use crate::ops::backend::{self, Elsewhere, Reach};
 use crate::ops::clock::SystemClock;
 use crate::ops::converge::{self, Unit};
 use crate::ops::doctor;
@@ -134,8 +134,9 @@ pub(super) fn list_nodes(ctx: &Unit<'_>) -> Result<(), ActionFailure> {
     let ListNodesParams { live, hypervisors } = params(ctx)?;
     let config = action_config(ctx)?;
     let wanted = pairing::parse_hypervisor_list(&hypervisors.replace(',', "\n"));
-    let request =
-        listing::Request { live, concurrency: 16, hypervisors: (!wanted.is_empty()).then_some(wanted), nova: false };
+    let reach = Reach::of_watcher(&config, false, ctx.system, Elsewhere::Direct);
+    let hypervisors = (!wanted.is_empty()).then_some(wanted);
+    let request = listing::Request { live, concurrency: 16, hypervisors, nova: false, reach };
     let listed = listing::list(&config, &request, &|_, _| {})?;
     let rows = &listed.rows;
     let mut results =
@@ -176,7 +177,8 @@ pub(super) fn power_status(ctx: &Unit<'_>) -> Result<(), ActionFailure> {
     }
     let wanted = node.as_str();
     let config = action_config(ctx)?;
-    let client = backend::connect(&config, 1)?;
+    let reach = Reach::of_watcher(&config, false, ctx.system, Elsewhere::Direct);
+    let client = backend::connect(&config, &reach, 1)?;
     // Only a reading: nothing to wait for, force or refuse.
     let request = power::Request {
         target: None,
@@ -210,7 +212,7 @@ pub(super) fn doctor(ctx: &Unit<'_>) -> Result<(), ActionFailure> {
         Err(_) => doctor::default_watcher_conf(),
     };
     let config = loaded.as_ref().map_err(|p| (p.clone(), "fix the charm configuration".to_owned()));
-    let report = doctor::diagnose(config, &conf, ctx.system).map_err(Error::from)?;
+    let report = doctor::diagnose(config, &conf, ctx.system, Elsewhere::Direct).map_err(Error::from)?;
     let mut results = vec![
         pair("result", if report.failed() { "failed" } else { "ok" }),
         pair("failed", report.count(doctor::Verdict::Fail)),

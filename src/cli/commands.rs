@@ -174,6 +174,14 @@ pub(super) fn validate(args: &ValidateArgs) -> Result<u8, Error> {
     }
 }
 
+/// How Watcher's services reach what they call, for a command that asks
+/// Nova when `nova`: the proxies of their environment, or where they are not
+/// on this machine, the command's own (none inside a Juju hook).
+fn watcher_reach(config: &CharmConfig, nova: bool) -> backend::Reach {
+    let elsewhere = backend::Elsewhere::for_command(juju::in_hook_context());
+    backend::Reach::of_watcher(config, nova, &watcher_metal::host::system::Host, elsewhere)
+}
+
 pub(super) fn nodes(args: &NodesArgs) -> Result<u8, Error> {
     let config = load_config(&args.source)?;
     // Read the hypervisor list first: a bad file should fail before any request.
@@ -184,7 +192,8 @@ pub(super) fn nodes(args: &NodesArgs) -> Result<u8, Error> {
         None => None,
     };
     let concurrency = usize::from(args.concurrency);
-    let request = listing::Request { live: args.live, concurrency, hypervisors, nova: args.nova };
+    let reach = watcher_reach(&config, args.nova);
+    let request = listing::Request { live: args.live, concurrency, hypervisors, nova: args.nova, reach };
     let bar = std::sync::OnceLock::new();
     let listed = listing::list(&config, &request, &|done, total| {
         bar.get_or_init(|| progress_bar(total)).set_position(done as u64);
@@ -205,7 +214,7 @@ pub(super) fn nodes(args: &NodesArgs) -> Result<u8, Error> {
 
 pub(super) fn power(args: &PowerArgs) -> Result<u8, Error> {
     let config = load_config(&args.source)?;
-    let client = backend::connect(&config, 2)?;
+    let client = backend::connect(&config, &watcher_reach(&config, false), 2)?;
     let request = power::Request {
         target: match args.action {
             PowerAction::Status => None,
@@ -251,7 +260,9 @@ pub(super) fn doctor(args: &DoctorArgs) -> Result<u8, Error> {
             .unwrap_or_else(watcher_metal::ops::doctor::default_watcher_conf),
     };
     let config = loaded.as_ref().map_err(|e| (e.to_string(), e.hint()));
-    let report = watcher_metal::ops::doctor::diagnose(config, &conf_path, &watcher_metal::host::system::Host)?;
+    let elsewhere = backend::Elsewhere::for_command(juju::in_hook_context());
+    let report =
+        watcher_metal::ops::doctor::diagnose(config, &conf_path, &watcher_metal::host::system::Host, elsewhere)?;
     match args.format {
         Format::Text => print_stdout(&lines(&watcher_metal::ops::doctor::human_lines(&report))),
         Format::Json => write_json_line(&report),

@@ -3,4 +3,5 @@
 
 pub mod atomic_file;
 pub mod juju;
+pub mod service_env;
 pub mod system;

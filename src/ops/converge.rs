@@ -532,6 +532,9 @@ pub(crate) mod fakes {
             *self.ca_refreshes.lock().unwrap() += 1;
             Ok(())
         }
+        fn service_environment(&self, _: &str) -> Result<Option<Vec<(String, String)>>, String> {
+            Ok(None)
+        }
         fn package_version(&self, package: &str) -> Result<Option<String>, String> {
             Ok(if package == crate::host::system::WATCHER_PACKAGE {
                 self.watcher.lock().unwrap().clone()

@@ -15,7 +15,7 @@ use crate::clients::maas::MaasError;
 use crate::config::CharmConfig;
 use crate::host::system::{self, System};
 use crate::metal::{self, Node};
-use crate::ops::backend;
+use crate::ops::backend::{self, Elsewhere, Reach};
 use crate::ops::validate;
 use crate::watcher::effective::{self, Layout};
 use crate::watcher::version::{self, MaasSupport, WatcherVersion};
@@ -171,11 +171,14 @@ fn clashes_now(config: &CharmConfig) -> Result<Vec<effective::Clash>, crate::hos
 
 /// Every check, at full depth, of what is on disk for `config` (or, when
 /// it cannot be loaded, of watcher.conf at `conf`): the CLI's `doctor` and
-/// the charm's action.
+/// the charm's action. Keystone, Ironic and Nova are asked through the
+/// proxies Watcher's services have ([`Reach::of_watcher`]); where those
+/// services are not, as `elsewhere` says.
 pub fn diagnose(
     config: Result<&CharmConfig, (String, String)>,
     conf: &Path,
     system: &dyn System,
+    elsewhere: Elsewhere,
 ) -> Result<Report, crate::host::atomic_file::FileError> {
     let program = config.as_ref().map_or(crate::config::DEFAULT_PROGRAM, |c| c.main_program());
     let layout = Layout::read(conf, program)?;
@@ -183,12 +186,22 @@ pub fn diagnose(
         Ok(config) => clashes_now(config)?,
         Err(_) => Vec::new(),
     };
+    let reach = match &config {
+        Ok(config) => Reach::of_watcher(config, true, system, elsewhere),
+        Err(_) => Reach::direct(),
+    };
     let inputs = Inputs { config, layout: &layout, clashes: &clashes, system, depth: Depth::Full };
-    Ok(run(&inputs).0)
+    Ok(checks(&inputs, &reach).0)
 }
 
-/// Runs every check.
+/// Runs every check of the inputs' depth. At the hooks' depths no OpenStack
+/// service is asked, and MAAS is reached directly, as Watcher reaches it.
 pub(crate) fn run(inputs: &Inputs<'_>) -> (Report, Findings) {
+    checks(inputs, &Reach::direct())
+}
+
+/// Runs every check, asking OpenStack through `reach`.
+fn checks(inputs: &Inputs<'_>, reach: &Reach) -> (Report, Findings) {
     let mut report =
         Report { checks: Vec::new(), files: inputs.layout.paths().iter().map(|p| p.to_path_buf()).collect() };
     let mut found = Findings::default();
@@ -204,22 +217,19 @@ pub(crate) fn run(inputs: &Inputs<'_>) -> (Report, Findings) {
     // Nova's hypervisors download while the backend is checked and listed.
     std::thread::scope(|scope| {
         let hypervisors = (inputs.depth == Depth::Full).then(|| {
-            scope.spawn(|| {
-                backend::nova_client_for(inputs.layout, crate::clients::openstack::nova::NovaOptions::default())
-                    .and_then(|client| client.list_hypervisors())
-            })
+            scope.spawn(|| backend::nova_client_for(inputs.layout, reach).and_then(|client| client.list_hypervisors()))
         });
         match &config.maas {
             Some(_) => {
                 report.checks.push(libmaas_check(inputs.system));
-                report.checks.extend(maas_checks(config, inputs.depth, &mut found));
+                report.checks.extend(maas_checks(config, inputs.depth, reach, &mut found));
                 report.checks.push(Check::skip(names::IRONIC, "Watcher uses MAAS ([maas_client] url is set)"));
             }
             None => {
                 report.checks.push(Check::skip(names::LIBMAAS, "Watcher uses Ironic; python-libmaas is not needed"));
                 report.checks.push(Check::skip(names::MAAS, "[maas_client] url is unset: Watcher uses Ironic"));
                 report.checks.push(Check::skip(names::MAAS_TLS, "[maas_client] url is unset"));
-                report.checks.push(ironic_check(config, inputs.depth, &mut found));
+                report.checks.push(ironic_check(config, inputs.depth, reach, &mut found));
             }
         }
         let listing = hypervisors.map(|h| {
@@ -230,7 +240,7 @@ pub(crate) fn run(inputs: &Inputs<'_>) -> (Report, Findings) {
                 ))
             })
         });
-        report.checks.push(pairing_check(config, listing, &mut found));
+        report.checks.push(pairing_check(config, reach, listing, &mut found));
     });
     report.checks.push(debug_check(inputs, config, found.watcher_version));
     (report, found)
@@ -349,7 +359,7 @@ fn maas_error_check(name: &'static str, prefix: &str, error: &MaasError) -> Chec
 }
 
 /// MAAS as the charm configured it, then TLS as Watcher sees it.
-fn maas_checks(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Vec<Check> {
+fn maas_checks(config: &CharmConfig, depth: Depth, reach: &Reach, found: &mut Findings) -> Vec<Check> {
     let Some(maas) = &config.maas else { return Vec::new() };
     let mut options = backend::maas_options(maas);
     if depth == Depth::Cheap {
@@ -385,9 +395,9 @@ fn maas_checks(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Vec<
             found.maas_version = report.maas_version;
             found.maas_user = Some(user.clone());
             let listed = match depth {
-                Depth::Full => {
-                    Some(backend::connect(config, 16).and_then(|c| c.list_nodes().map_err(crate::ops::Error::from)))
-                }
+                Depth::Full => Some(
+                    backend::connect(config, reach, 16).and_then(|c| c.list_nodes().map_err(crate::ops::Error::from)),
+                ),
                 _ => None,
             };
             checks.push(match listed {
@@ -444,12 +454,12 @@ fn maas_checks(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Vec<
     checks
 }
 
-fn ironic_check(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Check {
+fn ironic_check(config: &CharmConfig, depth: Depth, reach: &Reach, found: &mut Findings) -> Check {
     let name = names::IRONIC;
     if depth != Depth::Full {
         return Check::skip(name, "checked by the doctor action and command, not by every hook");
     }
-    let client = match backend::connect(config, 4) {
+    let client = match backend::connect(config, reach, 4) {
         Ok(client) => client,
         Err(e) => return Check::new(name, Verdict::Fail, e.to_string(), e.hint()),
     };
@@ -476,6 +486,7 @@ fn ironic_check(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Che
 /// own rule: the nodes from the backend, the hypervisors from Nova.
 fn pairing_check(
     config: &CharmConfig,
+    reach: &Reach,
     listing: Option<
         Result<crate::clients::openstack::nova::HypervisorListing, crate::clients::openstack::service::OpenStackError>,
     >,
@@ -487,7 +498,8 @@ fn pairing_check(
     };
     let nodes = match found.nodes.take() {
         Some(nodes) => nodes,
-        None => match backend::connect(config, 16).and_then(|c| c.list_nodes().map_err(crate::ops::Error::from)) {
+        None => match backend::connect(config, reach, 16).and_then(|c| c.list_nodes().map_err(crate::ops::Error::from))
+        {
             Ok(nodes) => nodes,
             Err(_) => return Check::skip(name, "the metal backend could not list its nodes (see above)"),
         },

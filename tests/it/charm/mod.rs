@@ -7,6 +7,7 @@
 mod actions;
 mod hooks;
 mod packing;
+mod proxies;
 mod remove;
 mod status;
 

@@ -154,8 +154,11 @@ impl FakeJuju {
             }
             let state = |name: &str| juju.dir.path().join(name).display().to_string();
             match tool {
+                // `show` and `show-environment` print the files set_systemd wrote.
                 "systemctl" => script.push_str(&format!(
-                    "if [ -f '{}' ]; then echo 'Job failed' >&2; exit 1; fi\n",
+                    "case \"$1\" in show) cat '{0}' 2>/dev/null; exit 0;; show-environment) cat '{1}' 2>/dev/null; exit 0;; esac\nif [ -f '{2}' ]; then echo 'Job failed' >&2; exit 1; fi\n",
+                    state("systemctl-show"),
+                    state("systemctl-show-environment"),
                     state("systemctl-fails")
                 )),
                 // dpkg-query prints the file's content as `${db:Status-Status} ${Version}`.
@@ -209,6 +212,12 @@ impl FakeJuju {
         if let Some(e) = apt_error {
             write(&self.dir.path().join("apt-fails"), &format!("{e}\n"));
         }
+    }
+
+    /// What `systemctl show UNIT` and `systemctl show-environment` print.
+    pub fn set_systemd(&self, show: &str, manager_environment: &str) {
+        write(&self.dir.path().join("systemctl-show"), show);
+        write(&self.dir.path().join("systemctl-show-environment"), manager_environment);
     }
 
     pub fn set_params(&self, params_json: &str) {
