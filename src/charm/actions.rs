@@ -1,5 +1,7 @@
 //! The actions: each reads its parameters, calls its operation and maps
-//! the result onto `action-set` (or the failure onto `action-fail`).
+//! its outcome onto `action-set` (or the failure onto `action-fail`).
+//! `result` (`success` or `failure`) is set for all of them alike, by
+//! [`super::run`].
 
 use std::time::Duration;
 
@@ -90,7 +92,6 @@ pub(super) fn validate(ctx: &Unit<'_>) -> Result<(), ActionFailure> {
         // Nothing to validate: a failure, said the same way in results and message.
         let (error, hint) = (Error::MaasNotConfigured.to_string(), Error::MaasNotConfigured.hint());
         ctx.tools.action_set(&[
-            pair("result", "failure"),
             pair("backend", "ironic"),
             pair("stage", "config"),
             pair("error", &error),
@@ -101,8 +102,7 @@ pub(super) fn validate(ctx: &Unit<'_>) -> Result<(), ActionFailure> {
     let client = backend::maas_client(maas, backend::maas_options(maas)).map_err(Error::from)?;
     match validate::validate(&client, true) {
         Ok(report) => {
-            let mut results =
-                vec![pair("result", "success"), pair("backend", "maas"), pair("api-url", &report.api_url)];
+            let mut results = vec![pair("backend", "maas"), pair("api-url", &report.api_url)];
             if let Some(v) = &report.maas_version {
                 results.push(pair("maas-version", v));
             }
@@ -119,7 +119,6 @@ pub(super) fn validate(ctx: &Unit<'_>) -> Result<(), ActionFailure> {
         }
         Err(failure) => {
             ctx.tools.action_set(&[
-                pair("result", "failure"),
                 pair("backend", "maas"),
                 pair("stage", failure.stage.as_str()),
                 pair("error", failure.error.to_string()),
@@ -139,8 +138,7 @@ pub(super) fn list_nodes(ctx: &Unit<'_>) -> Result<(), ActionFailure> {
     let request = listing::Request { live, concurrency: 16, hypervisors, nova: false, reach };
     let listed = listing::list(&config, &request, &|_, _| {})?;
     let rows = &listed.rows;
-    let mut results =
-        vec![pair("result", "success"), pair("backend", listed.backend.as_str()), pair("total", rows.len())];
+    let mut results = vec![pair("backend", listed.backend.as_str()), pair("total", rows.len())];
     for (state, n) in listing::count_by_power_state(rows) {
         results.push(pair(&format!("counts.{state}"), n));
     }
@@ -189,7 +187,6 @@ pub(super) fn power_status(ctx: &Unit<'_>) -> Result<(), ActionFailure> {
     };
     let done = power::run(client.as_ref(), wanted, &request, &SystemClock).map_err(Error::from)?;
     let mut results = vec![
-        pair("result", "success"),
         pair("backend", client.backend().as_str()),
         pair("node.id", &done.node.id),
         pair("node.hostname", &done.node.hostname),
@@ -213,11 +210,8 @@ pub(super) fn doctor(ctx: &Unit<'_>) -> Result<(), ActionFailure> {
     };
     let config = loaded.as_ref().map_err(|p| (p.clone(), "fix the charm configuration".to_owned()));
     let report = doctor::diagnose(config, &conf, ctx.system, Elsewhere::Direct).map_err(Error::from)?;
-    let mut results = vec![
-        pair("result", if report.failed() { "failed" } else { "ok" }),
-        pair("failed", report.count(doctor::Verdict::Fail)),
-        pair("warned", report.count(doctor::Verdict::Warn)),
-    ];
+    let mut results =
+        vec![pair("failed", report.count(doctor::Verdict::Fail)), pair("warned", report.count(doctor::Verdict::Warn))];
     for c in &report.checks {
         results.push(pair(&format!("checks.{}.status", c.name), c.status.as_str()));
         results.push(pair(&format!("checks.{}.message", c.name), truncate(&c.message)));

@@ -490,6 +490,29 @@ mod tests {
     }
 
     #[test]
+    fn several_keys_one_a_line_are_said_so() {
+        // What `maas apikey --username USER` prints for a user with two keys.
+        let two = format!("{KEY}\nAbCdEfGhIjKlMnOpQr:StUvWxYzAbCdEfGhIj:kLmNoPqRsTuVwXyZaBcDeFgHiJkLmNoP\n");
+        let p = only_problem(json!({"maas-url": "http://m/MAAS", "maas-api-key": two}));
+        assert_eq!(
+            (p.option.as_str(), p.message.as_str()),
+            (MAAS_API_KEY, "holds 2 API keys, one a line, where MAAS takes one")
+        );
+        assert!(p.hint.contains("sudo maas apikey --generate --username USER"), "{}", p.hint);
+        assert!(!p.to_string().contains("cm3Q2f5naXYPYsrPDPfQy9Q9cUFaEgbM"));
+        let secrets = FakeSecrets(vec![("api-key".into(), SecretString::new(two.clone()))]);
+        let err = load(
+            &entries(json!({"maas-url": "http://m/MAAS", "maas-api-key-secret": "secret:cs3v8m6a8r9s7b6qvcq0"})),
+            &secrets,
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), "maas-api-key-secret: holds 2 API keys, one a line, where MAAS takes one");
+        // Two lines that are not both keys: the key's own rule.
+        let p = only_problem(json!({"maas-url": "http://m/MAAS", "maas-api-key": format!("{KEY}\nnot a key")}));
+        assert!(p.message.starts_with("the API key "), "{}", p.message);
+    }
+
+    #[test]
     fn key_with_newline_is_trimmed_with_a_warning() {
         let (config, warnings) =
             load(&entries(json!({"maas-url": "http://m/MAAS", "maas-api-key": format!("{KEY}\n")})), &NoSecrets)

@@ -371,7 +371,7 @@ fn maas_audit(lab: &Lab) -> Outcome {
     let audit = lab.audit()?;
     check_maas_audit(lab, &audit)?;
     let doctor = lab.run(&["action", "doctor"])?;
-    ensure!(doctor["results"]["result"] == "ok" && doctor["results"]["failed"] == "0", "doctor: {doctor}");
+    ensure!(doctor["results"]["result"] == "success" && doctor["results"]["failed"] == "0", "doctor: {doctor}");
     Ok(())
 }
 
