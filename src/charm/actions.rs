@@ -1,11 +1,13 @@
 //! The actions: each reads its parameters, calls its operation and maps
-//! the result onto `action-set` (or the failure onto `action-fail`).
+//! its outcome onto `action-set` (or the failure onto `action-fail`).
+//! `result` (`success` or `failure`) is set for all of them alike, by
+//! [`super::run`].
 
 use std::time::Duration;
 
 use crate::clients::maas::MaasError;
 use crate::config::CharmConfig;
-use crate::ops::backend;
+use crate::ops::backend::{self, Elsewhere, Reach};
 use crate::ops::clock::SystemClock;
 use crate::ops::converge::{self, Unit};
 use crate::ops::doctor;
@@ -90,7 +92,6 @@ pub(super) fn validate(ctx: &Unit<'_>) -> Result<(), ActionFailure> {
         // Nothing to validate: a failure, said the same way in results and message.
         let (error, hint) = (Error::MaasNotConfigured.to_string(), Error::MaasNotConfigured.hint());
         ctx.tools.action_set(&[
-            pair("result", "failure"),
             pair("backend", "ironic"),
             pair("stage", "config"),
             pair("error", &error),
@@ -101,8 +102,7 @@ pub(super) fn validate(ctx: &Unit<'_>) -> Result<(), ActionFailure> {
     let client = backend::maas_client(maas, backend::maas_options(maas)).map_err(Error::from)?;
     match validate::validate(&client, true) {
         Ok(report) => {
-            let mut results =
-                vec![pair("result", "success"), pair("backend", "maas"), pair("api-url", &report.api_url)];
+            let mut results = vec![pair("backend", "maas"), pair("api-url", &report.api_url)];
             if let Some(v) = &report.maas_version {
                 results.push(pair("maas-version", v));
             }
@@ -119,7 +119,6 @@ pub(super) fn validate(ctx: &Unit<'_>) -> Result<(), ActionFailure> {
         }
         Err(failure) => {
             ctx.tools.action_set(&[
-                pair("result", "failure"),
                 pair("backend", "maas"),
                 pair("stage", failure.stage.as_str()),
                 pair("error", failure.error.to_string()),
@@ -134,12 +133,12 @@ pub(super) fn list_nodes(ctx: &Unit<'_>) -> Result<(), ActionFailure> {
     let ListNodesParams { live, hypervisors } = params(ctx)?;
     let config = action_config(ctx)?;
     let wanted = pairing::parse_hypervisor_list(&hypervisors.replace(',', "\n"));
-    let request =
-        listing::Request { live, concurrency: 16, hypervisors: (!wanted.is_empty()).then_some(wanted), nova: false };
+    let reach = Reach::of_watcher(&config, false, ctx.system, Elsewhere::Direct);
+    let hypervisors = (!wanted.is_empty()).then_some(wanted);
+    let request = listing::Request { live, concurrency: 16, hypervisors, nova: false, reach };
     let listed = listing::list(&config, &request, &|_, _| {})?;
     let rows = &listed.rows;
-    let mut results =
-        vec![pair("result", "success"), pair("backend", listed.backend.as_str()), pair("total", rows.len())];
+    let mut results = vec![pair("backend", listed.backend.as_str()), pair("total", rows.len())];
     for (state, n) in listing::count_by_power_state(rows) {
         results.push(pair(&format!("counts.{state}"), n));
     }
@@ -176,7 +175,8 @@ pub(super) fn power_status(ctx: &Unit<'_>) -> Result<(), ActionFailure> {
     }
     let wanted = node.as_str();
     let config = action_config(ctx)?;
-    let client = backend::connect(&config, 1)?;
+    let reach = Reach::of_watcher(&config, false, ctx.system, Elsewhere::Direct);
+    let client = backend::connect(&config, &reach, 1)?;
     // Only a reading: nothing to wait for, force or refuse.
     let request = power::Request {
         target: None,
@@ -187,7 +187,6 @@ pub(super) fn power_status(ctx: &Unit<'_>) -> Result<(), ActionFailure> {
     };
     let done = power::run(client.as_ref(), wanted, &request, &SystemClock).map_err(Error::from)?;
     let mut results = vec![
-        pair("result", "success"),
         pair("backend", client.backend().as_str()),
         pair("node.id", &done.node.id),
         pair("node.hostname", &done.node.hostname),
@@ -210,12 +209,9 @@ pub(super) fn doctor(ctx: &Unit<'_>) -> Result<(), ActionFailure> {
         Err(_) => (doctor::default_watcher_conf(), std::path::PathBuf::from(crate::config::DEFAULT_DROP_IN_ROOT)),
     };
     let config = loaded.as_ref().map_err(|p| (p.clone(), "fix the charm configuration".to_owned()));
-    let report = doctor::diagnose(Some(config), &conf, &root, ctx.system);
-    let mut results = vec![
-        pair("result", if report.failed() { "failed" } else { "ok" }),
-        pair("failed", report.count(doctor::Verdict::Fail)),
-        pair("warned", report.count(doctor::Verdict::Warn)),
-    ];
+    let report = doctor::diagnose(Some(config), &conf, &root, ctx.system, Elsewhere::Direct);
+    let mut results =
+        vec![pair("failed", report.count(doctor::Verdict::Fail)), pair("warned", report.count(doctor::Verdict::Warn))];
     for c in &report.checks {
         results.push(pair(&format!("checks.{}.status", c.name), c.status.as_str()));
         results.push(pair(&format!("checks.{}.message", c.name), truncate(&c.message)));

@@ -49,6 +49,18 @@ impl Event {
 /// uses the system's CA bundle) trusts MAAS too.
 pub use crate::ops::unit::DEFAULT_CA_DIR;
 
+/// Every action's `result`, on success: the action did what it was asked
+/// (its other keys say what it found; a `doctor` run whose checks all pass
+/// or only warn).
+const SUCCESS: &str = "success";
+/// Every action's `result`, on failure, with `action-fail`'s message (the
+/// diagnosis and its hint); the keys set before it stay.
+const FAILURE: &str = "failure";
+
+fn result(value: &str) -> (String, String) {
+    ("result".to_owned(), value.to_owned())
+}
+
 /// Runs one event. `Err` means a real fault: the caller exits non-zero.
 pub fn run(unit: &Unit<'_>, event: &Event) -> Result<(), Error> {
     match event {
@@ -70,9 +82,13 @@ pub fn run(unit: &Unit<'_>, event: &Event) -> Result<(), Error> {
                 "doctor" => actions::doctor(unit),
                 other => Err(ActionFailure(format!("unknown action `{other}`"))),
             };
-            if let Err(ActionFailure(message)) = outcome {
-                unit.tools.log(LogLevel::Warning, &message)?;
-                unit.tools.action_fail(&message)?;
+            match outcome {
+                Ok(()) => unit.tools.action_set(&[result(SUCCESS)])?,
+                Err(ActionFailure(message)) => {
+                    unit.tools.log(LogLevel::Warning, &message)?;
+                    unit.tools.action_set(&[result(FAILURE)])?;
+                    unit.tools.action_fail(&message)?;
+                }
             }
             Ok(())
         }

@@ -221,6 +221,14 @@ pub(super) fn validate(args: &ValidateArgs) -> Result<u8, Error> {
     }
 }
 
+/// How Watcher's services reach what they call, for a command that asks
+/// Nova when `nova`: the proxies of their environment, or where they are not
+/// on this machine, the command's own (none inside a Juju hook).
+fn watcher_reach(config: &CharmConfig, nova: bool) -> backend::Reach {
+    let elsewhere = backend::Elsewhere::for_command(juju::in_hook_context());
+    backend::Reach::of_watcher(config, nova, &watcher_metal::host::system::Host, elsewhere)
+}
+
 pub(super) fn nodes(args: &NodesArgs) -> Result<u8, Error> {
     one_stdin(&[("--config", args.source.config.as_deref()), ("--hypervisors", args.hypervisors.as_deref())])?;
     let config = load_config(&args.source)?;
@@ -232,7 +240,8 @@ pub(super) fn nodes(args: &NodesArgs) -> Result<u8, Error> {
         None => None,
     };
     let concurrency = usize::from(args.concurrency);
-    let request = listing::Request { live: args.live, concurrency, hypervisors, nova: args.nova };
+    let reach = watcher_reach(&config, args.nova);
+    let request = listing::Request { live: args.live, concurrency, hypervisors, nova: args.nova, reach };
     let bar = std::sync::OnceLock::new();
     let listed = listing::list(&config, &request, &|done, total| {
         bar.get_or_init(|| progress_bar(total)).set_position(done as u64);
@@ -253,7 +262,7 @@ pub(super) fn nodes(args: &NodesArgs) -> Result<u8, Error> {
 
 pub(super) fn power(args: &PowerArgs) -> Result<u8, Error> {
     let config = load_config(&args.source)?;
-    let client = backend::connect(&config, 2)?;
+    let client = backend::connect(&config, &watcher_reach(&config, false), 2)?;
     let request = power::Request {
         target: match args.action {
             PowerAction::Status => None,
@@ -277,14 +286,15 @@ pub(super) fn doctor(args: &DoctorArgs) -> Result<u8, Error> {
     // without them, the files themselves: --watcher-conf (and
     // --drop-in-root), or on a Watcher machine what the services read.
     let charm = args.source.config.is_some() || (args.source.watcher_conf.is_none() && juju::in_hook_context());
+    let elsewhere = backend::Elsewhere::for_command(juju::in_hook_context());
     let report = if charm {
         let config = load_config(&args.source)?;
-        doctor::diagnose(Some(Ok(&config)), &config.watcher_conf_path, &config.drop_in_root, host)
+        doctor::diagnose(Some(Ok(&config)), &config.watcher_conf_path, &config.drop_in_root, host, elsewhere)
     } else {
         let given = args.source.watcher_conf.clone().unwrap_or_else(doctor::default_watcher_conf);
         let conf = std::path::absolute(&given).unwrap_or(given);
         let root = source::drop_in_root_given(args.source.drop_in_root.as_deref());
-        doctor::diagnose(None, &conf, &root, host)
+        doctor::diagnose(None, &conf, &root, host, elsewhere)
     };
     match args.format {
         Format::Text => print_stdout(&lines(&doctor::human_lines(&report))),

@@ -1,7 +1,7 @@
 //! The HTTP stack every client shares: one way to build a client (no
-//! redirects, timeouts, a private CA), transport failures turned into
-//! diagnoses, and error bodies read for their message. Success bodies are
-//! read by `json_body`.
+//! redirects, timeouts, a private CA, the proxies it is given and no other),
+//! transport failures turned into diagnoses, and error bodies read for their
+//! message. Success bodies are read by `json_body`.
 
 use std::fmt;
 use std::io::{self, Read};
@@ -11,6 +11,8 @@ use std::time::Duration;
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use url::Url;
+
+use crate::clients::proxy::{Proxies, ProxyUrlError};
 
 /// How much of an error body is kept for messages.
 const ERROR_BODY_LIMIT: u64 = 16 * 1024;
@@ -26,14 +28,17 @@ pub struct HttpOptions {
     pub resolver: Option<Arc<dyn reqwest::dns::Resolve>>,
     /// Idle connections kept per host; raise for concurrent use.
     pub(crate) pool_size: usize,
+    /// The proxies requests go through; none unless given (the process's
+    /// own environment is never read).
+    pub proxies: Proxies,
 }
 
 impl HttpOptions {
     /// Options with this whole-request timeout, the system's CA
-    /// certificates only, the system resolver and 32 idle connections per
-    /// host.
+    /// certificates only, the system resolver, 32 idle connections per
+    /// host and no proxy.
     pub fn new(timeout: Duration) -> HttpOptions {
-        HttpOptions { timeout, ca_cert_pem: None, resolver: None, pool_size: 32 }
+        HttpOptions { timeout, ca_cert_pem: None, resolver: None, pool_size: 32, proxies: Proxies::none() }
     }
 }
 
@@ -44,6 +49,7 @@ impl fmt::Debug for HttpOptions {
             .field("ca_cert_pem", &self.ca_cert_pem.is_some())
             .field("custom_resolver", &self.resolver.is_some())
             .field("pool_size", &self.pool_size)
+            .field("proxies", &self.proxies)
             .finish()
     }
 }
@@ -61,6 +67,9 @@ pub enum ClientBuildError {
     /// The TLS stack could not be set up.
     #[error("cannot set up HTTPS: {0}")]
     Https(String),
+    /// A proxy variable is not a proxy URL.
+    #[error(transparent)]
+    Proxy(#[from] ProxyUrlError),
 }
 
 impl ClientBuildError {
@@ -83,7 +92,9 @@ impl reqwest::dns::Resolve for SharedResolver {
 /// A blocking client that never follows redirects (a redirect is reported,
 /// since following one would drop or leak credentials). `https: false`
 /// skips loading the system's CA certificates, which a plain-http client
-/// never uses (and which is most of a short run's start-up).
+/// never uses (and which is most of a short run's start-up). It goes
+/// through `options.proxies` only: reqwest's own reading of the
+/// environment's proxies is off.
 pub fn build_client(options: &HttpOptions, https: bool) -> Result<Client, ClientBuildError> {
     let mut builder = Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -107,6 +118,13 @@ pub fn build_client(options: &HttpOptions, https: bool) -> Result<Client, Client
     if let Some(resolver) = &options.resolver {
         builder = builder.dns_resolver(Arc::new(SharedResolver(resolver.clone())));
     }
+    builder = if options.proxies.is_none() {
+        builder.no_proxy()
+    } else {
+        options.proxies.check()?;
+        let proxies = options.proxies.clone();
+        builder.proxy(reqwest::Proxy::custom(move |url| proxies.proxy_for(url).ok().flatten()))
+    };
     builder.build().map_err(|e| ClientBuildError::Https(e.to_string()))
 }
 
@@ -239,6 +257,22 @@ pub(crate) fn classify_transport(e: &reqwest::Error, url: &Url, timeout: Duratio
     }
     let last = messages.last().cloned().unwrap_or_else(|| "unknown error".to_owned());
     TransportError::Protocol { detail: last }
+}
+
+/// A transport failure of a request to `url` that went through one of
+/// `proxies`: the connection was the proxy's, so a refusal or a name that
+/// does not resolve is the proxy's (named by its host and port only: its
+/// URL may hold a password).
+pub(crate) fn through_proxy(error: TransportError, proxies: &Proxies, url: &Url) -> TransportError {
+    let Ok(Some(proxy)) = proxies.proxy_for(url) else { return error };
+    let host = proxy.host_str().unwrap_or("").to_owned();
+    match error {
+        TransportError::Refused { .. } => TransportError::Refused {
+            address: format!("the proxy {host}:{}", proxy.port_or_known_default().unwrap_or(0)),
+        },
+        TransportError::Dns { .. } => TransportError::Dns { host },
+        other => other,
+    }
 }
 
 /// The rustls error inside `err`, looking through `io::Error` wrappers

@@ -6,6 +6,7 @@ pub mod http;
 pub mod json_body;
 pub mod maas;
 pub mod openstack;
+pub mod proxy;
 
 /// The value of `key` among settings given in the order they were read:
 /// the last setting wins, as in oslo.config's sections and Juju's (and

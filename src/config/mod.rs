@@ -553,6 +553,29 @@ mod tests {
     }
 
     #[test]
+    fn several_keys_one_a_line_are_said_so() {
+        // What `maas apikey --username USER` prints for a user with two keys.
+        let two = format!("{KEY}\nAbCdEfGhIjKlMnOpQr:StUvWxYzAbCdEfGhIj:kLmNoPqRsTuVwXyZaBcDeFgHiJkLmNoP\n");
+        let p = only_problem(json!({"maas-url": "http://m/MAAS", "maas-api-key": two}));
+        assert_eq!(
+            (p.option.as_str(), p.message.as_str()),
+            (MAAS_API_KEY, "holds 2 API keys, one a line, where MAAS takes one")
+        );
+        assert!(p.hint.contains("sudo maas apikey --generate --username USER"), "{}", p.hint);
+        assert!(!p.to_string().contains("cm3Q2f5naXYPYsrPDPfQy9Q9cUFaEgbM"));
+        let secrets = FakeSecrets(vec![("api-key".into(), SecretString::new(two.clone()))]);
+        let err = load(
+            &entries(json!({"maas-url": "http://m/MAAS", "maas-api-key-secret": "secret:cs3v8m6a8r9s7b6qvcq0"})),
+            &secrets,
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), "maas-api-key-secret: holds 2 API keys, one a line, where MAAS takes one");
+        // Two lines that are not both keys: the key's own rule.
+        let p = only_problem(json!({"maas-url": "http://m/MAAS", "maas-api-key": format!("{KEY}\nnot a key")}));
+        assert!(p.message.starts_with("the API key "), "{}", p.message);
+    }
+
+    #[test]
     fn key_with_newline_is_trimmed_with_a_warning() {
         let (config, warnings) =
             load(&entries(json!({"maas-url": "http://m/MAAS", "maas-api-key": format!("{KEY}\n")})), &NoSecrets)
@@ -948,7 +971,10 @@ mod tests {
         assert!(found.iter().all(|p| !charm_names(&p.to_string()) && !charm_names(&p.hint)), "{shown:?}");
         let found = problems(&[("/etc/watcher/watcher.conf", "[maas_client]\nurl = http://m/MAAS\n")]);
         assert_eq!(found[0].to_string(), "[maas_client] url in /etc/watcher/watcher.conf: is set but no API key is");
-        assert_eq!(found[0].hint, "set [maas_client] api_key; get a key with `maas apikey --username USER`");
+        assert_eq!(
+            found[0].hint,
+            "set [maas_client] api_key; get a key with `sudo maas apikey --generate --username USER` on the MAAS region controller"
+        );
         // A key pasted into another option is not shown, in watcher.conf's words too.
         let found = problems(&[("/etc/watcher/watcher.conf", &format!("[ironic_client]\nregion_name = {KEY}\n"))]);
         assert_eq!(found[0].to_string(), "[ironic_client] region_name in /etc/watcher/watcher.conf: holds what looks like a MAAS API key (not shown)");

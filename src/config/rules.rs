@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::*;
-use crate::clients::maas::api_key::MaasApiKey;
+use crate::clients::maas::api_key::{ApiKeyError, MaasApiKey};
 use crate::secret::{looks_like_api_key, SecretString};
 
 fn json_kind(v: &Value) -> &'static str {
@@ -267,7 +267,7 @@ impl CharmOptions {
             c.problem(
                 MAAS_URL,
                 "is set but no API key is",
-                format!("set {MAAS_API_KEY_SECRET} (or {MAAS_API_KEY}); get a key with `maas apikey --username USER`"),
+                format!("set {MAAS_API_KEY_SECRET} (or {MAAS_API_KEY}); get a key with `{NEW_KEY_COMMAND}` on the MAAS region controller"),
             );
         }
         if key_given && !url_given {
@@ -391,11 +391,8 @@ impl CharmOptions {
                     (None, None) => return Err(missing_key()),
                 };
                 let parsed = MaasApiKey::parse(raw.expose()).map_err(|e| {
-                    ConfigError::Invalid(vec![Problem {
-                        option: option.to_owned(),
-                        message: format!("the API key {e}"),
-                        hint: api_key_hint().to_owned(),
-                    }])
+                    let (message, hint) = api_key_problem(raw.expose(), &e);
+                    ConfigError::Invalid(vec![Problem { option: option.to_owned(), message, hint }])
                 })?;
                 if parsed.trimmed {
                     warnings.push(Warning(format!(
@@ -426,13 +423,36 @@ fn missing_key() -> ConfigError {
     }])
 }
 
-fn api_key_hint() -> &'static str {
-    "copy the whole key printed by `maas apikey --username USER` (consumer_key:token_key:token_secret)"
+/// The command that prints exactly one new key of a MAAS user, run on the
+/// region controller (`maas apikey --username USER` alone prints every key
+/// the user has, one a line).
+const NEW_KEY_COMMAND: &str = "sudo maas apikey --generate --username USER";
+
+/// Why `raw` is not one API key, and what to do: several keys, one a line,
+/// are said so (a copy of `maas apikey --username USER`'s whole output);
+/// no key is ever quoted.
+fn api_key_problem(raw: &str, error: &ApiKeyError) -> (String, String) {
+    let lines: Vec<&str> = raw.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    if lines.len() > 1 && lines.iter().all(|l| MaasApiKey::parse(l).is_ok()) {
+        return (
+            format!("holds {} API keys, one a line, where MAAS takes one", lines.len()),
+            format!(
+                "`maas apikey --username USER` prints every key of the user: set one of them, or a new one from `{NEW_KEY_COMMAND}`, which prints exactly one"
+            ),
+        );
+    }
+    (
+        format!("the API key {error}"),
+        format!(
+            "copy the whole key printed by `{NEW_KEY_COMMAND}` on the MAAS region controller (consumer_key:token_key:token_secret)"
+        ),
+    )
 }
 
 fn check_api_key(c: &mut Checker, key: &SecretString, option: &str) {
     if let Err(e) = MaasApiKey::parse(key.expose()) {
-        c.problem(option, format!("the API key {e}"), api_key_hint());
+        let (message, hint) = api_key_problem(key.expose(), &e);
+        c.problem(option, message, hint);
     }
 }
 

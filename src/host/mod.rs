@@ -4,4 +4,5 @@
 pub mod accounts;
 pub mod atomic_file;
 pub mod juju;
+pub mod service_env;
 pub mod system;

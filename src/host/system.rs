@@ -6,6 +6,8 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::host::service_env;
+
 /// The package that holds Watcher's Python code on Ubuntu.
 pub(crate) const WATCHER_PACKAGE: &str = "python3-watcher";
 /// Ubuntu's python-libmaas, which Watcher's MAAS helper imports.
@@ -80,6 +82,10 @@ pub trait System {
     /// package manager's lock and trying again while another process holds
     /// it.
     fn install_package(&self, package: &str) -> Result<(), AptFailure>;
+    /// The environment systemd starts `service` with, in order (see
+    /// [`service_env`]); `None` when systemd has
+    /// no such unit.
+    fn service_environment(&self, service: &str) -> Result<Option<Vec<(String, String)>>, String>;
 }
 
 /// The real machine.
@@ -102,6 +108,17 @@ fn run_ok(program: &str, args: &[&str]) -> Result<(), String> {
         let stderr = String::from_utf8_lossy(&output.stderr);
         Err(format!("{program} {}: {}", args.join(" "), one_line(&stderr)))
     }
+}
+
+/// A program's standard output, when it succeeds.
+fn run_stdout(program: &str, args: &[&str]) -> Result<String, String> {
+    let output = run(program, args, &[])?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(format!("{program} {}: {}", args.join(" "), one_line(&stderr)));
+    }
+    String::from_utf8(output.stdout)
+        .map_err(|_| format!("{program} {}: printed text that is not UTF-8", args.join(" ")))
 }
 
 /// Text as one line: its non-blank lines, trimmed, joined by spaces (a
@@ -255,6 +272,16 @@ impl System for Host {
     fn python_imports(&self, module: &str) -> Result<bool, String> {
         let output = run(WATCHER_PYTHON, &["-c", &format!("import {module}")], &[])?;
         Ok(output.status.success())
+    }
+
+    fn service_environment(&self, service: &str) -> Result<Option<Vec<(String, String)>>, String> {
+        let show = ["show", "--property=LoadState,Environment,EnvironmentFiles,UnsetEnvironment", "--", service];
+        let unit = service_env::parse_show(&run_stdout("systemctl", &show)?);
+        if unit.load_state.as_deref() != Some("loaded") {
+            return Ok(None);
+        }
+        let manager = run_stdout("systemctl", &["show-environment"])?;
+        service_env::environment(&unit, &manager).map(Some)
     }
 
     fn install_package(&self, package: &str) -> Result<(), AptFailure> {

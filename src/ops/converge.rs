@@ -400,6 +400,8 @@ pub fn converge(unit: &Unit<'_>, depth: Depth, notes: &mut Notes<'_>) -> Result<
         libmaas: ready.libmaas,
         maas: tried,
         budget: Some(budget.resumed(paused)),
+        // A hook asks no OpenStack service; MAAS is reached directly.
+        reach: crate::ops::backend::Reach::direct(),
     };
     let (report, found) = doctor::run_with(&inputs, known);
     for c in report.checks.iter().filter(|c| matches!(c.status, Verdict::Warn | Verdict::Fail)) {
@@ -889,6 +891,9 @@ pub(crate) mod fakes {
         fn refresh_ca_bundle(&self) -> Result<(), String> {
             *self.ca_refreshes.lock().unwrap() += 1;
             Ok(())
+        }
+        fn service_environment(&self, _: &str) -> Result<Option<Vec<(String, String)>>, String> {
+            Ok(None)
         }
         fn package_versions(&self, packages: &[&str]) -> Result<Vec<Option<String>>, String> {
             *self.dpkg_queries.lock().unwrap() += 1;

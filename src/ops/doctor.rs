@@ -17,7 +17,7 @@ use crate::host::accounts::Accounts;
 use crate::host::system::{self, System};
 use crate::metal::{self, Node};
 use crate::ops::apply;
-use crate::ops::backend;
+use crate::ops::backend::{self, Elsewhere, Reach};
 use crate::ops::validate;
 use crate::watcher::effective::{self, Layout};
 use crate::watcher::version::{self, MaasSupport, WatcherVersion};
@@ -156,6 +156,9 @@ pub(crate) struct Known {
     pub(crate) maas: Option<Result<validate::Report, Box<validate::Failure>>>,
     /// The time MAAS may take; `None`: the depth's.
     pub(crate) budget: Option<validate::Budget>,
+    /// How Keystone, Ironic and Nova are reached (the proxies of Watcher's
+    /// services); directly by default.
+    pub(crate) reach: Reach,
 }
 
 /// What the checks look at.
@@ -258,11 +261,15 @@ fn read_on_disk(charm: Option<&CharmConfig>, conf: &Path, root: &Path) -> OnDisk
 /// `--watcher-conf`. The programs' drop-ins are under `root`. The backend
 /// and every value checked come from the files; a file that cannot be
 /// read is the `config` check's failure, and every check is still reported.
+/// Keystone, Ironic and Nova are asked through the proxies Watcher's
+/// services have ([`Reach::of_watcher`]); where those services are not, as
+/// `elsewhere` says.
 pub fn diagnose(
     charm: Option<Result<&CharmConfig, (String, String)>>,
     conf: &Path,
     root: &Path,
     system: &dyn System,
+    elsewhere: Elsewhere,
 ) -> Report {
     let given = charm.as_ref().and_then(|c| c.as_ref().ok().copied());
     let on_disk = read_on_disk(given, conf, root);
@@ -270,6 +277,10 @@ pub fn diagnose(
         (Some(Err(problem)), _) => Err(problem.clone()),
         (_, Ok(config)) => Ok(config),
         (_, Err(problem)) => Err(problem.clone()),
+    };
+    let reach = match &config {
+        Ok(config) => Reach::of_watcher(config, true, system, elsewhere),
+        Err(_) => Reach::direct(),
     };
     let accounts = Accounts::system();
     let inputs = Inputs {
@@ -280,7 +291,7 @@ pub fn diagnose(
         accounts: &accounts,
         depth: Depth::Full,
     };
-    let mut report = run(&inputs).0;
+    let mut report = run_with(&inputs, Known { reach, ..Known::default() }).0;
     if let (Some(charm), Ok(files)) = (given, &on_disk.config) {
         if let Some(differs) = charm_differs(charm, files) {
             if let Some(check) = report.checks.iter_mut().find(|c| c.name == names::CONFIG && c.status == Verdict::Ok) {
@@ -315,13 +326,12 @@ fn charm_differs(charm: &CharmConfig, files: &CharmConfig) -> Option<Check> {
     ))
 }
 
-/// Runs every check.
-pub(crate) fn run(inputs: &Inputs<'_>) -> (Report, Findings) {
-    run_with(inputs, Known::default())
-}
-
-/// Runs every check, with what the caller already knows.
+/// Runs every check of the inputs' depth, with what the caller already
+/// knows, asking OpenStack through `known.reach` (at the hooks' depths no
+/// OpenStack service is asked, and MAAS is always reached directly, as
+/// Watcher reaches it).
 pub(crate) fn run_with(inputs: &Inputs<'_>, known: Known) -> (Report, Findings) {
+    let reach = &known.reach;
     let mut report =
         Report { checks: Vec::new(), files: inputs.layout.paths().iter().map(|p| p.to_path_buf()).collect() };
     let mut found = Findings::default();
@@ -337,23 +347,20 @@ pub(crate) fn run_with(inputs: &Inputs<'_>, known: Known) -> (Report, Findings) 
     // Nova's hypervisors download while the backend is checked and listed.
     std::thread::scope(|scope| {
         let hypervisors = (inputs.depth == Depth::Full).then(|| {
-            scope.spawn(|| {
-                backend::nova_client_for(inputs.layout, crate::clients::openstack::nova::NovaOptions::default())
-                    .and_then(|client| client.list_hypervisors())
-            })
+            scope.spawn(|| backend::nova_client_for(inputs.layout, reach).and_then(|client| client.list_hypervisors()))
         });
         match &config.maas {
             Some(_) => {
                 report.checks.push(libmaas_check(inputs.system, known.libmaas));
                 let budget = known.budget.unwrap_or_else(|| inputs.depth.maas_budget());
-                report.checks.extend(maas_checks(config, inputs.depth, budget, known.maas, &mut found));
+                report.checks.extend(maas_checks(config, inputs.depth, budget, known.maas, reach, &mut found));
                 report.checks.push(Check::skip(names::IRONIC, "Watcher uses MAAS ([maas_client] url is set)"));
             }
             None => {
                 report.checks.push(Check::skip(names::LIBMAAS, "Watcher uses Ironic; python-libmaas is not needed"));
                 report.checks.push(Check::skip(names::MAAS, "[maas_client] url is unset: Watcher uses Ironic"));
                 report.checks.push(Check::skip(names::MAAS_TLS, "[maas_client] url is unset"));
-                report.checks.push(ironic_check(config, inputs.depth, &mut found));
+                report.checks.push(ironic_check(config, inputs.depth, reach, &mut found));
             }
         }
         let listing = hypervisors.map(|h| {
@@ -364,7 +371,7 @@ pub(crate) fn run_with(inputs: &Inputs<'_>, known: Known) -> (Report, Findings) 
                 ))
             })
         });
-        report.checks.push(pairing_check(config, listing, &mut found));
+        report.checks.push(pairing_check(config, reach, listing, &mut found));
     });
     report.checks.push(debug_check(inputs, config, found.watcher_version));
     (report, found)
@@ -501,12 +508,14 @@ fn maas_error_check(name: &'static str, prefix: &str, error: &MaasError, cut: bo
 }
 
 /// MAAS as the charm configured it, then TLS as Watcher sees it, within
-/// `budget`; `tried`: the version and key check already made.
+/// `budget`; `tried`: the version and key check already made; OpenStack
+/// (Nova, for the listing) through `reach`.
 fn maas_checks(
     config: &CharmConfig,
     depth: Depth,
     budget: validate::Budget,
     tried: Option<Result<validate::Report, Box<validate::Failure>>>,
+    reach: &Reach,
     found: &mut Findings,
 ) -> Vec<Check> {
     let Some(maas) = &config.maas else { return Vec::new() };
@@ -541,9 +550,9 @@ fn maas_checks(
             found.maas_version = report.maas_version;
             found.maas_user = Some(user.clone());
             let listed = match depth {
-                Depth::Full => {
-                    Some(backend::connect(config, 16).and_then(|c| c.list_nodes().map_err(crate::ops::Error::from)))
-                }
+                Depth::Full => Some(
+                    backend::connect(config, reach, 16).and_then(|c| c.list_nodes().map_err(crate::ops::Error::from)),
+                ),
                 _ => None,
             };
             checks.push(match listed {
@@ -605,12 +614,12 @@ fn maas_checks(
     checks
 }
 
-fn ironic_check(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Check {
+fn ironic_check(config: &CharmConfig, depth: Depth, reach: &Reach, found: &mut Findings) -> Check {
     let name = names::IRONIC;
     if depth != Depth::Full {
         return Check::skip(name, "checked by the doctor action and command, not by every hook");
     }
-    let client = match backend::connect(config, 4) {
+    let client = match backend::connect(config, reach, 4) {
         Ok(client) => client,
         Err(e) => return Check::new(name, Verdict::Fail, e.to_string(), e.hint()),
     };
@@ -637,6 +646,7 @@ fn ironic_check(config: &CharmConfig, depth: Depth, found: &mut Findings) -> Che
 /// own rule: the nodes from the backend, the hypervisors from Nova.
 fn pairing_check(
     config: &CharmConfig,
+    reach: &Reach,
     listing: Option<
         Result<crate::clients::openstack::nova::HypervisorListing, crate::clients::openstack::service::OpenStackError>,
     >,
@@ -648,7 +658,8 @@ fn pairing_check(
     };
     let nodes = match found.nodes.take() {
         Some(nodes) => nodes,
-        None => match backend::connect(config, 16).and_then(|c| c.list_nodes().map_err(crate::ops::Error::from)) {
+        None => match backend::connect(config, reach, 16).and_then(|c| c.list_nodes().map_err(crate::ops::Error::from))
+        {
             Ok(nodes) => nodes,
             Err(_) => return Check::skip(name, "the metal backend could not list its nodes (see above)"),
         },

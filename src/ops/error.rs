@@ -216,7 +216,8 @@ impl MaasError {
             }
             MaasError::Gone => "remove /api/1.0 from maas-url; use http://HOST:5240/MAAS".into(),
             MaasError::InvalidApiKey | MaasError::InvalidToken | MaasError::BadSignature => {
-                "create a new key with `maas apikey --generate --username USER` and set it".into()
+                "create a new key with `sudo maas apikey --generate --username USER` on the MAAS region controller and set it"
+                    .into()
             }
             MaasError::ExpiredTimestamp { .. } => {
                 "synchronise this machine's clock with MAAS's (chrony or systemd-timesyncd)".into()

@@ -27,6 +27,8 @@ pub struct Request {
     pub hypervisors: Option<Vec<String>>,
     /// Pair the nodes with Nova's hypervisors (ignored with `hypervisors`).
     pub nova: bool,
+    /// How the services are reached, as Watcher reaches them.
+    pub reach: backend::Reach,
 }
 
 /// What was listed.
@@ -54,8 +56,12 @@ pub fn list(
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Listing, Error> {
     // Nova's settings are checked before any request.
-    let nova = if request.nova && request.hypervisors.is_none() { Some(backend::nova_client(config)?) } else { None };
-    let client = backend::connect(config, request.concurrency)?;
+    let nova = if request.nova && request.hypervisors.is_none() {
+        Some(backend::nova_client(config, &request.reach)?)
+    } else {
+        None
+    };
+    let client = backend::connect(config, &request.reach, request.concurrency)?;
     // The two listings download at the same time.
     let (nodes, listing) = std::thread::scope(|scope| {
         let listing = nova.as_ref().map(|nova| scope.spawn(|| nova.list_hypervisors()));

@@ -23,6 +23,7 @@ mod maas_client;
 mod nodes;
 mod nova;
 mod oslo_roundtrip;
+mod proxies;
 mod real_ironic;
 mod render;
 mod secrets;

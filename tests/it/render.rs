@@ -312,7 +312,7 @@ fn config_errors_have_exit_codes_and_hints() {
     assert_eq!(r.code, 3);
     assert_eq!(
         r.stderr,
-        "error: maas-url: is set but no API key is\n  hint: set maas-api-key-secret (or maas-api-key); get a key with `maas apikey --username USER`\n"
+        "error: maas-url: is set but no API key is\n  hint: set maas-api-key-secret (or maas-api-key); get a key with `sudo maas apikey --generate --username USER` on the MAAS region controller\n"
     );
 
     write(&config, &format!("maas-url: http://m:5240/MAAS\nmaas-api-key: {KEY}x:extra\n"));

@@ -371,7 +371,7 @@ fn maas_audit(lab: &Lab) -> Outcome {
     let audit = lab.audit()?;
     check_maas_audit(lab, &audit)?;
     let doctor = lab.run(&["action", "doctor"])?;
-    ensure!(doctor["results"]["result"] == "ok" && doctor["results"]["failed"] == "0", "doctor: {doctor}");
+    ensure!(doctor["results"]["result"] == "success" && doctor["results"]["failed"] == "0", "doctor: {doctor}");
     // drop-in-root is the services' HOME, which the charm knows from the
     // lab's passwd: no warning that Watcher does not read the drop-ins.
     ensure!(!doctor.to_string().contains("do not read the drop-ins"), "doctor: {doctor}");

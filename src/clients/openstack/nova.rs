@@ -134,7 +134,7 @@ impl NovaSettings {
 /// Settings of the client itself.
 #[derive(Debug, Clone)]
 pub(crate) struct NovaOptions {
-    http: HttpOptions,
+    pub(crate) http: HttpOptions,
     /// `limit` sent with each page; `None` (the default, as Watcher) takes
     /// Nova's own page size (`[api] max_limit`), so that the first page is
     /// the one Watcher sees.

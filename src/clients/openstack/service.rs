@@ -258,8 +258,14 @@ impl ServiceClient {
     fn authenticate(&self) -> Result<Session, OpenStackError> {
         let keystone = |e| self.error(ErrorKind::Keystone(e));
         let token_url = self.auth.token_url().map_err(keystone)?;
-        let issued =
-            keystone::authenticate(self.client_for(&token_url)?, &self.auth, self.timeout).map_err(keystone)?;
+        let issued = keystone::authenticate(self.client_for(&token_url)?, &self.auth, self.timeout)
+            .map_err(|e| match e {
+                KeystoneError::Transport(t) => {
+                    KeystoneError::Transport(http::through_proxy(t, &self.http_options.proxies, &token_url))
+                }
+                other => other,
+            })
+            .map_err(keystone)?;
         let service_type = self.service.service_type();
         let region = self.region.as_deref();
         let url = issued.answer.endpoint_url(service_type, &self.interface, region).ok_or_else(|| {
@@ -297,10 +303,10 @@ impl ServiceClient {
                 .request(method.clone(), url.clone())
                 .header(ACCEPT, "application/json")
                 .header("X-Auth-Token", token.header.clone());
-            let response = prepare(request)
-                .timeout(self.timeout)
-                .send()
-                .map_err(|e| self.error(ErrorKind::Transport(http::classify_transport(&e, &url, self.timeout))))?;
+            let response = prepare(request).timeout(self.timeout).send().map_err(|e| {
+                let error = http::classify_transport(&e, &url, self.timeout);
+                self.error(ErrorKind::Transport(http::through_proxy(error, &self.http_options.proxies, &url)))
+            })?;
             if response.status() == StatusCode::UNAUTHORIZED && !reauthenticated {
                 reauthenticated = true;
                 self.session.invalidate();

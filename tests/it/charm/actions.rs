@@ -60,7 +60,7 @@ fn doctor_action_reports_every_check() {
     assert_eq!(unit.result("checks.config.status").as_deref(), Some("ok"));
     // The principal's watcher.conf here has no [watcher_clients_auth]: Nova cannot be asked.
     assert_eq!(unit.result("checks.nova-pairing.status").as_deref(), Some("fail"));
-    assert_eq!(unit.result("result").as_deref(), Some("failed"));
+    assert_eq!(unit.result("result").as_deref(), Some("failure"));
     assert_eq!(unit.result("failed").as_deref(), Some("1"));
     let fail = unit.juju.calls_to("action-fail");
     assert_eq!(fail.len(), 1);
@@ -112,4 +112,58 @@ fn power_status_action() {
     assert_eq!(unit.dispatch("actions/power-status").code, 0);
     let fail = unit.juju.calls_to("action-fail");
     assert!(fail[0][1].starts_with("no node `nosuch`"), "{fail:?}");
+}
+
+/// Every action's outcome in one vocabulary: `result` is `success`, or
+/// `failure` exactly when the action failed (`action-fail`), and set once.
+#[test]
+fn every_action_says_success_or_failure() {
+    use metal_sim::nova::{NovaSim, NovaSimConfig, SimHypervisor};
+    let sim = maas();
+    // Nova knows every machine by its fqdn: a doctor with no failure.
+    let nova = NovaSim::start(NovaSimConfig {
+        hypervisors: SimHypervisor::generate(sim.machines().len()),
+        ..Default::default()
+    })
+    .unwrap();
+    let unit = Unit::new(Some(&sim), &sim.admin_key());
+    crate::common::write(&unit.conf, &format!("{}\n{}", super::PRINCIPAL_CONF, nova.clients_auth_section()));
+    assert_eq!(unit.dispatch("hooks/config-changed").code, 0);
+    let node = sim.machines()[0].hostname.clone();
+    let outcome = |action: &str, params: serde_json::Value| {
+        unit.juju.clear_calls();
+        unit.juju.set_params(&params.to_string());
+        let r = unit.dispatch(&format!("actions/{action}"));
+        assert_eq!(r.code, 0, "{action}: {}", r.stderr);
+        let results: Vec<String> =
+            unit.action_results().into_iter().filter(|(k, _)| k == "result").map(|(_, v)| v).collect();
+        let failed = !unit.juju.calls_to("action-fail").is_empty();
+        assert_eq!(results.len(), 1, "{action}: result set {results:?}");
+        assert_eq!(results[0], if failed { "failure" } else { "success" }, "{action} {params}");
+        results[0].clone()
+    };
+    for (action, params) in [
+        ("validate-credentials", json!({})),
+        ("list-nodes", json!({"live": true})),
+        ("power-status", json!({ "node": node })),
+        ("doctor", json!({})),
+    ] {
+        assert_eq!(outcome(action, params), "success", "{action}: {:?}", unit.juju.calls_to("action-fail"));
+    }
+    assert_eq!(unit.result("failed").as_deref(), Some("0"));
+    for (action, params) in
+        [("power-status", json!({ "node": "nosuch" })), ("power-status", json!({})), ("no-such-action", json!({}))]
+    {
+        assert_eq!(outcome(action, params), "failure");
+    }
+    // MAAS gone: every action that asks it fails alike.
+    drop(sim);
+    for action in ["validate-credentials", "list-nodes", "doctor"] {
+        assert_eq!(outcome(action, json!({})), "failure", "{action}");
+    }
+    // Bad configuration.
+    unit.configure(Some(json!({"maas-url": "not a url"})));
+    for action in ["validate-credentials", "list-nodes", "power-status", "doctor"] {
+        assert_eq!(outcome(action, json!({ "node": node })), "failure", "{action}");
+    }
 }

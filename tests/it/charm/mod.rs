@@ -8,6 +8,7 @@
 mod actions;
 mod hooks;
 mod packing;
+mod proxies;
 mod remove;
 mod status;
 mod written;

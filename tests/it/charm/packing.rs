@@ -112,21 +112,15 @@ fn packed_charm_has_the_right_files_modes_and_schemas() {
         assert_eq!(platform["build-on"], platform["build-for"], "{arch} is built natively");
     }
 
-    // LICENSE, and the notices of exactly the crates linked into the binary.
+    // LICENSE, and the committed notices (see the_committed_notices_name_exactly_the_linked_crates).
     assert_eq!(fs::read(unpacked.join("LICENSE")).unwrap(), fs::read("LICENSE").unwrap());
     let license = fs::read_to_string("LICENSE").unwrap();
     assert!(license.contains("Apache License\n                           Version 2.0, January 2004"));
     assert!(license.contains("END OF TERMS AND CONDITIONS"));
-    let notices = fs::read_to_string(unpacked.join("THIRD-PARTY-NOTICES.txt")).unwrap();
-    let (linked, dev_only) = linked_crates();
-    assert!(linked.len() > 50, "{linked:?}");
-    for krate in &linked {
-        assert!(notices.contains(&format!("\n- {krate}")), "the notices miss {krate}");
-    }
-    for krate in &dev_only {
-        assert!(!notices.contains(&format!("\n- {krate}")), "the notices name {krate}, which is not linked");
-    }
-    assert!(notices.contains("Permission is hereby granted, free of charge"), "the MIT licence text");
+    assert_eq!(
+        fs::read(unpacked.join("THIRD-PARTY-NOTICES.txt")).unwrap(),
+        fs::read("THIRD-PARTY-NOTICES.txt").unwrap()
+    );
 
     // pack-charm refuses what is not a binary of a charm architecture, with
     // one line and no charm; a header of another charm architecture gives
@@ -184,6 +178,122 @@ fn packed_charm_has_the_right_files_modes_and_schemas() {
     let dispatch = fs::read_to_string(unpacked.join("dispatch")).unwrap();
     assert!(dispatch.starts_with("#!/bin/sh\n"));
     assert!(dispatch.trim_end().ends_with("exec ./bin/watcher-metal dispatch"));
+}
+
+/// THIRD-PARTY-NOTICES.txt, as committed, names every crate that Cargo.lock
+/// links into the binary on Linux, at its locked version, and none that
+/// only the tests and simulators use. (Its licence texts are held against
+/// cargo-about by `.ci/run`: `scripts/third-party-notices --check`.)
+#[test]
+fn the_committed_notices_name_exactly_the_linked_crates() {
+    let notices = fs::read_to_string("THIRD-PARTY-NOTICES.txt").unwrap();
+    let (linked, dev_only) = linked_crates();
+    assert!(linked.len() > 50, "{linked:?}");
+    for krate in &linked {
+        assert!(notices.contains(&format!("\n- {krate}")), "the notices miss {krate}: run scripts/third-party-notices");
+    }
+    for krate in &dev_only {
+        assert!(!notices.contains(&format!("\n- {krate}")), "the notices name {krate}, which is not linked");
+    }
+    let listed = notices.lines().filter(|l| l.starts_with("- ") && !l.contains(" (")).count();
+    assert!(listed >= linked.len(), "{listed} crates listed, {} linked", linked.len());
+    assert!(notices.contains("Permission is hereby granted, free of charge"), "the MIT licence text");
+}
+
+/// charmcraft's build of watcher-metal: its pull copies the crate's own
+/// files (scripts/crate-source) and never target/ or anything else of the
+/// project directory, and the toolchain is the crate's rust-version; the
+/// notices are the committed ones, no cargo-about is compiled.
+#[test]
+fn the_charmcraft_build_pulls_the_crate_only_with_the_pinned_toolchain() {
+    let charmcraft = yaml(Path::new("charmcraft.yaml"));
+    let part = &charmcraft["parts"]["watcher-metal"];
+    let channel = part["rust-channel"].as_str().expect("rust-channel is a string");
+    assert_eq!(channel, rust_version(), "rust-channel is Cargo.toml's rust-version");
+    let pull = part["override-pull"].as_str().expect("the pull is overridden");
+    assert!(!pull.contains("craftctl default"), "the default pull copies target/ too:\n{pull}");
+    let lines: Vec<&str> = pull.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines[0], "\"$CRAFT_PROJECT_DIR/scripts/crate-source\" \"$CRAFT_PART_SRC\"");
+    assert_eq!(lines[1..], [format!("rustup update {channel}"), format!("rustup default {channel}")]);
+    let build = part["override-build"].as_str().unwrap();
+    assert!(build.contains("THIRD-PARTY-NOTICES.txt") && !build.contains("third-party-notices"), "{build}");
+
+    // What the pull gives, from this working tree (which has a target/).
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("scripts/crate-source").arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(Path::new("target").is_dir());
+    let mut copied = Vec::new();
+    let mut stack = vec![dir.path().to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                !["target", ".git", "parts", "stage", "prime"].contains(&name.as_str()),
+                "{} was copied",
+                path.display()
+            );
+            assert!(!name.ends_with(".charm"), "{} was copied", path.display());
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                copied.push(path.strip_prefix(dir.path()).unwrap().to_path_buf());
+            }
+        }
+    }
+    // Every file of this tree the binary was built from (rustc's dep-info),
+    // the same bytes.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dep_info = fs::read_to_string(format!("{}.d", bin())).unwrap();
+    let (_, deps) = dep_info.lines().next().unwrap().split_once(": ").unwrap();
+    let ours: Vec<std::path::PathBuf> = deps
+        .replace("\\ ", "\u{0}")
+        .split(' ')
+        .map(|p| std::path::PathBuf::from(p.replace('\u{0}', " ")))
+        .filter_map(|p| p.strip_prefix(root).ok().map(Path::to_path_buf))
+        .filter(|p| !p.starts_with("target"))
+        .collect();
+    assert!(ours.iter().any(|p| p.starts_with("templates")) && ours.len() > 40, "{ours:?}");
+    for file in ours.iter().chain([&"Cargo.toml".into(), &"Cargo.lock".into(), &"sim/Cargo.toml".into()]) {
+        assert_eq!(
+            fs::read(dir.path().join(file)).ok(),
+            fs::read(root.join(file)).ok(),
+            "{} is not pulled as it is",
+            file.display()
+        );
+    }
+    assert!(
+        copied.iter().any(|p| p == Path::new("THIRD-PARTY-NOTICES.txt"))
+            && copied.iter().any(|p| p == Path::new("LICENSE"))
+    );
+    // And cargo loads the workspace from it, at the locked versions, none of
+    // which asks for a newer Rust than the pinned one.
+    let out = Command::new(env!("CARGO"))
+        .args(["metadata", "--locked", "--offline", "--format-version", "1"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let version = |v: &str| v.split('.').map(|n| n.parse::<u32>().unwrap()).collect::<Vec<_>>();
+    for package in metadata["packages"].as_array().unwrap() {
+        if let Some(needed) = package["rust_version"].as_str() {
+            assert!(
+                version(needed) <= version(channel),
+                "{} {} needs Rust {needed}",
+                package["name"],
+                package["version"]
+            );
+        }
+    }
+}
+
+/// Cargo.toml's `rust-version` (one line of the package table).
+fn rust_version() -> String {
+    let text = fs::read_to_string("Cargo.toml").unwrap();
+    let line = text.lines().find(|l| l.starts_with("rust-version")).expect("rust-version in Cargo.toml");
+    line.split_once('=').unwrap().1.trim().trim_matches('"').to_owned()
 }
 
 /// The architectures the charm is built for (charmcraft.yaml's platforms).

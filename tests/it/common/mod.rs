@@ -217,19 +217,24 @@ impl FakeJuju {
             }
             let state = |name: &str| juju.dir.path().join(name).display().to_string();
             match tool {
-                // `show`: every unit loaded and active but those named in
-                // systemctl-missing (not-found, and a restart of one fails
-                // as systemd's does); a restart fails while systemctl-fails
-                // exists.
+                // `show-environment` and `show` of a unit's environment print
+                // the files set_systemd wrote. `show` of units' states: every
+                // unit loaded and active but those named in systemctl-missing
+                // (not-found, and a restart of one fails as systemd's does);
+                // a restart fails while systemctl-fails exists.
                 "systemctl" => script.push_str(&format!(
-                    "if [ \"$1\" = show ]; then shift; for u in \"$@\"; do case \"$u\" in -*) continue;; esac; \
+                    "case \"$1\" in show-environment) cat '{2}' 2>/dev/null; exit 0;; esac\n\
+                     if [ \"$1\" = show ]; then case \"$*\" in *Environment*) cat '{3}' 2>/dev/null; exit 0;; esac; \
+                     shift; for u in \"$@\"; do case \"$u\" in -*) continue;; esac; \
                      if grep -qx \"$u\" '{1}' 2>/dev/null; then printf 'LoadState=not-found\\nActiveState=inactive\\n\\n'; \
                      else printf 'LoadState=loaded\\nActiveState=active\\n\\n'; fi; done; exit 0; fi\n\
                      for u in \"$@\"; do if grep -qx \"$u\" '{1}' 2>/dev/null; then \
                      echo \"Failed to $1 $u.service: Unit $u.service not found.\" >&2; exit 5; fi; done\n\
                      if [ -f '{0}' ]; then echo 'Job failed' >&2; exit 1; fi\n",
                     state("systemctl-fails"),
-                    state("systemctl-missing")
+                    state("systemctl-missing"),
+                    state("systemctl-show-environment"),
+                    state("systemctl-show")
                 )),
                 // dpkg-query -W -f='${Package} ${db:Status-Status} ${Version}\n' PACKAGE...:
                 // python3-watcher as dpkg-version says, python3-libmaas unless
@@ -321,6 +326,12 @@ impl FakeJuju {
     pub fn set_missing_units(&self, units: &[&str]) {
         let lines: String = units.iter().map(|u| format!("{u}\n")).collect();
         write(&self.dir.path().join("systemctl-missing"), &lines);
+    }
+
+    /// What `systemctl show UNIT` and `systemctl show-environment` print.
+    pub fn set_systemd(&self, show: &str, manager_environment: &str) {
+        write(&self.dir.path().join("systemctl-show"), show);
+        write(&self.dir.path().join("systemctl-show-environment"), manager_environment);
     }
 
     pub fn set_params(&self, params_json: &str) {
