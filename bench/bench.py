@@ -9,28 +9,37 @@ Python venv first. Usage:
 
 Every benchmark checks what each side printed (node counts, power-state
 counts, the rendered text, the requests made) and fails the run if it is
-wrong. --smoke runs everything at tiny sizes; timings are then
-meaningless and no target is checked.
+wrong. A full run is kept as DIR/runs/RUN.json; the report takes the
+newest runs at the same commit (a target counts as met only when each of
+three runs meets it, on a quiet machine). --smoke runs everything at tiny
+sizes; timings are then meaningless and no target is checked.
 """
 
 import argparse
 import datetime
 import json
 import os
+import statistics
 import sys
 import tempfile
+import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
 
+import yaml
+
 import report
-from harness import BenchError, MaasSim, NovaSim, RequestCounter, elf_section_names, machine_info, run, summarise, tree_size
+from harness import (BenchError, MaasSim, NovaSim, RequestCounter, cores, elf_section_names, fixed, load_average,
+                     machine_info, quiet_limit, run, spread, summarise, tree_size, wait_for_quiet)
 
 ROOT = Path(__file__).resolve().parent.parent
 WATCHER_METAL = "target/release/watcher-metal"
 MAAS_SIM = "target/release/maas-sim"
 NOVA_SIM = "target/release/nova-sim"
 CONCURRENCY = 16  # watcher-metal's default --concurrency, and the simulator's limit
+FLOOR_TARGET = 1.3  # the most a listing may take, in times the download of what it reads
+ROW_BYTES_TARGET = 400  # bytes of peak memory per machine listed (a row: 368; see BENCHMARKS.md)
 
 SIZES = {
     "full": {
@@ -48,6 +57,12 @@ SIZES = {
         "nova_machines": 10_000,
         "nova_page_size": 1000,
         "nova_runs": 10,
+        "scaling_machines": [10_000, 25_000, 50_000],
+        "scaling_runs": 3,
+        "hook_machines": 100,
+        "hook_runs": 20,
+        "stand_in_runs": 20,
+        "quiet_wait_s": 600,
     },
     "smoke": {
         "render_runs": 3,
@@ -64,6 +79,12 @@ SIZES = {
         "nova_machines": 20,
         "nova_page_size": 7,
         "nova_runs": 3,
+        "scaling_machines": [20, 50, 100],
+        "scaling_runs": 1,
+        "hook_machines": 10,
+        "hook_runs": 3,
+        "stand_in_runs": 2,
+        "quiet_wait_s": 0,
     },
 }
 
@@ -95,20 +116,23 @@ def series(commands, *, warm_up=True, rss=False):
     return {name: summarise(runs) for name, runs in done.items()}
 
 
-def row(benchmark, measure, measure_short, ours, peer, unit, peer_name, ratio, ratio_text, target=None,
+def row(key, benchmark, measure, measure_short, ours, ref, unit, ref_name, ratio, ratio_text, target=None,
         chart="ratio"):
-    """One line of the results table (see report.py for the fields)."""
+    """One figure of a run (see report.py for the fields). `ours` and `ref`
+    are {median, min, max} (`spread`, `fixed`); `ratio` is of the medians
+    and is what a target is checked on."""
     met = None
     if target is not None:
         value = target["value"]
         met = {">=": ratio >= value, "<=": ratio <= value, "==": ratio == value}[target["op"]]
     return {
+        "key": key,
         "benchmark": benchmark,
         "measure": measure,
         "measure_short": measure_short,
         "ours": ours,
-        "peer": peer,
-        "peer_name": peer_name,
+        "ref": ref,
+        "ref_name": ref_name,
         "unit": unit,
         "ratio": ratio,
         "ratio_text": ratio_text,
@@ -173,6 +197,168 @@ def check_libmaas_nodes(machines, states, what):
     return check
 
 
+def slope(xs, ys):
+    """The least-squares slope of ys over xs."""
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+
+
+# The unit's hook tools and programs for the hook benchmark, as POSIX shell:
+# each records its call (name, arguments) and answers as on a Watcher 12.0.0
+# unit with python-libmaas installed. Only shell built-ins record, so that a
+# stand-in costs little and always the same.
+RECORD = """{{ printf '%s' "${{0##*/}}"; for a in "$@"; do printf '\\037%s' "$a"; done; printf '\\n'; }} >> '{log}'\n"""
+PACKAGES = {"python3-watcher": "2:12.0.0-0ubuntu1", "python3-libmaas": "0.6.8-0ubuntu1", "python3": "3.12.3-0ubuntu2"}
+# systemctl show --property=LoadState,ActiveState UNIT...: every unit loaded
+# and running; any other call (try-restart) succeeds.
+SYSTEMCTL = r"""if [ "$1" = show ]; then
+    shift
+    for u in "$@"; do
+        case $u in -*) continue ;; esac
+        printf 'LoadState=loaded\nActiveState=active\n\n'
+    done
+fi
+exit 0"""
+# dpkg-query -W [-f FORMAT | --showformat=FORMAT] PACKAGE...: ${Package},
+# ${Version}, ${db:Status-Status}, ${db:Status-Abbrev}, ${Status} and
+# backslash escapes, as dpkg-query prints them; exit 1 for an unknown one.
+DPKG_QUERY = r"""format='${binary:Package}\t${Version}\n'
+while [ $# -gt 0 ]; do
+    case $1 in
+        -W | --show) ;;
+        -f) shift; format=$1 ;;
+        -f* | --showformat=*) format=${1#-f}; format=${format#--showformat=}; format=${format#=} ;;
+        -*) ;;
+        *) break ;;
+    esac
+    shift
+done
+code=0
+for package in "$@"; do
+    case $package in
+PACKAGE_CASES        *) echo "dpkg-query: no packages found matching $package" >&2; code=1; continue ;;
+    esac
+    rest=$format
+    out=
+    while :; do
+        case $rest in
+            *'${'*'}'*) ;;
+            *) out=$out$rest; break ;;
+        esac
+        out=$out${rest%%'${'*}
+        rest=${rest#*'${'}
+        field=${rest%%'}'*}
+        rest=${rest#*'}'}
+        case $field in
+            Package | binary:Package) out=$out$package ;;
+            Version) out=$out$version ;;
+            db:Status-Status) out=${out}installed ;;
+            db:Status-Abbrev) out="${out}ii " ;;
+            Status) out="${out}install ok installed" ;;
+        esac
+    done
+    printf '%b' "$out"
+done
+exit $code
+"""
+
+
+def spawn_and_wait(argv, env):
+    """The seconds from spawning `argv` (an absolute path) to its exit,
+    spawned as watcher-metal spawns a program (posix_spawn, which does not
+    copy this process's memory as fork would), its input and output
+    /dev/null."""
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        actions = [(os.POSIX_SPAWN_DUP2, null, fd) for fd in (0, 1, 2)]
+        start = time.perf_counter()
+        pid = os.posix_spawn(argv[0], argv, env, file_actions=actions)
+        os.waitpid(pid, 0)
+        return time.perf_counter() - start
+    finally:
+        os.close(null)
+
+
+def stand_ins(unit):
+    """The stand-ins' scripts, by name, for a unit directory."""
+    files = {"config": unit / "config.json", "secret": unit / "secret.json"}
+    cases = "".join(f"        {p}) version='{v}' ;;\n" for p, v in PACKAGES.items())
+    answers = {
+        "config-get": f"exec cat '{files['config']}'",
+        "secret-get": f"exec cat '{files['secret']}'",
+        "dpkg-query": DPKG_QUERY.replace("PACKAGE_CASES", cases),
+        # Watcher's Python: `import maas.client` works.
+        "python3": "exit 0",
+        "systemctl": SYSTEMCTL,
+    }
+    quiet = ["status-set", "juju-log", "application-version-set", "action-get", "action-set", "action-fail",
+             "apt-get", "update-ca-certificates"]
+    log = unit / "calls.log"
+    return {tool: "#!/bin/sh\n" + RECORD.format(log=log) + answers.get(tool, "exit 0") + "\n"
+            for tool in [*answers, *quiet]}
+
+
+class HookUnit:
+    """A Juju unit in a directory: a watcher.conf as the principal charm
+    left it (`etc/watcher/watcher.conf`), `etc` as the drop-in root (the
+    `watcher` user's HOME in the unit's own passwd, so that the drop-ins
+    go to `etc/<program>.conf.d/` and are read there), a charm directory,
+    and the hook tools and programs stood in for on PATH, for a MAAS at
+    `url`. Nothing is written outside the directory."""
+
+    def __init__(self, root, url, api_key):
+        self.root = Path(root)
+        self.bin = self.root / "bin"
+        self.charm = self.root / "charm"
+        for d in (self.bin, self.charm, self.root / "etc" / "watcher", self.root / "ca"):
+            d.mkdir(parents=True, exist_ok=True)
+        self.conf = self.root / "etc" / "watcher" / "watcher.conf"
+        self.conf.write_text("# rendered by the watcher charm\n[DEFAULT]\ndebug = False\n")
+        options = yaml.safe_load((ROOT / "charm" / "config.yaml").read_text())["options"]
+        config = {name: option.get("default") for name, option in options.items()}
+        config.update({"maas-url": url, "maas-api-key-secret": "secret:bench-maas-api-key",
+                       "watcher-conf-path": str(self.conf), "drop-in-root": str(self.root / "etc")})
+        accounts = self.root / "accounts"
+        accounts.mkdir(exist_ok=True)
+        (accounts / "passwd").write_text(f"watcher:x:64061:64061::{self.root / 'etc'}:/usr/sbin/nologin\n")
+        (accounts / "group").write_text("")
+        (self.root / "config.json").write_text(json.dumps(config))
+        (self.root / "secret.json").write_text(json.dumps({"api-key": api_key}))
+        for tool, script in stand_ins(self.root).items():
+            (self.bin / tool).write_text(script)
+            (self.bin / tool).chmod(0o755)
+        self.env = {
+            "PATH": f"{self.bin}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "JUJU_CONTEXT_ID": "watcher-maas/0-bench",
+            "JUJU_UNIT_NAME": "watcher-maas/0",
+            "JUJU_CHARM_DIR": str(self.charm),
+            "WATCHER_METAL_CA_DIR": str(self.root / "ca"),
+            "WATCHER_METAL_ETC": str(self.root / "accounts"),
+            "HOME": str(self.charm),
+            "LANG": "C.UTF-8",
+        }
+
+    def dispatch(self, path):
+        """`watcher-metal dispatch` for `hooks/NAME`, as a command for `run`."""
+        return ["env", "-i", *(f"{k}={v}" for k, v in {**self.env, "JUJU_DISPATCH_PATH": path}.items()),
+                str(ROOT / WATCHER_METAL), "dispatch"]
+
+    def take_calls(self):
+        """The stand-ins' calls since the last time, as (tool, args...)."""
+        log = self.root / "calls.log"
+        try:
+            text = log.read_text()
+        except FileNotFoundError:
+            return []
+        log.unlink()
+        return [tuple(line.split("\x1f")) for line in text.splitlines()]
+
+    def status(self, calls):
+        """The last status the hook set."""
+        sets = [c[1:] for c in calls if c[0] == "status-set"]
+        return sets[-1] if sets else None
+
+
 class Bench:
     def __init__(self, python, sizes, tmp):
         self.python = str(python)
@@ -217,8 +403,8 @@ class Bench:
         o, p = stats["ours"]["median_s"], stats["peer"]["median_s"]
         self.rows.append(
             row(
-                "1. Cold render", f"wall time, median of {n}", "time", o, p, "s", "Python + Jinja2",
-                p / o, f"{p / o:.1f}x faster", target(">=", 30, "≥ 30x"),
+                "render", "1. Cold render", f"wall time, {n} runs", "time", spread(stats["ours"]), spread(stats["peer"]),
+                "s", "Python + Jinja2", p / o, f"{p / o:.1f}x faster", target(">=", 30, "≥ 30x"),
             )
         )
         self.add(
@@ -269,13 +455,18 @@ class Bench:
         o, p, f = (stats[k]["median_s"] for k in ("ours", "peer", "floor"))
         om, pm = stats["ours"]["median_max_rss_kib"], stats["peer"]["median_max_rss_kib"]
         bench = f"2. List {machines:,} machines"
+        runs = f"{self.n['list_runs']} runs (peer {self.n['list_peer_runs']})"
         self.rows += [
-            row(bench, f"wall time, median of {self.n['list_runs']} (peer {self.n['list_peer_runs']})", "time",
-                o, p, "s", "python-libmaas", p / o, f"{p / o:.1f}x faster", target(">=", 10, "≥ 10x")),
-            row(bench, "peak RSS, median", "peak memory", om, pm, "KiB", "python-libmaas", pm / om,
+            row("list.peer", bench, f"wall time, {runs}", "time", spread(stats["ours"]), spread(stats["peer"]), "s",
+                "python-libmaas", p / o, f"{p / o:.1f}x faster", target(">=", 10, "≥ 10x")),
+            row("list.rss.peer", bench, f"peak RSS, {runs}", "peak memory", spread(stats["ours"], "rss"),
+                spread(stats["peer"], "rss"), "KiB", "python-libmaas", pm / om,
                 f"{pm / om:.1f}x less ({om / pm:.2f} of peer)", target(">=", 5, "≤ 1/5")),
-            row(bench, "wall time vs. download floor", "time vs. floor", o, f, "s", "curl, same GET",
-                o / f, f"{o / f:.2f}x the floor", target("<=", 2, "≤ 2x the floor"), chart="floor"),
+            row("list.floor", bench, f"wall time vs. download floor, {self.n['list_runs']} runs", "time vs. floor",
+                spread(stats["ours"]), spread(stats["floor"]), "s", "curl, same GET", o / f, f"{o / f:.2f}x the floor",
+                target("<=", FLOOR_TARGET, f"≤ {FLOOR_TARGET}x the floor"), chart="floor"),
+            row("list.rss", bench, f"peak RSS, {self.n['list_runs']} runs", "peak memory", spread(stats["ours"], "rss"),
+                None, "KiB", None, om / 1024, f"{om / 1024:.1f} MiB", target("<=", 16, "≤ 16 MiB"), chart=None),
         ]
         self.add(
             f"2. Power states of {machines:,} machines from one listing",
@@ -379,17 +570,17 @@ class Bench:
         body = sizes.pop()
         o, f = stats["ours"]["median_s"], stats["floor"]["median_s"]
         bench = f"2b. Pair {machines:,} machines with Nova"
+        measure = f"wall time vs. download floor, {self.n['nova_runs']} runs"
         self.rows.append(
-            row(bench, f"wall time vs. download floor, median of {self.n['nova_runs']}", "time vs. floor", o, f, "s",
+            row("nova.floor", bench, measure, "time vs. floor", spread(stats["ours"]), spread(stats["floor"]), "s",
                 "curl, the same GETs one after another", o / f, f"{o / f:.2f}x the floor",
-                target("<=", 1.5, "≤ 1.5x the floor"), chart="floor"),
+                target("<=", FLOOR_TARGET, f"≤ {FLOOR_TARGET}x the floor"), chart="floor"),
         )
         d = stats["doctor"]["median_s"]
         self.rows.append(
-            row(f"2c. `doctor` with {machines:,} machines and hypervisors",
-                f"wall time vs. download floor, median of {self.n['nova_runs']}", "time vs. floor", d, f, "s",
-                "curl, the same GETs one after another", d / f, f"{d / f:.2f}x the floor",
-                target("<=", 1.5, "≤ 1.5x the floor"), chart="floor"),
+            row("doctor.floor", f"2c. `doctor` with {machines:,} machines and hypervisors", measure, "time vs. floor",
+                spread(stats["doctor"]), spread(stats["floor"]), "s", "curl, the same GETs one after another", d / f,
+                f"{d / f:.2f}x the floor", target("<=", FLOOR_TARGET, f"≤ {FLOOR_TARGET}x the floor"), chart="floor"),
         )
         self.add(
             f"2b. `nodes --nova`: {machines:,} MAAS machines paired with {machines:,} Nova hypervisors",
@@ -404,6 +595,110 @@ class Bench:
         )
         log(f"nova: ours {report.fmt_value(o, 's')}, doctor {report.fmt_value(d, 's')}, "
             f"floor {report.fmt_value(f, 's')}")
+
+    # 2d. Peak memory as the listing grows ------------------------------
+    def scaling(self, sim_binary):
+        sizes = self.n["scaling_machines"]
+        peaks = {}
+        for machines in sizes:
+            with MaasSim(sim_binary, machines) as sim:
+                config = sim.write_config(self.tmp / f"scaling-{machines}.yaml")
+                ours = [WATCHER_METAL, "nodes", "--format", "json", "-c", str(config)]
+
+                def check(result, machines=machines):
+                    nodes = parse_json(result, f"scaling ({machines})")["nodes"]
+                    if len(nodes) != machines or any(n["power_state"] == "error" for n in nodes):
+                        raise BenchError(f"scaling: {len(nodes)} nodes listed (or in error), the simulator has {machines}")
+
+                stats = series({"ours": (self.n["scaling_runs"], lambda: (ours, None, check))}, warm_up=False, rss=True)
+            peaks[machines] = stats["ours"]
+        ys = [peaks[m]["median_max_rss_kib"] * 1024 for m in sizes]
+        growth = slope(sizes, ys)
+        at = ", ".join(f"{y / 1024 / 1024:.1f}" for y in ys)
+        names = ", ".join(f"{m:,}" for m in sizes)
+        self.rows.append(
+            row("list.growth", "2d. Peak memory as the listing grows", f"peak RSS at {names} machines: growth per "
+                f"machine (least squares), {self.n['scaling_runs']} runs each", "memory growth", fixed(growth), None,
+                "B/machine", None, growth, f"{growth:.0f} B/machine ({at} MiB)",
+                target("<=", ROW_BYTES_TARGET, f"≤ {ROW_BYTES_TARGET} B/machine (a row: 368 B)"), chart=None),
+        )
+        self.add(
+            "2d. Peak memory of `nodes` as the listing grows",
+            f"maas-sim --machines {names}, one after another",
+            {"ours": f"{WATCHER_METAL} nodes --format json -c CONFIG"},
+            {"peaks": {str(m): peaks[m] for m in sizes}, "growth_bytes_per_machine": growth},
+        )
+        log(f"scaling: {growth:.0f} B/machine ({at} MiB at {names})")
+
+    # 6. The update-status hook ----------------------------------------
+    def hook(self, sim_binary):
+        machines = self.n["hook_machines"]
+        with MaasSim(sim_binary, machines) as sim:
+            # What the hook asks of MAAS, through a counting relay, on a unit of its own.
+            counter = RequestCounter(sim.port)
+            counted = HookUnit(self.tmp / "hook-counted", f"http://127.0.0.1:{counter.port}/MAAS", sim.api_key)
+            for path in ("hooks/install", "hooks/config-changed"):
+                run(counted.dispatch(path))
+            counter.take()
+            run(counted.dispatch("hooks/update-status"))
+            requests = counter.take()
+            counter.close()
+
+            unit = HookUnit(self.tmp / "hook", sim.url, sim.api_key)
+            for path in ("hooks/install", "hooks/config-changed"):
+                run(unit.dispatch(path))
+            drop_in = self.tmp / "hook" / "etc" / "watcher-decision-engine.conf.d"
+            if not any(drop_in.glob("*.conf")):
+                raise BenchError(f"hook: config-changed wrote no drop-in in {drop_in}")
+            unit.take_calls()
+            update = unit.dispatch("hooks/update-status")
+            run(update)
+            calls = unit.take_calls()
+            status = unit.status(calls)
+            if not status or status[0] != "active":
+                raise BenchError(f"hook: update-status left the status {status}, not active: calls {calls}")
+
+            def check(result):
+                again = unit.take_calls()
+                if again != calls:
+                    raise BenchError(f"hook: update-status made other calls this time: {again}, before {calls}")
+
+            stats = series({"hook": (self.n["hook_runs"], lambda: (update, None, check))}, warm_up=False)
+
+            # Each stand-in call on its own, as the hook makes it, to take out
+            # its time: spawned as the hook spawns it (posix_spawn, no input),
+            # from spawn to exit, the calls taken in turn, the median of each.
+            samples = {call: [] for call in set(calls)}
+            for _ in range(self.n["stand_in_runs"]):
+                for call in samples:
+                    samples[call].append(spawn_and_wait([str(unit.bin / call[0]), *call[1:]], unit.env))
+            unit.take_calls()
+            cost = {call: statistics.median(times) for call, times in samples.items()}
+        stand_ins_s = sum(cost[c] for c in calls)
+        ours = [t - stand_ins_s for t in stats["hook"]["samples_s"]]
+        ours_spread = {"median": statistics.median(ours), "min": min(ours), "max": max(ours)}
+        tools = Counter(c[0] for c in calls)
+        made = ", ".join(f"{t} ×{n}" if n > 1 else t for t, n in sorted(tools.items()))
+        o, h = ours_spread["median"], stats["hook"]["median_s"]
+        maas = ", ".join(r.split("/api/2.0/", 1)[-1] for r in requests) or "none"
+        self.rows.append(
+            row("hook", "6. `update-status` hook", f"wall time of `watcher-metal dispatch`, the stand-ins' time taken "
+                f"out, {self.n['hook_runs']} runs", "hook", ours_spread, spread(stats["hook"]), "s",
+                "the whole hook, stand-ins included", o / h,
+                f"{report.fmt_value(o, 's')} ours; stand-ins {report.fmt_value(stand_ins_s, 's')} ({made}); "
+                f"MAAS: {maas}", chart=None),
+        )
+        self.add(
+            "6. A whole `update-status` hook on a converged unit",
+            f"maas-sim --machines {machines}; `watcher-metal dispatch` with JUJU_DISPATCH_PATH=hooks/update-status, the "
+            "hook tools and the unit's programs stood in for by shell scripts on PATH (Watcher 12.0.0, python-libmaas "
+            f"installed); each stand-in call, as the hook made it, spawned on its own {self.n['stand_in_runs']} times "
+            "(posix_spawn, as watcher-metal spawns it), its median time from spawn to exit taken out of the hook's",
+            {"ours": f"env JUJU_DISPATCH_PATH=hooks/update-status ... {WATCHER_METAL} dispatch"},
+            {**stats, "calls": [list(c) for c in calls], "stand_in_s": {" ".join(c): cost[c] for c in cost},
+             "maas_requests": requests},
+        )
+        log(f"hook: ours {report.fmt_value(o, 's')} of {report.fmt_value(h, 's')}; {made}; MAAS: {maas}")
 
     # 3. Live survey ------------------------------------------------------
     def survey(self, sim_binary):
@@ -441,11 +736,11 @@ class Bench:
         o, p = stats["ours"]["median_s"], stats["peer"]["median_s"]
         bench = f"3. Live survey of {machines:,} machines"
         self.rows += [
-            row(bench, f"wall time, median of {self.n['survey_runs']} (peer {self.n['survey_peer_runs']})",
-                "time", o, p, "s", "python-libmaas, one by one", p / o, f"{p / o:.1f}x faster",
-                target(">=", 10, "≥ 10x")),
-            row(bench, "nodes in error (sim limit: 16 queries at once)", "errors", 0, 0, "nodes",
-                "python-libmaas", 0, f"{machines + 1} requests, no retry", target("==", 0, "0 errors"),
+            row("survey.peer", bench, f"wall time, {self.n['survey_runs']} runs (peer {self.n['survey_peer_runs']})",
+                "time", spread(stats["ours"]), spread(stats["peer"]), "s", "python-libmaas, one by one", p / o,
+                f"{p / o:.1f}x faster", target(">=", 10, "≥ 10x")),
+            row("survey.errors", bench, "nodes in error (sim limit: 16 queries at once)", "errors", fixed(0), fixed(0),
+                "nodes", "python-libmaas", 0, f"{machines + 1} requests, no retry", target("==", 0, "0 errors"),
                 chart=None),
         ]
         self.add(
@@ -497,11 +792,12 @@ class Bench:
         o, p = stats["ours"]["median_s"], stats["peer"]["median_s"]
         bench = "4. Credential check"
         self.rows += [
-            row(bench, "HTTP requests made", "requests", len(ours_requests), len(peer_requests), "", "python-libmaas",
-                len(ours_requests), f"{len(ours_requests)} (peer {len(peer_requests)})",
-                target("==", 3, "3 (version, whoami, listing)"), chart=None),
-            row(bench, f"wall time, median of {n}", "time", o, p, "s", "python-libmaas", p / o,
-                f"{p / o:.1f}x faster"),
+            row("validate.requests", bench, "HTTP requests made", "requests", fixed(len(ours_requests)),
+                fixed(len(peer_requests)), "", "python-libmaas", len(ours_requests),
+                f"{len(ours_requests)} (peer {len(peer_requests)})", target("==", 3, "3 (version, whoami, listing)"),
+                chart=None),
+            row("validate.peer", bench, f"wall time, {n} runs", "time", spread(stats["ours"]), spread(stats["peer"]),
+                "s", "python-libmaas", p / o, f"{p / o:.1f}x faster"),
         ]
         self.add(
             "4. Credential check",
@@ -536,10 +832,10 @@ class Bench:
                         "peer": (n, lambda: (peer, None, lambda r: None))})
         o, p = stats["ours"]["median_s"], stats["peer"]["median_s"]
         self.rows += [
-            row("5. Binary", "release binary, stripped", "size", size, peer_size, "bytes",
+            row("binary", "5. Binary", "release binary, stripped", "size", fixed(size), fixed(peer_size), "bytes",
                 "venv site-packages", peer_size / size, f"{peer_size / size:.1f}x smaller", chart=None),
-            row("5. Start-up", f"`--version`, median of {n}", "--version", o, p, "s",
-                "python importing the peers", p / o, f"{p / o:.0f}x faster"),
+            row("startup", "5. Start-up", f"`--version`, {n} runs", "--version", spread(stats["ours"]),
+                spread(stats["peer"]), "s", "python importing the peers", p / o, f"{p / o:.0f}x faster"),
         ]
         self.add(
             "5. Release binary and start-up",
@@ -551,22 +847,41 @@ class Bench:
         log(f"binary: {size} bytes; start-up ours {report.fmt_value(o, 's')}, peer {report.fmt_value(p, 's')}")
 
 
-def write_reports(results, out, doc):
-    """chart.svg into `out`, and the results block of `doc` if given."""
-    (out / "chart.svg").write_text(report.svg_chart(results["rows"], "watcher-metal vs. the Python stack"))
+def stored_runs(out):
+    """Every full run kept in OUT/runs."""
+    return [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
+
+
+def write_reports(runs, out, doc):
+    """chart.svg into `out` and, if given, the results block of `doc`, from
+    the runs the report takes."""
+    chosen = report.select_runs(runs)
+    if not chosen:
+        return []
+    (out / "chart.svg").write_text(report.svg_chart(chosen, "watcher-metal vs. the Python stack"))
     if doc:
         chart = os.path.relpath(out / "chart.svg", doc.parent)
-        report.update_doc(doc, results, chart)
+        report.update_doc(doc, chosen, chart)
+    return chosen
+
+
+LOADED = """
+bench: ================================================================
+bench: THE MACHINE WAS LOADED AT THE START OF THIS RUN
+bench: 1-minute load average {load:.2f} on {cores} cores (quiet: {limit:.2f} or less).
+bench: Its timings are recorded, but no target counts as met from it.
+bench: ================================================================
+"""
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--python", help="the venv's python, with the Python peers")
-    parser.add_argument("--out", required=True, type=Path, help="where latest.json and chart.svg go")
+    parser.add_argument("--out", required=True, type=Path, help="where runs/ and chart.svg go")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes; check that everything runs")
     parser.add_argument("--doc", type=Path, help="regenerate the results block of this Markdown file")
     parser.add_argument("--report-only", action="store_true",
-                        help="measure nothing: redraw the chart and the --doc block from OUT/latest.json")
+                        help="measure nothing: redraw the chart and the --doc block from OUT/runs")
     args = parser.parse_args()
     args.out = args.out.absolute()
     args.doc = args.doc.absolute() if args.doc else None
@@ -574,45 +889,69 @@ def main():
 
     os.chdir(ROOT)
     if args.report_only:
-        results = json.loads((args.out / "latest.json").read_text())
-        write_reports(results, args.out, args.doc)
+        write_reports(stored_runs(args.out), args.out, args.doc)
         return 0
     if not python:
         parser.error("--python is required to measure")
     mode = "smoke" if args.smoke else "full"
+    sizes = SIZES[mode]
     site_packages = next((python.parent.parent / "lib").glob("python3*/site-packages"))
     args.out.mkdir(parents=True, exist_ok=True)
 
+    wait = float(os.environ.get("BENCH_QUIET_WAIT_S", sizes["quiet_wait_s"]))
+    load = wait_for_quiet(wait, log)
+    loaded = load[0] > quiet_limit()
+    if loaded and mode == "full":
+        log(LOADED.format(load=load[0], cores=cores(), limit=quiet_limit()))
+    started = datetime.datetime.now(datetime.timezone.utc)
     with tempfile.TemporaryDirectory(prefix="watcher-metal-bench-") as tmp:
-        bench = Bench(python, SIZES[mode], tmp)
+        bench = Bench(python, sizes, tmp)
         try:
             bench.render()
             bench.listing(MAAS_SIM)
             bench.nova(MAAS_SIM, NOVA_SIM)
+            bench.scaling(MAAS_SIM)
             bench.survey(MAAS_SIM)
             bench.validate(MAAS_SIM)
             bench.binary(site_packages)
+            bench.hook(MAAS_SIM)
         except BenchError as error:
             log(f"bench: FAILED: {error}")
             return 1
 
+    machine = machine_info(ROOT, python)
+    machine.update({"load_at_start": load, "load_at_end": load_average(), "quiet_limit": quiet_limit(),
+                    "loaded": loaded})
     results = {
         "mode": mode,
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
-        "machine": machine_info(ROOT, python),
-        "sizes": SIZES[mode],
+        "run_id": started.strftime("%Y-%m-%dT%H-%M-%SZ"),
+        "date": started.strftime("%Y-%m-%d"),
+        "time": started.strftime("%H:%M"),
+        "machine": machine,
+        "sizes": sizes,
         "rows": bench.rows,
         "benchmarks": bench.benchmarks,
     }
     if args.smoke:
         for r in results["rows"]:
             r["met"] = None  # timings at tiny sizes say nothing
-    (args.out / "latest.json").write_text(json.dumps(results, indent=1) + "\n")
-    write_reports(results, args.out, args.doc)
-
-    print(report.markdown_table(results["rows"]))
+    runs_dir = args.out / "runs"
+    runs_dir.mkdir(exist_ok=True)
+    if mode == "full":
+        # Runs at another commit measured other code: only this one's are kept.
+        for old in stored_runs(args.out):
+            if old["machine"]["commit"] != machine["commit"]:
+                (runs_dir / f"{old['run_id']}.json").unlink()
+    (runs_dir / f"{results['run_id']}.json").write_text(json.dumps(results, indent=1) + "\n")
+    chosen = write_reports(stored_runs(args.out), args.out, args.doc) if mode == "full" else [results]
+    print(report.markdown_table(report.aggregate(chosen), chosen))
     missed = [r for r in results["rows"] if r["met"] is False]
-    print(f"\n{mode} run: results in {args.out}" + (f"; targets missed: {len(missed)}" if missed else ""))
+    print(f"\n{mode} run: results in {runs_dir}" + (f"; targets missed in this run: {len(missed)}" if missed else ""))
+    if mode == "full":
+        print(f"the report takes {len(chosen)} of the {report.RUNS_NEEDED} runs a target needs, at commit "
+              f"{machine['commit']}")
+    if loaded and mode == "full":
+        log(LOADED.format(load=load[0], cores=cores(), limit=quiet_limit()))
     return 0
 
 

@@ -1,6 +1,6 @@
 """Plumbing for the benchmarks: timing a process (wall time, peak RSS),
 running the MAAS simulator, signing a raw MAAS request, counting the HTTP
-requests a client makes, and describing the machine.
+requests a client makes, and describing the machine and its load.
 
 Standard library only, so that it runs with any Python 3.9+.
 """
@@ -93,8 +93,23 @@ def summarise(runs):
     rss = [r.max_rss_kib for r in runs if r.max_rss_kib is not None]
     if rss:
         summary["median_max_rss_kib"] = statistics.median(rss)
+        summary["min_max_rss_kib"] = min(rss)
+        summary["max_max_rss_kib"] = max(rss)
         summary["samples_max_rss_kib"] = rss
     return summary
+
+
+def spread(stats, what="s"):
+    """{median, min, max} of a summary's seconds (`s`) or peak RSS (`rss`)."""
+    if what == "rss":
+        return {"median": stats["median_max_rss_kib"], "min": stats["min_max_rss_kib"],
+                "max": stats["max_max_rss_kib"]}
+    return {"median": stats["median_s"], "min": stats["min_s"], "max": stats["max_s"]}
+
+
+def fixed(value):
+    """A figure computed once (no spread)."""
+    return {"median": value, "min": value, "max": value}
 
 
 class MaasSim:
@@ -314,6 +329,38 @@ def tree_size(path, skip=()):
     return total
 
 
+def load_average():
+    """The 1-, 5- and 15-minute load averages."""
+    return [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
+
+
+def cores():
+    return len(os.sched_getaffinity(0))
+
+
+def quiet_limit():
+    """The 1-minute load average above which the machine counts as loaded:
+    half a process waiting per core."""
+    return 0.5 * cores()
+
+
+def wait_for_quiet(max_wait_s, log):
+    """Waits up to `max_wait_s` for the 1-minute load average to fall to
+    `quiet_limit()` (a build just finished, or an earlier run, leaves it
+    high for a minute or two). Returns the load average then."""
+    deadline = time.monotonic() + max_wait_s
+    said = 0.0
+    while True:
+        load = load_average()
+        if load[0] <= quiet_limit() or time.monotonic() >= deadline:
+            return load
+        if time.monotonic() - said >= 30:
+            log(f"bench: load average {load[0]:.2f} on {cores()} cores (quiet is {quiet_limit():.2f} or less): "
+                f"waiting up to {deadline - time.monotonic():.0f} s more")
+            said = time.monotonic()
+        time.sleep(5)
+
+
 def command_output(cmd):
     try:
         return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
@@ -339,9 +386,11 @@ def machine_info(root, python):
             if line.startswith("PRETTY_NAME="):
                 os_name = line.split("=", 1)[1].strip('"')
     commit = command_output(["git", "-C", str(root), "rev-parse", "--short", "HEAD"])
-    dirty = command_output(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"])
+    # What the benchmarks write themselves does not make the code differ.
+    dirty = command_output(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", ".",
+                            ":(exclude)BENCHMARKS.md", ":(exclude)bench/results"])
     return {
-        "nproc": len(os.sched_getaffinity(0)),
+        "nproc": cores(),
         "cpu": cpu,
         "memory_gib": round(mem_kib / 1024 / 1024, 1),
         "os": os_name,

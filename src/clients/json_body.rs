@@ -11,6 +11,7 @@ use reqwest::blocking::Response;
 use serde::de::DeserializeOwned;
 
 use crate::clients::http::{is_html, is_json, TransportError};
+use crate::clients::json_skim::{self, Stop};
 
 /// Why a 2xx body could not be read as the JSON expected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,153 +178,473 @@ pub fn read_json<T: DeserializeOwned>(response: Response, limit: u64, timeout: D
 }
 
 /// The largest single element of a streamed JSON list (a MAAS machine is
-/// a few tens of KiB). Bounds memory against a server that never ends one.
+/// a few KiB), and the most of a page besides its list. Bounds memory
+/// against a server that never ends one.
 const MAX_LIST_ELEMENT: usize = 16 * 1024 * 1024;
 
+/// The least free space a read is given.
 const LIST_CHUNK: usize = 256 * 1024;
 
 /// Parses a 2xx answer that is a JSON list one element at a time, as the
-/// body streams in, and hands each element to `each`. Elements are parsed
-/// with serde_json's slice parser (much faster than its reader parser)
-/// straight from a read buffer; an element cut by the end of the buffer is
-/// parsed again once more bytes have arrived. Memory holds the buffer and
-/// one element, whatever the length of the list.
-pub fn read_json_list<T: DeserializeOwned>(
+/// body streams in, and hands each element to `each`, in order. An element
+/// is parsed straight from a read buffer; one cut by the end of the buffer
+/// is parsed again once more bytes have arrived. An element that is a JSON
+/// object read into a struct is skimmed first (`json_skim`): checked whole
+/// as serde_json checks it, then only the members the struct reads are
+/// given to serde_json; a list of them is read a window ahead and parsed
+/// in two halves at once. Memory holds the buffer and a window's elements,
+/// whatever the length of the list; the outcome, errors included, is what
+/// serde_json makes of the whole body.
+pub fn read_json_list<T: DeserializeOwned + Send>(
     response: Response,
     limit: u64,
     timeout: Duration,
     mut each: impl FnMut(T),
 ) -> Result<(), BodyError> {
-    let headers = response.headers().clone();
-    if is_html(&headers) {
+    let json_declared = check_html(&response)?;
+    let mut body = ListBody::new(Capped::new(response, limit).with_deadline(timeout).without_string_tracking());
+    body.whole_list(&mut each).map_err(|e| e.into_body_error(json_declared))
+}
+
+/// Parses a 2xx answer that is a JSON object holding one long list under
+/// the key `list` (a page of Ironic's nodes, of Nova's hypervisors), as
+/// [`read_json_list`] parses a list: its elements are handed to `each`
+/// one at a time as the body streams in. The rest of the object is parsed
+/// as `R`, in which that member reads as an empty list: `R` names it (as a
+/// sequence), so that serde_json judges a member missing, repeated or not
+/// a list as it would in the whole page.
+pub fn read_json_page<T: DeserializeOwned + Send, R: DeserializeOwned>(
+    response: Response,
+    limit: u64,
+    timeout: Duration,
+    list: &str,
+    mut each: impl FnMut(T),
+) -> Result<R, BodyError> {
+    let json_declared = check_html(&response)?;
+    let mut body = ListBody::new(Capped::new(response, limit).with_deadline(timeout).without_string_tracking());
+    body.page(list, &mut each).map_err(|e| e.into_body_error(json_declared))
+}
+
+/// `Html` for an HTML page; else whether the answer says it is JSON.
+fn check_html(response: &Response) -> Result<bool, BodyError> {
+    if is_html(response.headers()) {
         return Err(BodyError::Html);
     }
-    let json_declared = is_json(&headers);
-    let mut body = ListBody {
-        reader: Capped::new(response, limit).with_deadline(timeout).without_string_tracking(),
-        buf: Vec::with_capacity(LIST_CHUNK * 2),
-        pos: 0,
-        ended: false,
-    };
-    body.parse_list(json_declared, &mut each)
+    Ok(is_json(response.headers()))
 }
 
-#[derive(Clone, Copy)]
-enum Expect {
-    Open,
-    FirstOrClose,
-    Element,
-    CommaOrClose,
-    End,
-}
-
-/// Why a list element could not be read.
+/// Why a streamed answer could not be read.
+#[derive(Debug)]
 enum ElementError {
     Transport(TransportError),
     Shape(String),
+    /// Something wrong with the `n`th element counted from where a run of
+    /// elements began, as a shape error once that is known.
+    InElement(usize, String),
 }
 
 impl ElementError {
+    /// The error, its element counted from the list's start.
+    fn numbered(self, before: usize) -> ElementError {
+        match self {
+            ElementError::InElement(n, what) => ElementError::InElement(before + n, what),
+            other => other,
+        }
+    }
+
     fn into_body_error(self, json_declared: bool) -> BodyError {
         match self {
             ElementError::Transport(t) => BodyError::Transport(t),
             ElementError::Shape(detail) => BodyError::Shape { json_declared, detail },
+            ElementError::InElement(n, what) => {
+                BodyError::Shape { json_declared, detail: format!("{what} in element {n} of the list") }
+            }
         }
     }
 }
 
-/// The read buffer of a streamed list: `buf[pos..]` is not parsed yet.
+/// Pending bytes from which a list of objects is parsed by two threads.
+const PARALLEL_MIN: usize = 256 * 1024;
+
+/// How much of a list of objects is read ahead, to be parsed in two halves.
+const PARALLEL_WINDOW: usize = 1024 * 1024;
+
+/// Where a run of list elements stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Run {
+    /// Where an element begins (white space before it allowed).
+    Element,
+    /// Just after an element.
+    AfterElement,
+    /// Just after the list.
+    End,
+}
+
+/// A run of list elements skimmed from a slice of the buffer.
+struct Skim<'a> {
+    data: &'a [u8],
+    fields: &'a json_skim::Fields,
+    scratch: &'a mut Vec<u8>,
+    stack: &'a mut Vec<u8>,
+    /// Elements begun in this run.
+    elements: &'a mut usize,
+}
+
+impl Skim<'_> {
+    /// Skims elements from `at` (where an element begins) to where the data
+    /// runs out, or the first element that begins at or after `stop`. Where
+    /// it stopped, and in which state.
+    fn run<T: DeserializeOwned>(
+        &mut self,
+        mut at: usize,
+        stop: usize,
+        each: &mut dyn FnMut(T),
+    ) -> Result<(Run, usize), ElementError> {
+        let data = self.data;
+        loop {
+            let Ok(start) = json_skim::skip_space(data, at) else { return Ok((Run::Element, at)) };
+            if start >= stop || data[start] != b'{' {
+                return Ok((Run::Element, start));
+            }
+            let end = match json_skim::skim_object(&data[start..], self.fields, self.scratch, self.stack) {
+                Ok(end) => start + end,
+                Err(Stop::Incomplete) => return Ok((Run::Element, start)),
+                Err(Stop::Invalid(what)) => {
+                    return Err(ElementError::InElement(*self.elements + 1, what.to_owned()));
+                }
+            };
+            *self.elements += 1;
+            let value = serde_json::from_slice(self.scratch)
+                .map_err(|e| ElementError::InElement(*self.elements, error_kind(&e).to_owned()))?;
+            each(value);
+            at = match json_skim::skip_space(data, end) {
+                Err(_) => return Ok((Run::AfterElement, end)),
+                Ok(next) if data[next] == b',' => next + 1,
+                Ok(next) if data[next] == b']' => return Ok((Run::End, next + 1)),
+                Ok(_) => return Err(shape("the list's elements are not separated by commas")),
+            };
+        }
+    }
+}
+
+/// What a second thread made of the second half of a window.
+struct SecondHalf<T> {
+    /// Where its first element begins, if one could be parsed.
+    start: Option<usize>,
+    items: Vec<T>,
+    elements: usize,
+    run: Result<(Run, usize), ElementError>,
+}
+
+/// Parses the elements of `data` from the first guess at or after `guess`
+/// where an element can be parsed, to where `data` runs out.
+fn second_half<T: DeserializeOwned>(data: &[u8], mut guess: usize, fields: &json_skim::Fields) -> SecondHalf<T> {
+    let (mut scratch, mut stack) = (Vec::new(), Vec::new());
+    loop {
+        let mut items = Vec::new();
+        let mut elements = 0;
+        let mut skim = Skim { data, fields, scratch: &mut scratch, stack: &mut stack, elements: &mut elements };
+        let run = skim.run(guess, data.len(), &mut |item| items.push(item));
+        if !items.is_empty() {
+            return SecondHalf { start: Some(guess), items, elements, run };
+        }
+        // A guess whose first element does not parse is no element: the
+        // next one; one whose first element runs past the data, the last.
+        match next_guess(data, guess + 1) {
+            Some(next) if run.is_err() => guess = next,
+            _ => return SecondHalf { start: None, items, elements, run },
+        }
+    }
+}
+
+/// The first `{` at or after `from` that follows `}`, then `,` (white space
+/// around them allowed): where a list's next object may begin.
+fn next_guess(data: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    while let Some(found) = data.get(at..)?.iter().position(|&b| b == b'{') {
+        let open = at + found;
+        let before = |i: usize| data[..i].iter().rposition(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+        if let Some(comma) = before(open).filter(|&c| data[c] == b',') {
+            if before(comma).is_some_and(|c| data[c] == b'}') {
+                return Some(open);
+            }
+        }
+        at = open + 1;
+    }
+    None
+}
+
+fn shape(detail: &str) -> ElementError {
+    ElementError::Shape(detail.to_owned())
+}
+
+/// The read buffer of a streamed answer: `buf[pos..end]` is read and not
+/// parsed yet.
 struct ListBody<R> {
     reader: Capped<R>,
     buf: Vec<u8>,
     pos: usize,
+    end: usize,
     ended: bool,
+    /// The elements begun so far, to say which one is wrong.
+    elements: usize,
+    /// A skimmed element; a page's members besides its list.
+    scratch: Vec<u8>,
+    stack: Vec<u8>,
+    /// How much of a list of objects is read ahead ([`PARALLEL_WINDOW`]),
+    /// and from how much pending it is parsed by two threads
+    /// ([`PARALLEL_MIN`]).
+    window: usize,
+    parallel_min: usize,
+    /// Why reading ahead stopped, for when more is needed.
+    failed: Option<ElementError>,
 }
 
 impl<R: Read> ListBody<R> {
-    /// Walks the list: `[`, elements separated by commas, `]`, nothing after.
-    fn parse_list<T: DeserializeOwned>(
-        &mut self,
-        json_declared: bool,
-        each: &mut dyn FnMut(T),
-    ) -> Result<(), BodyError> {
-        let shape = |detail: &str| BodyError::Shape { json_declared, detail: detail.to_owned() };
-        let mut expect = Expect::Open;
-        loop {
-            let Some(byte) = self.next_non_space()? else {
-                return match expect {
-                    Expect::End => Ok(()),
-                    Expect::Open => Err(shape("the answer is empty")),
-                    _ => Err(shape("the list is truncated")),
-                };
-            };
-            expect = match (expect, byte) {
-                (Expect::Open, b'[') => Expect::FirstOrClose,
-                (Expect::Open, _) => return Err(shape("the answer is not a list")),
-                (Expect::FirstOrClose | Expect::CommaOrClose, b']') => Expect::End,
-                (Expect::CommaOrClose, b',') => Expect::Element,
-                (Expect::CommaOrClose, _) => return Err(shape("the list's elements are not separated by commas")),
-                (Expect::FirstOrClose | Expect::Element, _) => {
-                    each(self.parse_element().map_err(|e| e.into_body_error(json_declared))?);
-                    // The element consumed its own bytes.
-                    expect = Expect::CommaOrClose;
-                    continue;
-                }
-                (Expect::End, _) => return Err(shape("unexpected characters after the list")),
-            };
-            self.pos += 1;
+    fn new(reader: Capped<R>) -> ListBody<R> {
+        ListBody {
+            reader,
+            buf: vec![0; LIST_CHUNK * 2],
+            pos: 0,
+            end: 0,
+            ended: false,
+            elements: 0,
+            scratch: Vec::new(),
+            stack: Vec::new(),
+            window: PARALLEL_WINDOW,
+            parallel_min: PARALLEL_MIN,
+            failed: None,
         }
     }
 
-    /// Reads another chunk; false at the end of the body.
-    fn fill(&mut self) -> Result<bool, ElementError> {
-        if self.ended {
-            return Ok(false);
+    /// The answer is one list, and nothing after it.
+    fn whole_list<T: DeserializeOwned + Send>(&mut self, each: &mut dyn FnMut(T)) -> Result<(), ElementError> {
+        match self.next_non_space()? {
+            None => return Err(shape("the answer is empty")),
+            Some(b'[') => self.list(each)?,
+            Some(_) => return Err(shape("the answer is not a list")),
         }
-        if self.pos > 0 {
-            self.buf.drain(..self.pos);
-            self.pos = 0;
+        self.nothing_after("list")
+    }
+
+    /// The answer is an object; its member `list`, a list, streams to
+    /// `each`; the other members, and `list` as `[]`, are parsed as `P`.
+    fn page<T: DeserializeOwned + Send, P: DeserializeOwned>(
+        &mut self,
+        list: &str,
+        each: &mut dyn FnMut(T),
+    ) -> Result<P, ElementError> {
+        match self.next_non_space()? {
+            None => return Err(shape("the answer is empty")),
+            Some(b'{') => self.pos += 1,
+            Some(_) => return Err(shape("the answer is not an object")),
         }
-        if self.buf.len() > MAX_LIST_ELEMENT {
-            return Err(ElementError::Transport(TransportError::TooLarge { limit: MAX_LIST_ELEMENT as u64 }));
+        // The members besides the list, as written, in a new object.
+        let mut rest = b"{".to_vec();
+        let mut first = true;
+        loop {
+            match self.next_non_space()? {
+                None => return Err(shape("the answer is truncated")),
+                Some(b'}') if first => {
+                    self.pos += 1;
+                    break;
+                }
+                Some(b'"') => {}
+                Some(_) => return Err(shape("a key of the answer is not a string")),
+            }
+            first = false;
+            let key_end = self.skim(|data, _, stack| json_skim::skip_value(data, 0, stack))?;
+            let key = self.buf[self.pos..self.pos + key_end].to_vec();
+            self.pos += key_end;
+            match self.next_non_space()? {
+                None => return Err(shape("the answer is truncated")),
+                Some(b':') => self.pos += 1,
+                Some(_) => return Err(shape("expected a colon after a key")),
+            }
+            let is_list = serde_json::from_slice::<std::borrow::Cow<'_, str>>(&key).is_ok_and(|k| k == list);
+            if rest.len() > 1 {
+                rest.push(b',');
+            }
+            rest.extend_from_slice(&key);
+            rest.push(b':');
+            match self.next_non_space()? {
+                None => return Err(shape("the answer is truncated")),
+                Some(b'[') if is_list => {
+                    self.list(each)?;
+                    rest.extend_from_slice(b"[]");
+                }
+                Some(_) => {
+                    let end = self.skim(|data, _, stack| json_skim::skip_value(data, 0, stack))?;
+                    rest.extend_from_slice(&self.buf[self.pos..self.pos + end]);
+                    self.pos += end;
+                }
+            }
+            if rest.len() > MAX_LIST_ELEMENT {
+                return Err(ElementError::Transport(TransportError::TooLarge { limit: MAX_LIST_ELEMENT as u64 }));
+            }
+            match self.next_non_space()? {
+                None => return Err(shape("the answer is truncated")),
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    break;
+                }
+                Some(_) => return Err(shape("the answer's members are not separated by commas")),
+            }
         }
-        let start = self.buf.len();
-        self.buf.resize(start + LIST_CHUNK, 0);
-        let read = self.reader.read(&mut self.buf[start..]);
-        let n = match read {
-            Ok(n) => n,
-            Err(e) => {
-                self.buf.truncate(start);
-                let why = self
-                    .reader
-                    .stopped
-                    .take()
-                    .unwrap_or_else(|| TransportError::Protocol { detail: format!("the answer broke off ({e})") });
-                return Err(ElementError::Transport(why));
+        self.nothing_after("object")?;
+        rest.push(b'}');
+        serde_json::from_slice(&rest).map_err(|e| ElementError::Shape(format!("{} outside its list", error_kind(&e))))
+    }
+
+    /// The list at `buf[pos]` (`[`), its elements handed to `each`.
+    fn list<T: DeserializeOwned + Send>(&mut self, each: &mut dyn FnMut(T)) -> Result<(), ElementError> {
+        self.pos += 1;
+        let fields = json_skim::Fields::of::<T>();
+        if self.next_non_space()? == Some(b']') {
+            self.pos += 1;
+            return Ok(());
+        }
+        let mut at = Run::Element;
+        loop {
+            if at == Run::Element {
+                if let Some(fields) = &fields {
+                    self.read_ahead(self.window);
+                    if self.next_non_space()? == Some(b'{') && self.end - self.pos >= self.parallel_min {
+                        let before = self.pos;
+                        at = self.two_halves(fields, each)?;
+                        match at {
+                            Run::End => return Ok(()),
+                            // Not even one element (one longer than what is
+                            // read ahead): parsed on its own, below.
+                            Run::Element if self.pos == before => {}
+                            _ => continue,
+                        }
+                    }
+                }
+                self.elements += 1;
+                let element = match (&fields, self.next_non_space()?) {
+                    (_, None) => return Err(shape("the list is truncated")),
+                    (Some(fields), Some(b'{')) => self.skimmed_element(fields)?,
+                    _ => self.element()?,
+                };
+                each(element);
+            }
+            match self.next_non_space()? {
+                None => return Err(shape("the list is truncated")),
+                Some(b',') => {
+                    self.pos += 1;
+                    at = Run::Element;
+                }
+                Some(b']') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                Some(_) => return Err(shape("the list's elements are not separated by commas")),
+            }
+        }
+    }
+
+    /// Reads until `want` bytes are pending, or the body ends. A failure to
+    /// read is kept for when more is needed: what came is parsed first.
+    fn read_ahead(&mut self, want: usize) {
+        while self.end - self.pos < want {
+            match self.fill() {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    self.failed = Some(e);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Parses the pending bytes, which start with an element (`{`), in two
+    /// halves at once: this thread from the start, a second one from the
+    /// first element that seems to begin past the middle. The second's
+    /// elements are taken only when this thread's own end exactly where it
+    /// began (a guess inside an element is never confirmed), so that the
+    /// outcome, errors included, is the one of parsing in order. Where the
+    /// run stopped: at an element, after one, or after the list.
+    fn two_halves<T: DeserializeOwned + Send>(
+        &mut self,
+        fields: &json_skim::Fields,
+        each: &mut dyn FnMut(T),
+    ) -> Result<Run, ElementError> {
+        let data = &self.buf[self.pos..self.end];
+        let guess = next_guess(data, data.len() / 2);
+        let (scratch, stack) = (&mut self.scratch, &mut self.stack);
+        let mut mine = 0;
+        let (first, second) = std::thread::scope(|scope| {
+            let second = guess.map(|guess| scope.spawn(move || second_half::<T>(data, guess, fields)));
+            let stop = guess.unwrap_or(data.len());
+            let mut skim = Skim { data, fields, scratch, stack, elements: &mut mine };
+            let first = skim.run(0, stop, each);
+            (first, second.map(std::thread::ScopedJoinHandle::join))
+        });
+        let before = self.elements;
+        self.elements += mine;
+        let (run, at) = first.map_err(|e| e.numbered(before))?;
+        let confirmed = match second {
+            Some(Ok(half)) if run == Run::Element && half.start == Some(at) => half,
+            // A guess not confirmed, or a second thread that failed: on
+            // from where this one stopped.
+            _ => {
+                self.pos += at;
+                return Ok(run);
             }
         };
-        self.buf.truncate(start + n);
-        self.ended = n == 0;
-        Ok(n > 0)
+        let before = self.elements;
+        self.elements += confirmed.elements;
+        confirmed.items.into_iter().for_each(each);
+        let (run, end) = confirmed.run.map_err(|e| e.numbered(before))?;
+        self.pos += end;
+        Ok(run)
+    }
+    /// Only white space is left.
+    fn nothing_after(&mut self, what: &str) -> Result<(), ElementError> {
+        match self.next_non_space()? {
+            None => Ok(()),
+            Some(_) => Err(ElementError::Shape(format!("unexpected characters after the {what}"))),
+        }
     }
 
-    /// The next byte that is not white space, without consuming it.
-    fn next_non_space(&mut self) -> Result<Option<u8>, BodyError> {
+    /// Runs `skim` over the bytes not parsed yet, reading more while they
+    /// run out; where it says the value ends.
+    fn skim(
+        &mut self,
+        mut skim: impl FnMut(&[u8], &mut Vec<u8>, &mut Vec<u8>) -> Result<usize, Stop>,
+    ) -> Result<usize, ElementError> {
         loop {
-            if let Some(skip) = self.buf[self.pos..].iter().position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
-                self.pos += skip;
-                return Ok(Some(self.buf[self.pos]));
-            }
-            self.pos = self.buf.len();
-            if !self.fill().map_err(|e| e.into_body_error(true))? {
-                return Ok(None);
+            match skim(&self.buf[self.pos..self.end], &mut self.scratch, &mut self.stack) {
+                Ok(end) => return Ok(end),
+                Err(Stop::Invalid(what)) => return Err(shape(what)),
+                Err(Stop::Incomplete) => {
+                    if !self.fill()? {
+                        return Err(shape("the answer is truncated"));
+                    }
+                }
             }
         }
     }
 
-    fn parse_element<T: DeserializeOwned>(&mut self) -> Result<T, ElementError> {
+    /// An object element, skimmed, then parsed from the members `T` reads.
+    fn skimmed_element<T: DeserializeOwned>(&mut self, fields: &json_skim::Fields) -> Result<T, ElementError> {
+        let end =
+            self.skim(|data, out, stack| json_skim::skim_object(data, fields, out, stack)).map_err(|e| match e {
+                ElementError::Shape(what) => ElementError::InElement(self.elements, what),
+                other => other,
+            })?;
+        self.pos += end;
+        serde_json::from_slice(&self.scratch)
+            .map_err(|e| ElementError::InElement(self.elements, error_kind(&e).to_owned()))
+    }
+
+    /// Any other element, parsed by serde_json straight from the buffer.
+    fn element<T: DeserializeOwned>(&mut self) -> Result<T, ElementError> {
         loop {
-            let data = &self.buf[self.pos..];
+            let data = &self.buf[self.pos..self.end];
             let mut stream = serde_json::Deserializer::from_slice(data).into_iter::<T>();
             let parsed = stream.next();
             let used = stream.byte_offset();
@@ -334,15 +655,74 @@ impl<R: Read> ListBody<R> {
                     self.pos += used;
                     return Ok(value);
                 }
-                None if self.ended => return Err(ElementError::Shape("the list is truncated".to_owned())),
+                None if self.ended => return Err(shape("the list is truncated")),
                 Some(Ok(_)) | None => {}
                 // Cut off by the end of the buffer: read more and parse again.
                 Some(Err(e)) if !self.ended && (e.is_eof() || error_at_end(&e, data)) => {}
-                Some(Err(e)) => return Err(ElementError::Shape(describe_json_error(&e))),
+                Some(Err(e)) => return Err(ElementError::InElement(self.elements, error_kind(&e).to_owned())),
             }
             // At the end of the body, what there is is parsed once more, for real.
-            if !self.fill()? && self.buf.len() == self.pos {
-                return Err(ElementError::Shape("the list is truncated".to_owned()));
+            if !self.fill()? && self.end == self.pos {
+                return Err(shape("the list is truncated"));
+            }
+        }
+    }
+
+    /// Reads more of the body after what is not parsed yet; false at its
+    /// end. Once what is pending is longer than a read, it reads until that
+    /// has doubled, so that an element is parsed again only a few times
+    /// however long it is.
+    fn fill(&mut self) -> Result<bool, ElementError> {
+        if let Some(failed) = self.failed.take() {
+            return Err(failed);
+        }
+        if self.ended {
+            return Ok(false);
+        }
+        if self.pos > 0 {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
+            self.pos = 0;
+        }
+        if self.end > MAX_LIST_ELEMENT {
+            return Err(ElementError::Transport(TransportError::TooLarge { limit: MAX_LIST_ELEMENT as u64 }));
+        }
+        let want = if self.end > LIST_CHUNK { (self.end * 2).min(MAX_LIST_ELEMENT + 1) } else { self.end + 1 };
+        let before = self.end;
+        while self.end < want {
+            if self.buf.len() - self.end < LIST_CHUNK {
+                self.buf.resize(self.end + LIST_CHUNK, 0);
+            }
+            let n = match self.reader.read(&mut self.buf[self.end..]) {
+                Ok(n) => n,
+                Err(e) => {
+                    let why =
+                        self.reader.stopped.take().unwrap_or_else(|| TransportError::Protocol {
+                            detail: format!("the answer broke off ({e})"),
+                        });
+                    return Err(ElementError::Transport(why));
+                }
+            };
+            if n == 0 {
+                self.ended = true;
+                break;
+            }
+            self.end += n;
+        }
+        Ok(self.end > before)
+    }
+
+    /// The next byte that is not white space, without consuming it.
+    fn next_non_space(&mut self) -> Result<Option<u8>, ElementError> {
+        loop {
+            let data = &self.buf[self.pos..self.end];
+            if let Some(skip) = data.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
+                self.pos += skip;
+                return Ok(Some(self.buf[self.pos]));
+            }
+            self.pos = self.end;
+            if !self.fill()? {
+                return Ok(None);
             }
         }
     }
@@ -365,15 +745,19 @@ fn error_at_end(e: &serde_json::Error, data: &[u8]) -> bool {
     line_start + e.column() + 8 >= data.len()
 }
 
-/// serde_json's error without any quoted input.
-fn describe_json_error(e: &serde_json::Error) -> String {
-    let kind = match e.classify() {
+/// What kind of error serde_json found.
+fn error_kind(e: &serde_json::Error) -> &'static str {
+    match e.classify() {
         serde_json::error::Category::Syntax => "syntax error",
         serde_json::error::Category::Data => "unexpected value",
         serde_json::error::Category::Eof => "truncated",
         serde_json::error::Category::Io => "read error",
-    };
-    format!("{kind} at line {}, column {}", e.line(), e.column())
+    }
+}
+
+/// serde_json's error without any quoted input.
+fn describe_json_error(e: &serde_json::Error) -> String {
+    format!("{} at line {}, column {}", error_kind(e), e.line(), e.column())
 }
 
 /// A failure of the connection while the body streamed in. serde_json
@@ -412,22 +796,124 @@ mod tests {
         assert_eq!(reader.read_to_end(&mut Vec::new()).unwrap(), many.len());
     }
 
+    /// A streamed body whose reads return `chunks`, one each.
+    fn body(chunks: &[&[u8]]) -> ListBody<Chunks> {
+        // An empty read means the end of the body, so empty chunks are left out.
+        let chunks = Chunks(chunks.iter().filter(|c| !c.is_empty()).map(|c| c.to_vec()).collect());
+        ListBody::new(Capped::new(chunks, u64::MAX).without_string_tracking())
+    }
+
     /// Parses `chunks` (as successive reads) with the list parser.
-    fn split(chunks: &[&str]) -> Result<Vec<serde_json::Value>, String> {
-        let mut body = ListBody {
-            // An empty read means the end of the body, so empty chunks are left out.
-            reader: Capped::new(
-                Chunks(chunks.iter().filter(|c| !c.is_empty()).map(|c| c.as_bytes().to_vec()).collect()),
-                u64::MAX,
-            )
-            .without_string_tracking(),
-            buf: Vec::new(),
-            pos: 0,
-            ended: false,
-        };
+    fn split_as<T: DeserializeOwned + Send>(chunks: &[&[u8]]) -> Result<Vec<T>, String> {
         let mut out = Vec::new();
-        body.parse_list(true, &mut |v: serde_json::Value| out.push(v)).map_err(|e| e.describe_shape())?;
+        body(chunks).whole_list(&mut |v: T| out.push(v)).map_err(|e| format!("{e:?}"))?;
         Ok(out)
+    }
+
+    /// The same, with any `window` bytes read ahead parsed in two halves.
+    fn split_in_halves<T: DeserializeOwned + Send>(chunks: &[&[u8]], window: usize) -> Result<Vec<T>, String> {
+        let mut out = Vec::new();
+        let mut body = body(chunks);
+        (body.window, body.parallel_min) = (window, 1);
+        body.whole_list(&mut |v: T| out.push(v)).map_err(|e| format!("{e:?}"))?;
+        Ok(out)
+    }
+
+    fn split(chunks: &[&str]) -> Result<Vec<serde_json::Value>, String> {
+        split_as(&chunks.iter().map(|c| c.as_bytes()).collect::<Vec<_>>())
+    }
+
+    /// A list element read into a struct: skimmed.
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Row {
+        id: String,
+        #[serde(default)]
+        n: Option<i64>,
+        #[serde(default)]
+        tags: Vec<String>,
+    }
+
+    /// A page of rows as the page parser reads it, and as serde_json reads
+    /// it whole.
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct PageRest {
+        #[serde(default)]
+        #[allow(dead_code)]
+        rows: Vec<serde::de::IgnoredAny>,
+        #[serde(default)]
+        next: Option<String>,
+    }
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct WholePage {
+        #[serde(default)]
+        rows: Vec<Row>,
+        #[serde(default)]
+        next: Option<String>,
+    }
+
+    fn page(chunks: &[&[u8]]) -> Result<(Vec<Row>, Option<String>), String> {
+        let mut rows = Vec::new();
+        let rest: PageRest = body(chunks).page("rows", &mut |r: Row| rows.push(r)).map_err(|e| format!("{e:?}"))?;
+        Ok((rows, rest.next))
+    }
+
+    /// The same outcome as serde_json's on the whole text: the same value,
+    /// or an error for both.
+    fn same<T: PartialEq + std::fmt::Debug, E: std::fmt::Debug, F: std::fmt::Debug>(
+        got: Result<T, E>,
+        want: Result<T, F>,
+    ) -> Result<(), String> {
+        match (&got, &want) {
+            (Ok(a), Ok(b)) if a == b => Ok(()),
+            (Err(_), Err(_)) => Ok(()),
+            _ => Err(format!("got {got:?}, serde_json: {want:?}")),
+        }
+    }
+
+    /// A list of rows (members read and not, escapes, nesting) as text.
+    fn any_rows() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let member = prop_oneof![
+            "[a-z]{0,6}".prop_map(|id| format!("\"id\": {}", serde_json::to_string(&id).unwrap())),
+            any::<i64>().prop_map(|n| format!("\"n\": {n}")),
+            proptest::collection::vec("[ -~é]{0,4}", 0..3)
+                .prop_map(|t| format!("\"tags\": {}", serde_json::to_string(&t).unwrap())),
+            ("[a-z]{1,8}", any_json()).prop_map(|(k, v)| format!("\"{k}\": {v}")),
+            any_json().prop_map(|v| format!("\"i\\u0064\": {v}")),
+        ];
+        proptest::collection::vec(proptest::collection::vec(member, 0..6), 0..5).prop_map(|rows| {
+            let rows: Vec<String> = rows.iter().map(|members| format!("{{{}}}", members.join(", "))).collect();
+            format!("[{}]", rows.join(", ")).into_bytes()
+        })
+    }
+
+    /// `text` damaged at `at` by `how`: a byte changed, put in, or taken out.
+    fn damage(mut text: Vec<u8>, at: proptest::sample::Index, byte: u8, how: u8) -> Vec<u8> {
+        if text.is_empty() {
+            return text;
+        }
+        let at = at.index(text.len());
+        match how {
+            0 => text[at] = byte,
+            1 => text.insert(at, byte),
+            _ => {
+                text.remove(at);
+            }
+        }
+        text
+    }
+
+    fn any_byte() -> impl proptest::strategy::Strategy<Value = u8> {
+        use proptest::prelude::*;
+        prop_oneof![any::<u8>(), proptest::sample::select(b"[]{},:\"\\ \t\n0123456789.eE-+ntfu\x01\xff".to_vec())]
+    }
+
+    /// `text` in three reads, cut at `a` and `b`.
+    fn cut(text: &[u8], a: usize, b: usize) -> [&[u8]; 3] {
+        let (a, b) = (a.min(text.len()), b.min(text.len()));
+        let (first, second) = (a.min(b), a.max(b));
+        [&text[..first], &text[first..second], &text[second..]]
     }
 
     /// A reader that returns one chunk per read.
@@ -471,7 +957,105 @@ mod tests {
         #[test]
         fn any_bytes_are_refused_without_panic(text in "(?s).{0,300}") {
             let _ = split(&[&text]);
+            let _ = page(&[text.as_bytes()]);
         }
+
+        #[test]
+        fn skimmed_elements_read_as_serde_json_reads_them(
+            text in any_rows(), a in 0usize..600, b in 0usize..600,
+            at in proptest::prelude::any::<proptest::sample::Index>(), byte in any_byte(), how in 0u8..4,
+        ) {
+            let text = if how < 3 { damage(text, at, byte, how) } else { text };
+            let want = serde_json::from_slice::<Vec<Row>>(&text);
+            proptest::prop_assert_eq!(same(split_as::<Row>(&cut(&text, a, b)), want), Ok(()));
+        }
+
+        #[test]
+        fn elements_parsed_in_two_halves_read_as_serde_json_reads_them(
+            text in any_rows(), a in 0usize..600, b in 0usize..600, window in 1usize..400,
+            at in proptest::prelude::any::<proptest::sample::Index>(), byte in any_byte(), how in 0u8..4,
+        ) {
+            let text = if how < 3 { damage(text, at, byte, how) } else { text };
+            let want = serde_json::from_slice::<Vec<Row>>(&text);
+            proptest::prop_assert_eq!(same(split_in_halves::<Row>(&cut(&text, a, b), window), want), Ok(()));
+        }
+
+        #[test]
+        fn pages_read_as_serde_json_reads_them(
+            rows in any_rows(), next in proptest::option::of("[ -~]{0,10}"), extra in any_json(), order in 0u8..3,
+            a in 0usize..600, b in 0usize..600,
+            at in proptest::prelude::any::<proptest::sample::Index>(), byte in any_byte(), how in 0u8..4,
+        ) {
+            let rows = String::from_utf8(rows).unwrap();
+            let next = next.map_or("null".to_owned(), |n| serde_json::to_string(&n).unwrap());
+            let text = match order {
+                0 => format!(r#"{{"rows": {rows}, "next": {next}}}"#),
+                1 => format!(r#" {{ "next" : {next} , "x": {extra}, "rows":{rows} }} "#),
+                _ => format!(r#"{{"x": {extra}, "r\u006fws": {rows}}}"#),
+            };
+            let text = if how < 3 { damage(text.into_bytes(), at, byte, how) } else { text.into_bytes() };
+            // A struct may also be written as an array of its fields, which
+            // no service sends and the page parser refuses.
+            let want = serde_json::from_slice::<WholePage>(&text).map(|p| (p.rows, p.next));
+            if want.is_ok() && text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+                return Ok(());
+            }
+            proptest::prop_assert_eq!(same(page(&cut(&text, a, b)), want), Ok(()));
+        }
+    }
+
+    #[test]
+    fn pages_stream_their_list_and_parse_the_rest() {
+        let text =
+            br#"{"next": "n1", "rows": [{"id": "a", "big": [1, {"x": "y"}]}, {"n": 2, "id": "b"}], "other": {}}"#;
+        for at in 0..text.len() {
+            let (rows, next) = page(&[&text[..at], &text[at..]]).unwrap();
+            assert_eq!(
+                rows,
+                [Row { id: "a".into(), n: None, tags: vec![] }, Row { id: "b".into(), n: Some(2), tags: vec![] }]
+            );
+            assert_eq!(next.as_deref(), Some("n1"), "cut at {at}");
+        }
+        // serde_json's judgement of the rest: a repeated or wrongly typed list.
+        assert!(page(&[br#"{"rows": [], "rows": []}"#]).is_err());
+        assert!(page(&[br#"{"rows": null}"#]).is_err());
+        assert!(page(&[br#"{"rows": {}}"#]).is_err());
+        assert!(page(&[br#"{"next": 1, "rows": []}"#]).is_err());
+        assert!(page(&[br#"{"rows": [], }"#]).is_err());
+        assert!(page(&[br#"{"rows": []} x"#]).is_err());
+        assert!(page(&[br#"[[], null]"#]).is_err());
+        assert_eq!(page(&[b" {} "]).unwrap(), (vec![], None));
+    }
+
+    #[test]
+    fn halves_are_taken_only_where_an_element_begins() {
+        // Nested objects look like the list's own: a guess at one of them is
+        // parsed by the second thread, and must not be taken.
+        let row = |i: usize| format!(r#"{{"id": "r{i}", "x": [{{"id": "no"}}, {{"id": "no"}}], "n": {i}}}"#);
+        let text = format!("[{}]", (0..40).map(row).collect::<Vec<_>>().join(", "));
+        let want: Vec<Row> = serde_json::from_str(&text).unwrap();
+        for window in [1, 7, 50, 64, 100, 333, 1000, text.len()] {
+            for cut in [0, 1, 10, 100, text.len() / 2] {
+                let (a, b) = text.as_bytes().split_at(cut);
+                assert_eq!(split_in_halves::<Row>(&[a, b], window).unwrap(), want, "window {window}, cut at {cut}");
+            }
+        }
+        // An error in either half is the first one, numbered from the list's start.
+        let bad = text.replacen(r#""n": 30"#, r#""n": "30""#, 1);
+        for window in [64, 400, bad.len()] {
+            let err = split_in_halves::<Row>(&[bad.as_bytes()], window).unwrap_err();
+            assert!(err.starts_with("InElement(31,"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_long_element_is_read_whole_and_an_endless_one_refused() {
+        let long = format!(r#"[{{"id": "{}"}}]"#, "x".repeat(3 * LIST_CHUNK));
+        let reads: Vec<&[u8]> = long.as_bytes().chunks(1000).collect();
+        assert_eq!(split_as::<Row>(&reads).unwrap()[0].id.len(), 3 * LIST_CHUNK);
+        let endless = format!(r#"[{{"id": "{}"#, "x".repeat(MAX_LIST_ELEMENT + 10));
+        let err = body(&[endless.as_bytes()]).whole_list(&mut |_: Row| {}).unwrap_err();
+        assert!(matches!(err, ElementError::Transport(TransportError::TooLarge { .. })), "{err:?}");
     }
 
     fn any_json() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {

@@ -4,6 +4,7 @@
 
 pub mod http;
 pub mod json_body;
+pub(crate) mod json_skim;
 pub mod maas;
 pub mod openstack;
 pub mod proxy;

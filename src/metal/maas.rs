@@ -27,7 +27,13 @@ impl MetalClient for MaasClient {
     }
 
     fn list_nodes(&self) -> Result<Vec<Node>, MetalError> {
-        Ok(self.machines(&MachineFilter::default())?.into_iter().map(Node::from_maas).collect())
+        let mut nodes = Vec::new();
+        self.each_node(&mut |node| nodes.push(node))?;
+        Ok(nodes)
+    }
+
+    fn each_node(&self, each: &mut dyn FnMut(Node)) -> Result<(), MetalError> {
+        Ok(self.each_machine(&MachineFilter::default(), |m| each(Node::from_maas(m)))?)
     }
 
     fn get_node(&self, id: &str) -> Result<Node, MetalError> {

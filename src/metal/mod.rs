@@ -174,6 +174,13 @@ pub trait MetalClient: Send + Sync {
     fn backend(&self) -> Backend;
     /// Every node, with the power state the service last recorded.
     fn list_nodes(&self) -> Result<Vec<Node>, MetalError>;
+    /// Every node, as [`MetalClient::list_nodes`], each handed to `each` as
+    /// soon as it is read where the listing streams (MAAS's), so that a
+    /// caller keeping rows of its own never holds the listing twice.
+    fn each_node(&self, each: &mut dyn FnMut(Node)) -> Result<(), MetalError> {
+        self.list_nodes()?.into_iter().for_each(each);
+        Ok(())
+    }
     /// One node by id (or by name where the service resolves names).
     fn get_node(&self, id: &str) -> Result<Node, MetalError>;
     /// The power state asked of the BMC now (MAAS `query_power_state`), or

@@ -62,32 +62,36 @@ pub fn list(
         None
     };
     let client = backend::connect(config, &request.reach, request.concurrency)?;
-    // The two listings download at the same time.
-    let (nodes, listing) = std::thread::scope(|scope| {
+    // The two listings download at the same time; the backend's nodes
+    // become rows as they stream in.
+    let mut rows = Vec::new();
+    let (listed, listing) = std::thread::scope(|scope| {
         let listing = nova.as_ref().map(|nova| scope.spawn(|| nova.list_hypervisors()));
-        let nodes = client.list_nodes();
+        let listed = client.each_node(&mut |node| rows.push(NodeRow { node, error: None }));
         let listing = listing.map(|l| l.join().unwrap_or_else(|_| Err(nova_stopped())));
-        (nodes, listing)
+        (listed, listing)
     });
-    let nodes = nodes?;
+    listed?;
     let listing = listing.transpose()?;
-    let empty_hint = if nodes.is_empty() { client.empty_listing_hint() } else { None };
-    let rows = if request.live {
-        let total = nodes.len();
-        live_power_survey(client.as_ref(), nodes, request.concurrency, &|done| progress(done, total))
-    } else {
-        nodes.into_iter().map(|node| NodeRow { node, error: None }).collect()
-    };
+    let empty_hint = if rows.is_empty() { client.empty_listing_hint() } else { None };
+    if request.live {
+        let total = rows.len();
+        let nodes = rows.into_iter().map(|row| row.node).collect();
+        rows = live_power_survey(client.as_ref(), nodes, request.concurrency, &|done| progress(done, total));
+    }
     let backend = client.backend();
-    let named = request.hypervisors.as_ref().map(|names| {
-        let nodes: Vec<_> = rows.iter().map(|r| r.node.clone()).collect();
-        pairing::pair_named(backend, &nodes, names)
-    });
-    let nova = listing.map(|listing| {
-        let nodes: Vec<_> = rows.iter().map(|r| r.node.clone()).collect();
-        let pairing = pairing::pair(backend, &nodes, &listing.hypervisors);
-        (listing, pairing)
-    });
+    let (mut named, mut nova) = (None, None);
+    if request.hypervisors.is_some() || listing.is_some() {
+        // The pairings read the nodes where they are: the rows are taken
+        // apart and put back together, not copied.
+        let (nodes, errors): (Vec<Node>, Vec<Option<String>>) = rows.into_iter().map(|r| (r.node, r.error)).unzip();
+        named = request.hypervisors.as_ref().map(|names| pairing::pair_named(backend, &nodes, names));
+        nova = listing.map(|listing| {
+            let pairing = pairing::pair(backend, &nodes, &listing.hypervisors);
+            (listing, pairing)
+        });
+        rows = nodes.into_iter().zip(errors).map(|(node, error)| NodeRow { node, error }).collect();
+    }
     Ok(Listing { backend, rows, named, nova, empty_hint })
 }
 

@@ -1,10 +1,12 @@
 //! Damaged listings through the readers the clients use, end to end: a
 //! MAAS machines listing (read element by element by `read_json_list`)
-//! and Ironic and Nova pages (read whole by `read_json`) are cut, have a
-//! byte flipped or inserted, and are served over HTTP from 127.0.0.1 in
-//! two writes, so a read can end anywhere in the body. An undamaged body
-//! reads back as served; a damaged one yields exactly what serde_json
-//! makes of the same bytes, or a typed error, within the timeout.
+//! and Ironic and Nova pages (their lists read element by element by
+//! `read_json_page`, into types of the clients' shapes; whole, as JSON
+//! values, by `read_json`) are cut, have a byte flipped or inserted, and
+//! are served over HTTP from 127.0.0.1 in two writes, so a read can end
+//! anywhere in the body. An undamaged body reads back as served; a damaged
+//! one yields exactly what serde_json makes of the same bytes, or a typed
+//! error, within the timeout.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -15,9 +17,11 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use serde::de::IgnoredAny;
+use serde::Deserialize;
 use serde_json::{json, Value};
 use watcher_metal::clients::http::{build_client, HttpOptions, TransportError};
-use watcher_metal::clients::json_body::{read_json, read_json_list, BodyError};
+use watcher_metal::clients::json_body::{read_json, read_json_list, read_json_page, BodyError};
 use watcher_metal::clients::maas::Machine;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -337,6 +341,22 @@ fn damaged_maas_listings_read_as_serde_json_reads_them_or_fail_typed() {
         .unwrap();
 }
 
+/// A listing long enough to be parsed by two threads (a window of it in
+/// halves, the second half from a guessed element start), damaged anywhere.
+#[test]
+fn damaged_long_maas_listings_read_as_serde_json_reads_them_or_fail_typed() {
+    let server = Server::start();
+    let count = 1200;
+    let len = maas_listing(count).0.len();
+    assert!(len > 256 * 1024, "{len} bytes is too short to be parsed in halves");
+    let strategy = (damage(), ending(), any::<prop::sample::Index>());
+    TestRunner::new(Config { cases: 48, failure_persistence: None, ..Config::default() })
+        .run(&strategy, |(damage, ending, split)| {
+            check_maas_listing(&server, count, damage, ending, split.index(len + 2))
+        })
+        .unwrap();
+}
+
 /// Every cut, and every structural byte flipped in or inserted, at and
 /// beside the list's own brackets, commas and element boundaries.
 #[test]
@@ -413,6 +433,126 @@ fn damaged_ironic_and_nova_pages_read_as_serde_json_reads_them_or_fail_typed() {
                 ),
             }
             Ok(())
+        })
+        .unwrap();
+}
+
+/// An Ironic node and a Nova hypervisor, the fields the clients read.
+#[derive(Debug, PartialEq, Deserialize)]
+struct IronicNode {
+    uuid: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    power_state: Option<String>,
+    #[serde(default)]
+    provision_state: Option<String>,
+    #[serde(default)]
+    extra: Option<serde_json::Map<String, Value>>,
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+struct Hypervisor {
+    id: Value,
+    #[serde(default)]
+    hypervisor_hostname: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    running_vms: Option<u64>,
+    #[serde(default)]
+    servers: Option<Vec<IgnoredAny>>,
+}
+
+/// The pages as the clients read them (the list streamed, the rest after)
+/// and as serde_json reads them whole.
+#[derive(Debug, PartialEq, Deserialize)]
+struct IronicRest {
+    #[allow(dead_code)]
+    nodes: Vec<IgnoredAny>,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+struct IronicPage {
+    nodes: Vec<IronicNode>,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+struct NovaRest {
+    #[serde(default)]
+    #[allow(dead_code)]
+    hypervisors: Vec<IgnoredAny>,
+    #[serde(default)]
+    hypervisors_links: Vec<Value>,
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+struct NovaPage {
+    #[serde(default)]
+    hypervisors: Vec<Hypervisor>,
+    #[serde(default)]
+    hypervisors_links: Vec<Value>,
+}
+
+/// Serves `body` with `damage` and checks what `read_json_page` makes of
+/// it against serde_json's reading of the whole page.
+fn check_page<T, R, W>(
+    server: &Server,
+    body: &[u8],
+    list: &str,
+    damage: Damage,
+    ending: Ending,
+    split: usize,
+    whole: impl Fn(W) -> (Vec<T>, R),
+) -> Result<(), TestCaseError>
+where
+    T: serde::de::DeserializeOwned + Send + PartialEq + std::fmt::Debug,
+    R: serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    W: serde::de::DeserializeOwned,
+{
+    let damaged = damage.apply(body);
+    let reply = Reply { split: split.min(damaged.len()), body: damaged.clone(), ending };
+    let started = Instant::now();
+    let mut read = Vec::new();
+    let result = read_json_page::<T, R>(server.get(reply), LIMIT, TIMEOUT, list, |e| read.push(e));
+    prop_assert!(started.elapsed() < TIMEOUT, "took {:?}", started.elapsed());
+    if ending == Ending::Short {
+        return check_broken_off(&result.map(drop), damage);
+    }
+    match serde_json::from_slice::<W>(&damaged).map(whole) {
+        Ok((elements, rest)) => {
+            prop_assert_eq!(result, Ok(rest));
+            prop_assert_eq!(read, elements);
+        }
+        Err(e) => prop_assert!(
+            matches!(result, Err(BodyError::Shape { json_declared: true, .. })),
+            "serde_json: {e}; read_json_page: {result:?}"
+        ),
+    }
+    Ok(())
+}
+
+#[test]
+fn damaged_ironic_and_nova_pages_stream_as_serde_json_reads_them_or_fail_typed() {
+    let server = Server::start();
+    let strategy = (0usize..2, damage(), ending(), any::<prop::sample::Index>());
+    runner()
+        .run(&strategy, |(page, damage, ending, split)| {
+            let body = &pages()[page];
+            let split = split.index(body.len() + 2);
+            if page == 0 {
+                check_page(&server, body, "nodes", damage, ending, split, |p: IronicPage| {
+                    (p.nodes, IronicRest { nodes: Vec::new(), next: p.next })
+                })
+            } else {
+                check_page(&server, body, "hypervisors", damage, ending, split, |p: NovaPage| {
+                    (p.hypervisors, NovaRest { hypervisors: Vec::new(), hypervisors_links: p.hypervisors_links })
+                })
+            }
         })
         .unwrap();
 }

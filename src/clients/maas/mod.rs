@@ -501,10 +501,17 @@ impl MaasClient {
 
     /// `GET machines/` with server-side filters, parsed as it streams.
     pub fn machines(&self, filter: &MachineFilter) -> Result<Vec<Machine>, MaasError> {
-        let response = self.send(Method::GET, "machines/", &filter.query(), None, true)?;
         let mut machines = Vec::new();
-        read_json_list(response, LIST_BODY_LIMIT, self.options.http.timeout, |m: Machine| machines.push(m))?;
+        self.each_machine(filter, |m| machines.push(m))?;
         Ok(machines)
+    }
+
+    /// `GET machines/` with server-side filters, each machine handed to
+    /// `each` as soon as it is parsed, so that the listing is never held
+    /// whole.
+    pub fn each_machine(&self, filter: &MachineFilter, each: impl FnMut(Machine)) -> Result<(), MaasError> {
+        let response = self.send(Method::GET, "machines/", &filter.query(), None, true)?;
+        Ok(read_json_list(response, LIST_BODY_LIMIT, self.options.http.timeout, each)?)
     }
 
     /// `GET machines/{id}/`.

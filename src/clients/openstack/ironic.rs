@@ -118,9 +118,13 @@ pub(crate) struct NodeStates {
     pub(crate) target_power_state: Option<String>,
 }
 
+/// A page of `GET /v1/nodes/detail` besides its nodes, which stream one at
+/// a time (`nodes` is read here as empty, so that serde_json judges it
+/// missing, repeated or not a list as in the whole page).
 #[derive(Deserialize)]
-struct NodePage {
-    nodes: Vec<IronicNode>,
+struct NodePageRest {
+    #[allow(dead_code)]
+    nodes: Vec<serde::de::IgnoredAny>,
     #[serde(default)]
     next: Option<String>,
 }
@@ -199,9 +203,11 @@ impl IronicClient {
         let mut nodes = Vec::new();
         let mut path = "v1/nodes/detail".to_owned();
         loop {
-            let page: NodePage = self.read(&path, PAGE_BODY_LIMIT)?;
-            let empty = page.nodes.is_empty();
-            nodes.extend(page.nodes);
+            let response = self.call(Method::GET, &path, None)?;
+            let before = nodes.len();
+            let page: NodePageRest =
+                self.core.read_json_page(response, PAGE_BODY_LIMIT, "nodes", |node| nodes.push(node))?;
+            let empty = nodes.len() == before;
             // Only the query of `next` is used: its host may be Ironic's
             // public URL rather than the catalog endpoint in use.
             match page.next.as_deref().and_then(|n| Url::parse(n).ok()).and_then(|u| u.query().map(str::to_owned)) {

@@ -299,12 +299,14 @@ impl NovaClient {
         loop {
             let response = self.get(&path)?;
             answered = answered.or_else(|| answered_microversion(response.headers()));
-            let page: Page = self.core.read_json(response, PAGE_BODY_LIMIT)?;
-            let page_index = pages;
+            let known_page = self.page_limit.is_none().then_some(pages);
+            let before = hypervisors.len();
+            let page: PageRest =
+                self.core.read_json_page(response, PAGE_BODY_LIMIT, "hypervisors", |h: RawHypervisor| {
+                    hypervisors.push(h.into_hypervisor(with_servers, known_page));
+                })?;
             pages += 1;
-            let empty = page.hypervisors.is_empty();
-            let known_page = self.page_limit.is_none().then_some(page_index);
-            hypervisors.extend(page.hypervisors.into_iter().map(|h| h.into_hypervisor(with_servers, known_page)));
+            let empty = hypervisors.len() == before;
             let next = page
                 .hypervisors_links
                 .iter()
@@ -347,10 +349,14 @@ fn answered_microversion(headers: &HeaderMap) -> Option<String> {
     })
 }
 
+/// A page of `os-hypervisors/detail` besides its hypervisors, which stream
+/// one at a time (`hypervisors` is read here as empty, so that serde_json
+/// judges it present, repeated or not a list as in the whole page).
 #[derive(Deserialize)]
-struct Page {
+struct PageRest {
     #[serde(default)]
-    hypervisors: Vec<RawHypervisor>,
+    #[allow(dead_code)]
+    hypervisors: Vec<IgnoredAny>,
     #[serde(default)]
     hypervisors_links: Vec<Link>,
 }
@@ -487,6 +493,15 @@ mod tests {
         assert!(Microversion::Latest >= RUNNING_VMS_REMOVED);
         assert!(Microversion::At(2, 87) < RUNNING_VMS_REMOVED);
         assert!(Microversion::At(2, 9) < Microversion::At(2, 56));
+    }
+
+    /// A whole page, as serde_json reads it in one go.
+    #[derive(Deserialize)]
+    struct Page {
+        #[serde(default)]
+        hypervisors: Vec<RawHypervisor>,
+        #[serde(default)]
+        hypervisors_links: Vec<Link>,
     }
 
     #[test]

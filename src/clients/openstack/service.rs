@@ -333,6 +333,19 @@ impl ServiceClient {
         json_body::read_json(response, limit, self.timeout).map_err(|e| self.body_error(e))
     }
 
+    /// A successful answer that is a page of a listing: the elements of its
+    /// member `list` handed to `each` as they stream in, the rest parsed as
+    /// `R` (see [`json_body::read_json_page`]).
+    pub(crate) fn read_json_page<T: serde::de::DeserializeOwned + Send, R: serde::de::DeserializeOwned>(
+        &self,
+        response: Response,
+        limit: u64,
+        list: &str,
+        each: impl FnMut(T),
+    ) -> Result<R, OpenStackError> {
+        json_body::read_json_page(response, limit, self.timeout, list, each).map_err(|e| self.body_error(e))
+    }
+
     /// A body that could not be read as expected.
     pub(crate) fn body_error(&self, e: BodyError) -> OpenStackError {
         match e {
