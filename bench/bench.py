@@ -489,17 +489,28 @@ class Bench:
             conf.write_text(f"[DEFAULT]\n{nova.clients_auth_section()}")
             conf.chmod(0o600)
             config = sim.write_config(self.tmp / "nova.yaml")
+            # The drop-ins go under a root of the run's own, the `watcher`
+            # user's HOME in the unit's passwd, as on a unit.
+            root = self.tmp / "drop-in-root"
+            root.mkdir(exist_ok=True)
+            accounts = self.tmp / "accounts"
+            accounts.mkdir(exist_ok=True)
+            (accounts / "passwd").write_text(f"watcher:x:64061:64061::{root}:/usr/sbin/nologin\n")
+            (accounts / "group").write_text("")
             with open(config, "a") as f:
-                f.write(f"watcher-conf-path: {conf}\n")
+                f.write(f"watcher-conf-path: {conf}\ndrop-in-root: {root}\n")
             ours = [WATCHER_METAL, "nodes", "--nova", "--format", "json", "-c", str(config)]
-            # doctor as on a Watcher 12.0.0 unit: its dpkg-query and Python stood in for.
+            # doctor as on a Watcher 12.0.0 unit, on the files the charm wrote
+            # there: its dpkg-query and Python stood in for.
             unit_bin = self.tmp / "unit-bin"
             unit_bin.mkdir(exist_ok=True)
-            for tool, script in [("dpkg-query", "echo 'installed 2:12.0.0-0ubuntu1'"), ("python3", "exit 0")]:
+            cases = "".join(f"        {p}) version='{v}' ;;\n" for p, v in PACKAGES.items())
+            for tool, script in [("dpkg-query", DPKG_QUERY.replace("PACKAGE_CASES", cases)), ("python3", "exit 0")]:
                 (unit_bin / tool).write_text(f"#!/bin/sh\n{script}\n")
                 (unit_bin / tool).chmod(0o755)
-            doctor = ["env", f"PATH={unit_bin}:{os.environ.get('PATH', '')}", WATCHER_METAL, "doctor", "--format",
-                      "json", "-c", str(config)]
+            unit_env = ["env", f"PATH={unit_bin}:{os.environ.get('PATH', '')}", f"WATCHER_METAL_ETC={accounts}"]
+            run([*unit_env, WATCHER_METAL, "render", "-c", str(config)])
+            doctor = [*unit_env, WATCHER_METAL, "doctor", "--format", "json", "-c", str(config)]
 
             # The floor: one curl fetching what watcher-metal fetches, one
             # after another: MAAS's listing, Keystone's token, every page of
