@@ -242,18 +242,42 @@ fn the_charmcraft_build_pulls_the_crate_only_with_the_pinned_toolchain() {
             }
         }
     }
-    // Every file of this tree the binary was built from (rustc's dep-info),
-    // the same bytes.
+    // Every file of this tree the binary was built from, the same bytes:
+    // what rustc's dep-info of the library and the binary (every
+    // `deps/watcher_metal-*.d` that `cargo test` left) names.
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dep_info = fs::read_to_string(format!("{}.d", bin())).unwrap();
-    let (_, deps) = dep_info.lines().next().unwrap().split_once(": ").unwrap();
-    let ours: Vec<std::path::PathBuf> = deps
-        .replace("\\ ", "\u{0}")
-        .split(' ')
-        .map(|p| std::path::PathBuf::from(p.replace('\u{0}', " ")))
-        .filter_map(|p| p.strip_prefix(root).ok().map(Path::to_path_buf))
-        .filter(|p| !p.starts_with("target"))
-        .collect();
+    let deps_dir = Path::new(&bin()).parent().unwrap().join("deps");
+    let mut ours: Vec<std::path::PathBuf> = Vec::new();
+    for entry in fs::read_dir(&deps_dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !(name.starts_with("watcher_metal-") && name.ends_with(".d")) {
+            continue;
+        }
+        let dep_info = fs::read_to_string(&path).unwrap();
+        let (_, deps) = dep_info.lines().next().unwrap().split_once(": ").unwrap();
+        for dep in deps.replace("\\ ", "\u{0}").split(' ').filter(|p| !p.is_empty()) {
+            let dep = std::path::PathBuf::from(dep.replace('\u{0}', " "));
+            let relative = match dep.strip_prefix(root) {
+                Ok(p) => p.to_path_buf(),
+                Err(_) if dep.is_relative() => dep,
+                Err(_) => continue,
+            };
+            // `src/config/../../templates/x.j2`, as include_str! names it.
+            let relative = relative.components().fold(std::path::PathBuf::new(), |mut p, c| {
+                match c {
+                    std::path::Component::ParentDir => {
+                        p.pop();
+                    }
+                    other => p.push(other),
+                }
+                p
+            });
+            if !relative.starts_with("target") && !ours.contains(&relative) {
+                ours.push(relative);
+            }
+        }
+    }
     assert!(ours.iter().any(|p| p.starts_with("templates")) && ours.len() > 40, "{ours:?}");
     for file in ours.iter().chain([&"Cargo.toml".into(), &"Cargo.lock".into(), &"sim/Cargo.toml".into()]) {
         assert_eq!(
