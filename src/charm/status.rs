@@ -8,6 +8,7 @@ use crate::host::juju::{HookTools, LogLevel, Status};
 use crate::host::system::one_line;
 use crate::ops::converge::Note;
 use crate::ops::Error;
+use crate::secret::mask_api_key_shapes;
 
 /// The longest status message: `juju status` shows about this much; the
 /// whole message goes to `juju-log`.
@@ -15,7 +16,8 @@ pub(super) const MAX_STATUS: usize = 120;
 
 /// Sets the unit's status, as one line of at most [`MAX_STATUS`] bytes.
 pub(super) fn set(tools: &dyn HookTools, status: Status, message: &str) -> Result<(), Error> {
-    let line = one_line(message);
+    // Masked before it is cut: a cut key would not look like one.
+    let line = mask_api_key_shapes(&one_line(message));
     let short = shorten(&line, MAX_STATUS);
     if short.len() < line.len() {
         tools.log(LogLevel::Info, &format!("{} status, in full: {line}", status.as_str()))?;

@@ -7,7 +7,7 @@
 use std::ffi::OsStr;
 use std::process::{Command, Stdio};
 
-use crate::secret::SecretString;
+use crate::secret::{mask_api_key_shapes, SecretString};
 
 /// A hook tool that could not run or exited non-zero: the tool's name and
 /// what went wrong (the first line of its stderr, or why it did not start).
@@ -154,9 +154,12 @@ fn run_quiet(tool: &str, args: &[&str]) -> Result<(), HookToolError> {
     run(tool, &args).map(drop)
 }
 
+/// What the charm says through Juju (statuses, log lines, action results
+/// and failures) goes through [`mask_api_key_shapes`] as a last guard: a
+/// key no option names (pasted as a node's name, say) is never repeated.
 impl HookTools for JujuHookTools {
     fn status_set(&self, status: Status, message: &str) -> Result<(), HookToolError> {
-        run_quiet("status-set", &[status.as_str(), message])
+        run_quiet("status-set", &[status.as_str(), &mask_api_key_shapes(message)])
     }
 
     fn application_version_set(&self, version: &str) -> Result<(), HookToolError> {
@@ -164,7 +167,7 @@ impl HookTools for JujuHookTools {
     }
 
     fn log(&self, level: LogLevel, message: &str) -> Result<(), HookToolError> {
-        run_quiet("juju-log", &["--log-level", level.as_str(), "--", message])
+        run_quiet("juju-log", &["--log-level", level.as_str(), "--", &mask_api_key_shapes(message)])
     }
 
     fn action_get(&self) -> Result<String, HookToolError> {
@@ -177,13 +180,13 @@ impl HookTools for JujuHookTools {
         if let Some((bad, _)) = results.iter().find(|(k, _)| !valid_action_key(k)) {
             return Err(HookToolError { tool: "action-set".to_owned(), message: format!("invalid key `{bad}`") });
         }
-        let pairs: Vec<String> = results.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let pairs: Vec<String> = results.iter().map(|(k, v)| format!("{k}={}", mask_api_key_shapes(v))).collect();
         let args: Vec<&str> = pairs.iter().map(String::as_str).collect();
         run_quiet("action-set", &args)
     }
 
     fn action_fail(&self, message: &str) -> Result<(), HookToolError> {
-        run_quiet("action-fail", &[message])
+        run_quiet("action-fail", &[&mask_api_key_shapes(message)])
     }
 
     fn config_get_all(&self) -> Result<String, HookToolError> {

@@ -112,6 +112,18 @@ fn power_status_action() {
     assert_eq!(unit.dispatch("actions/power-status").code, 0);
     let fail = unit.juju.calls_to("action-fail");
     assert!(fail[0][1].starts_with("no node `nosuch`"), "{fail:?}");
+
+    // A key pasted as the node's name is not repeated in what the action
+    // says, nor in the unit's log.
+    let pasted = "Xq7Lm2Vb9Rt4Kw8Zp3:Ha5Jd1Nc6Ye0Uf2Gs7:Pt3Vk8Mb1Qz6Wc4Rn9Lx2Dj5Hf7Sa0Ey";
+    unit.juju.clear_calls();
+    unit.juju.set_params(&json!({ "node": pasted }).to_string());
+    assert_eq!(unit.dispatch("actions/power-status").code, 0);
+    let calls = unit.juju.calls();
+    assert!(calls.contains("action-fail"), "{calls}");
+    for part in pasted.split(':') {
+        assert!(!calls.contains(part), "a part of the pasted key is shown: {calls}");
+    }
 }
 
 /// Every action's outcome in one vocabulary: `result` is `success`, or
