@@ -67,9 +67,10 @@ const INNER_DEPTH: usize = 3;
 
 impl Fields {
     /// The members `T` reads, when `T` is a struct whose `Deserialize`
-    /// names them (derived, without `flatten`); `None` otherwise. `T`, and
-    /// every struct among its members, must ignore members it does not
-    /// name (no `deny_unknown_fields`), as skimming drops them.
+    /// names them (derived, without `flatten`) and ignores the members it
+    /// does not name (no `deny_unknown_fields`), as skimming drops them;
+    /// `None` otherwise. Members that are such structs in turn get their
+    /// own; others are kept whole.
     pub(crate) fn of<T: DeserializeOwned>() -> Option<Fields> {
         Fields::at::<T>(&mut Vec::new())
     }
@@ -78,8 +79,13 @@ impl Fields {
     /// `path` (indices into each struct's names, as it gives them).
     fn at<T: DeserializeOwned>(path: &mut Vec<usize>) -> Option<Fields> {
         let mut given = None;
-        let _ = T::deserialize(Probe { path, nested: false, fields: &mut given });
+        let _ = T::deserialize(Probe { path, nested: false, unnamed: false, fields: &mut given });
         let given = given?;
+        // Given a member it does not name, the struct must ask for its
+        // value (to ignore it) rather than refuse it.
+        let mut asked = None;
+        let _ = T::deserialize(Probe { path, nested: false, unnamed: true, fields: &mut asked });
+        asked?;
         let mut named: Vec<(&'static [u8], Option<Fields>)> = Vec::new();
         for (k, name) in given.iter().enumerate() {
             let inner = (path.len() < INNER_DEPTH).then(|| {
@@ -124,12 +130,19 @@ fn length_bit(len: usize) -> u64 {
 /// the struct's own, when `path` is empty; else, those of the struct its
 /// member `path[0]` is read as, and so on down `path`. Below the top
 /// (`nested`), an `Option` or a newtype is looked through, as serde_json
-/// reads either as what it holds when the value is not `null`.
+/// reads either as what it holds when the value is not `null`. With
+/// `unnamed`, the struct at the end of `path` is given a member it does
+/// not name instead, and `fields` set (to no names) if it asks for that
+/// member's value.
 struct Probe<'a> {
     path: &'a [usize],
     nested: bool,
+    unnamed: bool,
     fields: &'a mut Option<&'static [&'static str]>,
 }
+
+/// A key no struct names.
+const UNNAMED: &str = "\u{0}unnamed";
 
 impl<'de> de::Deserializer<'de> for Probe<'_> {
     type Error = de::value::Error;
@@ -145,11 +158,15 @@ impl<'de> de::Deserializer<'de> for Probe<'_> {
         visitor: V,
     ) -> Result<V::Value, Self::Error> {
         let Some((&k, rest)) = self.path.split_first() else {
+            if self.unnamed {
+                return visitor.visit_map(ProbeMember { key: Some(UNNAMED), path: None, fields: self.fields });
+            }
             *self.fields = Some(fields);
             return Err(de::Error::custom("fields recorded"));
         };
         let key = fields.get(k).ok_or_else(|| de::Error::custom("no such member"))?;
-        visitor.visit_map(ProbeMember { key: Some(key), path: rest, fields: self.fields })
+        let path = Some((rest, self.unnamed));
+        visitor.visit_map(ProbeMember { key: Some(key), path, fields: self.fields })
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
@@ -176,10 +193,12 @@ impl<'de> de::Deserializer<'de> for Probe<'_> {
     }
 }
 
-/// A map of one member, `key`, whose value is probed down `path`.
+/// A map of one member, `key`, whose value is probed down `path` (and
+/// with `unnamed`, see [`Probe`]); with no `path`, a member the struct does
+/// not name, whose value is only noted as asked for.
 struct ProbeMember<'a> {
     key: Option<&'static str>,
-    path: &'a [usize],
+    path: Option<(&'a [usize], bool)>,
     fields: &'a mut Option<&'static [&'static str]>,
 }
 
@@ -194,7 +213,11 @@ impl<'de> de::MapAccess<'de> for ProbeMember<'_> {
     }
 
     fn next_value_seed<V: de::DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Self::Error> {
-        seed.deserialize(Probe { path: self.path, nested: true, fields: self.fields })
+        let Some((path, unnamed)) = self.path else {
+            *self.fields = Some(&[]);
+            return Err(de::Error::custom("value asked for"));
+        };
+        seed.deserialize(Probe { path, nested: true, unnamed, fields: self.fields })
     }
 }
 
@@ -856,6 +879,15 @@ mod tests {
         /// Read through a function, as a string: kept as written.
         #[serde(default, deserialize_with = "text_or_null")]
         text: String,
+        /// A struct that refuses members it does not name: kept as written.
+        #[serde(default)]
+        strict: Option<Strict>,
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Strict {
+        name: String,
     }
 
     #[derive(Debug, PartialEq, Deserialize)]
@@ -927,7 +959,7 @@ mod tests {
             names
         }
         let fields = Fields::of::<Picked>().unwrap();
-        assert_eq!(names(&fields), ["id", "inner", "n", "named", "nested", "text", "w", "wrapped"]);
+        assert_eq!(names(&fields), ["id", "inner", "n", "named", "nested", "strict", "text", "w", "wrapped"]);
         assert!(fields.wants(b"n").is_some() && fields.wants(b"nested").is_some());
         assert!(fields.wants(b"nn").is_none() && fields.wants(b"_skipped").is_none());
         // Members read as structs (through an Option, a newtype, a Box),
@@ -941,8 +973,14 @@ mod tests {
             }
             assert_eq!(levels, INNER_DEPTH, "{key:?}");
         }
-        for key in [&b"id"[..], b"n", b"inner", b"text"] {
+        for key in [&b"id"[..], b"n", b"inner", b"text", b"strict"] {
             assert!(fields.wants(key).unwrap().is_none(), "{key:?}");
+        }
+        assert!(Fields::of::<Strict>().is_none());
+        // A MAAS machine is skimmed, its zone and pool too.
+        let machine = Fields::of::<crate::clients::maas::Machine>().unwrap();
+        for key in [&b"zone"[..], b"pool"] {
+            assert_eq!(names(machine.wants(key).unwrap().unwrap()), ["name"]);
         }
         assert!(Fields::of::<Value>().is_none());
         assert!(Fields::of::<Vec<Picked>>().is_none());
@@ -1056,6 +1094,8 @@ mod tests {
             br#"{"id": "a", "w": {"name": "b", "deeper": {"name": 1}}}"#,
             br#"{"id": "a", "w": {"name": "b", "deeper": {"name": "c", "deeper": {"name": "d", "deeper": {"x": 1}}}}}"#,
             br#"{"id": "a", "text": null, "text": "t"}"#,
+            br#"{"id": "a", "strict": {"name": "b"}}"#,
+            br#"{"id": "a", "strict": {"name": "b", "x": 1}}"#,
             br#"{"id": "a", "text": 1}"#,
             &br#"{"id": "a", "id": "b"}"#[..],
             br#"{"i\u0064": "a"}"#,
