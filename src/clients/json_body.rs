@@ -194,7 +194,7 @@ const LIST_CHUNK: usize = 256 * 1024;
 /// object read into a struct is skimmed first (`json_skim`): checked whole
 /// as serde_json checks it, then only the members the struct reads are
 /// given to serde_json; a list of them is read a window ahead and parsed
-/// in two halves at once. Memory holds the buffer and a window's elements,
+/// in parts by two threads at once. Memory holds the buffer and a window's elements,
 /// whatever the length of the list; the outcome, errors included, is what
 /// serde_json makes of the whole body.
 pub fn read_json_list<T: DeserializeOwned + Send>(
@@ -422,6 +422,9 @@ struct ListBody<R> {
     part: usize,
     /// Why reading ahead stopped, for when more is needed.
     failed: Option<ElementError>,
+    /// Elements parsed in parts, those of parts not taken included: the
+    /// work done, for tests.
+    parsed: usize,
 }
 
 impl<R: Read> ListBody<R> {
@@ -439,6 +442,7 @@ impl<R: Read> ListBody<R> {
             parallel_min: PARALLEL_MIN,
             part: PART,
             failed: None,
+            parsed: 0,
         }
     }
 
@@ -621,13 +625,26 @@ impl<R: Read> ListBody<R> {
             // where the parts before it end.
             second.map(std::thread::ScopedJoinHandle::join)
         });
-        // In order, while each part begins where the one before ended.
+        // In order. A part that does not begin where the one before ended
+        // (its guess was inside an element, or its thread failed) is parsed
+        // again, here, from where that one ended: the parts after it are
+        // still taken when they begin where it then ends.
+        let parts: Vec<_> = parts.into_iter().map(|p| p.into_inner().unwrap_or_else(PoisonError::into_inner)).collect();
+        self.parsed += parts.iter().flatten().map(|p| p.elements).sum::<usize>();
         let mut end = (Run::Element, 0);
         for (k, done) in parts.into_iter().enumerate() {
-            let Some(done) = done.into_inner().unwrap_or_else(PoisonError::into_inner) else { break };
-            if k > 0 && (end.0 != Run::Element || done.start != Some(end.1)) {
+            if end.0 != Run::Element {
                 break;
             }
+            let done = match done {
+                Some(done) if k == 0 || done.start == Some(end.1) => done,
+                _ => {
+                    let stop = starts.get(k + 1).copied().unwrap_or(data.len());
+                    let again = part::<T>(skim, end.1, stop, true, scratch, stack);
+                    self.parsed += again.elements;
+                    again
+                }
+            };
             let before = self.elements;
             self.elements += done.elements;
             done.items.into_iter().for_each(&mut *each);
@@ -1080,6 +1097,38 @@ mod tests {
         assert!(page(&[br#"{"rows": []} x"#]).is_err());
         assert!(page(&[br#"[[], null]"#]).is_err());
         assert_eq!(page(&[b" {} "]).unwrap(), (vec![], None));
+    }
+
+    /// A list element whose every member may be missing: any object inside
+    /// one parses as one too.
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Loose {
+        #[serde(default)]
+        id: Option<String>,
+    }
+
+    #[test]
+    fn a_part_begun_inside_an_element_costs_only_itself() {
+        // Rows with lists of objects, as a MAAS machine's interface_set: a
+        // part's guess inside one parses, and is not taken; the parts after
+        // it still are.
+        let nested = (0..20).map(|_| r#"{"id": "no"}"#).collect::<Vec<_>>().join(", ");
+        let row = |i: usize| format!(r#"{{"id": "r{i}", "x": [{nested}], "n": {i}}}"#);
+        let rows = 400;
+        let text = format!("[{}]", (0..rows).map(row).collect::<Vec<_>>().join(", "));
+        let want: Vec<Loose> = serde_json::from_str(&text).unwrap();
+        for part in [300, 1000, 4000] {
+            let mut got = Vec::new();
+            let mut body = body(&[text.as_bytes()]);
+            (body.window, body.parallel_min, body.part) = (text.len(), 1, part);
+            body.whole_list(&mut |v: Loose| got.push(v)).unwrap();
+            assert_eq!(got, want, "part {part}");
+            let (parts, row_len) = (text.len() / part + 1, text.len() / rows);
+            // A part not taken costs at most the nested objects after its
+            // guess, and its own rows parsed again.
+            let most = rows + parts * (20 + part / row_len + 2);
+            assert!(body.parsed <= most, "part {part}: {} elements parsed, at most {most}", body.parsed);
+        }
     }
 
     #[test]

@@ -202,6 +202,31 @@ struct ProbeMember<'a> {
     fields: &'a mut Option<&'static [&'static str]>,
 }
 
+/// The value of a member a struct does not name: `fields` is set (to no
+/// names) only if the struct ignores it, as skimming would; a struct that
+/// keeps it in any way is never skimmed.
+struct Ignored<'a> {
+    fields: &'a mut Option<&'static [&'static str]>,
+}
+
+impl<'de> de::Deserializer<'de> for Ignored<'_> {
+    type Error = de::value::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Self::Error> {
+        Err(de::Error::custom("value kept"))
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Self::Error> {
+        *self.fields = Some(&[]);
+        Err(de::Error::custom("value ignored"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf unit option
+        unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier
+    }
+}
+
 impl<'de> de::MapAccess<'de> for ProbeMember<'_> {
     type Error = de::value::Error;
 
@@ -214,8 +239,7 @@ impl<'de> de::MapAccess<'de> for ProbeMember<'_> {
 
     fn next_value_seed<V: de::DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Self::Error> {
         let Some((path, unnamed)) = self.path else {
-            *self.fields = Some(&[]);
-            return Err(de::Error::custom("value asked for"));
+            return seed.deserialize(Ignored { fields: self.fields });
         };
         seed.deserialize(Probe { path, nested: true, unnamed, fields: self.fields })
     }
@@ -951,6 +975,33 @@ mod tests {
         Ok(())
     }
 
+    /// A struct read by hand that keeps the members it does not name:
+    /// never skimmed, which would drop them.
+    #[derive(Debug)]
+    struct Keeper {
+        _rest: Vec<(String, Value)>,
+    }
+
+    impl<'de> serde::Deserialize<'de> for Keeper {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Members;
+            impl<'de> Visitor<'de> for Members {
+                type Value = Keeper;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("members")
+                }
+                fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Keeper, A::Error> {
+                    let mut rest = Vec::new();
+                    while let Some(key) = map.next_key::<String>()? {
+                        rest.push((key, map.next_value()?));
+                    }
+                    Ok(Keeper { _rest: rest })
+                }
+            }
+            d.deserialize_struct("Keeper", &["id"], Members)
+        }
+    }
+
     #[test]
     fn fields_are_what_the_struct_reads() {
         fn names(fields: &Fields) -> Vec<&str> {
@@ -977,6 +1028,7 @@ mod tests {
             assert!(fields.wants(key).unwrap().is_none(), "{key:?}");
         }
         assert!(Fields::of::<Strict>().is_none());
+        assert!(Fields::of::<Keeper>().is_none());
         // A MAAS machine is skimmed, its zone and pool too.
         let machine = Fields::of::<crate::clients::maas::Machine>().unwrap();
         for key in [&b"zone"[..], b"pool"] {
@@ -1109,8 +1161,23 @@ mod tests {
             br#"{"id": "a" "n": 1}"#,
             br#"{"id": 1}"#,
             br#"{"id": "a", "x": 01}"#,
+            // Keys in UTF-8 as written, valid and not, and white space
+            // between every token.
+            "{\"id\": \"a\", \"zoné\": 1, \"é\": {\"名\": [\"ü\"]}}".as_bytes(),
+            b"{\"id\": \"a\", \"zon\xc3\": 1}",
+            b"{\"id\": \"a\", \"named\": {\"\xe5\x90\": 1, \"name\": \"b\"}}",
+            b"{\t\"id\"\r\n:\n\"a\" ,\r\"x\"\t: [ 1 ,\n{ } ] \n}",
+            b"{\"id\": \"a\", \"x\":\x0c1}",
         ] {
             same_as_serde_json(text).unwrap();
+        }
+        // Nested past what the quick pass follows (64 levels), and past
+        // serde_json's own limit (128).
+        for depth in [63, 64, 65, 127, 128, 129, 200] {
+            let text = format!(r#"{{"id": "a", "x": {}1{}}}"#, "[".repeat(depth), "]".repeat(depth));
+            same_as_serde_json(text.as_bytes()).unwrap();
+            let text = format!(r#"{{"id": "a", "x": {}{}}}"#, r#"{"y": "#.repeat(depth), "}".repeat(depth));
+            same_as_serde_json(text.as_bytes()).unwrap();
         }
     }
 
