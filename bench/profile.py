@@ -23,6 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench import DPKG_QUERY, PACKAGES
 from harness import BenchError, MaasSim, NovaSim
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,15 +33,15 @@ ROOT = Path(__file__).resolve().parent.parent
 # the first group do not overlap; `self` parts count the instructions of
 # the functions themselves, wherever they are called from.
 PARTS = [
-    ("the MAAS listing, main thread: reading, first halves", "incl", r"MaasClient>::each_node\b"),
-    ("Nova's listing thread: Keystone, pages, first halves", "incl", r"NovaClient::list_hypervisors\b"),
-    ("second halves of both listings (second threads)", "incl", r"json_body::second_half\b"),
+    ("the MAAS listing, main thread: reading, its parts", "incl", r"MaasClient>::each_node\b"),
+    ("Nova's listing thread: Keystone, pages, its parts", "incl", r"NovaClient::list_hypervisors\b"),
+    ("parts of both listings parsed by the second threads", "incl", r"json_body::second_thread\b"),
     ("pairing", "incl", r"watcher::pairing::pair\b"),
     ("output (JSON written)", "incl", r"cli::report::(print_nodes|print_nova_report|write_json_line)\b"),
     ("freeing what was listed, at exit", "incl", r"drop_in_place<watcher_metal::ops::listing::Listing>"),
 ]
 ACROSS = [
-    ("parsing the listings' elements, all threads (Skim::run)", "incl", r"json_body::Skim::run\b"),
+    ("parsing the listings' elements, all threads (the parts)", "incl", r"json_body::part\b"),
     ("  of which skimming (json_skim::skim_object)", "incl", r"json_skim::skim_object\b"),
     ("allocation (malloc, free, realloc)", "self",
      r"^\S*:(_int_malloc|_int_free|malloc|free|realloc|_int_realloc|malloc_consolidate|cfree|unlink_chunk\S*)$"),
@@ -108,14 +109,24 @@ def main():
         conf.write_text(f"[DEFAULT]\n{nova.clients_auth_section()}")
         conf.chmod(0o600)
         config = sim.write_config(tmp / "maas.yaml")
+        # As benchmark 2c: the drop-ins rendered under a root of the run's
+        # own, doctor on a Watcher 12.0.0 unit whose dpkg-query and Python
+        # are stood in for.
+        root, accounts = tmp / "drop-in-root", tmp / "accounts"
+        root.mkdir()
+        accounts.mkdir()
+        (accounts / "passwd").write_text(f"watcher:x:64061:64061::{root}:/usr/sbin/nologin\n")
+        (accounts / "group").write_text("")
         with open(config, "a") as f:
-            f.write(f"watcher-conf-path: {conf}\n")
+            f.write(f"watcher-conf-path: {conf}\ndrop-in-root: {root}\n")
         unit_bin = tmp / "unit-bin"
         unit_bin.mkdir()
-        for tool, script in [("dpkg-query", "echo 'installed 2:12.0.0-0ubuntu1'"), ("python3", "exit 0")]:
+        cases = "".join(f"        {p}) version='{v}' ;;\n" for p, v in PACKAGES.items())
+        for tool, script in [("dpkg-query", DPKG_QUERY.replace("PACKAGE_CASES", cases)), ("python3", "exit 0")]:
             (unit_bin / tool).write_text(f"#!/bin/sh\n{script}\n")
             (unit_bin / tool).chmod(0o755)
-        env = dict(os.environ, PATH=f"{unit_bin}:{os.environ.get('PATH', '')}")
+        env = dict(os.environ, PATH=f"{unit_bin}:{os.environ.get('PATH', '')}", WATCHER_METAL_ETC=str(accounts))
+        subprocess.run([binary, "render", "-c", str(config)], env=env, stdout=subprocess.DEVNULL, check=True)
         print(f"callgrind, {n:,} machines (and {n:,} hypervisors); instructions, all threads")
         profile(binary, ["nodes", "--format", "json", "-c", str(config)], env, f"2. nodes ({n:,} machines)")
         profile(binary, ["nodes", "--nova", "--format", "json", "-c", str(config)], env, "2b. nodes --nova")

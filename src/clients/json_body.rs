@@ -5,6 +5,8 @@
 use std::cell::Cell;
 use std::io::{self, BufReader, Read};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::Response;
@@ -192,7 +194,7 @@ const LIST_CHUNK: usize = 256 * 1024;
 /// object read into a struct is skimmed first (`json_skim`): checked whole
 /// as serde_json checks it, then only the members the struct reads are
 /// given to serde_json; a list of them is read a window ahead and parsed
-/// in two halves at once. Memory holds the buffer and a window's elements,
+/// in parts by two threads at once. Memory holds the buffer and a window's elements,
 /// whatever the length of the list; the outcome, errors included, is what
 /// serde_json makes of the whole body.
 pub fn read_json_list<T: DeserializeOwned + Send>(
@@ -266,8 +268,11 @@ impl ElementError {
 /// Pending bytes from which a list of objects is parsed by two threads.
 const PARALLEL_MIN: usize = 256 * 1024;
 
-/// How much of a list of objects is read ahead, to be parsed in two halves.
+/// How much of a list of objects is read ahead, to be parsed in parts.
 const PARALLEL_WINDOW: usize = 1024 * 1024;
+
+/// How much of what is read ahead a thread takes at a time.
+const PART: usize = 128 * 1024;
 
 /// Where a run of list elements stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,6 +288,8 @@ enum Run {
 /// A run of list elements skimmed from a slice of the buffer.
 struct Skim<'a> {
     data: &'a [u8],
+    /// What holds for every byte of `data`.
+    plain: json_skim::Plain,
     fields: &'a json_skim::Fields,
     scratch: &'a mut Vec<u8>,
     stack: &'a mut Vec<u8>,
@@ -306,7 +313,7 @@ impl Skim<'_> {
             if start >= stop || data[start] != b'{' {
                 return Ok((Run::Element, start));
             }
-            let end = match json_skim::skim_object(&data[start..], self.fields, self.scratch, self.stack) {
+            let end = match json_skim::skim_object(&data[start..], self.plain, self.fields, self.scratch, self.stack) {
                 Ok(end) => start + end,
                 Err(Stop::Incomplete) => return Ok((Run::Element, start)),
                 Err(Stop::Invalid(what)) => {
@@ -327,8 +334,8 @@ impl Skim<'_> {
     }
 }
 
-/// What a second thread made of the second half of a window.
-struct SecondHalf<T> {
+/// What a thread made of a part of what is read ahead.
+struct Part<T> {
     /// Where its first element begins, if one could be parsed.
     start: Option<usize>,
     items: Vec<T>,
@@ -336,25 +343,41 @@ struct SecondHalf<T> {
     run: Result<(Run, usize), ElementError>,
 }
 
-/// Parses the elements of `data` from the first guess at or after `guess`
-/// where an element can be parsed, to where `data` runs out.
-fn second_half<T: DeserializeOwned>(data: &[u8], mut guess: usize, fields: &json_skim::Fields) -> SecondHalf<T> {
-    let (mut scratch, mut stack) = (Vec::new(), Vec::new());
+/// Parses the elements of `data` that begin before `stop`: from `guess`
+/// when it is known to be where an element begins (`known`), else from the
+/// first guess at or after it (and before `stop`) where an element can be
+/// parsed.
+fn part<T: DeserializeOwned>(
+    skim: (&[u8], json_skim::Plain, &json_skim::Fields),
+    mut guess: usize,
+    stop: usize,
+    known: bool,
+    scratch: &mut Vec<u8>,
+    stack: &mut Vec<u8>,
+) -> Part<T> {
+    let (data, plain, fields) = skim;
     loop {
         let mut items = Vec::new();
         let mut elements = 0;
-        let mut skim = Skim { data, fields, scratch: &mut scratch, stack: &mut stack, elements: &mut elements };
-        let run = skim.run(guess, data.len(), &mut |item| items.push(item));
-        if !items.is_empty() {
-            return SecondHalf { start: Some(guess), items, elements, run };
+        let mut skim = Skim { data, plain, fields, scratch, stack, elements: &mut elements };
+        let run = skim.run(guess, stop, &mut |item| items.push(item));
+        if known || !items.is_empty() {
+            return Part { start: Some(guess), items, elements, run };
         }
         // A guess whose first element does not parse is no element: the
         // next one; one whose first element runs past the data, the last.
         match next_guess(data, guess + 1) {
-            Some(next) if run.is_err() => guess = next,
-            _ => return SecondHalf { start: None, items, elements, run },
+            Some(next) if run.is_err() && next < stop => guess = next,
+            _ => return Part { start: None, items, elements, run },
         }
     }
+}
+
+/// What the second thread parsing a list does: its share of the parts
+/// (a function of its own, for profiles).
+#[inline(never)]
+fn second_thread(work: &dyn Fn(&mut Vec<u8>, &mut Vec<u8>)) {
+    work(&mut Vec::new(), &mut Vec::new());
 }
 
 /// The first `{` at or after `from` that follows `}`, then `,` (white space
@@ -392,12 +415,16 @@ struct ListBody<R> {
     scratch: Vec<u8>,
     stack: Vec<u8>,
     /// How much of a list of objects is read ahead ([`PARALLEL_WINDOW`]),
-    /// and from how much pending it is parsed by two threads
-    /// ([`PARALLEL_MIN`]).
+    /// from how much pending it is parsed by two threads
+    /// ([`PARALLEL_MIN`]), and in parts of how much ([`PART`]).
     window: usize,
     parallel_min: usize,
+    part: usize,
     /// Why reading ahead stopped, for when more is needed.
     failed: Option<ElementError>,
+    /// Elements parsed in parts, those of parts not taken included: the
+    /// work done, for tests.
+    parsed: usize,
 }
 
 impl<R: Read> ListBody<R> {
@@ -413,7 +440,9 @@ impl<R: Read> ListBody<R> {
             stack: Vec::new(),
             window: PARALLEL_WINDOW,
             parallel_min: PARALLEL_MIN,
+            part: PART,
             failed: None,
+            parsed: 0,
         }
     }
 
@@ -512,7 +541,7 @@ impl<R: Read> ListBody<R> {
                     self.read_ahead(self.window);
                     if self.next_non_space()? == Some(b'{') && self.end - self.pos >= self.parallel_min {
                         let before = self.pos;
-                        at = self.two_halves(fields, each)?;
+                        at = self.in_parts(fields, each)?;
                         match at {
                             Run::End => return Ok(()),
                             // Not even one element (one longer than what is
@@ -560,48 +589,71 @@ impl<R: Read> ListBody<R> {
         }
     }
 
-    /// Parses the pending bytes, which start with an element (`{`), in two
-    /// halves at once: this thread from the start, a second one from the
-    /// first element that seems to begin past the middle. The second's
-    /// elements are taken only when this thread's own end exactly where it
+    /// Parses the pending bytes, which start with an element (`{`), in
+    /// parts that this thread and a second one take in turn: the first
+    /// from the start, each other from the first element that seems to
+    /// begin past its share ([`PART`]) of the bytes. A part's elements are
+    /// taken only when those of the part before it end exactly where it
     /// began (a guess inside an element is never confirmed), so that the
     /// outcome, errors included, is the one of parsing in order. Where the
     /// run stopped: at an element, after one, or after the list.
-    fn two_halves<T: DeserializeOwned + Send>(
+    fn in_parts<T: DeserializeOwned + Send>(
         &mut self,
         fields: &json_skim::Fields,
         each: &mut dyn FnMut(T),
     ) -> Result<Run, ElementError> {
         let data = &self.buf[self.pos..self.end];
-        let guess = next_guess(data, data.len() / 2);
-        let (scratch, stack) = (&mut self.scratch, &mut self.stack);
-        let mut mine = 0;
-        let (first, second) = std::thread::scope(|scope| {
-            let second = guess.map(|guess| scope.spawn(move || second_half::<T>(data, guess, fields)));
-            let stop = guess.unwrap_or(data.len());
-            let mut skim = Skim { data, fields, scratch, stack, elements: &mut mine };
-            let first = skim.run(0, stop, each);
-            (first, second.map(std::thread::ScopedJoinHandle::join))
-        });
-        let before = self.elements;
-        self.elements += mine;
-        let (run, at) = first.map_err(|e| e.numbered(before))?;
-        let confirmed = match second {
-            Some(Ok(half)) if run == Run::Element && half.start == Some(at) => half,
-            // A guess not confirmed, or a second thread that failed: on
-            // from where this one stopped.
-            _ => {
-                self.pos += at;
-                return Ok(run);
-            }
+        let skim = (data, json_skim::Plain::of(data), fields);
+        let mut starts = vec![0];
+        while let Some(guess) = starts.last().and_then(|&last| next_guess(data, last + self.part.max(1))) {
+            starts.push(guess);
+        }
+        let taken = AtomicUsize::new(0);
+        let parts: Vec<Mutex<Option<Part<T>>>> = starts.iter().map(|_| Mutex::new(None)).collect();
+        let work = |scratch: &mut Vec<u8>, stack: &mut Vec<u8>| loop {
+            let k = taken.fetch_add(1, Ordering::Relaxed);
+            let Some(&start) = starts.get(k) else { break };
+            let stop = starts.get(k + 1).copied().unwrap_or(data.len());
+            let done = part::<T>(skim, start, stop, k == 0, scratch, stack);
+            *parts[k].lock().unwrap_or_else(PoisonError::into_inner) = Some(done);
         };
-        let before = self.elements;
-        self.elements += confirmed.elements;
-        confirmed.items.into_iter().for_each(each);
-        let (run, end) = confirmed.run.map_err(|e| e.numbered(before))?;
-        self.pos += end;
-        Ok(run)
+        let (scratch, stack) = (&mut self.scratch, &mut self.stack);
+        std::thread::scope(|scope| {
+            let second = (starts.len() > 1).then(|| scope.spawn(|| second_thread(&work)));
+            work(scratch, stack);
+            // A second thread that failed leaves its part out: on from
+            // where the parts before it end.
+            second.map(std::thread::ScopedJoinHandle::join)
+        });
+        // In order. A part that does not begin where the one before ended
+        // (its guess was inside an element, or its thread failed) is parsed
+        // again, here, from where that one ended: the parts after it are
+        // still taken when they begin where it then ends.
+        let parts: Vec<_> = parts.into_iter().map(|p| p.into_inner().unwrap_or_else(PoisonError::into_inner)).collect();
+        self.parsed += parts.iter().flatten().map(|p| p.elements).sum::<usize>();
+        let mut end = (Run::Element, 0);
+        for (k, done) in parts.into_iter().enumerate() {
+            if end.0 != Run::Element {
+                break;
+            }
+            let done = match done {
+                Some(done) if k == 0 || done.start == Some(end.1) => done,
+                _ => {
+                    let stop = starts.get(k + 1).copied().unwrap_or(data.len());
+                    let again = part::<T>(skim, end.1, stop, true, scratch, stack);
+                    self.parsed += again.elements;
+                    again
+                }
+            };
+            let before = self.elements;
+            self.elements += done.elements;
+            done.items.into_iter().for_each(&mut *each);
+            end = done.run.map_err(|e| e.numbered(before))?;
+        }
+        self.pos += end.1;
+        Ok(end.0)
     }
+
     /// Only white space is left.
     fn nothing_after(&mut self, what: &str) -> Result<(), ElementError> {
         match self.next_non_space()? {
@@ -631,8 +683,9 @@ impl<R: Read> ListBody<R> {
 
     /// An object element, skimmed, then parsed from the members `T` reads.
     fn skimmed_element<T: DeserializeOwned>(&mut self, fields: &json_skim::Fields) -> Result<T, ElementError> {
-        let end =
-            self.skim(|data, out, stack| json_skim::skim_object(data, fields, out, stack)).map_err(|e| match e {
+        let end = self
+            .skim(|data, out, stack| json_skim::skim_object(data, json_skim::Plain::UNKNOWN, fields, out, stack))
+            .map_err(|e| match e {
                 ElementError::Shape(what) => ElementError::InElement(self.elements, what),
                 other => other,
             })?;
@@ -810,11 +863,16 @@ mod tests {
         Ok(out)
     }
 
-    /// The same, with any `window` bytes read ahead parsed in two halves.
-    fn split_in_halves<T: DeserializeOwned + Send>(chunks: &[&[u8]], window: usize) -> Result<Vec<T>, String> {
+    /// The same, with any `window` bytes read ahead parsed in parts of
+    /// `part` bytes by two threads.
+    fn split_in_parts<T: DeserializeOwned + Send>(
+        chunks: &[&[u8]],
+        window: usize,
+        part: usize,
+    ) -> Result<Vec<T>, String> {
         let mut out = Vec::new();
         let mut body = body(chunks);
-        (body.window, body.parallel_min) = (window, 1);
+        (body.window, body.parallel_min, body.part) = (window, 1, part);
         body.whole_list(&mut |v: T| out.push(v)).map_err(|e| format!("{e:?}"))?;
         Ok(out)
     }
@@ -831,6 +889,14 @@ mod tests {
         n: Option<i64>,
         #[serde(default)]
         tags: Vec<String>,
+        /// Read as a struct: skimmed in turn.
+        #[serde(default)]
+        zone: Option<Zone>,
+    }
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Zone {
+        name: String,
     }
 
     /// A page of rows as the page parser reads it, and as serde_json reads
@@ -880,6 +946,9 @@ mod tests {
             proptest::collection::vec("[ -~é]{0,4}", 0..3)
                 .prop_map(|t| format!("\"tags\": {}", serde_json::to_string(&t).unwrap())),
             ("[a-z]{1,8}", any_json()).prop_map(|(k, v)| format!("\"{k}\": {v}")),
+            ("[ -~é]{0,4}", any_json(), any_json()).prop_map(|(name, a, b)| {
+                format!("\"zone\": {{\"a\": {a}, \"name\": {}, \"b\": {b}}}", serde_json::to_string(&name).unwrap())
+            }),
             any_json().prop_map(|v| format!("\"i\\u0064\": {v}")),
         ];
         proptest::collection::vec(proptest::collection::vec(member, 0..6), 0..5).prop_map(|rows| {
@@ -971,13 +1040,13 @@ mod tests {
         }
 
         #[test]
-        fn elements_parsed_in_two_halves_read_as_serde_json_reads_them(
-            text in any_rows(), a in 0usize..600, b in 0usize..600, window in 1usize..400,
+        fn elements_parsed_in_parts_read_as_serde_json_reads_them(
+            text in any_rows(), a in 0usize..600, b in 0usize..600, window in 1usize..400, part in 1usize..200,
             at in proptest::prelude::any::<proptest::sample::Index>(), byte in any_byte(), how in 0u8..4,
         ) {
             let text = if how < 3 { damage(text, at, byte, how) } else { text };
             let want = serde_json::from_slice::<Vec<Row>>(&text);
-            proptest::prop_assert_eq!(same(split_in_halves::<Row>(&cut(&text, a, b), window), want), Ok(()));
+            proptest::prop_assert_eq!(same(split_in_parts::<Row>(&cut(&text, a, b), window, part), want), Ok(()));
         }
 
         #[test]
@@ -1012,7 +1081,10 @@ mod tests {
             let (rows, next) = page(&[&text[..at], &text[at..]]).unwrap();
             assert_eq!(
                 rows,
-                [Row { id: "a".into(), n: None, tags: vec![] }, Row { id: "b".into(), n: Some(2), tags: vec![] }]
+                [
+                    Row { id: "a".into(), n: None, tags: vec![], zone: None },
+                    Row { id: "b".into(), n: Some(2), tags: vec![], zone: None }
+                ]
             );
             assert_eq!(next.as_deref(), Some("n1"), "cut at {at}");
         }
@@ -1027,24 +1099,61 @@ mod tests {
         assert_eq!(page(&[b" {} "]).unwrap(), (vec![], None));
     }
 
+    /// A list element whose every member may be missing: any object inside
+    /// one parses as one too.
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Loose {
+        #[serde(default)]
+        id: Option<String>,
+    }
+
     #[test]
-    fn halves_are_taken_only_where_an_element_begins() {
+    fn a_part_begun_inside_an_element_costs_only_itself() {
+        // Rows with lists of objects, as a MAAS machine's interface_set: a
+        // part's guess inside one parses, and is not taken; the parts after
+        // it still are.
+        let nested = (0..20).map(|_| r#"{"id": "no"}"#).collect::<Vec<_>>().join(", ");
+        let row = |i: usize| format!(r#"{{"id": "r{i}", "x": [{nested}], "n": {i}}}"#);
+        let rows = 400;
+        let text = format!("[{}]", (0..rows).map(row).collect::<Vec<_>>().join(", "));
+        let want: Vec<Loose> = serde_json::from_str(&text).unwrap();
+        for part in [300, 1000, 4000] {
+            let mut got = Vec::new();
+            let mut body = body(&[text.as_bytes()]);
+            (body.window, body.parallel_min, body.part) = (text.len(), 1, part);
+            body.whole_list(&mut |v: Loose| got.push(v)).unwrap();
+            assert_eq!(got, want, "part {part}");
+            let (parts, row_len) = (text.len() / part + 1, text.len() / rows);
+            // A part not taken costs at most the nested objects after its
+            // guess, and its own rows parsed again.
+            let most = rows + parts * (20 + part / row_len + 2);
+            assert!(body.parsed <= most, "part {part}: {} elements parsed, at most {most}", body.parsed);
+        }
+    }
+
+    #[test]
+    fn parts_are_taken_only_where_an_element_begins() {
         // Nested objects look like the list's own: a guess at one of them is
-        // parsed by the second thread, and must not be taken.
+        // parsed as the start of a part, and must not be taken.
         let row = |i: usize| format!(r#"{{"id": "r{i}", "x": [{{"id": "no"}}, {{"id": "no"}}], "n": {i}}}"#);
         let text = format!("[{}]", (0..40).map(row).collect::<Vec<_>>().join(", "));
         let want: Vec<Row> = serde_json::from_str(&text).unwrap();
         for window in [1, 7, 50, 64, 100, 333, 1000, text.len()] {
-            for cut in [0, 1, 10, 100, text.len() / 2] {
-                let (a, b) = text.as_bytes().split_at(cut);
-                assert_eq!(split_in_halves::<Row>(&[a, b], window).unwrap(), want, "window {window}, cut at {cut}");
+            for part in [1, 10, 30, 64, 200, window / 2 + 1, text.len()] {
+                for cut in [0, 1, 10, 100, text.len() / 2] {
+                    let (a, b) = text.as_bytes().split_at(cut);
+                    let got = split_in_parts::<Row>(&[a, b], window, part).unwrap();
+                    assert_eq!(got, want, "window {window}, part {part}, cut at {cut}");
+                }
             }
         }
-        // An error in either half is the first one, numbered from the list's start.
+        // An error in any part is the first one, numbered from the list's start.
         let bad = text.replacen(r#""n": 30"#, r#""n": "30""#, 1);
         for window in [64, 400, bad.len()] {
-            let err = split_in_halves::<Row>(&[bad.as_bytes()], window).unwrap_err();
-            assert!(err.starts_with("InElement(31,"), "{err}");
+            for part in [1, 50, 300, bad.len()] {
+                let err = split_in_parts::<Row>(&[bad.as_bytes()], window, part).unwrap_err();
+                assert!(err.starts_with("InElement(31,"), "{err}");
+            }
         }
     }
 

@@ -138,35 +138,56 @@ fn client() -> reqwest::blocking::Client {
     CLIENT.get_or_init(|| build_client(&HttpOptions::new(TIMEOUT), false).unwrap()).clone()
 }
 
+/// How a MAAS listing is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Style {
+    /// Over several lines.
+    Lines,
+    /// On one line, as MAAS writes it, some strings with escapes.
+    Escapes,
+    /// On one line, no string with an escape.
+    Plain,
+}
+
 /// A MAAS machines listing: the serialised machines and where each ends.
-fn maas_listing(count: usize) -> (Vec<u8>, Vec<Machine>, Vec<usize>) {
-    let mut body = b"[\n".to_vec();
+fn maas_listing(count: usize, style: Style) -> (Vec<u8>, Vec<Machine>, Vec<usize>) {
+    let (open, between, close) = match style {
+        Style::Lines => ("[\n", ",\n ", "\n]"),
+        Style::Escapes | Style::Plain => ("[", ", ", "]"),
+    };
+    let mut body = open.as_bytes().to_vec();
     let mut machines = Vec::new();
     let mut ends = Vec::new();
     for i in 0..count {
+        let description = if style == Style::Plain || i % 7 != 3 { "rack 1" } else { "rack \"1\"\n" };
         let element = json!({
             "system_id": format!("d8n3r{i}"),
             "hostname": format!("node-{i}"),
+            "description": description,
             "fqdn": format!("node-{i}.maas"),
             "power_state": POWER[i % 3],
             "power_type": if i % 4 == 0 { Value::Null } else { json!("ipmi") },
             "status_name": "Deployed",
-            "zone": {"name": "default"},
-            "pool": if i % 2 == 0 { Value::Null } else { json!({"name": "pool-é"}) },
+            "zone": {"name": "default", "description": "", "id": 1, "resource_uri": "/MAAS/api/2.0/zones/default/"},
+            "pool": if i % 2 == 0 { Value::Null } else { json!({"id": i, "name": "pool-é", "tags": [{}]}) },
             "owner": "admin",
             "locked": i % 5 == 0,
             // A number last, so an element can end with one.
             "status": 6 + i as i64 * 10,
         });
         if i > 0 {
-            body.extend_from_slice(b",\n ");
+            body.extend_from_slice(between.as_bytes());
         }
         body.extend_from_slice(serde_json::to_string(&element).unwrap().as_bytes());
         ends.push(body.len());
         machines.push(serde_json::from_value(element).unwrap());
     }
-    body.extend_from_slice(b"\n]");
+    body.extend_from_slice(close.as_bytes());
     (body, machines, ends)
+}
+
+fn style() -> impl Strategy<Value = Style> {
+    prop_oneof![Just(Style::Lines), Just(Style::Escapes), Just(Style::Plain)]
 }
 
 /// An Ironic node page and a Nova hypervisor page, as the clients read them.
@@ -287,12 +308,12 @@ fn check_broken_off(result: &Result<(), BodyError>, damage: Damage) -> Result<()
 /// of it.
 fn check_maas_listing(
     server: &Server,
-    count: usize,
+    (count, style): (usize, Style),
     damage: Damage,
     ending: Ending,
     split: usize,
 ) -> Result<(), TestCaseError> {
-    let (body, machines, ends) = maas_listing(count);
+    let (body, machines, ends) = maas_listing(count, style);
     let damaged = damage.apply(&body);
     let reply = Reply { split, body: damaged.clone(), ending };
     let started = Instant::now();
@@ -332,11 +353,11 @@ fn check_maas_listing(
 #[test]
 fn damaged_maas_listings_read_as_serde_json_reads_them_or_fail_typed() {
     let server = Server::start();
-    let strategy = (1usize..12, damage(), ending(), any::<prop::sample::Index>());
+    let strategy = (1usize..12, style(), damage(), ending(), any::<prop::sample::Index>());
     runner()
-        .run(&strategy, |(count, damage, ending, split)| {
-            let len = maas_listing(count).0.len();
-            check_maas_listing(&server, count, damage, ending, split.index(len + 2))
+        .run(&strategy, |(count, style, damage, ending, split)| {
+            let len = maas_listing(count, style).0.len();
+            check_maas_listing(&server, (count, style), damage, ending, split.index(len + 2))
         })
         .unwrap();
 }
@@ -347,12 +368,15 @@ fn damaged_maas_listings_read_as_serde_json_reads_them_or_fail_typed() {
 fn damaged_long_maas_listings_read_as_serde_json_reads_them_or_fail_typed() {
     let server = Server::start();
     let count = 1200;
-    let len = maas_listing(count).0.len();
-    assert!(len > 256 * 1024, "{len} bytes is too short to be parsed in halves");
-    let strategy = (damage(), ending(), any::<prop::sample::Index>());
+    for style in [Style::Lines, Style::Escapes, Style::Plain] {
+        let len = maas_listing(count, style).0.len();
+        assert!(len > 256 * 1024, "{len} bytes is too short to be parsed in halves");
+    }
+    let strategy = (style(), damage(), ending(), any::<prop::sample::Index>());
     TestRunner::new(Config { cases: 48, failure_persistence: None, ..Config::default() })
-        .run(&strategy, |(damage, ending, split)| {
-            check_maas_listing(&server, count, damage, ending, split.index(len + 2))
+        .run(&strategy, |(style, damage, ending, split)| {
+            let len = maas_listing(count, style).0.len();
+            check_maas_listing(&server, (count, style), damage, ending, split.index(len + 2))
         })
         .unwrap();
 }
@@ -362,7 +386,7 @@ fn damaged_long_maas_listings_read_as_serde_json_reads_them_or_fail_typed() {
 #[test]
 fn every_damage_to_the_list_structure_reads_as_serde_json_reads_it_or_fails_typed() {
     let server = Server::start();
-    let (body, _, _) = maas_listing(3);
+    let (body, _, _) = maas_listing(3, Style::Lines);
     let mut depth = 0;
     let mut in_string = false;
     let mut escaped = false;
@@ -396,7 +420,7 @@ fn every_damage_to_the_list_structure_reads_as_serde_json_reads_it_or_fails_type
             if at >= body.len() && !matches!(damage, Damage::Insert(..)) {
                 continue;
             }
-            if let Err(e) = check_maas_listing(&server, 3, damage, Ending::Length, at) {
+            if let Err(e) = check_maas_listing(&server, (3, Style::Lines), damage, Ending::Length, at) {
                 panic!("{damage:?}: {e}");
             }
             cases += 1;
@@ -560,7 +584,7 @@ fn damaged_ironic_and_nova_pages_stream_as_serde_json_reads_them_or_fail_typed()
 #[test]
 fn a_listing_that_stops_coming_times_out_with_what_came_read() {
     let server = Server::start();
-    let (body, machines, ends) = maas_listing(3);
+    let (body, machines, ends) = maas_listing(3, Style::Lines);
     let sent = body[..ends[1] + 4].to_vec();
     // The clients give the request and the reader the same timeout.
     let timeout = Duration::from_millis(400);
