@@ -63,9 +63,21 @@ impl Unit<'_> {
         StateFiles::new(self.charm_dir.as_deref(), conf)
     }
 
-    /// The record of what the unit wrote.
-    pub(crate) fn record(&self, state: &StateFiles) -> Result<Record, Error> {
-        Ok(Record::load(&state.record_path(), self.application.as_deref())?)
+    /// The record of what the unit wrote; a file there that is not one is
+    /// said in the unit's log, as the markers on disk then decide alone.
+    pub(crate) fn record(&self, state: &StateFiles, notes: &mut Notes<'_>) -> Result<Record, Error> {
+        let record = Record::load(&state.record_path(), self.application.as_deref())?;
+        if let Some(why) = record.damaged() {
+            notes(Note::Log(
+                LogLevel::Warning,
+                format!(
+                    "{} is not a record of the files this unit wrote ({why}): the markers on disk decide what is ours, \
+                     and it is written anew",
+                    record.path().display()
+                ),
+            ))?;
+        }
+        Ok(record)
     }
 
     fn templates_dir(&self) -> Option<PathBuf> {
@@ -273,7 +285,7 @@ pub fn converge(unit: &Unit<'_>, depth: Depth, notes: &mut Notes<'_>) -> Result<
         Err(target) => return Ok(Converged::without_restart(target)),
     };
     let renderer = Renderer::new(unit.templates_dir().as_deref())?;
-    let mut record = unit.record(&state)?;
+    let mut record = unit.record(&state, notes)?;
     let writer =
         apply::Writer { application: unit.application.as_deref(), record: Some(&record), accounts: &unit.accounts };
     let plan = match apply::plan_for(&config, &renderer, writer) {

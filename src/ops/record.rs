@@ -10,7 +10,8 @@
 //! charm archive held (the ops framework keeps its `.unit-state.db` there
 //! the same way). A unit set up by a version before the record has none;
 //! `Record::found` says so, and what it can know comes from the markers
-//! on disk.
+//! on disk. A file there that is not a record counts as none, and the
+//! unit's log says so (`Record::damaged`).
 
 use std::path::{Path, PathBuf};
 
@@ -59,6 +60,8 @@ pub(crate) struct Record {
     path: PathBuf,
     application: Option<String>,
     found: bool,
+    /// Why what was at `path` is not a record, when it was not.
+    damaged: Option<String>,
     entries: Vec<Entry>,
 }
 
@@ -67,16 +70,31 @@ impl Record {
     /// there is none yet, or when what is there is not a record (the
     /// markers on disk still tell what is ours).
     pub(crate) fn load(path: &Path, application: Option<&str>) -> Result<Record, FileError> {
-        let stored = match atomic_file::read_existing(path)? {
-            Some(text) => serde_json::from_str::<Stored>(&text).ok(),
-            None => None,
+        let (stored, damaged) = match atomic_file::read_existing(path)? {
+            Some(text) => match serde_json::from_str::<Stored>(&text) {
+                Ok(stored) => (Some(stored), None),
+                Err(e) => (None, Some(e.to_string())),
+            },
+            None => (None, None),
         };
         Ok(Record {
             path: path.to_owned(),
             application: application.map(str::to_owned),
             found: stored.is_some(),
+            damaged,
             entries: stored.map(|s| s.files).unwrap_or_default(),
         })
+    }
+
+    /// Why the file at the record's path was not a record (it is then
+    /// treated as none, and written anew), when it was not.
+    pub(crate) fn damaged(&self) -> Option<&str> {
+        self.damaged.as_deref()
+    }
+
+    /// Where the record is kept.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Whether a record was there when it was loaded: `false` for a new
@@ -147,8 +165,11 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("\"application\": \"watcher-maas\"") && text.contains("\"kind\": \"ca-cert\""), "{text}");
 
+        assert_eq!(again.damaged(), None);
         std::fs::write(&path, "not json").unwrap();
-        assert!(!Record::load(&path, None).unwrap().found());
+        let garbage = Record::load(&path, None).unwrap();
+        assert!(!garbage.found());
+        assert!(garbage.damaged().is_some_and(|why| why.contains("line 1")), "{:?}", garbage.damaged());
         again.delete().unwrap();
         assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "the record and its lock are gone");
     }
@@ -388,6 +409,30 @@ mod unit_tests {
             text.starts_with("# Written by watcher-metal for application watcher-maas ")
                 && text.ends_with(crate::config::TEST_CA_PEM)
         );
+    }
+
+    #[test]
+    fn a_damaged_record_is_said_and_written_anew() {
+        let unit = FakeUnit::new();
+        converged(&unit.unit());
+        let conf = unit.dir.path().join("etc-watcher/watcher.conf");
+        let path = unit.unit().state_files(&conf).record_path();
+        std::fs::write(&path, "{\"files\": [").unwrap();
+        let (_, notes) = converged(&unit.unit());
+        let said = notes.iter().any(|n| {
+            matches!(n, Note::Log(LogLevel::Warning, line)
+                if line.starts_with(&format!("{} is not a record of the files this unit wrote (", path.display()))
+                    && line.contains("the markers on disk decide"))
+        });
+        assert!(said, "{notes:?}");
+        let record = super::Record::load(&path, Some("watcher-maas")).unwrap();
+        assert!(record.found() && record.damaged().is_none());
+        for program in SERVICES {
+            assert!(record.has(&unit.drop_in(program), super::Kind::DropIn), "{program}");
+        }
+        // Said once: the next hook finds the record.
+        let (_, notes) = converged(&unit.unit());
+        assert!(!notes.iter().any(|n| matches!(n, Note::Log(_, line) if line.contains("is not a record"))));
     }
 
     #[test]

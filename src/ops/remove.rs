@@ -52,7 +52,7 @@ pub fn remove(unit: &Unit<'_>, notes: &mut Notes<'_>) -> Result<Removed, Error> 
     let conf = lenient.watcher_conf_path.clone();
     let state = unit.state_files(&conf);
     let app = unit.application.as_deref();
-    let mut record = unit.record(&state)?;
+    let mut record = unit.record(&state, notes)?;
     // Each program's drop-in; the shared directory's and the one beside
     // watcher.conf's directory, where earlier versions wrote them; every
     // drop-in the record names.
