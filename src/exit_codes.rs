@@ -184,8 +184,8 @@ pub fn maas(e: &MaasError) -> u8 {
 /// The exit code for a failure below HTTP, whichever service it was.
 fn transport(e: &TransportError) -> u8 {
     match e {
-        TransportError::Dns { .. } => DNS,
-        TransportError::Refused { .. } => REFUSED,
+        TransportError::Dns { .. } | TransportError::Proxy { refused: false, .. } => DNS,
+        TransportError::Refused { .. } | TransportError::Proxy { refused: true, .. } => REFUSED,
         TransportError::Timeout { .. } => TIMEOUT,
         TransportError::TlsUntrusted { .. } => TLS_UNTRUSTED,
         TransportError::TlsHostname { .. } => TLS_HOSTNAME,

@@ -143,6 +143,15 @@ pub enum TransportError {
         /// `host:port`, the port the scheme's default when the URL has none.
         address: String,
     },
+    /// The proxy the request goes through cannot be reached.
+    #[error("{}", proxy_unreachable(proxy, *refused))]
+    Proxy {
+        /// The proxy's host and port (refused), or its host name (does not
+        /// resolve): never its URL, which may hold a password.
+        proxy: String,
+        /// Refused, or else its name does not resolve.
+        refused: bool,
+    },
     /// No complete answer within the timeout.
     #[error("no answer within {} s", after.as_secs().max(1))]
     Timeout {
@@ -267,11 +276,20 @@ pub(crate) fn through_proxy(error: TransportError, proxies: &Proxies, url: &Url)
     let Ok(Some(proxy)) = proxies.proxy_for(url) else { return error };
     let host = proxy.host_str().unwrap_or("").to_owned();
     match error {
-        TransportError::Refused { .. } => TransportError::Refused {
-            address: format!("the proxy {host}:{}", proxy.port_or_known_default().unwrap_or(0)),
+        TransportError::Refused { .. } => TransportError::Proxy {
+            proxy: format!("{host}:{}", proxy.port_or_known_default().unwrap_or(0)),
+            refused: true,
         },
-        TransportError::Dns { .. } => TransportError::Dns { host },
+        TransportError::Dns { .. } => TransportError::Proxy { proxy: host, refused: false },
         other => other,
+    }
+}
+
+fn proxy_unreachable(proxy: &str, refused: bool) -> String {
+    if refused {
+        format!("connection refused by the proxy {proxy}")
+    } else {
+        format!("cannot resolve the proxy's host name `{proxy}`")
     }
 }
 

@@ -172,6 +172,9 @@ fn transport_hint(e: &TransportError, option: &str, ca_option: &str) -> String {
         TransportError::Refused { .. } => {
             format!("check the host and port in {option} and that the service is running")
         }
+        TransportError::Proxy { .. } => "check that the proxy is running, or http_proxy, https_proxy and no_proxy \
+                                          where Watcher's services get them (their systemd environment)"
+            .to_owned(),
         TransportError::Timeout { .. } => {
             "check that the service is reachable from this machine (firewall, routing), or raise the timeout".to_owned()
         }

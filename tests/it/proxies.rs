@@ -322,6 +322,20 @@ fn the_command_line_uses_the_services_proxies_where_they_run_and_its_own_elsewhe
     assert_eq!(services.seen().len(), before, "keystoneauth went through the proxy despite no_proxy");
 }
 
+#[test]
+fn a_proxy_that_cannot_be_reached_is_named_with_where_it_comes_from() {
+    let ironic = Ironic::start();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let systemd = tempfile::tempdir().unwrap();
+    let show = format!("LoadState=loaded\nEnvironment=\"http_proxy=http://user:pw@127.0.0.1:{port}\"\n");
+    let env = [("PATH", fake_systemctl(systemd.path(), &show, ""))];
+    let r = run_with(&["nodes", "-c", path_str(&ironic.config)], &borrowed(&env), None);
+    assert_eq!(r.code, i32::from(watcher_metal::exit_codes::REFUSED), "{}", r.stderr);
+    assert!(r.stderr.contains(&format!("connection refused by the proxy 127.0.0.1:{port}")), "{}", r.stderr);
+    assert!(r.stderr.contains("http_proxy") && !r.stderr.contains("auth_url"), "{}", r.stderr);
+    assert!(!r.stderr.contains("pw"), "the proxy's password: {}", r.stderr);
+}
+
 /// One proxy choice for the differential test: an environment (one value
 /// a name, in order) and the URL asked for.
 fn cases() -> impl Strategy<Value = (Vec<(String, String)>, String)> {
