@@ -379,8 +379,9 @@ fn temp_prefix(name: &str) -> String {
     format!(".{name}.")
 }
 
-/// Removes `path` and the lock file beside it; `false` when there was no
-/// file. A link or directory is refused, not removed.
+/// Removes `path`, and the lock and temporary files this module keeps
+/// beside it ([`remove_lock`]); `false` when there was no file. A link or
+/// directory is refused, not removed.
 pub(crate) fn remove(path: &Path) -> Result<bool, FileError> {
     match fs::symlink_metadata(path) {
         Ok(meta) => check_kind(path, &meta)?,
@@ -388,7 +389,7 @@ pub(crate) fn remove(path: &Path) -> Result<bool, FileError> {
         Err(e) => return Err(FileError::Read { path: path.to_owned(), source: e }),
     }
     fs::remove_file(path).map_err(|source| FileError::Write { path: path.to_owned(), step: "removing", source })?;
-    let _ = fs::remove_file(parent_dir(path).join(format!(".{}.lock", file_name(path))));
+    remove_lock(path);
     if let Ok(d) = File::open(parent_dir(path)) {
         let _ = d.sync_all();
     }

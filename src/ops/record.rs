@@ -137,7 +137,6 @@ impl Record {
     /// Removes the record and its lock: nothing it names is left.
     pub(crate) fn delete(&self) -> Result<(), FileError> {
         atomic_file::remove(&self.path)?;
-        atomic_file::remove_lock(&self.path);
         Ok(())
     }
 }

@@ -53,11 +53,7 @@ pub(crate) struct CaChange {
 /// application or none). Returns whether it was removed.
 fn remove_our_ca(path: &Path, application: Option<&str>) -> Result<bool, FileError> {
     match atomic_file::read_existing(path) {
-        Ok(Some(text)) if apply::is_ours(&text, application) => {
-            let removed = atomic_file::remove(path)?;
-            atomic_file::remove_lock(path);
-            Ok(removed)
-        }
+        Ok(Some(text)) if apply::is_ours(&text, application) => atomic_file::remove(path),
         Ok(_) | Err(FileError::Symlink { .. } | FileError::Directory { .. } | FileError::NotRegular { .. }) => {
             Ok(false)
         }
@@ -80,11 +76,7 @@ fn remove_legacy_ca(
     let (Some(pem), false, Some(_)) = (pem, record.found(), application) else { return Ok(false) };
     let written = if pem.ends_with('\n') { pem.to_owned() } else { format!("{pem}\n") };
     match atomic_file::read_existing(&legacy) {
-        Ok(Some(text)) if text == written => {
-            let removed = atomic_file::remove(&legacy)?;
-            atomic_file::remove_lock(&legacy);
-            Ok(removed)
-        }
+        Ok(Some(text)) if text == written => atomic_file::remove(&legacy),
         _ => Ok(false),
     }
 }
@@ -217,10 +209,9 @@ impl LibmaasRecord {
         let _ = atomic_file::write_if_changed_with_mode(&self.path, &format!("{}\n", packages.fingerprint()), 0o600);
     }
 
-    /// Forgets it, on removal.
+    /// Forgets it (and its lock), on removal.
     pub(crate) fn forget(&self) {
         let _ = atomic_file::remove(&self.path);
-        atomic_file::remove_lock(&self.path);
     }
 }
 
@@ -314,7 +305,6 @@ impl StateFiles {
     /// Removes a marker and its lock.
     fn unmark(path: &Path) {
         let _ = atomic_file::remove(path);
-        atomic_file::remove_lock(path);
     }
 
     /// Whether a restart that failed is still owed.
