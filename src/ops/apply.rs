@@ -233,6 +233,31 @@ fn read_stale(path: &Path) -> Result<Option<String>, FileError> {
     }
 }
 
+/// `text` without the sections watcher-metal marks as its own.
+pub(crate) fn without_our_sections(text: &str) -> String {
+    ini::remove_marked_sections(text, &[MAAS_SECTION, IRONIC_SECTION])
+}
+
+/// The removal of the drop-in at `path`, as `role`, if it is one of ours.
+fn our_drop_in_removed(path: &Path, application: Option<&str>, role: Role) -> Result<Option<FileChange>, FileError> {
+    let old = read_stale(path)?.filter(|text| is_ours(text, application));
+    Ok(old.map(|old| FileChange { path: path.to_owned(), role, old: Some(old), new: None, private: false }))
+}
+
+/// The watcher.conf at `path` with our marked sections taken out, if it
+/// holds any (an earlier merge's).
+fn our_sections_removed(path: &Path) -> Result<Option<FileChange>, FileError> {
+    let Some(old) = read_stale(path)? else { return Ok(None) };
+    let new = without_our_sections(&old);
+    Ok((new != old).then(|| FileChange {
+        path: path.to_owned(),
+        role: Role::Stale,
+        old: Some(old),
+        new: Some(new),
+        private: false,
+    }))
+}
+
 /// The group new files and directories get: the one Watcher's services run
 /// as (`watcher`) when the system has it, else watcher.conf's (or its
 /// directory's).
@@ -320,7 +345,7 @@ pub(crate) fn plan_for(config: &CharmConfig, renderer: &Renderer, writer: Writer
                 files.push(change(path, Role::Managed, old, Some(text.clone())));
             }
             if let Some(old) = current(conf)? {
-                let migrated = ini::remove_marked_sections(&old, &[MAAS_SECTION, IRONIC_SECTION]);
+                let migrated = without_our_sections(&old);
                 if migrated != old {
                     files.push(change(conf.clone(), Role::Migration, Some(old), Some(migrated)));
                 }
@@ -418,22 +443,13 @@ fn stale_changes(
     let mut out: Vec<FileChange> = Vec::new();
     let taken = |out: &[FileChange], path: &Path| planned.iter().chain(out).any(|c| c.path == path);
     for path in drop_ins {
-        if taken(&out, &path) {
-            continue;
-        }
-        if let Some(old) = read_stale(&path)?.filter(|text| is_ours(text, app)) {
-            out.push(FileChange { path, role: Role::Stale, old: Some(old), new: None, private: false });
+        if !taken(&out, &path) {
+            out.extend(our_drop_in_removed(&path, app, Role::Stale)?);
         }
     }
     for path in confs {
-        if taken(&out, &path) || path == config.watcher_conf_path {
-            continue;
-        }
-        if let Some(old) = read_stale(&path)? {
-            let new = ini::remove_marked_sections(&old, &[MAAS_SECTION, IRONIC_SECTION]);
-            if new != old {
-                out.push(FileChange { path, role: Role::Stale, old: Some(old), new: Some(new), private: false });
-            }
+        if !taken(&out, &path) && path != config.watcher_conf_path {
+            out.extend(our_sections_removed(&path)?);
         }
     }
     Ok(out)
@@ -728,20 +744,12 @@ pub(crate) fn plan_removal(removal: &Removal<'_>) -> Result<Vec<FileChange>, Fil
             continue;
         }
         // A site file of that name, or another application's, is not ours to remove.
-        if let Some(old) = read_stale(drop_in)?.filter(|text| is_ours(text, removal.application)) {
-            files.push(FileChange {
-                path: drop_in.clone(),
-                role: Role::Cleanup,
-                old: Some(old),
-                new: None,
-                private: false,
-            });
-        }
+        files.extend(our_drop_in_removed(drop_in, removal.application, Role::Cleanup)?);
     }
     let conf = removal.conf;
     if let Some(old) = atomic_file::read_existing(conf)? {
         let new = match removal.mode {
-            ConfMode::DropIn => ini::remove_marked_sections(&old, &[MAAS_SECTION, IRONIC_SECTION]),
+            ConfMode::DropIn => without_our_sections(&old),
             ConfMode::Merge => ini::merge(
                 &old,
                 &[
@@ -762,18 +770,7 @@ pub(crate) fn plan_removal(removal: &Removal<'_>) -> Result<Vec<FileChange>, Fil
         }
     }
     for path in removal.sections.iter().filter(|p| p.as_path() != conf) {
-        if let Some(old) = read_stale(path)? {
-            let new = ini::remove_marked_sections(&old, &[MAAS_SECTION, IRONIC_SECTION]);
-            if new != old {
-                files.push(FileChange {
-                    path: path.clone(),
-                    role: Role::Stale,
-                    old: Some(old),
-                    new: Some(new),
-                    private: false,
-                });
-            }
-        }
+        files.extend(our_sections_removed(path)?);
     }
     Ok(files)
 }

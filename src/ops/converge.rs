@@ -18,7 +18,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::render::{Renderer, IRONIC_SECTION, MAAS_SECTION};
+use crate::config::render::{Renderer, MAAS_SECTION};
 use crate::config::{CharmConfig, ConfMode, ConfigError, Warning};
 use crate::host::accounts::Accounts;
 use crate::host::atomic_file::{self, FileError};
@@ -489,10 +489,9 @@ fn written(plan: &Plan, config: &CharmConfig, applied: &apply::Applied) -> Writt
         return Written::No;
     }
     let ours_before = managed(plan, config).into_iter().any(|f| {
-        f.old.as_deref().is_some_and(|old| {
-            crate::watcher::ini::remove_marked_sections(old, &[MAAS_SECTION, IRONIC_SECTION]) != old
-                || crate::config::render::is_our_drop_in(old)
-        })
+        f.old
+            .as_deref()
+            .is_some_and(|old| apply::without_our_sections(old) != old || crate::config::render::is_our_drop_in(old))
     });
     if ours_before {
         Written::Again

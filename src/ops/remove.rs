@@ -61,6 +61,9 @@ pub fn remove(unit: &Unit<'_>, notes: &mut Notes<'_>) -> Result<Removed, Error> 
     let derived = effective::derived_drop_in_root(&conf);
     drop_ins.extend(config::drop_in_paths_of(&derived, &lenient.services, &lenient.drop_in_name));
     drop_ins.extend(record.paths(Kind::DropIn));
+    // Under the default layout several of these name the same file: each once.
+    let mut seen = std::collections::HashSet::new();
+    drop_ins.retain(|path| seen.insert(path.clone()));
     let removal =
         Removal { conf: &conf, mode: lenient.mode, drop_ins, sections: record.paths(Kind::Sections), application: app };
     let pem = raw_option(&options, config::MAAS_CA_CERT);
