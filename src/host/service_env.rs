@@ -14,8 +14,9 @@
 use std::path::PathBuf;
 
 /// What `systemctl show -p LoadState -p Environment -p EnvironmentFiles
-/// -p UnsetEnvironment UNIT` printed.
-#[derive(Debug, Default, PartialEq, Eq)]
+/// -p UnsetEnvironment UNIT` printed. Its `Debug` shows the names of the
+/// assignments only: their values may hold passwords.
+#[derive(Default, PartialEq, Eq)]
 pub(crate) struct UnitEnvironment {
     /// `loaded`, `not-found`, `masked`, ...
     pub(crate) load_state: Option<String>,
@@ -26,6 +27,19 @@ pub(crate) struct UnitEnvironment {
     pub(crate) files: Vec<(PathBuf, bool)>,
     /// `UnsetEnvironment=`: names, or exact assignments.
     pub(crate) unset: Vec<String>,
+}
+
+impl std::fmt::Debug for UnitEnvironment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> =
+            self.environment.iter().map(|a| a.split_once('=').map_or(a.as_str(), |(n, _)| n)).collect();
+        f.debug_struct("UnitEnvironment")
+            .field("load_state", &self.load_state)
+            .field("environment", &names)
+            .field("files", &self.files)
+            .field("unset", &self.unset)
+            .finish()
+    }
 }
 
 /// Parses `systemctl show`'s lines for the properties above (any order,
@@ -164,6 +178,16 @@ pub(crate) fn parse_env_file(text: &str) -> Vec<String> {
         let key = &key[..key_end.unwrap_or(key.len())];
         out.push(format!("{key}={value}"));
     }
+    /// Adds `c` to `text`, keeping `space_at` where its trailing white
+    /// space starts.
+    fn push_char(text: &mut String, space_at: &mut Option<usize>, c: char, space: bool) {
+        if !space {
+            *space_at = None;
+        } else if space_at.is_none() {
+            *space_at = Some(text.len());
+        }
+        text.push(c);
+    }
     let mut out = Vec::new();
     let mut state = State::PreKey;
     let (mut key, mut value) = (String::new(), String::new());
@@ -188,12 +212,7 @@ pub(crate) fn parse_env_file(text: &str) -> Vec<String> {
                 State::PreValue
             }
             State::Key => {
-                if !space {
-                    key_space = None;
-                } else if key_space.is_none() {
-                    key_space = Some(key.len());
-                }
-                key.push(c);
+                push_char(&mut key, &mut key_space, c, space);
                 State::Key
             }
             State::PreValue if newline => {
@@ -218,12 +237,7 @@ pub(crate) fn parse_env_file(text: &str) -> Vec<String> {
                 State::ValueEscape
             }
             State::Value => {
-                if !space {
-                    value_space = None;
-                } else if value_space.is_none() {
-                    value_space = Some(value.len());
-                }
-                value.push(c);
+                push_char(&mut value, &mut value_space, c, space);
                 State::Value
             }
             State::ValueEscape => {
@@ -349,6 +363,8 @@ mod tests {
         );
         assert_eq!(unit.unset, strings(&["FTP_PROXY"]));
         assert_eq!(parse_show("LoadState=not-found\nEnvironment=\n").environment, Vec::<String>::new());
+        let debug = format!("{:?}", parse_show("Environment=http_proxy=http://u:pw@p:3128 OS_PASSWORD=pw\n"));
+        assert!(debug.contains("\"http_proxy\", \"OS_PASSWORD\"") && !debug.contains("pw"), "{debug}");
     }
 
     #[test]
