@@ -232,8 +232,18 @@ pub(crate) fn read_error_body(response: Response) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
-/// Turns a transport failure into what the user needs to hear.
-pub(crate) fn classify_transport(e: &reqwest::Error, url: &Url, timeout: Duration) -> TransportError {
+/// Turns a transport failure of a request to `url` by a client built with
+/// `proxies` into what the user needs to hear.
+pub(crate) fn classify_transport(
+    e: &reqwest::Error,
+    url: &Url,
+    timeout: Duration,
+    proxies: &Proxies,
+) -> TransportError {
+    through_proxy(classify(e, url, timeout), proxies, url)
+}
+
+fn classify(e: &reqwest::Error, url: &Url, timeout: Duration) -> TransportError {
     let host = url.host_str().unwrap_or("").to_owned();
     let address = format!("{host}:{}", url.port_or_known_default().unwrap_or(0));
     if e.is_timeout() {
@@ -272,7 +282,7 @@ pub(crate) fn classify_transport(e: &reqwest::Error, url: &Url, timeout: Duratio
 /// `proxies`: the connection was the proxy's, so a refusal or a name that
 /// does not resolve is the proxy's (named by its host and port only: its
 /// URL may hold a password).
-pub(crate) fn through_proxy(error: TransportError, proxies: &Proxies, url: &Url) -> TransportError {
+fn through_proxy(error: TransportError, proxies: &Proxies, url: &Url) -> TransportError {
     let Ok(Some(proxy)) = proxies.proxy_for(url) else { return error };
     let host = proxy.host_str().unwrap_or("").to_owned();
     match error {

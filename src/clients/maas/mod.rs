@@ -416,7 +416,7 @@ impl MaasClient {
             let response = request
                 .timeout(self.options.http.timeout)
                 .send()
-                .map_err(|e| classify_transport(&e, &url, self.options.http.timeout))?;
+                .map_err(|e| classify_transport(&e, &url, self.options.http.timeout, &self.options.http.proxies))?;
             let status = response.status();
             if status.is_success() {
                 return Ok(response);

@@ -14,6 +14,7 @@ use url::Url;
 
 use crate::clients::http::{self, TransportError};
 use crate::clients::json_body::{self, BodyError};
+use crate::clients::proxy::Proxies;
 use crate::secret::SecretString;
 
 /// keystoneauth re-authenticates when a token has less than this left.
@@ -333,8 +334,13 @@ pub(crate) struct Issued {
 
 /// `POST /v3/auth/tokens` with `auth`'s credentials. A token without a
 /// service catalog (unscoped credentials) is refused: no service can be
-/// found with it.
-pub(crate) fn authenticate(client: &Client, auth: &KeystoneAuth, timeout: Duration) -> Result<Issued, KeystoneError> {
+/// found with it. `client` was built with `proxies`.
+pub(crate) fn authenticate(
+    client: &Client,
+    auth: &KeystoneAuth,
+    timeout: Duration,
+    proxies: &Proxies,
+) -> Result<Issued, KeystoneError> {
     let url = auth.token_url()?;
     let response = client
         .post(url.clone())
@@ -343,7 +349,7 @@ pub(crate) fn authenticate(client: &Client, auth: &KeystoneAuth, timeout: Durati
         .body(auth.request_body().to_string())
         .timeout(timeout)
         .send()
-        .map_err(|e| KeystoneError::Transport(http::classify_transport(&e, &url, timeout)))?;
+        .map_err(|e| KeystoneError::Transport(http::classify_transport(&e, &url, timeout, proxies)))?;
     let status = response.status();
     if !status.is_success() {
         let body = http::read_error_body(response);

@@ -258,13 +258,8 @@ impl ServiceClient {
     fn authenticate(&self) -> Result<Session, OpenStackError> {
         let keystone = |e| self.error(ErrorKind::Keystone(e));
         let token_url = self.auth.token_url().map_err(keystone)?;
-        let issued = keystone::authenticate(self.client_for(&token_url)?, &self.auth, self.timeout)
-            .map_err(|e| match e {
-                KeystoneError::Transport(t) => {
-                    KeystoneError::Transport(http::through_proxy(t, &self.http_options.proxies, &token_url))
-                }
-                other => other,
-            })
+        let proxies = &self.http_options.proxies;
+        let issued = keystone::authenticate(self.client_for(&token_url)?, &self.auth, self.timeout, proxies)
             .map_err(keystone)?;
         let service_type = self.service.service_type();
         let region = self.region.as_deref();
@@ -304,8 +299,12 @@ impl ServiceClient {
                 .header(ACCEPT, "application/json")
                 .header("X-Auth-Token", token.header.clone());
             let response = prepare(request).timeout(self.timeout).send().map_err(|e| {
-                let error = http::classify_transport(&e, &url, self.timeout);
-                self.error(ErrorKind::Transport(http::through_proxy(error, &self.http_options.proxies, &url)))
+                self.error(ErrorKind::Transport(http::classify_transport(
+                    &e,
+                    &url,
+                    self.timeout,
+                    &self.http_options.proxies,
+                )))
             })?;
             if response.status() == StatusCode::UNAUTHORIZED && !reauthenticated {
                 reauthenticated = true;
