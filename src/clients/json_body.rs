@@ -386,7 +386,7 @@ fn next_guess(data: &[u8], from: usize) -> Option<usize> {
     let mut at = from;
     while let Some(found) = data.get(at..)?.iter().position(|&b| b == b'{') {
         let open = at + found;
-        let before = |i: usize| data[..i].iter().rposition(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+        let before = |i: usize| data[..i].iter().rposition(|&b| !json_skim::is_space(b));
         if let Some(comma) = before(open).filter(|&c| data[c] == b',') {
             if before(comma).is_some_and(|c| data[c] == b'}') {
                 return Some(open);
@@ -769,7 +769,7 @@ impl<R: Read> ListBody<R> {
     fn next_non_space(&mut self) -> Result<Option<u8>, ElementError> {
         loop {
             let data = &self.buf[self.pos..self.end];
-            if let Some(skip) = data.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
+            if let Some(skip) = data.iter().position(|&b| !json_skim::is_space(b)) {
                 self.pos += skip;
                 return Ok(Some(self.buf[self.pos]));
             }

@@ -245,7 +245,8 @@ impl<'de> de::MapAccess<'de> for ProbeMember<'_> {
     }
 }
 
-fn is_space(b: u8) -> bool {
+/// JSON's white space.
+pub(crate) fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\n' | b'\t' | b'\r')
 }
 
