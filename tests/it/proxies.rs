@@ -9,7 +9,6 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -176,25 +175,6 @@ fn python() -> Option<String> {
     peer_python("WATCHER12_PYTHON", "the proxy checks against python-libmaas and requests")
 }
 
-/// A directory with a `systemctl` that answers `show` with `show` and
-/// `show-environment` with `manager`, for PATH.
-fn fake_systemctl(dir: &Path, show: &str, manager: &str) -> String {
-    let bin = dir.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    write(&dir.join("show.txt"), show);
-    write(&dir.join("manager.txt"), manager);
-    let script = format!(
-        "#!/bin/sh\ncase \"$1\" in\n  show) cat '{}';;\n  show-environment) cat '{}';;\n  *) exit 1;;\nesac\n",
-        dir.join("show.txt").display(),
-        dir.join("manager.txt").display()
-    );
-    let path = bin.join("systemctl");
-    write(&path, &script);
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default())
-}
-
 #[test]
 fn maas_is_reached_directly_whatever_the_environment_says() {
     let sim = MaasSim::start(MaasSimConfig::default()).unwrap();
@@ -270,8 +250,9 @@ fn the_command_line_uses_the_services_proxies_where_they_run_and_its_own_elsewhe
 
     // Watcher's decision engine runs here, with a proxy of its own.
     let show = format!("LoadState=loaded\nEnvironment=\"http_proxy={}\" NOTE=x\n", services.url());
-    let systemd = tempfile::tempdir().unwrap();
-    env.push(("PATH", fake_systemctl(systemd.path(), &show, "LANG=C.UTF-8\n")));
+    let systemd = FakeJuju::new("{}", None);
+    systemd.set_systemd(&show, "LANG=C.UTF-8\n");
+    env.push(("PATH", systemd.path_env()));
     ironic.nodes(&env);
     let seen = paths(&services, &ironic.sim);
     assert!(seen.contains(&"POST /identity/v3/auth/tokens".to_owned()), "{seen:?}");
@@ -279,19 +260,17 @@ fn the_command_line_uses_the_services_proxies_where_they_run_and_its_own_elsewhe
     assert_eq!(own.seen(), Vec::<String>::new());
 
     // Its no_proxy, from an environment file, names the simulator's host.
-    let file = systemd.path().join("watcher.env");
+    let file = systemd.dir.path().join("watcher.env");
     write(&file, &format!("# site proxy\nhttp_proxy='{}'\nno_proxy=localhost,127.0.0.0/8\n", services.url()));
     let show = format!("LoadState=loaded\nEnvironmentFiles={} (ignore_errors=no)\n", file.display());
     let before = services.seen().len();
-    env.pop();
-    env.push(("PATH", fake_systemctl(systemd.path(), &show, "")));
+    systemd.set_systemd(&show, "");
     ironic.nodes(&env);
     assert_eq!(services.seen().len(), before, "no_proxy was not honoured");
     assert_eq!(own.seen(), Vec::<String>::new());
 
     // Watcher is not on this machine: the command's own environment.
-    env.pop();
-    env.push(("PATH", fake_systemctl(systemd.path(), "LoadState=not-found\n", "")));
+    systemd.set_systemd("LoadState=not-found\n", "");
     ironic.nodes(&env);
     assert!(paths(&own, &ironic.sim).contains(&"POST /identity/v3/auth/tokens".to_owned()), "{:?}", own.seen());
     assert_eq!(services.seen().len(), before);
@@ -326,9 +305,9 @@ fn the_command_line_uses_the_services_proxies_where_they_run_and_its_own_elsewhe
 fn a_proxy_that_cannot_be_reached_is_named_with_where_it_comes_from() {
     let ironic = Ironic::start();
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let systemd = tempfile::tempdir().unwrap();
-    let show = format!("LoadState=loaded\nEnvironment=\"http_proxy=http://user:pw@127.0.0.1:{port}\"\n");
-    let env = [("PATH", fake_systemctl(systemd.path(), &show, ""))];
+    let systemd = FakeJuju::new("{}", None);
+    systemd.set_systemd(&format!("LoadState=loaded\nEnvironment=\"http_proxy=http://user:pw@127.0.0.1:{port}\"\n"), "");
+    let env = [("PATH", systemd.path_env())];
     let r = run_with(&["nodes", "-c", path_str(&ironic.config)], &borrowed(&env), None);
     assert_eq!(r.code, i32::from(watcher_metal::exit_codes::REFUSED), "{}", r.stderr);
     assert!(r.stderr.contains(&format!("connection refused by the proxy 127.0.0.1:{port}")), "{}", r.stderr);
