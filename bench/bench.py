@@ -279,14 +279,47 @@ def spawn_and_wait(argv, env):
         os.close(null)
 
 
+def dpkg_query_script():
+    """The body of a stand-in `dpkg-query` answering as a Watcher 12.0.0
+    unit with python3-libmaas would."""
+    cases = "".join(f"        {p}) version='{v}' ;;\n" for p, v in PACKAGES.items())
+    return DPKG_QUERY.replace("PACKAGE_CASES", cases)
+
+
+def write_accounts(accounts, home):
+    """A unit's passwd and group in `accounts` (read through
+    WATCHER_METAL_ETC): the `watcher` user, whose HOME is `home`."""
+    accounts.mkdir(exist_ok=True)
+    (accounts / "passwd").write_text(f"watcher:x:64061:64061::{home}:/usr/sbin/nologin\n")
+    (accounts / "group").write_text("")
+
+
+def doctor_unit(tmp, config, conf):
+    """Makes `config` a Watcher 12.0.0 unit's for `doctor`: watcher.conf
+    `conf`, the drop-ins under a root of the run's own (the `watcher` user's
+    HOME in the unit's passwd), dpkg-query and Watcher's Python stood in
+    for. Returns the environment variables to run with."""
+    root = tmp / "drop-in-root"
+    root.mkdir(exist_ok=True)
+    accounts = tmp / "accounts"
+    write_accounts(accounts, root)
+    with open(config, "a") as f:
+        f.write(f"watcher-conf-path: {conf}\ndrop-in-root: {root}\n")
+    unit_bin = tmp / "unit-bin"
+    unit_bin.mkdir(exist_ok=True)
+    for tool, script in [("dpkg-query", dpkg_query_script()), ("python3", "exit 0")]:
+        (unit_bin / tool).write_text(f"#!/bin/sh\n{script}\n")
+        (unit_bin / tool).chmod(0o755)
+    return {"PATH": f"{unit_bin}:{os.environ.get('PATH', '')}", "WATCHER_METAL_ETC": str(accounts)}
+
+
 def stand_ins(unit):
     """The stand-ins' scripts, by name, for a unit directory."""
     files = {"config": unit / "config.json", "secret": unit / "secret.json"}
-    cases = "".join(f"        {p}) version='{v}' ;;\n" for p, v in PACKAGES.items())
     answers = {
         "config-get": f"exec cat '{files['config']}'",
         "secret-get": f"exec cat '{files['secret']}'",
-        "dpkg-query": DPKG_QUERY.replace("PACKAGE_CASES", cases),
+        "dpkg-query": dpkg_query_script(),
         # Watcher's Python: `import maas.client` works.
         "python3": "exit 0",
         "systemctl": SYSTEMCTL,
@@ -319,9 +352,7 @@ class HookUnit:
         config.update({"maas-url": url, "maas-api-key-secret": "secret:bench-maas-api-key",
                        "watcher-conf-path": str(self.conf), "drop-in-root": str(self.root / "etc")})
         accounts = self.root / "accounts"
-        accounts.mkdir(exist_ok=True)
-        (accounts / "passwd").write_text(f"watcher:x:64061:64061::{self.root / 'etc'}:/usr/sbin/nologin\n")
-        (accounts / "group").write_text("")
+        write_accounts(accounts, self.root / "etc")
         (self.root / "config.json").write_text(json.dumps(config))
         (self.root / "secret.json").write_text(json.dumps({"api-key": api_key}))
         for tool, script in stand_ins(self.root).items():
@@ -489,26 +520,10 @@ class Bench:
             conf.write_text(f"[DEFAULT]\n{nova.clients_auth_section()}")
             conf.chmod(0o600)
             config = sim.write_config(self.tmp / "nova.yaml")
-            # The drop-ins go under a root of the run's own, the `watcher`
-            # user's HOME in the unit's passwd, as on a unit.
-            root = self.tmp / "drop-in-root"
-            root.mkdir(exist_ok=True)
-            accounts = self.tmp / "accounts"
-            accounts.mkdir(exist_ok=True)
-            (accounts / "passwd").write_text(f"watcher:x:64061:64061::{root}:/usr/sbin/nologin\n")
-            (accounts / "group").write_text("")
-            with open(config, "a") as f:
-                f.write(f"watcher-conf-path: {conf}\ndrop-in-root: {root}\n")
-            ours = [WATCHER_METAL, "nodes", "--nova", "--format", "json", "-c", str(config)]
             # doctor as on a Watcher 12.0.0 unit, on the files the charm wrote
-            # there: its dpkg-query and Python stood in for.
-            unit_bin = self.tmp / "unit-bin"
-            unit_bin.mkdir(exist_ok=True)
-            cases = "".join(f"        {p}) version='{v}' ;;\n" for p, v in PACKAGES.items())
-            for tool, script in [("dpkg-query", DPKG_QUERY.replace("PACKAGE_CASES", cases)), ("python3", "exit 0")]:
-                (unit_bin / tool).write_text(f"#!/bin/sh\n{script}\n")
-                (unit_bin / tool).chmod(0o755)
-            unit_env = ["env", f"PATH={unit_bin}:{os.environ.get('PATH', '')}", f"WATCHER_METAL_ETC={accounts}"]
+            # there (under a root of the run's own, as on a unit).
+            unit_env = ["env", *(f"{k}={v}" for k, v in doctor_unit(self.tmp, config, conf).items())]
+            ours = [WATCHER_METAL, "nodes", "--nova", "--format", "json", "-c", str(config)]
             run([*unit_env, WATCHER_METAL, "render", "-c", str(config)])
             doctor = [*unit_env, WATCHER_METAL, "doctor", "--format", "json", "-c", str(config)]
 

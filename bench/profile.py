@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import DPKG_QUERY, PACKAGES
+from bench import doctor_unit
 from harness import BenchError, MaasSim, NovaSim
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,20 +112,7 @@ def main():
         # As benchmark 2c: the drop-ins rendered under a root of the run's
         # own, doctor on a Watcher 12.0.0 unit whose dpkg-query and Python
         # are stood in for.
-        root, accounts = tmp / "drop-in-root", tmp / "accounts"
-        root.mkdir()
-        accounts.mkdir()
-        (accounts / "passwd").write_text(f"watcher:x:64061:64061::{root}:/usr/sbin/nologin\n")
-        (accounts / "group").write_text("")
-        with open(config, "a") as f:
-            f.write(f"watcher-conf-path: {conf}\ndrop-in-root: {root}\n")
-        unit_bin = tmp / "unit-bin"
-        unit_bin.mkdir()
-        cases = "".join(f"        {p}) version='{v}' ;;\n" for p, v in PACKAGES.items())
-        for tool, script in [("dpkg-query", DPKG_QUERY.replace("PACKAGE_CASES", cases)), ("python3", "exit 0")]:
-            (unit_bin / tool).write_text(f"#!/bin/sh\n{script}\n")
-            (unit_bin / tool).chmod(0o755)
-        env = dict(os.environ, PATH=f"{unit_bin}:{os.environ.get('PATH', '')}", WATCHER_METAL_ETC=str(accounts))
+        env = dict(os.environ, **doctor_unit(tmp, config, conf))
         subprocess.run([binary, "render", "-c", str(config)], env=env, stdout=subprocess.DEVNULL, check=True)
         print(f"callgrind, {n:,} machines (and {n:,} hypervisors); instructions, all threads")
         profile(binary, ["nodes", "--format", "json", "-c", str(config)], env, f"2. nodes ({n:,} machines)")
